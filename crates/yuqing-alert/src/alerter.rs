@@ -1,0 +1,231 @@
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+use yuqing_bus::{Bus, BusError, Topics};
+use yuqing_config::{AlertConfig, Config, ReportConfig};
+use yuqing_model::{AnalyzedItem, Envelope};
+
+use crate::metrics::AlertMetrics;
+use crate::notify::{run_sender, webhook_payload};
+use crate::report::{ReportError, build_report, write_report};
+use crate::store::{AlertStore, Channel, Outcome, StoreError};
+
+/// Where the report schedule starts counting, so a first start does not
+/// write reports for days the system never saw.
+const SCHEDULE_SINCE: &str = "report_schedule_since";
+
+/// A report written (or found already written) for a period.
+#[derive(Debug, Clone)]
+pub struct ReportOutcome {
+    pub nil: bool,
+    pub markdown: PathBuf,
+    pub html: PathBuf,
+    pub incidents: usize,
+}
+
+#[derive(Clone)]
+pub struct Alerter {
+    store: AlertStore,
+    alert: AlertConfig,
+    report: ReportConfig,
+    report_dir: PathBuf,
+    tz: Tz,
+    console_url: String,
+    channels: Vec<Channel>,
+    urls: HashMap<String, String>,
+    metrics: AlertMetrics,
+    wake_sender: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Alerter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Alerter").finish_non_exhaustive()
+    }
+}
+
+impl Alerter {
+    pub fn new(config: &Config, store: AlertStore, console_url: String, metrics: AlertMetrics) -> Alerter {
+        let s = &config.settings;
+        Alerter {
+            store,
+            alert: s.alert.clone(),
+            report: s.report.clone(),
+            report_dir: s.data_dir.join(&s.report.dir),
+            tz: config.timezone(),
+            console_url,
+            channels: s
+                .alert
+                .webhook
+                .iter()
+                .map(|w| Channel {
+                    name: w.name.clone(),
+                    min_level: w.min_level,
+                })
+                .collect(),
+            urls: s.alert.webhook.iter().map(|w| (w.name.clone(), w.url.clone())).collect(),
+            metrics,
+            wake_sender: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn store(&self) -> &AlertStore {
+        &self.store
+    }
+
+    /// Records one analyzed item (idempotent).
+    pub fn process(&self, a: &AnalyzedItem) -> Result<Outcome, StoreError> {
+        let console = self.console_url.clone();
+        let out = self.store.process(
+            a,
+            self.alert.min_level,
+            self.alert.simhash_max_distance,
+            &self.channels,
+            &|incident, reason| webhook_payload(incident, reason, &console),
+        )?;
+        self.metrics.items.inc();
+        for _ in &out.opened {
+            if let Some(level) = a.level {
+                self.metrics.incidents.with_label_values(&[level.as_str()]).inc();
+            }
+        }
+        if out.notifications > 0 {
+            self.wake_sender.notify_one();
+        }
+        Ok(out)
+    }
+
+    /// Builds and writes the report for the 24 hours ending at `period_end`,
+    /// once: a second call for the same period writes nothing new.
+    pub fn write_report(&self, period_end: DateTime<Utc>) -> Result<ReportOutcome, ReportError> {
+        let report = build_report(&self.store, &self.report, self.tz, period_end)?;
+        let (md, html) = write_report(&self.report_dir, self.tz, &report)?;
+        if self.store.record_report(period_end, report.kind(), &md, &html)? {
+            self.metrics.reports.with_label_values(&[report.kind()]).inc();
+            info!(kind = report.kind(), incidents = report.incident_count, path = %md.display(), "report written");
+        }
+        Ok(ReportOutcome {
+            nil: report.nil,
+            markdown: md,
+            html,
+            incidents: report.incident_count,
+        })
+    }
+
+    /// The scheduled report due at `now`, if any, written once. After
+    /// downtime, only the latest missed report is written.
+    pub fn write_due_report(&self, now: DateTime<Utc>) -> Result<Option<ReportOutcome>, ReportError> {
+        let cron: croner::Cron = match self.report.schedule.parse() {
+            Ok(c) => c,
+            Err(e) => {
+                error!(error = %e, "invalid report schedule");
+                return Ok(None);
+            }
+        };
+        let since = match self.store.meta(SCHEDULE_SINCE)? {
+            Some(s) => s.parse::<DateTime<Utc>>().unwrap_or(now),
+            None => {
+                self.store.set_meta(SCHEDULE_SINCE, &now.to_rfc3339())?;
+                now
+            }
+        };
+        let local_now = now.with_timezone(&self.tz);
+        let Ok(due) = cron.find_previous_occurrence(&local_now, true) else {
+            return Ok(None);
+        };
+        let due = due.with_timezone(&Utc);
+        let last = self.store.last_report()?;
+        if due <= since || last.is_some_and(|l| l >= due) {
+            return Ok(None);
+        }
+        self.write_report(due).map(Some)
+    }
+
+    fn next_report_time(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let cron: croner::Cron = self.report.schedule.parse().ok()?;
+        cron.find_next_occurrence(&now.with_timezone(&self.tz), false)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// Consumes `items.analyzed` and `items.dead`, sends notifications and
+    /// writes scheduled reports, until shutdown.
+    pub async fn run(self, bus: Arc<dyn Bus>, topics: Topics, shutdown: CancellationToken) -> Result<(), BusError> {
+        let mut items = bus.subscribe(&topics.items_analyzed, "alerter").await?;
+        let mut dead = bus.subscribe(&topics.items_dead, "alerter").await?;
+        let sender = tokio::spawn(run_sender(
+            self.store.clone(),
+            self.urls.clone(),
+            self.metrics.clone(),
+            self.wake_sender.clone(),
+            shutdown.clone(),
+        ));
+        let reports = tokio::spawn(self.clone().run_reports(shutdown.clone()));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                d = items.recv() => {
+                    let Some(d) = d else { break };
+                    match Envelope::<AnalyzedItem>::from_bytes(&d.payload, "item.analyzed") {
+                        Ok(env) => {
+                            let me = self.clone();
+                            let result = tokio::task::spawn_blocking(move || me.process(&env.payload)).await;
+                            match result {
+                                Ok(Ok(_)) => d.ack.ack(),
+                                // Not acknowledged: replayed after a restart.
+                                Ok(Err(e)) => error!(key = %d.key, error = %e, "cannot record analyzed item"),
+                                Err(e) => error!(key = %d.key, error = %e, "alert task failed"),
+                            }
+                        }
+                        Err(e) => {
+                            warn!(key = %d.key, error = %e, "undecodable analyzed item skipped");
+                            d.ack.ack();
+                        }
+                    }
+                }
+                d = dead.recv() => {
+                    let Some(d) = d else { break };
+                    let text = String::from_utf8_lossy(&d.payload).into_owned();
+                    let store = self.store.clone();
+                    let (topic, key) = (d.topic.clone(), d.key.clone());
+                    let r = tokio::task::spawn_blocking(move || store.record_dead(&topic, &key, "dead message", &text)).await;
+                    if matches!(r, Ok(Ok(()))) {
+                        d.ack.ack();
+                    }
+                }
+            }
+        }
+        let _ = sender.await;
+        let _ = reports.await;
+        Ok(())
+    }
+
+    async fn run_reports(self, shutdown: CancellationToken) {
+        loop {
+            let me = self.clone();
+            match tokio::task::spawn_blocking(move || me.write_due_report(Utc::now())).await {
+                Ok(Err(e)) => error!(error = %e, "report failed"),
+                Err(e) => error!(error = %e, "report task failed"),
+                Ok(Ok(_)) => {}
+            }
+            let now = Utc::now();
+            let wait = self
+                .next_report_time(now)
+                .and_then(|t| (t - now).to_std().ok())
+                .unwrap_or(Duration::from_secs(60))
+                // Wake at least hourly, so a clock jump cannot skip a report.
+                .min(Duration::from_secs(3600))
+                + Duration::from_millis(200);
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}

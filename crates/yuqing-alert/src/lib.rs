@@ -1,0 +1,27 @@
+//! The alerter: the stateful end of the pipeline. It groups analyzed items
+//! into events (reprint clusters), opens one incident per rule and event,
+//! notifies through the configured channels, and writes the daily report or
+//! the nil report on schedule. One active instance; state in SQLite.
+//!
+//! # At-least-once and idempotence
+//!
+//! An analyzed item is acknowledged only after its transaction commits.
+//! A replayed item finds its own rows (items, incident membership,
+//! notifications are unique by key) and changes nothing, so replays never
+//! open an incident twice or send a message twice. Notifications are
+//! written before they are sent and retried until sent or dead.
+
+mod alerter;
+mod metrics;
+mod notify;
+mod report;
+mod store;
+
+pub use alerter::{Alerter, ReportOutcome};
+pub use metrics::AlertMetrics;
+pub use notify::{MAX_ATTEMPTS, webhook_payload};
+pub use report::{Report, ReportError, build_report, write_report};
+pub use store::{AlertStore, Channel, EventSummary, Outcome, StoreError};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,44 @@
+use prometheus::{IntCounterVec, Opts, Registry};
+
+#[derive(Debug, Clone)]
+pub struct AlertMetrics {
+    pub items: prometheus::IntCounter,
+    pub incidents: IntCounterVec,
+    pub notifications: IntCounterVec,
+    pub reports: IntCounterVec,
+}
+
+impl AlertMetrics {
+    pub fn new(registry: &Registry) -> Self {
+        let items = prometheus::IntCounter::new("yuqing_alert_items_total", "Analyzed items processed by the alerter.").unwrap();
+        let incidents = IntCounterVec::new(
+            Opts::new("yuqing_alert_incidents_opened_total", "Incidents opened, by level."),
+            &["level"],
+        )
+        .unwrap();
+        let notifications = IntCounterVec::new(
+            Opts::new("yuqing_alert_notifications_total", "Notification attempts by channel and outcome (sent, retry, dead)."),
+            &["channel", "outcome"],
+        )
+        .unwrap();
+        let reports = IntCounterVec::new(
+            Opts::new("yuqing_alert_reports_total", "Reports written, by kind (daily, nil)."),
+            &["kind"],
+        )
+        .unwrap();
+        for m in [
+            Box::new(items.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(incidents.clone()),
+            Box::new(notifications.clone()),
+            Box::new(reports.clone()),
+        ] {
+            let _ = registry.register(m);
+        }
+        AlertMetrics {
+            items,
+            incidents,
+            notifications,
+            reports,
+        }
+    }
+}

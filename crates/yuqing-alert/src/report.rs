@@ -1,0 +1,181 @@
+//! Daily reports (日报) and nil reports (零报告), as Markdown and HTML files.
+//!
+//! A report covers the 24 hours before its scheduled time. When no incident
+//! at or above the reporting level was opened in that window, the report is
+//! an explicit nil report: readers can tell "nothing happened" from "the
+//! report did not arrive".
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use minijinja::Environment;
+use serde::Serialize;
+use yuqing_config::ReportConfig;
+use yuqing_model::{IncidentStatus, SourceType};
+
+use crate::store::{AlertStore, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("report template: {0}")]
+    Template(#[from] minijinja::Error),
+    #[error("writing report {path}: {message}")]
+    Write { path: String, message: String },
+}
+
+/// A built report.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub nil: bool,
+    pub period_end: DateTime<Utc>,
+    pub markdown: String,
+    pub html: String,
+    pub incident_count: usize,
+}
+
+impl Report {
+    pub fn kind(&self) -> &'static str {
+        if self.nil { "nil" } else { "daily" }
+    }
+}
+
+#[derive(Serialize)]
+struct SourceCount {
+    name: String,
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct IncidentRow {
+    level: &'static str,
+    level_zh: &'static str,
+    title: String,
+    title_md: String,
+    url: String,
+    rule_name: String,
+    rule_name_md: String,
+    topic: String,
+    topic_md: String,
+    item_count: u64,
+    status_zh: &'static str,
+    opened: String,
+}
+
+/// Crawled text is hostile: in a Markdown table it must not open links,
+/// images, HTML or new cells.
+fn md_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '<' | '>' | '|' | '!' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn status_zh(s: IncidentStatus) -> &'static str {
+    match s {
+        IncidentStatus::Triggered => "待处置",
+        IncidentStatus::Acknowledged => "已认领",
+        IncidentStatus::Resolved => "已处置",
+    }
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.add_template("report.md", include_str!("../templates/report.md"))
+        .expect("report.md template parses");
+    env.add_template("report.html", include_str!("../templates/report.html"))
+        .expect("report.html template parses");
+    env
+}
+
+/// Builds the report for the 24 hours ending at `period_end`.
+pub fn build_report(store: &AlertStore, cfg: &ReportConfig, tz: Tz, period_end: DateTime<Utc>) -> Result<Report, ReportError> {
+    let start = period_end - Duration::hours(24);
+    let incidents = store.incidents_between(start, period_end, cfg.min_level)?;
+    let counts = store.item_counts_by_source_type(start, period_end)?;
+    let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+    let nil = incidents.is_empty();
+    let rows: Vec<IncidentRow> = incidents
+        .iter()
+        .map(|i| IncidentRow {
+            level: i.level.as_str(),
+            level_zh: i.level.zh(),
+            title_md: md_escape(&i.title),
+            title: i.title.clone(),
+            url: sanitize_url(&i.url),
+            rule_name_md: md_escape(&i.rule_name),
+            rule_name: i.rule_name.clone(),
+            topic_md: md_escape(&i.topic),
+            topic: i.topic.clone(),
+            item_count: i.item_count,
+            status_zh: status_zh(i.status),
+            opened: local(i.opened_at),
+        })
+        .collect();
+    let ctx = minijinja::context! {
+        title => cfg.title,
+        kind_zh => if nil { "零报告" } else { "日报" },
+        nil => nil,
+        timezone => tz.name(),
+        period_start => local(start),
+        period_end => local(period_end),
+        generated => local(Utc::now()),
+        total_items => counts.iter().map(|(_, n)| n).sum::<u64>(),
+        by_source_type => counts.iter().map(|(t, n)| SourceCount {
+            name: SourceType::parse(t).map_or_else(|| t.clone(), |s| s.zh().to_string()),
+            count: *n,
+        }).collect::<Vec<_>>(),
+        incidents => rows,
+        min_level_zh => format!("{}（{}级）", cfg.min_level.zh(), cfg.min_level.grade()),
+    };
+    let env = environment();
+    let markdown = env.get_template("report.md")?.render(&ctx)?;
+    let html = env.get_template("report.html")?.render(&ctx)?;
+    Ok(Report {
+        nil,
+        period_end,
+        markdown,
+        html,
+        incident_count: incidents.len(),
+    })
+}
+
+/// Only http(s) links go into reports; anything else (`javascript:`) is dropped.
+fn sanitize_url(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(p) if p.scheme() == "http" || p.scheme() == "https" => p.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Writes the report as `<kind>-YYYYMMDD-HHMM.{md,html}` (local time) in `dir`.
+pub fn write_report(dir: &Path, tz: Tz, report: &Report) -> Result<(PathBuf, PathBuf), ReportError> {
+    std::fs::create_dir_all(dir).map_err(|e| ReportError::Write {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let stamp = report.period_end.with_timezone(&tz).format("%Y%m%d-%H%M");
+    let md = dir.join(format!("{}-{stamp}.md", report.kind()));
+    let html = dir.join(format!("{}-{stamp}.html", report.kind()));
+    for (path, body) in [(&md, &report.markdown), (&html, &report.html)] {
+        // Write then rename, so a reader never sees half a report.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, body)
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|e| ReportError::Write {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+    }
+    Ok((md, html))
+}

@@ -1,0 +1,601 @@
+//! Alert state in SQLite: items seen by the alerter, events (reprint
+//! clusters), incidents with their timeline, the notification outbox and the
+//! report log. Every write for one analyzed item is one transaction, so a
+//! replayed item finds its rows and changes nothing.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite_migration::{M, Migrations};
+use serde::Serialize;
+use yuqing_model::{AnalyzedItem, Incident, IncidentStatus, Level};
+
+#[derive(Debug, thiserror::Error)]
+#[error("alert state: {0}")]
+pub struct StoreError(pub String);
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+const MIGRATIONS: &[M<'static>] = &[M::up(
+    "CREATE TABLE items (
+        item_id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        source_type TEXT NOT NULL,
+        title TEXT NOT NULL,
+        url TEXT NOT NULL,
+        level TEXT,
+        score INTEGER NOT NULL,
+        published_at INTEGER NOT NULL,
+        processed_at INTEGER NOT NULL
+    );
+    CREATE INDEX items_by_time ON items(published_at);
+    CREATE TABLE events (
+        event_id TEXT PRIMARY KEY,
+        simhash INTEGER NOT NULL,
+        first_item_id TEXT NOT NULL,
+        first_title TEXT NOT NULL,
+        first_url TEXT NOT NULL,
+        first_source TEXT NOT NULL,
+        first_published_at INTEGER NOT NULL,
+        item_count INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE event_bands (
+        band INTEGER NOT NULL,
+        value INTEGER NOT NULL,
+        event_id TEXT NOT NULL
+    );
+    CREATE INDEX event_bands_lookup ON event_bands(band, value);
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        dedup_key TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        rule_name TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        level TEXT NOT NULL,
+        status TEXT NOT NULL,
+        title TEXT NOT NULL,
+        url TEXT NOT NULL,
+        item_count INTEGER NOT NULL,
+        opened_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX incidents_by_key ON incidents(dedup_key, status);
+    CREATE TABLE incident_items (
+        incident_id INTEGER NOT NULL,
+        item_id TEXT NOT NULL,
+        PRIMARY KEY (incident_id, item_id)
+    );
+    CREATE TABLE timeline (
+        incident_id INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        level TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        sent_at INTEGER,
+        dead_at INTEGER,
+        last_error TEXT,
+        UNIQUE (incident_id, channel, reason, level)
+    );
+    CREATE TABLE reports (
+        period_end INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        markdown_path TEXT NOT NULL,
+        html_path TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE dead_messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic TEXT NOT NULL,
+        key TEXT NOT NULL,
+        error TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        received_at INTEGER NOT NULL
+    );",
+)];
+
+/// Items sharing at least this many tokens are fingerprinted reliably
+/// enough to join an event; shorter ones stand alone.
+const MIN_TOKENS_FOR_EVENT: usize = 12;
+/// Events older than this are not joined any more.
+const EVENT_WINDOW_SECS: i64 = 7 * 86_400;
+
+/// A notification to enqueue, built by the caller per channel.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub name: String,
+    pub min_level: Option<Level>,
+}
+
+/// What processing one analyzed item changed.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Outcome {
+    pub event_id: String,
+    /// Incidents opened by this item.
+    pub opened: Vec<i64>,
+    /// Incidents whose level this item raised.
+    pub raised: Vec<i64>,
+    /// Notifications enqueued.
+    pub notifications: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventSummary {
+    pub event_id: String,
+    pub first_title: String,
+    pub first_url: String,
+    pub first_source: String,
+    pub first_published_at: DateTime<Utc>,
+    pub item_count: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PendingNotification {
+    pub id: i64,
+    pub channel: String,
+    pub payload: String,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+pub(crate) fn ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+pub(crate) fn from_ts(t: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(t, 0).single().unwrap_or_default()
+}
+
+fn bands(h: u64) -> [i64; 8] {
+    std::array::from_fn(|i| ((h >> (i * 8)) & 0xff) as i64)
+}
+
+impl AlertStore {
+    pub fn open(path: &Path) -> Result<AlertStore, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError(format!("{}: {e}", dir.display())))?;
+        }
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Migrations::from_slice(MIGRATIONS)
+            .to_latest(&mut conn)
+            .map_err(|e| StoreError(format!("migrating {}: {e}", path.display())))?;
+        Ok(AlertStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Records one analyzed item: joins or starts its event, and opens,
+    /// grows or raises the incidents of its rules when it is at or above
+    /// `min_level`. Idempotent: a replayed item changes nothing.
+    pub fn process(
+        &self,
+        a: &AnalyzedItem,
+        min_level: Level,
+        max_distance: u32,
+        channels: &[Channel],
+        payload: &dyn Fn(&Incident, &str) -> String,
+    ) -> Result<Outcome, StoreError> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction()?;
+        let now = Utc::now();
+        let existing: Option<String> = tx
+            .query_row("SELECT event_id FROM items WHERE item_id = ?1", [&a.item.id], |r| r.get(0))
+            .optional()?;
+        let event_id = match existing {
+            Some(e) => e,
+            None => {
+                let event_id = assign_event(&tx, a, max_distance, now)?;
+                tx.execute(
+                    "INSERT INTO items (item_id, event_id, source, source_type, title, url, level, score, published_at, processed_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        a.item.id,
+                        event_id,
+                        a.item.source,
+                        a.item.source_type.as_str(),
+                        display_title(a),
+                        a.item.url,
+                        a.level.map(Level::as_str),
+                        a.score,
+                        ts(a.item.time()),
+                        ts(now)
+                    ],
+                )?;
+                event_id
+            }
+        };
+        let mut out = Outcome {
+            event_id: event_id.clone(),
+            ..Default::default()
+        };
+        let item_level = a.level.unwrap_or(Level::Blue);
+        if a.level.is_some_and(|l| l >= min_level) {
+            for hit in &a.hits {
+                let dedup_key = format!("rule:{}:event:{}", hit.rule_id, event_id);
+                let open: Option<(i64, String)> = tx
+                    .query_row(
+                        "SELECT id, level FROM incidents WHERE dedup_key = ?1 AND status != 'resolved'",
+                        [&dedup_key],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                let (incident_id, reason) = match open {
+                    None => {
+                        let (title, url) = tx.query_row(
+                            "SELECT first_title, first_url FROM events WHERE event_id = ?1",
+                            [&event_id],
+                            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                        )?;
+                        tx.execute(
+                            "INSERT INTO incidents (dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'triggered', ?7, ?8, 1, ?9, ?9)",
+                            params![dedup_key, hit.rule_id, hit.rule_name, hit.topic, event_id, item_level.as_str(), title, url, ts(now)],
+                        )?;
+                        let id = tx.last_insert_rowid();
+                        tx.execute(
+                            "INSERT INTO incident_items (incident_id, item_id) VALUES (?1, ?2)",
+                            params![id, a.item.id],
+                        )?;
+                        timeline(&tx, id, now, "system", "triggered", &format!("{} level, rule {}", item_level, hit.rule_id))?;
+                        out.opened.push(id);
+                        (id, "opened")
+                    }
+                    Some((id, level)) => {
+                        let added = tx.execute(
+                            "INSERT OR IGNORE INTO incident_items (incident_id, item_id) VALUES (?1, ?2)",
+                            params![id, a.item.id],
+                        )?;
+                        if added == 0 {
+                            continue;
+                        }
+                        tx.execute(
+                            "UPDATE incidents SET item_count = item_count + 1, updated_at = ?2 WHERE id = ?1",
+                            params![id, ts(now)],
+                        )?;
+                        let current: Level = level.parse().unwrap_or(Level::Blue);
+                        if item_level <= current {
+                            continue;
+                        }
+                        tx.execute(
+                            "UPDATE incidents SET level = ?2 WHERE id = ?1",
+                            params![id, item_level.as_str()],
+                        )?;
+                        timeline(&tx, id, now, "system", "raised", &format!("{current} → {item_level}"))?;
+                        out.raised.push(id);
+                        (id, "raised")
+                    }
+                };
+                let incident = load_incident(&tx, incident_id)?;
+                for ch in channels {
+                    if ch.min_level.is_some_and(|m| incident.level < m) {
+                        continue;
+                    }
+                    out.notifications += tx.execute(
+                        "INSERT OR IGNORE INTO notifications (incident_id, channel, reason, level, payload, created_at, next_attempt_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                        params![incident_id, ch.name, reason, incident.level.as_str(), payload(&incident, reason), ts(now)],
+                    )?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    pub fn incidents(&self, limit: usize) -> Result<Vec<Incident>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare_cached(&format!("SELECT {INCIDENT_COLUMNS} FROM incidents ORDER BY id DESC LIMIT ?1"))?;
+        let rows = stmt
+            .query_map([limit as i64], incident_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    pub fn incident(&self, id: i64) -> Result<Option<Incident>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        Ok(load_incident_opt(&conn, id)?)
+    }
+
+    /// Incidents opened in `[from, to)` at or above `min_level`, most severe first.
+    pub fn incidents_between(&self, from: DateTime<Utc>, to: DateTime<Utc>, min_level: Level) -> Result<Vec<Incident>, StoreError> {
+        let all = {
+            let conn = self.conn.lock().unwrap();
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE opened_at >= ?1 AND opened_at < ?2 ORDER BY opened_at"
+            ))?;
+            stmt.query_map(params![ts(from), ts(to)], incident_row)?
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let mut out: Vec<Incident> = all.into_iter().filter(|i| i.level >= min_level).collect();
+        out.sort_by(|a, b| b.level.cmp(&a.level).then(a.opened_at.cmp(&b.opened_at)));
+        Ok(out)
+    }
+
+    /// Items published in `[from, to)` counted by source type.
+    pub fn item_counts_by_source_type(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(String, u64)>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare_cached(
+            "SELECT source_type, COUNT(*) FROM items WHERE published_at >= ?1 AND published_at < ?2
+             GROUP BY source_type ORDER BY COUNT(*) DESC",
+        )?;
+        let rows = stmt
+            .query_map(params![ts(from), ts(to)], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    pub fn event(&self, event_id: &str) -> Result<Option<EventSummary>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        Ok(conn
+            .query_row(
+                "SELECT event_id, first_title, first_url, first_source, first_published_at, item_count FROM events WHERE event_id = ?1",
+                [event_id],
+                |r| {
+                    Ok(EventSummary {
+                        event_id: r.get(0)?,
+                        first_title: r.get(1)?,
+                        first_url: r.get(2)?,
+                        first_source: r.get(3)?,
+                        first_published_at: from_ts(r.get(4)?),
+                        item_count: r.get::<_, i64>(5)? as u64,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// The event an item belongs to.
+    pub fn event_of(&self, item_id: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        Ok(conn
+            .query_row("SELECT event_id FROM items WHERE item_id = ?1", [item_id], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn item_count(&self) -> Result<u64, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        Ok(conn.query_row("SELECT COUNT(*) FROM items", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// Notifications due now, oldest first.
+    pub fn due_notifications(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<PendingNotification>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, channel, payload, attempts FROM notifications
+             WHERE sent_at IS NULL AND dead_at IS NULL AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![ts(now), limit as i64], |r| {
+                Ok(PendingNotification {
+                    id: r.get(0)?,
+                    channel: r.get(1)?,
+                    payload: r.get(2)?,
+                    attempts: r.get::<_, i64>(3)? as u32,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    pub fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let conn = self.conn.lock().unwrap();
+        conn.execute(
+            "UPDATE notifications SET sent_at = ?2, attempts = attempts + 1 WHERE id = ?1",
+            params![id, ts(now)],
+        )?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: retried at `retry_at`, or a dead letter when
+    /// `retry_at` is `None`.
+    pub fn mark_failed(&self, id: i64, error: &str, now: DateTime<Utc>, retry_at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+        let conn = self.conn.lock().unwrap();
+        match retry_at {
+            Some(t) => conn.execute(
+                "UPDATE notifications SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
+                params![id, error, ts(t)],
+            )?,
+            None => conn.execute(
+                "UPDATE notifications SET attempts = attempts + 1, last_error = ?2, dead_at = ?3 WHERE id = ?1",
+                params![id, error, ts(now)],
+            )?,
+        };
+        Ok(())
+    }
+
+    /// (sent, pending, dead) notification counts.
+    pub fn notification_counts(&self) -> Result<(u64, u64, u64), StoreError> {
+        let conn = self.conn.lock().unwrap();
+        Ok(conn.query_row(
+            "SELECT COALESCE(SUM(sent_at IS NOT NULL), 0), COALESCE(SUM(sent_at IS NULL AND dead_at IS NULL), 0), COALESCE(SUM(dead_at IS NOT NULL), 0) FROM notifications",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64)),
+        )?)
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        Ok(conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let conn = self.conn.lock().unwrap();
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// The newest report's period end.
+    pub fn last_report(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let t: Option<i64> = conn.query_row("SELECT MAX(period_end) FROM reports", [], |r| r.get(0))?;
+        Ok(t.map(from_ts))
+    }
+
+    /// Records a written report; false when one for this period exists.
+    pub fn record_report(&self, period_end: DateTime<Utc>, kind: &str, md: &Path, html: &Path) -> Result<bool, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let n = conn.execute(
+            "INSERT OR IGNORE INTO reports (period_end, kind, markdown_path, html_path, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![ts(period_end), kind, md.display().to_string(), html.display().to_string(), ts(Utc::now())],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub fn report_count(&self) -> Result<u64, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        Ok(conn.query_row("SELECT COUNT(*) FROM reports", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    pub fn record_dead(&self, topic: &str, key: &str, error: &str, payload: &str) -> Result<(), StoreError> {
+        let conn = self.conn.lock().unwrap();
+        conn.execute(
+            "INSERT INTO dead_messages (topic, key, error, payload, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![topic, key, error, payload, ts(Utc::now())],
+        )?;
+        Ok(())
+    }
+}
+
+fn display_title(a: &AnalyzedItem) -> String {
+    if !a.item.title.is_empty() {
+        return a.item.title.clone();
+    }
+    let t: String = a.item.text.chars().take(40).collect();
+    t.replace('\n', " ")
+}
+
+/// Finds the event of the item's near-duplicates (SimHash within
+/// `max_distance`, via 8 bands of 8 bits: two hashes within 7 bits share a
+/// band) or starts a new one. The earliest-published item is the event's
+/// first publisher.
+fn assign_event(tx: &Transaction<'_>, a: &AnalyzedItem, max_distance: u32, now: DateTime<Utc>) -> Result<String, StoreError> {
+    let tokens = a.text_tokens.len() + a.title_tokens.len();
+    let published = ts(a.item.time());
+    let mut best: Option<(u32, String)> = None;
+    if tokens >= MIN_TOKENS_FOR_EVENT && a.simhash != 0 {
+        let mut stmt = tx.prepare_cached(
+            "SELECT DISTINCT e.event_id, e.simhash FROM event_bands b JOIN events e ON e.event_id = b.event_id
+             WHERE b.band = ?1 AND b.value = ?2 AND e.updated_at >= ?3",
+        )?;
+        for (band, value) in bands(a.simhash).into_iter().enumerate() {
+            let rows = stmt.query_map(params![band as i64, value, ts(now) - EVENT_WINDOW_SECS], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })?;
+            for row in rows {
+                let (id, h) = row?;
+                let d = (h ^ a.simhash).count_ones();
+                if d <= max_distance && best.as_ref().is_none_or(|(bd, _)| d < *bd) {
+                    best = Some((d, id));
+                }
+            }
+        }
+    }
+    match best {
+        Some((_, event_id)) => {
+            tx.execute(
+                "UPDATE events SET item_count = item_count + 1, updated_at = ?2 WHERE event_id = ?1",
+                params![event_id, ts(now)],
+            )?;
+            // An earlier item becomes the event's first publisher.
+            tx.execute(
+                "UPDATE events SET first_item_id = ?2, first_title = ?3, first_url = ?4, first_source = ?5, first_published_at = ?6
+                 WHERE event_id = ?1 AND first_published_at > ?6",
+                params![event_id, a.item.id, display_title(a), a.item.url, a.item.source, published],
+            )?;
+            Ok(event_id)
+        }
+        None => {
+            let event_id = a.item.id.clone();
+            tx.execute(
+                "INSERT INTO events (event_id, simhash, first_item_id, first_title, first_url, first_source, first_published_at, item_count, updated_at)
+                 VALUES (?1, ?2, ?1, ?3, ?4, ?5, ?6, 1, ?7)",
+                params![event_id, a.simhash as i64, display_title(a), a.item.url, a.item.source, published, ts(now)],
+            )?;
+            if tokens >= MIN_TOKENS_FOR_EVENT && a.simhash != 0 {
+                for (band, value) in bands(a.simhash).into_iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO event_bands (band, value, event_id) VALUES (?1, ?2, ?3)",
+                        params![band as i64, value, event_id],
+                    )?;
+                }
+            }
+            Ok(event_id)
+        }
+    }
+}
+
+fn timeline(tx: &Transaction<'_>, id: i64, at: DateTime<Utc>, actor: &str, action: &str, detail: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO timeline (incident_id, at, actor, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, ts(at), actor, action, detail],
+    )?;
+    Ok(())
+}
+
+const INCIDENT_COLUMNS: &str =
+    "id, dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at";
+
+fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
+    Ok(Incident {
+        id: r.get(0)?,
+        dedup_key: r.get(1)?,
+        rule_id: r.get(2)?,
+        rule_name: r.get(3)?,
+        topic: r.get(4)?,
+        event_id: r.get(5)?,
+        level: r.get::<_, String>(6)?.parse().unwrap_or(Level::Blue),
+        status: IncidentStatus::parse(&r.get::<_, String>(7)?).unwrap_or(IncidentStatus::Triggered),
+        title: r.get(8)?,
+        url: r.get(9)?,
+        item_count: r.get::<_, i64>(10)? as u64,
+        opened_at: from_ts(r.get(11)?),
+        updated_at: from_ts(r.get(12)?),
+    })
+}
+
+fn load_incident(conn: &Connection, id: i64) -> Result<Incident, StoreError> {
+    load_incident_opt(conn, id)?.ok_or_else(|| StoreError(format!("incident {id} vanished")))
+}
+
+fn load_incident_opt(conn: &Connection, id: i64) -> rusqlite::Result<Option<Incident>> {
+    conn.query_row(
+        &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1"),
+        [id],
+        incident_row,
+    )
+    .optional()
+}

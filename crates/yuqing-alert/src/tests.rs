@@ -1,0 +1,141 @@
+use chrono::{Duration, TimeZone, Utc};
+use yuqing_model::{AnalyzedItem, Item, Level, RuleHit, SourceKind, SourceType};
+
+use crate::store::{AlertStore, Channel};
+
+fn analyzed(id: &str, level: Option<Level>, rule: Option<&str>, simhash: u64, minutes_ago: i64) -> AnalyzedItem {
+    let item = Item {
+        id: id.into(),
+        source: "s".into(),
+        source_kind: SourceKind::Feed,
+        source_type: SourceType::News,
+        site: "e.com".into(),
+        url: format!("https://e.com/{id}"),
+        title: format!("标题 {id}"),
+        text: "正文".into(),
+        author: None,
+        published_at: Some(Utc::now() - Duration::minutes(minutes_ago)),
+        fetched_at: Utc::now(),
+        engagement: Default::default(),
+        parent_id: None,
+    };
+    let tok = yuqing_model::Token {
+        text: "词".into(),
+        start: 0,
+        end: 3,
+    };
+    AnalyzedItem {
+        item,
+        title_tokens: vec![],
+        text_tokens: vec![tok; 20],
+        hits: rule
+            .map(|r| RuleHit {
+                rule_id: r.into(),
+                rule_name: r.into(),
+                topic: "专题".into(),
+                level: level.unwrap_or(Level::Blue),
+                weight: 10,
+                terms: vec![],
+            })
+            .into_iter()
+            .collect(),
+        score: 10,
+        level,
+        simhash,
+    }
+}
+
+fn channels() -> Vec<Channel> {
+    vec![Channel {
+        name: "ops".into(),
+        min_level: None,
+    }]
+}
+
+#[test]
+fn reprints_share_one_incident_raised_to_the_highest_level_and_replays_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let p = |_: &yuqing_model::Incident, r: &str| r.to_string();
+    let h = 0xdead_beef_0123_4567u64;
+    let a = analyzed("a", Some(Level::Yellow), Some("r1"), h, 60);
+    let b = analyzed("b", Some(Level::Red), Some("r1"), h ^ 0b101, 90); // 2 bits away, earlier
+    let c = analyzed("c", Some(Level::Yellow), Some("r1"), !h, 10); // far away: another event
+
+    let oa = store.process(&a, Level::Blue, 3, &channels(), &p).unwrap();
+    assert_eq!(oa.opened.len(), 1);
+    assert_eq!(oa.notifications, 1);
+    let ob = store.process(&b, Level::Blue, 3, &channels(), &p).unwrap();
+    assert_eq!(ob.event_id, oa.event_id, "reprint joins the event");
+    assert!(ob.opened.is_empty());
+    assert_eq!(ob.raised, oa.opened, "a red reprint raises the incident");
+    assert_eq!(ob.notifications, 1, "raising notifies again");
+    let oc = store.process(&c, Level::Blue, 3, &channels(), &p).unwrap();
+    assert_ne!(oc.event_id, oa.event_id);
+    assert_eq!(oc.opened.len(), 1);
+
+    let incidents = store.incidents(10).unwrap();
+    assert_eq!(incidents.len(), 2);
+    let first = incidents.iter().find(|i| i.event_id == oa.event_id).unwrap();
+    assert_eq!(first.level, Level::Red);
+    assert_eq!(first.item_count, 2);
+    let event = store.event(&oa.event_id).unwrap().unwrap();
+    assert_eq!(event.first_url, "https://e.com/b", "earliest item is the first publisher");
+    assert_eq!(event.item_count, 2);
+
+    // Replays: nothing new.
+    for x in [&a, &b, &c] {
+        let o = store.process(x, Level::Blue, 3, &channels(), &p).unwrap();
+        assert!(o.opened.is_empty() && o.raised.is_empty() && o.notifications == 0);
+    }
+    assert_eq!(store.incidents(10).unwrap().len(), 2);
+    assert_eq!(store.notification_counts().unwrap(), (0, 3, 0));
+}
+
+#[test]
+fn items_below_the_level_open_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let p = |_: &yuqing_model::Incident, r: &str| r.to_string();
+    let o = store
+        .process(&analyzed("a", Some(Level::Blue), Some("r"), 1, 1), Level::Yellow, 3, &channels(), &p)
+        .unwrap();
+    assert!(o.opened.is_empty());
+    let o = store
+        .process(&analyzed("b", None, None, 2, 1), Level::Blue, 3, &channels(), &p)
+        .unwrap();
+    assert!(o.opened.is_empty());
+    assert_eq!(store.item_count().unwrap(), 2);
+}
+
+#[test]
+fn notifications_retry_then_die() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let p = |_: &yuqing_model::Incident, r: &str| r.to_string();
+    store
+        .process(&analyzed("a", Some(Level::Red), Some("r"), 1, 1), Level::Blue, 3, &channels(), &p)
+        .unwrap();
+    let now = Utc::now();
+    let due = store.due_notifications(now, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    store
+        .mark_failed(due[0].id, "HTTP 500", now, Some(now + Duration::seconds(30)))
+        .unwrap();
+    assert!(store.due_notifications(now, 10).unwrap().is_empty());
+    let later = store.due_notifications(now + Duration::seconds(31), 10).unwrap();
+    assert_eq!(later[0].attempts, 1);
+    store.mark_failed(due[0].id, "HTTP 500", now, None).unwrap();
+    assert_eq!(store.notification_counts().unwrap(), (0, 0, 1));
+}
+
+#[test]
+fn report_log_is_once_per_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let t = Utc.with_ymd_and_hms(2026, 11, 26, 0, 30, 0).unwrap();
+    let md = dir.path().join("a.md");
+    assert!(store.record_report(t, "nil", &md, &md).unwrap());
+    assert!(!store.record_report(t, "nil", &md, &md).unwrap());
+    assert_eq!(store.last_report().unwrap(), Some(t));
+}

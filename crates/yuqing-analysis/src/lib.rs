@@ -1,0 +1,21 @@
+//! Analysis: the stateless stage between the crawler and the sinks. It
+//! segments an item's text with jieba (once: the tokens travel with the item
+//! to the indexer), evaluates every rule in one automaton pass, scores the
+//! item's sensitivity (0-100) and level, and fingerprints it with SimHash so
+//! the alerter can group reprints into events.
+//!
+//! Analysis is a pure function of the item and the config: replaying an item
+//! gives the same result, and analyzers scale out as a consumer group.
+
+mod analyzer;
+pub mod query;
+mod rules;
+pub mod simhash;
+mod worker;
+
+pub use analyzer::{Analyzer, Segmenter};
+pub use rules::RuleSet;
+pub use worker::{AnalyzerMetrics, run_analyzer};
+
+#[cfg(test)]
+mod tests;

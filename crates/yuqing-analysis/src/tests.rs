@@ -1,0 +1,115 @@
+use chrono::Utc;
+use yuqing_config::{Config, Loader};
+use yuqing_model::{Item, Level, SourceKind, SourceType};
+
+use crate::Analyzer;
+
+fn config_with_rules(rules: &str) -> Config {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("main.toml"), "").unwrap();
+    std::fs::write(dir.path().join("rules/r.toml"), rules).unwrap();
+    Loader::default().load(&dir.path().join("main.toml")).unwrap()
+}
+
+fn item(title: &str, text: &str) -> Item {
+    Item {
+        id: "x".into(),
+        source: "s".into(),
+        source_kind: SourceKind::Feed,
+        source_type: SourceType::News,
+        site: "example.com".into(),
+        url: "https://example.com/x".into(),
+        title: title.into(),
+        text: text.into(),
+        author: None,
+        published_at: None,
+        fetched_at: Utc::now(),
+        engagement: Default::default(),
+        parent_id: None,
+    }
+}
+
+const RULES: &str = r#"
+[[rule]]
+id = "collapse"
+name = "坍塌"
+topic = "安全"
+query = "(坍塌 OR 垮塌) AND (伤亡 OR 被困)"
+level = "red"
+weight = 60
+
+[[rule]]
+id = "wage"
+name = "欠薪"
+query = "欠薪 NOT 招聘"
+level = "yellow"
+weight = 30
+
+[[rule]]
+id = "broken"
+name = "坏规则"
+query = "a AND (b"
+level = "blue"
+"#;
+
+#[test]
+fn rules_fire_with_levels_scores_and_terms() {
+    let cfg = config_with_rules(RULES);
+    let (a, errors) = Analyzer::new(&cfg);
+    assert_eq!(errors.len(), 1, "the broken rule is reported");
+    let e = errors[0].to_string();
+    assert!(e.contains("r.toml:20:16"), "{e}");
+    assert!(e.contains("never closed"), "{e}");
+    assert_eq!(a.rules().len(), 2);
+
+    let out = a.analyze(item("青山区老楼垮塌", "三人被困，消防正在救援。"));
+    assert_eq!(out.hits.len(), 1);
+    assert_eq!(out.hits[0].rule_id, "collapse");
+    assert_eq!(out.hits[0].terms, vec!["垮塌", "被困"]);
+    assert_eq!(out.score, 60);
+    assert_eq!(out.level, Some(Level::Red));
+
+    let out = a.analyze(item("工地欠薪", "工人讨要工资"));
+    assert_eq!(out.level, Some(Level::Yellow), "rule level is a floor over the score");
+    assert_eq!(out.score, 30);
+
+    let out = a.analyze(item("招聘", "绝不欠薪"));
+    assert!(out.hits.is_empty());
+    assert_eq!(out.level, None);
+}
+
+#[test]
+fn tokens_have_byte_offsets_into_the_text() {
+    let cfg = config_with_rules(RULES);
+    let (a, _) = Analyzer::new(&cfg);
+    let text = "江州市青山区发生垮塌事故, 3人被困";
+    let out = a.analyze(item("", text));
+    assert!(!out.text_tokens.is_empty());
+    for t in &out.text_tokens {
+        assert_eq!(&text[t.start..t.end], t.text);
+    }
+    // The rule term is one token thanks to the user dictionary.
+    assert!(out.text_tokens.iter().any(|t| t.text == "垮塌"));
+    assert!(!out.text_tokens.iter().any(|t| t.text == "," || t.text == " "));
+}
+
+#[test]
+fn reprints_get_close_fingerprints() {
+    let cfg = config_with_rules(RULES);
+    let (a, _) = Analyzer::new(&cfg);
+    let body = "11月26日上午，江州市青山区一处老旧居民楼发生局部垮塌，事故造成三人被困。\
+        接到报警后，消防、公安、医疗等部门迅速赶赴现场开展救援。截至发稿时，已有两名被困人员被成功救出，\
+        送往医院治疗，另一名被困人员的搜救工作仍在进行中。据了解，该楼建于上世纪八十年代，\
+        此前已被列入危房改造计划。事故原因正在进一步调查中。";
+    let reprint = format!("（来源：江州日报）{body}责任编辑：李明");
+    let other = "江州市第十届读书节开幕，全市图书馆推出系列阅读活动，市民可以免费借阅新书，\
+        活动将持续一个月，涵盖讲座、展览和亲子阅读等内容。";
+    let h1 = a.analyze(item("", body)).simhash;
+    let h2 = a.analyze(item("", &reprint)).simhash;
+    let h3 = a.analyze(item("", other)).simhash;
+    let near = crate::simhash::hamming(h1, h2);
+    let far = crate::simhash::hamming(h1, h3);
+    assert!(near <= 6, "reprint distance {near}");
+    assert!(far > 12, "distinct distance {far}");
+}

@@ -1,0 +1,123 @@
+//! The message bus between the pipeline's roles, behind one interface with
+//! two implementations: in-process (bounded queues, the embedded default)
+//! and Kafka (for more than one machine).
+//!
+//! # At-least-once and idempotence
+//!
+//! Every consumer acknowledges a message only after its output is durable
+//! (an index commit, an alert-state row, or its own published output being
+//! durable in turn). A publisher gets a [`Receipt`] that resolves when the
+//! message is durable:
+//!
+//! - in Kafka, when the broker has replicated it (`acks=all`);
+//! - in process, where memory is not durable, when every consumer group of
+//!   the topic has acknowledged it.
+//!
+//! Nothing upstream forgets a message before its receipt resolves (the
+//! crawler keeps items in its SQLite outbox until then), so a crash replays
+//! instead of losing. Replays reach sinks that upsert by item id, so they
+//! never duplicate.
+
+mod in_process;
+mod topics;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use in_process::InProcessBus;
+pub use topics::Topics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("bus is closed")]
+    Closed,
+    #[error("topic `{0}` has no consumer group; the message would be lost")]
+    NoSubscribers(String),
+    #[error("message was dropped before it became durable")]
+    Dropped,
+}
+
+/// One message as a consumer receives it.
+#[derive(Debug)]
+pub struct Delivery {
+    pub topic: String,
+    pub key: String,
+    pub payload: Vec<u8>,
+    pub ack: Ack,
+}
+
+/// Acknowledges one delivery. Call [`Ack::ack`] only after the consumer's
+/// output is durable; dropping it without acking leaves the message
+/// unacknowledged (it is replayed after a restart).
+#[derive(Debug)]
+pub struct Ack {
+    inner: Option<Arc<dyn AckTarget>>,
+}
+
+impl Ack {
+    pub(crate) fn new(target: Arc<dyn AckTarget>) -> Self {
+        Ack {
+            inner: Some(target),
+        }
+    }
+
+    /// An ack that does nothing, for messages that did not come from a bus.
+    pub fn none() -> Self {
+        Ack { inner: None }
+    }
+
+    pub fn ack(mut self) {
+        if let Some(t) = self.inner.take() {
+            t.ack();
+        }
+    }
+}
+
+pub(crate) trait AckTarget: Send + Sync + std::fmt::Debug {
+    fn ack(&self);
+}
+
+/// Resolves when a published message is durable (see the crate docs).
+#[derive(Debug)]
+pub struct Receipt {
+    rx: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+impl Receipt {
+    pub(crate) fn pending(rx: tokio::sync::oneshot::Receiver<()>) -> Self {
+        Receipt { rx: Some(rx) }
+    }
+
+    pub fn ready() -> Self {
+        Receipt { rx: None }
+    }
+
+    /// Waits until the message is durable.
+    pub async fn durable(self) -> Result<(), BusError> {
+        match self.rx {
+            None => Ok(()),
+            Some(rx) => rx.await.map_err(|_| BusError::Dropped),
+        }
+    }
+}
+
+/// A stream of deliveries for one consumer group.
+#[async_trait]
+pub trait Consumer: Send {
+    /// The next message, or `None` once the bus is closed and drained.
+    async fn recv(&mut self) -> Option<Delivery>;
+}
+
+/// The interface every role talks to.
+#[async_trait]
+pub trait Bus: Send + Sync {
+    /// Publishes one message, waiting while the topic is full
+    /// (backpressure). `key` picks the partition in Kafka: crawl tasks are
+    /// keyed by host, items by item id.
+    async fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<Receipt, BusError>;
+
+    /// Joins consumer group `group` on `topic`. Consumers in one group share
+    /// the messages; every group sees every message.
+    async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, BusError>;
+}

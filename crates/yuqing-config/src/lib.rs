@@ -1,0 +1,323 @@
+//! Configuration of a yuqing deployment: the main TOML file (sources,
+//! stages, alerting, reports) and the rule files beside it.
+//!
+//! Loading is parse, then validate. Every error names the file, the line and
+//! column, and the field, and one load reports every error it finds, so
+//! `yuqing check` shows them all at once. Values may refer to variables as
+//! `${NAME}` or `${NAME:-default}`, and any setting can be overridden from
+//! the environment as `YUQING__SECTION__KEY=value` (double underscores
+//! separate levels: `YUQING__SERVER__LISTEN=0.0.0.0:8080`).
+
+mod error;
+mod expand;
+mod rules;
+mod settings;
+mod source;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub use error::{ConfigError, ConfigErrors, PathSeg, display_path, line_col, value_span};
+pub use rules::{QueryOrigin, RuleConfig};
+pub use settings::{
+    AlertConfig, AnalysisConfig, BusConfig, CrawlerConfig, IndexConfig, ReportConfig,
+    ServerConfig, Settings, Thresholds, WebhookConfig,
+};
+pub use source::{FeedSource, ForumSource, MicroblogSource, SourceConfig};
+
+/// A loaded, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: Settings,
+    pub rules: Vec<RuleConfig>,
+    /// The main file's name, for messages.
+    pub origin: PathBuf,
+}
+
+impl Config {
+    /// The report time zone, validated at load.
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.settings
+            .alert
+            .timezone
+            .parse()
+            .unwrap_or(chrono_tz::Asia::Shanghai)
+    }
+
+    pub fn source(&self, id: &str) -> Option<&SourceConfig> {
+        self.settings.sources.iter().find(|s| s.id() == id)
+    }
+}
+
+/// Where config files come from: a directory on disk, or a set of files
+/// compiled into the binary (the bundled demo).
+#[derive(Debug, Clone)]
+enum Files {
+    Disk,
+    Embedded(&'static [(&'static str, &'static str)]),
+}
+
+impl Files {
+    fn read(&self, path: &Path) -> Result<String, String> {
+        match self {
+            Files::Disk => std::fs::read_to_string(path).map_err(|e| e.to_string()),
+            Files::Embedded(files) => files
+                .iter()
+                .find(|(name, _)| Path::new(name) == path)
+                .map(|(_, text)| (*text).to_string())
+                .ok_or_else(|| "not among the bundled files".to_string()),
+        }
+    }
+
+    fn list_toml(&self, dir: &Path) -> Result<Vec<PathBuf>, String> {
+        let mut out: Vec<PathBuf> = match self {
+            Files::Disk => std::fs::read_dir(dir)
+                .map_err(|e| e.to_string())?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect(),
+            Files::Embedded(files) => files
+                .iter()
+                .map(|(name, _)| PathBuf::from(name))
+                .filter(|p| p.parent() == Some(dir) && p.extension().is_some_and(|x| x == "toml"))
+                .collect(),
+        };
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// Loads a config with variables and environment overrides.
+#[derive(Debug, Clone, Default)]
+pub struct Loader {
+    vars: HashMap<String, String>,
+    overrides: Vec<(String, String)>,
+}
+
+impl Loader {
+    /// A loader that reads `${NAME}` variables and `YUQING__*` overrides from
+    /// the process environment.
+    pub fn from_env() -> Self {
+        let mut l = Loader::default();
+        for (k, v) in std::env::vars() {
+            if k.starts_with(expand::OVERRIDE_PREFIX) {
+                l.overrides.push((k.clone(), v.clone()));
+            }
+            l.vars.insert(k, v);
+        }
+        l.overrides.sort();
+        l
+    }
+
+    /// Sets a `${NAME}` variable (taking precedence over the environment).
+    pub fn var(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.vars.insert(name.to_string(), value.into());
+        self
+    }
+
+    /// Adds an override as if `YUQING__...` were set in the environment.
+    pub fn override_value(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.overrides.push((key.to_string(), value.into()));
+        self
+    }
+
+    /// Loads the main file at `path` and the rule files it points to.
+    pub fn load(&self, path: &Path) -> Result<Config, ConfigErrors> {
+        self.load_from(&Files::Disk, path)
+    }
+
+    /// Loads from files compiled into the binary, given as
+    /// `(relative path, text)`; `main` is one of them.
+    pub fn load_embedded(
+        &self,
+        files: &'static [(&'static str, &'static str)],
+        main: &str,
+    ) -> Result<Config, ConfigErrors> {
+        self.load_from(&Files::Embedded(files), Path::new(main))
+    }
+
+    fn load_from(&self, files: &Files, path: &Path) -> Result<Config, ConfigErrors> {
+        let shown = display_path(path);
+        let raw = files
+            .read(path)
+            .map_err(|e| ConfigError::new(&shown, format!("cannot read config: {e}")))?;
+        let text = expand::expand_vars(&raw, &self.vars).map_err(|(offset, msg)| {
+            ConfigError::new(&shown, msg).at_offset(&raw, offset)
+        })?;
+        let settings: Settings = if self.overrides.is_empty() {
+            toml::from_str(&text).map_err(|e| toml_error(&shown, &text, &e))?
+        } else {
+            let mut table: toml::Table =
+                toml::from_str(&text).map_err(|e| toml_error(&shown, &text, &e))?;
+            expand::apply_overrides(&mut table, &self.overrides)
+                .map_err(|m| ConfigError::new(&shown, m))?;
+            // Parse once without overrides first so a mistake in the file
+            // still gets its line number.
+            let _: Settings = toml::from_str(&text).map_err(|e| toml_error(&shown, &text, &e))?;
+            toml::Value::Table(table).try_into::<Settings>().map_err(|e| {
+                ConfigError::new(
+                    &shown,
+                    format!("after applying YUQING__* environment overrides: {}", e.message()),
+                )
+            })?
+        };
+
+        let mut errors = validate_settings(&settings, &shown, &text);
+
+        let base = path.parent().unwrap_or(Path::new(""));
+        let rules_dir = base.join(&settings.analysis.rules_dir);
+        let mut rules = Vec::new();
+        match files.list_toml(&rules_dir) {
+            Ok(list) => {
+                for file in list {
+                    let shown_rule = display_path(&file);
+                    match files.read(&file) {
+                        Ok(t) => match rules::parse_rule_file(shown_rule, &t) {
+                            Ok(mut r) => rules.append(&mut r),
+                            Err(e) => errors.push(e),
+                        },
+                        Err(e) => errors.push(ConfigError::new(shown_rule, format!("cannot read: {e}"))),
+                    }
+                }
+            }
+            Err(e) => errors.push(
+                ConfigError::new(&shown, format!("cannot read rules directory {}: {e}", rules_dir.display()))
+                    .field("analysis.rules_dir"),
+            ),
+        }
+        errors.extend(rules::validate_rules(&rules));
+
+        if errors.is_empty() {
+            Ok(Config {
+                settings,
+                rules,
+                origin: shown,
+            })
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+pub(crate) fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let err = ConfigError::new(file, e.message().trim().to_string());
+    match e.span() {
+        Some(span) => err.at_offset(text, span.start),
+        None => err,
+    }
+}
+
+fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    let at = |path: &[PathSeg<'_>], field: String, msg: String| {
+        let e = ConfigError::new(file, msg).field(field);
+        match value_span(text, path) {
+            Some(span) => e.at_offset(text, span.start),
+            None => e,
+        }
+    };
+
+    if s.alert.timezone.parse::<chrono_tz::Tz>().is_err() {
+        errors.push(at(
+            &[PathSeg::Key("alert"), PathSeg::Key("timezone")],
+            "alert.timezone".into(),
+            format!("unknown time zone `{}` (use an IANA name such as Asia/Shanghai)", s.alert.timezone),
+        ));
+    }
+    if let Err(e) = s.report.schedule.parse::<croner::Cron>() {
+        errors.push(at(
+            &[PathSeg::Key("report"), PathSeg::Key("schedule")],
+            "report.schedule".into(),
+            format!("invalid cron expression `{}`: {e}", s.report.schedule),
+        ));
+    }
+    if s.bus.capacity == 0 {
+        errors.push(at(
+            &[PathSeg::Key("bus"), PathSeg::Key("capacity")],
+            "bus.capacity".into(),
+            "must be at least 1".into(),
+        ));
+    }
+    if s.index.commit_every_docs == 0 || s.index.commit_every_secs == 0 {
+        errors.push(at(
+            &[PathSeg::Key("index")],
+            "index".into(),
+            "commit_every_docs and commit_every_secs must be at least 1".into(),
+        ));
+    }
+    for (i, w) in s.alert.webhook.iter().enumerate() {
+        if let Err(msg) = check_http_url(&w.url) {
+            errors.push(at(
+                &[PathSeg::Key("alert"), PathSeg::Key("webhook"), PathSeg::Index(i), PathSeg::Key("url")],
+                format!("alert.webhook[{i}].url"),
+                msg,
+            ));
+        }
+    }
+
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    for (i, src) in s.sources.iter().enumerate() {
+        let here = |key: &'static str| [PathSeg::Key("source"), PathSeg::Index(i), PathSeg::Key(key)];
+        if src.id().trim().is_empty() || !src.id().chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            errors.push(at(
+                &here("id"),
+                format!("source[{i}].id"),
+                format!("source id `{}` must be non-empty ASCII letters, digits, `-`, `_` or `.`", src.id()),
+            ));
+        }
+        if let Some(first) = ids.insert(src.id(), i) {
+            errors.push(at(
+                &here("id"),
+                format!("source[{i}].id"),
+                format!("duplicate source id `{}` (also source[{first}])", src.id()),
+            ));
+        }
+        if let Err(msg) = check_http_url(src.start_url()) {
+            let field = src.start_url_field();
+            errors.push(at(&here(field), format!("source[{i}].{field}"), msg));
+        }
+        if src.interval_secs() == Some(0) {
+            errors.push(at(
+                &here("interval_secs"),
+                format!("source[{i}].interval_secs"),
+                "must be at least 1".into(),
+            ));
+        }
+        if let SourceConfig::Microblog(m) = src {
+            if !m.url_template.contains("{id}") {
+                errors.push(at(
+                    &here("url_template"),
+                    format!("source[{i}].url_template"),
+                    "must contain `{id}`".into(),
+                ));
+            }
+            for (key, ptr) in [
+                ("items", &m.items),
+                ("id_field", &m.id_field),
+                ("text_field", &m.text_field),
+                ("author_field", &m.author_field),
+                ("time_field", &m.time_field),
+            ] {
+                if !ptr.is_empty() && !ptr.starts_with('/') {
+                    errors.push(at(
+                        &here(key),
+                        format!("source[{i}].{key}"),
+                        format!("`{ptr}` is not a JSON pointer (it must start with `/`)"),
+                    ));
+                }
+            }
+        }
+    }
+    errors
+}
+
+fn check_http_url(raw: &str) -> Result<(), String> {
+    match url::Url::parse(raw) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
+        Ok(u) => Err(format!("`{raw}`: scheme `{}` is not http or https", u.scheme())),
+        Err(e) => Err(format!("`{raw}` is not a valid URL: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,353 @@
+//! The main config file: `config/default.toml`, `config/demo.toml`.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use yuqing_model::Level;
+
+use crate::source::SourceConfig;
+
+/// The whole configuration as written in the main TOML file. Field docs are
+/// the user's reference; README.md links here.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Directory for crawl state, the index, alert state and reports. Relative
+    /// paths are relative to the working directory.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub bus: BusConfig,
+    #[serde(default)]
+    pub crawler: CrawlerConfig,
+    #[serde(default)]
+    pub analysis: AnalysisConfig,
+    #[serde(default)]
+    pub index: IndexConfig,
+    #[serde(default)]
+    pub alert: AlertConfig,
+    #[serde(default)]
+    pub report: ReportConfig,
+    /// The places to collect from, one `[[source]]` each.
+    #[serde(default, rename = "source")]
+    pub sources: Vec<SourceConfig>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address of the console, API and `/metrics`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Base URL under which officers reach the console (links in alerts and
+    /// reports). Defaults to `http://<listen>`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            public_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusConfig {
+    /// Capacity of each in-process topic queue per consumer group; a full
+    /// queue makes publishers wait (backpressure).
+    #[serde(default = "default_capacity")]
+    pub capacity: usize,
+    /// Prefix of topic names (`yuqing.` gives `yuqing.items.raw`).
+    #[serde(default = "default_prefix")]
+    pub topic_prefix: String,
+}
+
+fn default_capacity() -> usize {
+    1024
+}
+fn default_prefix() -> String {
+    "yuqing.".into()
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            capacity: default_capacity(),
+            topic_prefix: default_prefix(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrawlerConfig {
+    /// User-Agent sent with every request.
+    #[serde(default = "default_user_agent")]
+    pub user_agent: String,
+    /// Connect timeout, seconds.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Whole-request timeout, seconds.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// Largest response body read, bytes; larger bodies are an error.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Default interval between runs of a source, seconds.
+    #[serde(default = "default_interval")]
+    pub interval_secs: u64,
+    /// How many days a seen item id is remembered.
+    #[serde(default = "default_seen_days")]
+    pub seen_ttl_days: u32,
+}
+
+fn default_user_agent() -> String {
+    concat!("yuqing/", env!("CARGO_PKG_VERSION"), " (public-opinion monitor)").into()
+}
+fn default_connect_timeout() -> u64 {
+    10
+}
+fn default_timeout() -> u64 {
+    30
+}
+fn default_max_body() -> usize {
+    10 * 1024 * 1024
+}
+fn default_interval() -> u64 {
+    600
+}
+fn default_seen_days() -> u32 {
+    30
+}
+
+impl Default for CrawlerConfig {
+    fn default() -> Self {
+        CrawlerConfig {
+            user_agent: default_user_agent(),
+            connect_timeout_secs: default_connect_timeout(),
+            timeout_secs: default_timeout(),
+            max_body_bytes: default_max_body(),
+            interval_secs: default_interval(),
+            seen_ttl_days: default_seen_days(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisConfig {
+    /// Directory of rule files (`*.toml`), relative to this config file.
+    #[serde(default = "default_rules_dir")]
+    pub rules_dir: PathBuf,
+    /// Sensitivity score at which an item reaches each level. A rule's own
+    /// level is a floor: an item is at least at the level of every rule it
+    /// fires.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+fn default_rules_dir() -> PathBuf {
+    PathBuf::from("rules")
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        AnalysisConfig {
+            rules_dir: default_rules_dir(),
+            thresholds: Thresholds::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    pub blue: u8,
+    pub yellow: u8,
+    pub orange: u8,
+    pub red: u8,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            blue: 20,
+            yellow: 40,
+            orange: 60,
+            red: 80,
+        }
+    }
+}
+
+impl Thresholds {
+    /// The highest level whose threshold `score` reaches.
+    pub fn level_for(&self, score: u8) -> Option<Level> {
+        [
+            (Level::Red, self.red),
+            (Level::Orange, self.orange),
+            (Level::Yellow, self.yellow),
+            (Level::Blue, self.blue),
+        ]
+        .into_iter()
+        .find(|(_, t)| score >= *t)
+        .map(|(l, _)| l)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    /// Commit after this many documents ...
+    #[serde(default = "default_commit_docs")]
+    pub commit_every_docs: usize,
+    /// ... or this many seconds after the first uncommitted document.
+    #[serde(default = "default_commit_secs")]
+    pub commit_every_secs: u64,
+    /// Memory of the tantivy writer, MB.
+    #[serde(default = "default_heap_mb")]
+    pub writer_heap_mb: usize,
+}
+
+fn default_commit_docs() -> usize {
+    1000
+}
+fn default_commit_secs() -> u64 {
+    5
+}
+fn default_heap_mb() -> usize {
+    64
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            commit_every_docs: default_commit_docs(),
+            commit_every_secs: default_commit_secs(),
+            writer_heap_mb: default_heap_mb(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertConfig {
+    /// Items at or above this level open (or join) an incident.
+    #[serde(default = "default_alert_level")]
+    pub min_level: Level,
+    /// Time zone for reports and schedules (IANA name).
+    #[serde(default = "default_tz")]
+    pub timezone: String,
+    /// Two items are reprints of one event when their SimHashes differ in at
+    /// most this many bits.
+    #[serde(default = "default_simhash_distance")]
+    pub simhash_max_distance: u32,
+    /// Generic webhook channels; every new or raised incident is posted to each.
+    #[serde(default)]
+    pub webhook: Vec<WebhookConfig>,
+}
+
+fn default_alert_level() -> Level {
+    Level::Yellow
+}
+fn default_tz() -> String {
+    "Asia/Shanghai".into()
+}
+fn default_simhash_distance() -> u32 {
+    3
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            min_level: default_alert_level(),
+            timezone: default_tz(),
+            simhash_max_distance: default_simhash_distance(),
+            webhook: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Channel name, for logs and metrics.
+    pub name: String,
+    /// URL the JSON notification is POSTed to.
+    pub url: String,
+    /// Only incidents at or above this level are sent here.
+    #[serde(default)]
+    pub min_level: Option<Level>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// When the daily report (日报) is written: a cron expression
+    /// (`minute hour day month weekday`) in `alert.timezone`. Each report
+    /// covers the 24 hours before its scheduled time; a report missed while
+    /// the system was down is written once when it comes back.
+    #[serde(default = "default_schedule")]
+    pub schedule: String,
+    /// Incidents at or above this level are reported; when there are none,
+    /// a nil report (零报告) is written instead.
+    #[serde(default = "default_report_level")]
+    pub min_level: Level,
+    /// Where reports are written, relative to `data_dir`.
+    #[serde(default = "default_report_dir")]
+    pub dir: PathBuf,
+    /// Title used in reports, e.g. the organisation's name.
+    #[serde(default = "default_report_title")]
+    pub title: String,
+}
+
+fn default_schedule() -> String {
+    "30 8 * * *".into()
+}
+fn default_report_level() -> Level {
+    Level::Blue
+}
+fn default_report_dir() -> PathBuf {
+    PathBuf::from("reports")
+}
+fn default_report_title() -> String {
+    "舆情日报".into()
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig {
+            schedule: default_schedule(),
+            min_level: default_report_level(),
+            dir: default_report_dir(),
+            title: default_report_title(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_pick_the_highest_level_reached() {
+        let t = Thresholds::default();
+        assert_eq!(t.level_for(0), None);
+        assert_eq!(t.level_for(20), Some(Level::Blue));
+        assert_eq!(t.level_for(59), Some(Level::Yellow));
+        assert_eq!(t.level_for(100), Some(Level::Red));
+    }
+}

@@ -1,0 +1,199 @@
+//! `[[source]]` entries: a closed set of kinds, each with its own options.
+
+use serde::Deserialize;
+use yuqing_model::{SourceKind, SourceType};
+
+/// One configured place to collect from. `kind` picks the collector.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SourceConfig {
+    /// An RSS, Atom or JSON feed.
+    Feed(FeedSource),
+    /// A forum: list page → thread pages → posts, by CSS selectors.
+    Forum(ForumSource),
+    /// A microblog-style JSON timeline API with a cursor.
+    Microblog(MicroblogSource),
+}
+
+impl SourceConfig {
+    pub fn id(&self) -> &str {
+        match self {
+            SourceConfig::Feed(s) => &s.id,
+            SourceConfig::Forum(s) => &s.id,
+            SourceConfig::Microblog(s) => &s.id,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        let (id, name) = match self {
+            SourceConfig::Feed(s) => (&s.id, &s.name),
+            SourceConfig::Forum(s) => (&s.id, &s.name),
+            SourceConfig::Microblog(s) => (&s.id, &s.name),
+        };
+        name.as_deref().unwrap_or(id)
+    }
+
+    pub fn kind(&self) -> SourceKind {
+        match self {
+            SourceConfig::Feed(_) => SourceKind::Feed,
+            SourceConfig::Forum(_) => SourceKind::Forum,
+            SourceConfig::Microblog(_) => SourceKind::Microblog,
+        }
+    }
+
+    pub fn source_type(&self) -> SourceType {
+        match self {
+            SourceConfig::Feed(s) => s.source_type.unwrap_or(SourceType::News),
+            SourceConfig::Forum(s) => s.source_type.unwrap_or(SourceType::Forum),
+            SourceConfig::Microblog(s) => s.source_type.unwrap_or(SourceType::Microblog),
+        }
+    }
+
+    /// Seconds between runs; `None` means the crawler's default.
+    pub fn interval_secs(&self) -> Option<u64> {
+        match self {
+            SourceConfig::Feed(s) => s.interval_secs,
+            SourceConfig::Forum(s) => s.interval_secs,
+            SourceConfig::Microblog(s) => s.interval_secs,
+        }
+    }
+
+    /// The URLs this source starts from, for validation and health reports.
+    pub fn start_url(&self) -> &str {
+        match self {
+            SourceConfig::Feed(s) => &s.url,
+            SourceConfig::Forum(s) => &s.list_url,
+            SourceConfig::Microblog(s) => &s.url,
+        }
+    }
+
+    /// Name of the field holding [`Self::start_url`], for error messages.
+    pub fn start_url_field(&self) -> &'static str {
+        match self {
+            SourceConfig::Forum(_) => "list_url",
+            _ => "url",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedSource {
+    /// Unique id of the source, used in item records, metrics and logs.
+    pub id: String,
+    /// Display name (defaults to the id).
+    pub name: Option<String>,
+    /// What readers call it (新闻 by default).
+    pub source_type: Option<SourceType>,
+    /// Seconds between runs.
+    pub interval_secs: Option<u64>,
+    /// The feed's URL.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForumSource {
+    pub id: String,
+    pub name: Option<String>,
+    /// 论坛 by default.
+    pub source_type: Option<SourceType>,
+    pub interval_secs: Option<u64>,
+    /// The board's thread list page.
+    pub list_url: String,
+    /// Selector of thread links (`<a href>`) on the list page.
+    pub thread_link: String,
+    /// Selector of the thread title on a thread page.
+    #[serde(default = "default_title")]
+    pub title: String,
+    /// Selector of each post on a thread page; the first post is the thread
+    /// itself, the others are replies.
+    pub post: String,
+    /// Attribute of the post element holding the forum's post id; without
+    /// it, posts are numbered by position.
+    pub post_id_attr: Option<String>,
+    /// Selector of the author inside a post.
+    pub post_author: Option<String>,
+    /// Selector of the post's body inside a post.
+    pub post_content: String,
+    /// Selector of the post's time inside a post.
+    pub post_time: Option<String>,
+    /// At most this many threads are read per run, newest first as listed.
+    #[serde(default = "default_max_threads")]
+    pub max_threads: usize,
+}
+
+fn default_title() -> String {
+    "title".into()
+}
+fn default_max_threads() -> usize {
+    50
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MicroblogSource {
+    pub id: String,
+    pub name: Option<String>,
+    /// 微博 by default.
+    pub source_type: Option<SourceType>,
+    pub interval_secs: Option<u64>,
+    /// Timeline endpoint. The cursor is added as `?{cursor_param}=<last id>`.
+    pub url: String,
+    /// Query parameter carrying the cursor (the newest id already seen).
+    #[serde(default = "default_cursor_param")]
+    pub cursor_param: String,
+    /// Platform name used in item ids (defaults to the URL's host), so two
+    /// sources reading one platform give one post one id.
+    pub platform: Option<String>,
+    /// JSON pointer to the array of posts in the response.
+    #[serde(default = "default_items")]
+    pub items: String,
+    /// JSON pointers, relative to one post.
+    #[serde(default = "default_id")]
+    pub id_field: String,
+    #[serde(default = "default_text")]
+    pub text_field: String,
+    #[serde(default = "default_author")]
+    pub author_field: String,
+    /// Time as RFC 3339, the Weibo format (`Tue Nov 26 10:00:00 +0800 2024`)
+    /// or Unix seconds.
+    #[serde(default = "default_time")]
+    pub time_field: String,
+    #[serde(default = "default_reposts")]
+    pub reposts_field: String,
+    #[serde(default = "default_comments")]
+    pub comments_field: String,
+    #[serde(default = "default_likes")]
+    pub likes_field: String,
+    /// Link of a post, `{id}` replaced by its id.
+    pub url_template: String,
+}
+
+fn default_cursor_param() -> String {
+    "since_id".into()
+}
+fn default_items() -> String {
+    "/statuses".into()
+}
+fn default_id() -> String {
+    "/id".into()
+}
+fn default_text() -> String {
+    "/text".into()
+}
+fn default_author() -> String {
+    "/user/screen_name".into()
+}
+fn default_time() -> String {
+    "/created_at".into()
+}
+fn default_reposts() -> String {
+    "/reposts_count".into()
+}
+fn default_comments() -> String {
+    "/comments_count".into()
+}
+fn default_likes() -> String {
+    "/attitudes_count".into()
+}

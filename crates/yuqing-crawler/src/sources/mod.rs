@@ -1,0 +1,85 @@
+//! The source kinds. Each turns one configured source into the items it
+//! currently publishes; the crawler records what is new.
+
+mod feed;
+mod forum;
+mod microblog;
+
+use chrono_tz::Tz;
+use yuqing_config::{ConfigError, SourceConfig};
+use yuqing_model::Item;
+
+use crate::fetch::{FetchError, Fetcher, Validators};
+use crate::state::{CrawlState, StateError};
+
+pub use forum::ForumCollector;
+
+/// Why a run of a source failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error("{url}: {message}")]
+    Parse { url: String, message: String },
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl SourceError {
+    /// Bounded label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SourceError::Fetch(f) => f.label(),
+            SourceError::Parse { .. } => "parse",
+            SourceError::State(_) => "state",
+        }
+    }
+}
+
+/// What one run found.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub items: Vec<Item>,
+    pub cursor: Option<String>,
+    pub validators: Vec<(String, Validators)>,
+    /// Failures that did not stop the run (one thread page of a forum).
+    pub warnings: Vec<String>,
+}
+
+pub(crate) struct Ctx<'a> {
+    pub fetcher: &'a Fetcher,
+    pub state: &'a CrawlState,
+    pub tz: Tz,
+}
+
+/// A source ready to run: config checked, selectors compiled.
+#[derive(Debug)]
+pub enum Source {
+    Feed(yuqing_config::FeedSource),
+    Forum(ForumCollector),
+    Microblog(yuqing_config::MicroblogSource),
+}
+
+impl Source {
+    /// Builds a source; errors name the config field.
+    pub fn build(cfg: &SourceConfig, index: usize, origin: &std::path::Path) -> Result<Source, ConfigError> {
+        Ok(match cfg {
+            SourceConfig::Feed(f) => Source::Feed(f.clone()),
+            SourceConfig::Forum(f) => Source::Forum(ForumCollector::new(f.clone(), index, origin)?),
+            SourceConfig::Microblog(m) => Source::Microblog(m.clone()),
+        })
+    }
+
+    pub(crate) async fn collect(&self, cfg: &SourceConfig, ctx: &Ctx<'_>) -> Result<Collected, SourceError> {
+        match self {
+            Source::Feed(f) => feed::collect(f, cfg, ctx).await,
+            Source::Forum(f) => f.collect(cfg, ctx).await,
+            Source::Microblog(m) => microblog::collect(m, cfg, ctx).await,
+        }
+    }
+}
+
+/// Host of a URL, for the item's `site`.
+pub(crate) fn host_of(url: &url::Url) -> String {
+    url.host_str().unwrap_or_default().to_ascii_lowercase()
+}

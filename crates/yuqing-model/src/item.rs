@@ -1,0 +1,190 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Level;
+
+/// How a source is collected: the `kind` of a `[[source]]` in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Feed,
+    Page,
+    Forum,
+    Microblog,
+    Json,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Feed => "feed",
+            SourceKind::Page => "page",
+            SourceKind::Forum => "forum",
+            SourceKind::Microblog => "microblog",
+            SourceKind::Json => "json",
+        }
+    }
+}
+
+/// What the reader calls a source (来源类型). Config accepts the English or the
+/// Chinese name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceType {
+    #[serde(alias = "新闻")]
+    News,
+    #[serde(alias = "论坛")]
+    Forum,
+    #[serde(alias = "微博")]
+    Microblog,
+    #[serde(alias = "贴吧")]
+    Tieba,
+    #[serde(alias = "客户端")]
+    App,
+    #[serde(alias = "政务")]
+    Government,
+    #[serde(alias = "博客")]
+    Blog,
+    #[serde(alias = "视频")]
+    Video,
+    #[serde(alias = "外媒")]
+    Foreign,
+}
+
+impl SourceType {
+    pub const ALL: [SourceType; 9] = [
+        SourceType::News,
+        SourceType::Forum,
+        SourceType::Microblog,
+        SourceType::Tieba,
+        SourceType::App,
+        SourceType::Government,
+        SourceType::Blog,
+        SourceType::Video,
+        SourceType::Foreign,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceType::News => "news",
+            SourceType::Forum => "forum",
+            SourceType::Microblog => "microblog",
+            SourceType::Tieba => "tieba",
+            SourceType::App => "app",
+            SourceType::Government => "government",
+            SourceType::Blog => "blog",
+            SourceType::Video => "video",
+            SourceType::Foreign => "foreign",
+        }
+    }
+
+    pub fn zh(self) -> &'static str {
+        match self {
+            SourceType::News => "新闻",
+            SourceType::Forum => "论坛",
+            SourceType::Microblog => "微博",
+            SourceType::Tieba => "贴吧",
+            SourceType::App => "客户端",
+            SourceType::Government => "政务",
+            SourceType::Blog => "博客",
+            SourceType::Video => "视频",
+            SourceType::Foreign => "外媒",
+        }
+    }
+
+    /// Parses the English or the Chinese name.
+    pub fn parse(s: &str) -> Option<SourceType> {
+        SourceType::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s) || t.zh() == s)
+    }
+}
+
+/// Engagement counts, where the source publishes them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Engagement {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replies: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reposts: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub likes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub views: Option<u64>,
+}
+
+/// One collected post, article or reply, as the crawler emits it on
+/// `items.raw`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// Stable id: see [`crate::item_id_for_url`] and [`crate::item_id_for_post`].
+    pub id: String,
+    /// The configured source's id.
+    pub source: String,
+    pub source_kind: SourceKind,
+    pub source_type: SourceType,
+    /// Host the item was published on, for filters and reports.
+    pub site: String,
+    pub url: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<DateTime<Utc>>,
+    pub fetched_at: DateTime<Utc>,
+    #[serde(default)]
+    pub engagement: Engagement,
+    /// For a reply: the id of the thread or post it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+}
+
+impl Item {
+    /// Published time when known, else the time it was collected.
+    pub fn time(&self) -> DateTime<Utc> {
+        self.published_at.unwrap_or(self.fetched_at)
+    }
+}
+
+/// One token of the analyzer's segmentation, with byte offsets into the text
+/// it came from. Tokens travel with the analyzed item so the indexer does not
+/// segment again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    pub text: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// One rule that fired on an item, with the terms that made it fire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleHit {
+    pub rule_id: String,
+    pub rule_name: String,
+    pub topic: String,
+    pub level: Level,
+    pub weight: u32,
+    /// The query terms found in the item (deduplicated, in query order).
+    pub terms: Vec<String>,
+}
+
+/// An item with the analyzer's judgement, as emitted on `items.analyzed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalyzedItem {
+    pub item: Item,
+    /// Segmentation of the title.
+    pub title_tokens: Vec<Token>,
+    /// Segmentation of the text.
+    pub text_tokens: Vec<Token>,
+    pub hits: Vec<RuleHit>,
+    /// Sensitivity score, 0-100.
+    pub score: u8,
+    /// Alert level: the highest of the score's level and every hit rule's level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Level>,
+    /// 64-bit SimHash of the content, for grouping reprints into events.
+    pub simhash: u64,
+}
