@@ -123,7 +123,7 @@ pub fn build_report(store: &AlertStore, cfg: &ReportConfig, tz: Tz, period_end: 
         })
         .collect();
     let ctx = minijinja::context! {
-        title => cfg.title,
+        title => cfg.title.clone(),
         kind_zh => if nil { "零报告" } else { "日报" },
         nil => nil,
         timezone => tz.name(),
@@ -131,11 +131,11 @@ pub fn build_report(store: &AlertStore, cfg: &ReportConfig, tz: Tz, period_end: 
         period_end => local(period_end),
         generated => local(Utc::now()),
         total_items => counts.iter().map(|(_, n)| n).sum::<u64>(),
-        by_source_type => counts.iter().map(|(t, n)| SourceCount {
+        by_source_type => minijinja::value::Serde(counts.iter().map(|(t, n)| SourceCount {
             name: SourceType::parse(t).map_or_else(|| t.clone(), |s| s.zh().to_string()),
             count: *n,
-        }).collect::<Vec<_>>(),
-        incidents => rows,
+        }).collect::<Vec<_>>()),
+        incidents => minijinja::value::Serde(&rows),
         min_level_zh => format!("{}（{}级）", cfg.min_level.zh(), cfg.min_level.grade()),
     };
     let env = environment();

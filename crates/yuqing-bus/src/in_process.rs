@@ -59,6 +59,23 @@ impl InProcessBus {
         }
     }
 
+    /// Creates the queues of `groups` on `topic` before anyone subscribes,
+    /// so messages published before a consumer starts wait for it instead
+    /// of finding no group.
+    pub fn declare(&self, topic: &str, groups: &[&str]) {
+        let mut guard = self.topics.lock().unwrap();
+        let Some(topics) = guard.as_mut() else {
+            return;
+        };
+        let t = topics.entry(topic.to_string()).or_default();
+        for g in groups {
+            if !t.groups.iter().any(|(name, _, _)| name == g) {
+                let (tx, rx) = mpsc::channel(self.capacity);
+                t.groups.push((g.to_string(), tx, Arc::new(tokio::sync::Mutex::new(rx))));
+            }
+        }
+    }
+
     /// Closes every queue: consumers drain what is queued, then see `None`.
     pub fn close(&self) {
         self.topics.lock().unwrap().take();
@@ -221,6 +238,18 @@ mod tests {
             bus.publish("nobody", "k", vec![]).await,
             Err(BusError::NoSubscribers(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn declared_groups_keep_messages_for_late_consumers() {
+        let bus = InProcessBus::new(4);
+        bus.declare("t", &["late"]);
+        let receipt = bus.publish("t", "k", vec![9]).await.unwrap();
+        let mut c = bus.subscribe("t", "late").await.unwrap();
+        let d = c.recv().await.unwrap();
+        assert_eq!(d.payload, vec![9]);
+        d.ack.ack();
+        receipt.durable().await.unwrap();
     }
 
     #[tokio::test]

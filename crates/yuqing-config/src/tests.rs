@@ -141,7 +141,7 @@ fn unset_variables_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let main = write(dir.path(), "main.toml", "data_dir = \"${NOPE_NOT_SET_XYZ}\"\n");
     let text = Loader::default().load(&main).unwrap_err().to_string();
-    assert!(text.contains("main.toml:1:12"), "{text}");
+    assert!(text.contains("main.toml:1:13"), "{text}");
     assert!(text.contains("NOPE_NOT_SET_XYZ"), "{text}");
 }
 

@@ -61,9 +61,11 @@ fn meta_charset(body: &[u8]) -> Option<&'static Encoding> {
 }
 
 fn detect(body: &[u8], tld: Option<&[u8]>) -> &'static Encoding {
-    let mut d = chardetng::EncodingDetector::new();
+    let mut d = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
     d.feed(body, true);
-    d.guess(tld, true)
+    // chardetng asserts on a TLD that is not lower-case ASCII without dots.
+    let tld = tld.filter(|t| t.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-'));
+    d.guess(tld, chardetng::Utf8Detection::Allow)
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

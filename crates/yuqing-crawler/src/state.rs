@@ -166,7 +166,7 @@ impl CrawlState {
 
     pub fn outbox_len(&self) -> Result<u64, StateError> {
         let conn = self.conn.lock().unwrap();
-        Ok(conn.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?)
+        Ok(conn.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))? as u64)
     }
 
     /// Forgets seen ids older than `days`, so the table stays bounded.

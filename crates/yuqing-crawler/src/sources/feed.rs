@@ -50,7 +50,7 @@ pub(super) async fn collect(f: &FeedSource, cfg: &SourceConfig, ctx: &Ctx<'_>) -
             url,
             title,
             text: body,
-            author: entry.authors.first().map(|a| a.name.clone()).filter(|a| !a.is_empty()),
+            author: entry.authors.first().and_then(|a| a.name.clone()).filter(|a| !a.is_empty()),
             published_at: entry.published.or(entry.updated),
             fetched_at: now,
             engagement: Engagement::default(),

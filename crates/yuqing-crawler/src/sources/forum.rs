@@ -161,8 +161,9 @@ impl ForumCollector {
                 message: format!("no posts match `{}` with content `{}`", self.cfg.post, self.cfg.post_content),
             });
         }
+        let replies = items.len() as u64 - 1;
         if let Some(first) = items.first_mut() {
-            first.engagement.replies = Some(items.len() as u64 - 1);
+            first.engagement.replies = Some(replies);
         }
         Ok(items)
     }

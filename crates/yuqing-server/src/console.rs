@@ -1,0 +1,206 @@
+//! The analysts' console: server-rendered pages over the same data as the
+//! API. minijinja escapes every value in `.html` templates.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use minijinja::{Environment, context};
+use serde::Serialize;
+use yuqing_model::{Incident, Level};
+
+use crate::{AppState, SearchParams, safe_url};
+
+const TZ: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
+fn env() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.add_template("console.html", include_str!("../templates/console.html"))
+        .expect("console template parses");
+    env.add_template("incident.html", include_str!("../templates/incident.html"))
+        .expect("incident template parses");
+    env
+}
+
+fn local(t: DateTime<Utc>) -> String {
+    t.with_timezone(&TZ).format("%m-%d %H:%M").to_string()
+}
+
+#[derive(Serialize)]
+struct IncidentView {
+    id: i64,
+    level: &'static str,
+    level_zh: &'static str,
+    title: String,
+    rule_id: String,
+    rule_name: String,
+    topic: String,
+    item_count: u64,
+    status: &'static str,
+    opened: String,
+    url: String,
+    first_source: Option<String>,
+}
+
+fn status_zh(i: &Incident) -> &'static str {
+    match i.status {
+        yuqing_model::IncidentStatus::Triggered => "待处置",
+        yuqing_model::IncidentStatus::Acknowledged => "已认领",
+        yuqing_model::IncidentStatus::Resolved => "已处置",
+    }
+}
+
+impl IncidentView {
+    fn new(i: &Incident, first_source: Option<String>) -> Self {
+        IncidentView {
+            id: i.id,
+            level: i.level.as_str(),
+            level_zh: i.level.zh(),
+            title: i.title.clone(),
+            rule_id: i.rule_id.clone(),
+            rule_name: i.rule_name.clone(),
+            topic: i.topic.clone(),
+            item_count: i.item_count,
+            status: status_zh(i),
+            opened: local(i.opened_at),
+            url: safe_url(&i.url),
+            first_source,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Part {
+    text: String,
+    hl: bool,
+}
+
+/// Splits a snippet at its highlight ranges, so the template escapes every
+/// part and adds `<mark>` itself.
+fn parts(snippet: &str, highlights: &[(usize, usize)]) -> Vec<Part> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for &(s, e) in highlights {
+        if s < at || e > snippet.len() || !snippet.is_char_boundary(s) || !snippet.is_char_boundary(e) {
+            continue;
+        }
+        if s > at {
+            out.push(Part { text: snippet[at..s].to_string(), hl: false });
+        }
+        out.push(Part { text: snippet[s..e].to_string(), hl: true });
+        at = e;
+    }
+    if at < snippet.len() {
+        out.push(Part { text: snippet[at..].to_string(), hl: false });
+    }
+    out
+}
+
+fn render(name: &str, ctx: minijinja::Value) -> Response {
+    match env().get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("template error: {e}")).into_response(),
+    }
+}
+
+pub(crate) async fn home(State(st): State<AppState>, Query(p): Query<SearchParams>) -> Response {
+    let store = st.alerts.clone();
+    let incidents = tokio::task::spawn_blocking(move || store.incidents(50))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let (hits, total, error) = match p.to_request() {
+        Err(e) => (Vec::new(), 0, Some(e)),
+        Ok(mut req) => {
+            req.limit = 30;
+            let index = st.index.clone();
+            match tokio::task::spawn_blocking(move || index.search(&req)).await {
+                Ok(Ok(r)) => (r.hits, r.total, None),
+                Ok(Err(e)) => (Vec::new(), 0, Some(e.to_string())),
+                Err(e) => (Vec::new(), 0, Some(e.to_string())),
+            }
+        }
+    };
+    let hits: Vec<_> = hits
+        .into_iter()
+        .map(|h| {
+            let level = h.level.as_deref().and_then(|l| l.parse::<Level>().ok());
+            let title = if h.title.is_empty() { h.snippet.chars().take(40).collect() } else { h.title.clone() };
+            context! {
+                url => safe_url(&h.url),
+                title => title,
+                level => level.map(Level::as_str),
+                level_zh => level.map(Level::zh),
+                snippet => minijinja::value::Serde(parts(&h.snippet, &h.highlights)),
+                source_type => yuqing_model::SourceType::parse(&h.source_type).map_or(h.source_type.clone(), |t| t.zh().to_string()),
+                site => h.site,
+                author => h.author,
+                published => h.published_at.map(local).unwrap_or_default(),
+            }
+        })
+        .collect();
+    let sources: Vec<_> = st
+        .crawler
+        .as_ref()
+        .map(|c| c.health())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| {
+            context! {
+                name => s.name,
+                kind => s.kind,
+                last_success => s.last_success_at.map(local).unwrap_or_else(|| "—".into()),
+                total_new_items => s.total_new_items,
+                consecutive_failures => s.consecutive_failures,
+                last_error => s.last_error,
+            }
+        })
+        .collect();
+    render(
+        "console.html",
+        context! {
+            docs => st.index.num_docs(),
+            incidents => minijinja::value::Serde(incidents.iter().map(|i| IncidentView::new(i, None)).collect::<Vec<_>>()),
+            q => p.q,
+            since => p.since.unwrap_or_default(),
+            hits => hits,
+            total => total,
+            error => error,
+            sources => sources,
+        },
+    )
+}
+
+pub(crate) async fn incident(State(st): State<AppState>, Path(id): Path<i64>) -> Response {
+    let store = st.alerts.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let i = store.incident(id)?;
+        let first = match &i {
+            Some(i) => store.event(&i.event_id)?.map(|e| e.first_source),
+            None => None,
+        };
+        Ok::<_, yuqing_alert::StoreError>(i.map(|i| (i, first)))
+    })
+    .await;
+    match found {
+        Ok(Ok(Some((i, first)))) => render("incident.html", context! { i => minijinja::value::Serde(IncidentView::new(&i, first)) }),
+        Ok(Ok(None)) => (StatusCode::NOT_FOUND, "no such incident").into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippet_parts_follow_highlights() {
+        let p = parts("a<b>被困c", &[(4, 10)]);
+        assert_eq!(p.len(), 3);
+        assert_eq!(p[1].text, "被困");
+        assert!(p[1].hl);
+        assert_eq!(p[0].text, "a<b>");
+    }
+}

@@ -1,0 +1,9 @@
+//! The `yuqing` binary's library half: the pipeline wiring that runs every
+//! role in one process, the bundled demo site, and the config files compiled
+//! into the binary. `main.rs` is the command line over it.
+
+pub mod demo_site;
+pub mod embedded;
+pub mod pipeline;
+
+pub use pipeline::{Pipeline, PipelineOptions, Summary};

@@ -1,0 +1,273 @@
+//! Every role in one process over the in-process bus (embedded mode).
+//!
+//! Start-up order matters for at-least-once: the bus queues of every
+//! consumer group are declared before anything publishes. Shutdown is
+//! staged: collection stops first, the crawler's outbox drains through the
+//! stages into durable sinks, and only then do the consumers stop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+use yuqing_alert::{AlertMetrics, AlertStore, Alerter};
+use yuqing_analysis::{Analyzer, AnalyzerMetrics, run_analyzer};
+use yuqing_bus::{Bus, InProcessBus, Topics};
+use yuqing_config::{Config, ConfigError};
+use yuqing_crawler::state::CrawlState;
+use yuqing_crawler::{Crawler, CrawlerMetrics};
+use yuqing_index::{IndexerMetrics, ItemIndex, run_indexer};
+use yuqing_model::Level;
+use yuqing_server::{AppState, app};
+
+#[derive(Debug, Clone, Default)]
+pub struct PipelineOptions {
+    /// Overrides `server.listen` (tests use `127.0.0.1:0`).
+    pub listen: Option<String>,
+}
+
+/// Counts for the demo's running summary and for scripts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub collected: u64,
+    pub indexed: u64,
+    pub incidents: Vec<(Level, u64)>,
+    pub notifications_sent: u64,
+    pub notifications_pending: u64,
+    pub notifications_dead: u64,
+    pub reports: u64,
+    pub failing_sources: Vec<String>,
+}
+
+impl Summary {
+    pub fn incident_total(&self) -> u64 {
+        self.incidents.iter().map(|(_, n)| n).sum()
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let by_level: Vec<String> = self
+            .incidents
+            .iter()
+            .rev()
+            .map(|(l, n)| format!("{}{n}", l.zh().trim_end_matches('色')))
+            .collect();
+        write!(
+            f,
+            "collected {} · indexed {} · incidents {} ({}) · notifications sent {} pending {} dead {} · reports {}",
+            self.collected,
+            self.indexed,
+            self.incident_total(),
+            by_level.join(" "),
+            self.notifications_sent,
+            self.notifications_pending,
+            self.notifications_dead,
+            self.reports
+        )?;
+        if !self.failing_sources.is_empty() {
+            write!(f, " · failing sources: {}", self.failing_sources.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// A running pipeline.
+pub struct Pipeline {
+    pub addr: SocketAddr,
+    pub crawler: Arc<Crawler>,
+    pub index: Arc<ItemIndex>,
+    pub alerter: Alerter,
+    pub registry: prometheus::Registry,
+    /// Rules left out because they do not compile (reported at start).
+    pub rule_errors: Vec<ConfigError>,
+    bus: InProcessBus,
+    crawl_stop: CancellationToken,
+    publish_stop: CancellationToken,
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    pub async fn start(config: Config, opts: PipelineOptions) -> Result<Pipeline> {
+        let s = &config.settings;
+        std::fs::create_dir_all(&s.data_dir)
+            .with_context(|| format!("cannot create data directory {}", s.data_dir.display()))?;
+        let registry = prometheus::Registry::new();
+        #[cfg(target_os = "linux")]
+        let _ = registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+
+        let cfg = config.clone();
+        let (analyzer, rule_errors) = tokio::task::spawn_blocking(move || Analyzer::new(&cfg)).await?;
+        for e in &rule_errors {
+            error!("rule left out: {e}");
+        }
+        let analyzer = Arc::new(analyzer);
+        info!(rules = analyzer.rules().len(), "analyzer ready");
+
+        let index = Arc::new(
+            ItemIndex::open(&s.data_dir.join("index"), analyzer.segmenter().clone()).context("opening the index")?,
+        );
+        let writer = index
+            .writer(s.index.writer_heap_mb * 1024 * 1024)
+            .context("opening the index writer (is another yuqing using this data directory?)")?;
+
+        let listen = opts.listen.clone().unwrap_or_else(|| s.server.listen.clone());
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen} (set server.listen or YUQING__SERVER__LISTEN)"))?;
+        let addr = listener.local_addr()?;
+        let console_url = s.server.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+
+        let store = AlertStore::open(&s.data_dir.join("alert.db")).context("opening alert state")?;
+        let alerter = Alerter::new(&config, store.clone(), console_url, AlertMetrics::new(&registry));
+
+        let bus = InProcessBus::new(s.bus.capacity);
+        let topics = Topics::with_prefix(&s.bus.topic_prefix);
+        bus.declare(&topics.items_raw, &["analyzer"]);
+        bus.declare(&topics.items_analyzed, &["indexer", "alerter"]);
+        bus.declare(&topics.items_dead, &["alerter"]);
+        let dyn_bus: Arc<dyn Bus> = Arc::new(bus.clone());
+
+        let state = CrawlState::open(&s.data_dir.join("crawl.db")).context("opening crawl state")?;
+        let crawler = Arc::new(
+            Crawler::new(&config, state, dyn_bus.clone(), topics.clone(), CrawlerMetrics::new(&registry))
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+
+        let crawl_stop = CancellationToken::new();
+        let publish_stop = CancellationToken::new();
+        let stop = CancellationToken::new();
+        let mut tasks = Vec::new();
+
+        let (b, t, st) = (dyn_bus.clone(), topics.clone(), stop.clone());
+        let am = AnalyzerMetrics::new(&registry);
+        let an = analyzer.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = run_analyzer(b, t, an, am, st).await {
+                error!(error = %e, "analyzer stopped");
+            }
+        }));
+        let (b, t, st, idx) = (dyn_bus.clone(), topics.clone(), stop.clone(), index.clone());
+        let im = IndexerMetrics::new(&registry);
+        let index_cfg = s.index.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = run_indexer(b, t, idx, writer, index_cfg, im, st).await {
+                error!(error = %e, "indexer stopped");
+            }
+        }));
+        let (b, t, st, al) = (dyn_bus.clone(), topics.clone(), stop.clone(), alerter.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = al.run(b, t, st).await {
+                error!(error = %e, "alerter stopped");
+            }
+        }));
+        let router = app(AppState {
+            index: index.clone(),
+            alerts: store,
+            crawler: Some(crawler.clone()),
+            registry: registry.clone(),
+        });
+        let st = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { st.cancelled().await })
+                .await
+            {
+                error!(error = %e, "server stopped");
+            }
+        }));
+        let (c, cs, ps) = (crawler.clone(), crawl_stop.clone(), publish_stop.clone());
+        tasks.push(tokio::spawn(async move { c.run(cs, ps).await }));
+        info!(%addr, sources = config.settings.sources.len(), "pipeline running");
+
+        Ok(Pipeline {
+            addr,
+            crawler,
+            index,
+            alerter,
+            registry,
+            rule_errors,
+            bus,
+            crawl_stop,
+            publish_stop,
+            stop,
+            tasks,
+        })
+    }
+
+    pub fn console_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn summary(&self) -> Summary {
+        let store = self.alerter.store();
+        let incidents = store.incidents(100_000).unwrap_or_default();
+        let (sent, pending, dead) = store.notification_counts().unwrap_or_default();
+        let health = self.crawler.health();
+        Summary {
+            collected: health.iter().map(|h| h.total_new_items).sum(),
+            indexed: self.index.num_docs(),
+            incidents: Level::ALL
+                .iter()
+                .map(|l| (*l, incidents.iter().filter(|i| i.level == *l).count() as u64))
+                .collect(),
+            notifications_sent: sent,
+            notifications_pending: pending,
+            notifications_dead: dead,
+            reports: store.report_count().unwrap_or(0),
+            failing_sources: health
+                .iter()
+                .filter(|h| h.consecutive_failures > 0)
+                .map(|h| h.id.clone())
+                .collect(),
+        }
+    }
+
+    /// Waits until every source has run at least `runs` times and the
+    /// outbox is empty (everything collected is durable downstream), or
+    /// `timeout` passes. Returns whether it settled.
+    pub async fn settle(&self, runs: u64, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let ran = self.crawler.health().iter().all(|h| h.runs >= runs);
+            if ran && self.crawler.outbox_len() == 0 {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops collecting, lets what was collected become durable (up to
+    /// `drain`), then stops every stage.
+    pub async fn shutdown(self, drain: Duration) {
+        self.crawl_stop.cancel();
+        let deadline = tokio::time::Instant::now() + drain;
+        while self.crawler.outbox_len() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left = self.crawler.outbox_len();
+        if left > 0 {
+            warn!(items = left, "items still in the crawl outbox; they are published again at the next start");
+        }
+        self.publish_stop.cancel();
+        self.stop.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.bus.close();
+        info!("pipeline stopped");
+    }
+}
