@@ -45,14 +45,12 @@ const MIGRATIONS: &[M<'static>] = &[M::up(
         first_source TEXT NOT NULL,
         first_published_at INTEGER NOT NULL,
         item_count INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL
+        updated_at INTEGER NOT NULL,
+        -- 1 when the first item was long enough to fingerprint reliably;
+        -- only such events are joined by later items.
+        fingerprinted INTEGER NOT NULL
     );
-    CREATE TABLE event_bands (
-        band INTEGER NOT NULL,
-        value INTEGER NOT NULL,
-        event_id TEXT NOT NULL
-    );
-    CREATE INDEX event_bands_lookup ON event_bands(band, value);
+    CREATE INDEX events_by_update ON events(updated_at);
     CREATE TABLE incidents (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         dedup_key TEXT NOT NULL,
@@ -160,9 +158,28 @@ pub struct PendingNotification {
     pub attempts: u32,
 }
 
+/// A joinable event's fingerprint, kept in memory: finding near-duplicates
+/// is a linear scan of popcounts (about 100k events per millisecond), which
+/// no SQL index does better for distances up to 10 bits.
+#[derive(Debug, Clone)]
+struct Fingerprint {
+    simhash: u64,
+    event_id: String,
+    updated_at: i64,
+}
+
+/// How processing an item changes the fingerprint cache, applied only after
+/// its transaction commits.
+enum CacheChange {
+    None,
+    Touch(String, i64),
+    Add(Fingerprint),
+}
+
 #[derive(Debug, Clone)]
 pub struct AlertStore {
     conn: Arc<Mutex<Connection>>,
+    fingerprints: Arc<Mutex<Vec<Fingerprint>>>,
 }
 
 pub(crate) fn ts(t: DateTime<Utc>) -> i64 {
@@ -171,10 +188,6 @@ pub(crate) fn ts(t: DateTime<Utc>) -> i64 {
 
 pub(crate) fn from_ts(t: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(t, 0).single().unwrap_or_default()
-}
-
-fn bands(h: u64) -> [i64; 8] {
-    std::array::from_fn(|i| ((h >> (i * 8)) & 0xff) as i64)
 }
 
 impl AlertStore {
@@ -188,8 +201,22 @@ impl AlertStore {
         Migrations::from_slice(MIGRATIONS)
             .to_latest(&mut conn)
             .map_err(|e| StoreError(format!("migrating {}: {e}", path.display())))?;
+        let fingerprints = {
+            let mut stmt = conn.prepare(
+                "SELECT event_id, simhash, updated_at FROM events WHERE fingerprinted = 1 AND updated_at >= ?1",
+            )?;
+            stmt.query_map([ts(Utc::now()) - EVENT_WINDOW_SECS], |r| {
+                Ok(Fingerprint {
+                    event_id: r.get(0)?,
+                    simhash: r.get::<_, i64>(1)? as u64,
+                    updated_at: r.get(2)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?
+        };
         Ok(AlertStore {
             conn: Arc::new(Mutex::new(conn)),
+            fingerprints: Arc::new(Mutex::new(fingerprints)),
         })
     }
 
@@ -205,15 +232,18 @@ impl AlertStore {
         payload: &dyn Fn(&Incident, &str) -> String,
     ) -> Result<Outcome, StoreError> {
         let mut conn = self.conn.lock().unwrap();
+        let mut fingerprints = self.fingerprints.lock().unwrap();
         let tx = conn.transaction()?;
         let now = Utc::now();
         let existing: Option<String> = tx
             .query_row("SELECT event_id FROM items WHERE item_id = ?1", [&a.item.id], |r| r.get(0))
             .optional()?;
+        let mut change = CacheChange::None;
         let event_id = match existing {
             Some(e) => e,
             None => {
-                let event_id = assign_event(&tx, a, max_distance, now)?;
+                let (event_id, c) = assign_event(&tx, &fingerprints, a, max_distance, now)?;
+                change = c;
                 tx.execute(
                     "INSERT INTO items (item_id, event_id, source, source_type, title, url, level, score, published_at, processed_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -308,6 +338,19 @@ impl AlertStore {
             }
         }
         tx.commit()?;
+        let cutoff = ts(now) - EVENT_WINDOW_SECS;
+        match change {
+            CacheChange::None => {}
+            CacheChange::Touch(id, at) => {
+                if let Some(f) = fingerprints.iter_mut().find(|f| f.event_id == id) {
+                    f.updated_at = at;
+                }
+            }
+            CacheChange::Add(f) => {
+                fingerprints.retain(|f| f.updated_at >= cutoff);
+                fingerprints.push(f);
+            }
+        }
         Ok(out)
     }
 
@@ -499,33 +542,31 @@ fn display_title(a: &AnalyzedItem) -> String {
 }
 
 /// Finds the event of the item's near-duplicates (SimHash within
-/// `max_distance`, via 8 bands of 8 bits: two hashes within 7 bits share a
-/// band) or starts a new one. The earliest-published item is the event's
-/// first publisher.
-fn assign_event(tx: &Transaction<'_>, a: &AnalyzedItem, max_distance: u32, now: DateTime<Utc>) -> Result<String, StoreError> {
-    let tokens = a.text_tokens.len() + a.title_tokens.len();
+/// `max_distance` bits) or starts a new one. The earliest-published item is
+/// the event's first publisher.
+fn assign_event(
+    tx: &Transaction<'_>,
+    fingerprints: &[Fingerprint],
+    a: &AnalyzedItem,
+    max_distance: u32,
+    now: DateTime<Utc>,
+) -> Result<(String, CacheChange), StoreError> {
+    let fingerprinted = a.text_tokens.len() + a.title_tokens.len() >= MIN_TOKENS_FOR_EVENT && a.simhash != 0;
     let published = ts(a.item.time());
-    let mut best: Option<(u32, String)> = None;
-    if tokens >= MIN_TOKENS_FOR_EVENT && a.simhash != 0 {
-        let mut stmt = tx.prepare_cached(
-            "SELECT DISTINCT e.event_id, e.simhash FROM event_bands b JOIN events e ON e.event_id = b.event_id
-             WHERE b.band = ?1 AND b.value = ?2 AND e.updated_at >= ?3",
-        )?;
-        for (band, value) in bands(a.simhash).into_iter().enumerate() {
-            let rows = stmt.query_map(params![band as i64, value, ts(now) - EVENT_WINDOW_SECS], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-            })?;
-            for row in rows {
-                let (id, h) = row?;
-                let d = (h ^ a.simhash).count_ones();
-                if d <= max_distance && best.as_ref().is_none_or(|(bd, _)| d < *bd) {
-                    best = Some((d, id));
-                }
-            }
-        }
-    }
+    let cutoff = ts(now) - EVENT_WINDOW_SECS;
+    let best = if fingerprinted {
+        fingerprints
+            .iter()
+            .filter(|f| f.updated_at >= cutoff)
+            .map(|f| ((f.simhash ^ a.simhash).count_ones(), f))
+            .filter(|(d, _)| *d <= max_distance)
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, f)| f.event_id.clone())
+    } else {
+        None
+    };
     match best {
-        Some((_, event_id)) => {
+        Some(event_id) => {
             tx.execute(
                 "UPDATE events SET item_count = item_count + 1, updated_at = ?2 WHERE event_id = ?1",
                 params![event_id, ts(now)],
@@ -536,24 +577,25 @@ fn assign_event(tx: &Transaction<'_>, a: &AnalyzedItem, max_distance: u32, now: 
                  WHERE event_id = ?1 AND first_published_at > ?6",
                 params![event_id, a.item.id, display_title(a), a.item.url, a.item.source, published],
             )?;
-            Ok(event_id)
+            Ok((event_id.clone(), CacheChange::Touch(event_id, ts(now))))
         }
         None => {
             let event_id = a.item.id.clone();
             tx.execute(
-                "INSERT INTO events (event_id, simhash, first_item_id, first_title, first_url, first_source, first_published_at, item_count, updated_at)
-                 VALUES (?1, ?2, ?1, ?3, ?4, ?5, ?6, 1, ?7)",
-                params![event_id, a.simhash as i64, display_title(a), a.item.url, a.item.source, published, ts(now)],
+                "INSERT INTO events (event_id, simhash, first_item_id, first_title, first_url, first_source, first_published_at, item_count, updated_at, fingerprinted)
+                 VALUES (?1, ?2, ?1, ?3, ?4, ?5, ?6, 1, ?7, ?8)",
+                params![event_id, a.simhash as i64, display_title(a), a.item.url, a.item.source, published, ts(now), fingerprinted],
             )?;
-            if tokens >= MIN_TOKENS_FOR_EVENT && a.simhash != 0 {
-                for (band, value) in bands(a.simhash).into_iter().enumerate() {
-                    tx.execute(
-                        "INSERT INTO event_bands (band, value, event_id) VALUES (?1, ?2, ?3)",
-                        params![band as i64, value, event_id],
-                    )?;
-                }
-            }
-            Ok(event_id)
+            let change = if fingerprinted {
+                CacheChange::Add(Fingerprint {
+                    simhash: a.simhash,
+                    event_id: event_id.clone(),
+                    updated_at: ts(now),
+                })
+            } else {
+                CacheChange::None
+            };
+            Ok((event_id, change))
         }
     }
 }

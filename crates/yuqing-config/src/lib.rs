@@ -32,6 +32,10 @@ pub struct Config {
     pub rules: Vec<RuleConfig>,
     /// The main file's name, for messages.
     pub origin: PathBuf,
+    /// Problems in rule files. The rules (or whole files) they name are left
+    /// out, and the rest run: one broken rule file never stops monitoring.
+    /// `yuqing check` treats them as errors.
+    pub rule_errors: Vec<ConfigError>,
 }
 
 impl Config {
@@ -167,6 +171,7 @@ impl Loader {
         let base = path.parent().unwrap_or(Path::new(""));
         let rules_dir = base.join(&settings.analysis.rules_dir);
         let mut rules = Vec::new();
+        let mut rule_errors = Vec::new();
         match files.list_toml(&rules_dir) {
             Ok(list) => {
                 for file in list {
@@ -174,9 +179,9 @@ impl Loader {
                     match files.read(&file) {
                         Ok(t) => match rules::parse_rule_file(shown_rule, &t) {
                             Ok(mut r) => rules.append(&mut r),
-                            Err(e) => errors.push(e),
+                            Err(e) => rule_errors.push(e),
                         },
-                        Err(e) => errors.push(ConfigError::new(shown_rule, format!("cannot read: {e}"))),
+                        Err(e) => rule_errors.push(ConfigError::new(shown_rule, format!("cannot read: {e}"))),
                     }
                 }
             }
@@ -185,13 +190,15 @@ impl Loader {
                     .field("analysis.rules_dir"),
             ),
         }
-        errors.extend(rules::validate_rules(&rules));
+        let (rules, mut invalid) = rules::validate_rules(rules);
+        rule_errors.append(&mut invalid);
 
         if errors.is_empty() {
             Ok(Config {
                 settings,
                 rules,
                 origin: shown,
+                rule_errors,
             })
         } else {
             Err(ConfigErrors(errors))

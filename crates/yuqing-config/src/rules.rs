@@ -126,30 +126,34 @@ pub(crate) fn parse_rule_file(file: PathBuf, text: &str) -> Result<Vec<RuleConfi
 }
 
 /// Checks that do not need the query compiler: unique ids, sane weights,
-/// non-empty queries.
-pub(crate) fn validate_rules(rules: &[RuleConfig]) -> Vec<ConfigError> {
+/// non-empty queries. Returns the valid rules and an error for each rule
+/// left out.
+pub(crate) fn validate_rules(rules: Vec<RuleConfig>) -> (Vec<RuleConfig>, Vec<ConfigError>) {
     let mut errors = Vec::new();
-    let mut seen: std::collections::HashMap<&str, &RuleConfig> = Default::default();
+    let mut valid: Vec<RuleConfig> = Vec::new();
     for r in rules {
-        if r.id.trim().is_empty() {
-            errors.push(r.origin.error("id", "rule id must not be empty"));
-        }
-        if let Some(first) = seen.insert(&r.id, r) {
-            errors.push(r.origin.error(
+        let problem = if r.id.trim().is_empty() {
+            Some(r.origin.error("id", "rule id must not be empty"))
+        } else if let Some(first) = valid.iter().find(|v| v.id == r.id) {
+            Some(r.origin.error(
                 "id",
                 format!(
-                    "duplicate rule id `{}` (first defined in {})",
+                    "duplicate rule id `{}` (first defined in {}); this one is left out",
                     r.id,
                     first.origin.file.display()
                 ),
-            ));
-        }
-        if r.weight > 100 {
-            errors.push(r.origin.error("weight", "weight must be between 0 and 100"));
-        }
-        if r.query.trim().is_empty() {
-            errors.push(r.origin.error("query", "query must not be empty"));
+            ))
+        } else if r.weight > 100 {
+            Some(r.origin.error("weight", "weight must be between 0 and 100"))
+        } else if r.query.trim().is_empty() {
+            Some(r.origin.error("query", "query must not be empty"))
+        } else {
+            None
+        };
+        match problem {
+            Some(e) => errors.push(e),
+            None => valid.push(r),
         }
     }
-    errors
+    (valid, errors)
 }

@@ -109,14 +109,28 @@ url = "https://example.com/feed"
 "#,
     );
     write(dir.path(), "rules/a.toml", RULES);
-    write(dir.path(), "rules/b.toml", RULES);
     let errs = Loader::default().load(&main).unwrap_err().0;
     let all: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
     let joined = all.join("\n");
     assert!(joined.contains("main.toml:2:12: alert.timezone: unknown time zone"), "{joined}");
     assert!(joined.contains("main.toml:7:7: source[0].url"), "{joined}");
     assert!(joined.contains("main.toml:10:6: source[1].id: duplicate source id `x`"), "{joined}");
+}
+
+#[test]
+fn broken_rule_files_are_reported_and_left_out_while_the_rest_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = write(dir.path(), "main.toml", "");
+    write(dir.path(), "rules/a.toml", RULES);
+    write(dir.path(), "rules/b.toml", RULES);
+    write(dir.path(), "rules/c.toml", "[[rule]]\nid = \"c\"\nquery = \"x\"\nlevel = \"purple\"\n");
+    let cfg = Loader::default().load(&main).unwrap();
+    assert_eq!(cfg.rules.len(), 1, "the first `a` stays");
+    let joined: Vec<String> = cfg.rule_errors.iter().map(|e| e.to_string()).collect();
+    let joined = joined.join("\n");
     assert!(joined.contains("b.toml:3:6: rule[0].id: duplicate rule id `a`"), "{joined}");
+    assert!(joined.contains("c.toml:4:9"), "{joined}");
+    assert!(joined.contains("purple"), "{joined}");
 }
 
 #[test]

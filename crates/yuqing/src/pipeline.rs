@@ -271,3 +271,44 @@ impl Pipeline {
         info!("pipeline stopped");
     }
 }
+
+/// Reads one item for `yuqing analyze`: the full item JSON, or a minimal
+/// `{"url": ..., "title": ..., "text": ...}` with the rest filled in.
+pub fn item_from_json(line: &str) -> Result<yuqing_model::Item> {
+    #[derive(serde::Deserialize)]
+    struct Minimal {
+        id: Option<String>,
+        url: String,
+        #[serde(default)]
+        title: String,
+        #[serde(default)]
+        text: String,
+        source: Option<String>,
+        source_type: Option<yuqing_model::SourceType>,
+        author: Option<String>,
+        published_at: Option<chrono::DateTime<chrono::Utc>>,
+    }
+    if let Ok(item) = serde_json::from_str::<yuqing_model::Item>(line) {
+        return Ok(item);
+    }
+    let m: Minimal = serde_json::from_str(line).context("expected an item object with at least `url`")?;
+    let site = url::Url::parse(&m.url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    Ok(yuqing_model::Item {
+        id: m.id.unwrap_or_else(|| yuqing_model::item_id_for_url(&m.url)),
+        source: m.source.unwrap_or_else(|| "stdin".into()),
+        source_kind: yuqing_model::SourceKind::Feed,
+        source_type: m.source_type.unwrap_or(yuqing_model::SourceType::News),
+        site,
+        url: m.url,
+        title: m.title,
+        text: m.text,
+        author: m.author,
+        published_at: m.published_at,
+        fetched_at: chrono::Utc::now(),
+        engagement: Default::default(),
+        parent_id: None,
+    })
+}

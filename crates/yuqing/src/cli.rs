@@ -1,0 +1,407 @@
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use chrono::{NaiveDateTime, TimeZone, Utc};
+use clap::{Parser, Subcommand};
+use yuqing::demo_site::{DemoSite, Site};
+use yuqing::{Pipeline, PipelineOptions, embedded};
+use yuqing_config::{Config, ConfigError, Loader};
+
+#[derive(Parser)]
+#[command(name = "yuqing", version, about = "Online public-opinion monitoring and alerting (舆情监测预警)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole pipeline against a bundled sample site, offline.
+    Demo {
+        /// Exit after this many seconds with a summary (for scripts).
+        #[arg(long)]
+        duration: Option<u64>,
+        /// Console address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Port of the sample site on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8081)]
+        site_port: u16,
+        /// Keep state here instead of a new temporary directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Run the pipeline.
+    Run {
+        #[arg(long, short, env = "YUQING_CONFIG")]
+        config: Option<PathBuf>,
+        /// Roles to run in this process.
+        #[arg(long, default_value = "all")]
+        roles: String,
+    },
+    /// Validate the config, rules and sources; exit 1 on any error.
+    Check {
+        #[arg(long, short, env = "YUQING_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Analyze JSON lines of items from stdin, write analyzed items to stdout.
+    Analyze {
+        #[arg(long, short, env = "YUQING_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Search the index.
+    Search {
+        query: String,
+        #[arg(long, short, env = "YUQING_CONFIG")]
+        config: Option<PathBuf>,
+        /// RFC 3339 time, YYYY-MM-DD, or a span back from now (24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        source_type: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build a report now.
+    Report {
+        #[command(subcommand)]
+        kind: ReportKind,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportKind {
+    /// The daily report (a nil report when nothing reached the threshold)
+    /// for the 24 hours ending at `--at` (local time, default now).
+    Daily {
+        #[arg(long, short, env = "YUQING_CONFIG")]
+        config: Option<PathBuf>,
+        /// End of the period, `YYYY-MM-DD HH:MM` in the configured time zone.
+        #[arg(long)]
+        at: Option<String>,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = matches!(cli.command, Command::Demo { .. } | Command::Analyze { .. } | Command::Search { .. });
+    init_tracing(if quiet { "warn" } else { "info" });
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn dispatch(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Demo {
+            duration,
+            listen,
+            site_port,
+            data_dir,
+        } => demo(duration, listen, site_port, data_dir).await,
+        Command::Run { config, roles } => run(config, &roles).await,
+        Command::Check { config } => check(config),
+        Command::Analyze { config } => analyze(config).await,
+        Command::Search {
+            query,
+            config,
+            since,
+            source_type,
+            limit,
+            json,
+        } => search(config, query, since, source_type, limit, json).await,
+        Command::Report {
+            kind: ReportKind::Daily { config, at },
+        } => report_daily(config, at).await,
+    }
+}
+
+/// Loads `--config`, else `config/default.toml` when present, else the
+/// default compiled into the binary.
+fn load_config(path: Option<&Path>) -> Result<Config> {
+    let loader = Loader::from_env();
+    let result = match path {
+        Some(p) => loader.load(p),
+        None if Path::new(embedded::DEFAULT).exists() => loader.load(Path::new(embedded::DEFAULT)),
+        None => loader.load_embedded(embedded::FILES, embedded::DEFAULT),
+    };
+    let config = result.map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
+    for e in &config.rule_errors {
+        eprintln!("warning: rule left out: {e}");
+    }
+    Ok(config)
+}
+
+fn check(path: Option<PathBuf>) -> Result<ExitCode> {
+    let loader = Loader::from_env();
+    let loaded = match &path {
+        Some(p) => loader.load(p),
+        None if Path::new(embedded::DEFAULT).exists() => loader.load(Path::new(embedded::DEFAULT)),
+        None => loader.load_embedded(embedded::FILES, embedded::DEFAULT),
+    };
+    let config = match loaded {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("error: {e}");
+            }
+            eprintln!("{} error(s)", errors.0.len());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut errors: Vec<ConfigError> = config.rule_errors.clone();
+    let (rules, compile_errors) = yuqing_analysis::RuleSet::compile(&config.rules);
+    errors.extend(compile_errors);
+    if let Err(e) = yuqing_crawler::build_sources(&config) {
+        errors.extend(e.0);
+    }
+    if errors.is_empty() {
+        println!(
+            "{}: ok ({} sources, {} rules)",
+            config.origin.display(),
+            config.settings.sources.len(),
+            rules.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        eprintln!("{} error(s)", errors.len());
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn run(path: Option<PathBuf>, roles: &str) -> Result<ExitCode> {
+    let wanted: Vec<&str> = roles.split(',').map(str::trim).collect();
+    let known = ["all", "crawler", "analyzer", "indexer", "alerter", "server"];
+    if let Some(bad) = wanted.iter().find(|r| !known.contains(r)) {
+        bail!("unknown role `{bad}`; roles are {}", known.join(", "));
+    }
+    let all_roles = known[1..].iter().all(|r| wanted.contains(r));
+    if !wanted.contains(&"all") && !all_roles {
+        bail!(
+            "running only some roles (`{roles}`) needs the Kafka bus between processes, which this build does not include; run with --roles all"
+        );
+    }
+    let config = load_config(path.as_deref())?;
+    let pipeline = Pipeline::start(config, PipelineOptions::default()).await?;
+    println!("yuqing running: console {}", pipeline.console_url());
+    shutdown_signal().await;
+    eprintln!("stopping: draining collected items into the index and alert state…");
+    pipeline.shutdown(Duration::from_secs(30)).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo(duration: Option<u64>, listen: String, site_port: u16, data_dir: Option<PathBuf>) -> Result<ExitCode> {
+    let site = Site::bundled();
+    let published = site.item_count();
+    let demo_site = DemoSite::start(site, site_port)
+        .await
+        .with_context(|| format!("cannot serve the sample site on 127.0.0.1:{site_port} (try --site-port 0)"))?;
+    let data_dir = data_dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("yuqing-demo-{}-{}", std::process::id(), Utc::now().format("%Y%m%d%H%M%S")))
+    });
+    let config = Loader::from_env()
+        .var("DEMO_SITE", demo_site.addr.to_string())
+        .var("DEMO_DATA", data_dir.display().to_string())
+        .load_embedded(embedded::FILES, embedded::DEMO)
+        .map_err(|e| anyhow::anyhow!("bundled demo config is invalid:\n{e}"))?;
+    let pipeline = Pipeline::start(config, PipelineOptions { listen: Some(listen) }).await?;
+    println!("yuqing demo");
+    println!("  console      {}", pipeline.console_url());
+    println!("  sample site  http://{} ({published} items: news feeds, a GBK forum, a microblog API)", demo_site.addr);
+    println!("  data         {}", data_dir.display());
+    match duration {
+        Some(s) => println!("  running for {s} s"),
+        None => println!("  press Ctrl-C to stop"),
+    }
+    let started = tokio::time::Instant::now();
+    let deadline = duration.map(|s| started + Duration::from_secs(s));
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.tick().await;
+    loop {
+        let until_deadline = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown_signal() => break,
+            _ = until_deadline => break,
+            _ = tick.tick() => {
+                println!("[{:>4}s] {}", started.elapsed().as_secs(), pipeline.summary());
+                let _ = std::io::stdout().flush();
+            }
+        }
+    }
+    // Let what was collected reach the sinks, then write the report of the
+    // last 24 hours, as the 08:30 schedule would.
+    pipeline.settle(1, Duration::from_secs(20)).await;
+    let alerter = pipeline.alerter.clone();
+    let report = tokio::task::spawn_blocking(move || alerter.write_report(Utc::now())).await?;
+    match report {
+        Ok(r) => println!(
+            "  report       {} ({})",
+            r.html.display(),
+            if r.nil { "零报告 nil report".to_string() } else { format!("日报, {} incidents", r.incidents) }
+        ),
+        Err(e) => eprintln!("error: report failed: {e}"),
+    }
+    let summary = pipeline.summary();
+    let webhooks = demo_site.webhooks_received();
+    pipeline.shutdown(Duration::from_secs(20)).await;
+    demo_site.stop().await;
+    println!("summary: {summary} · webhooks received by the sample robot {webhooks}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn analyze(path: Option<PathBuf>) -> Result<ExitCode> {
+    let config = load_config(path.as_deref())?;
+    let (analyzer, errors) = tokio::task::spawn_blocking(move || yuqing_analysis::Analyzer::new(&config)).await?;
+    for e in errors {
+        eprintln!("warning: rule left out: {e}");
+    }
+    let stdin = std::io::stdin();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut bad = 0usize;
+    for (n, line) in stdin.lock().lines().enumerate() {
+        let line = line.context("reading stdin")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match yuqing::pipeline::item_from_json(&line) {
+            Ok(item) => {
+                let a = analyzer.analyze(item);
+                serde_json::to_writer(&mut out, &a)?;
+                out.write_all(b"\n")?;
+            }
+            Err(e) => {
+                bad += 1;
+                eprintln!("error: stdin line {}: {e}", n + 1);
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn search(
+    path: Option<PathBuf>,
+    query: String,
+    since: Option<String>,
+    source_type: Option<String>,
+    limit: usize,
+    json: bool,
+) -> Result<ExitCode> {
+    let config = load_config(path.as_deref())?;
+    let params = yuqing_server::SearchParams {
+        q: query,
+        since,
+        until: None,
+        source_type,
+        limit: Some(limit),
+        offset: None,
+    };
+    let req = params.to_request().map_err(|e| anyhow::anyhow!(e))?;
+    let dir = config.settings.data_dir.join("index");
+    if !dir.join("meta.json").exists() {
+        bail!("no index at {} (run the pipeline first, or set data_dir)", dir.display());
+    }
+    let results = tokio::task::spawn_blocking(move || {
+        let (rules, _) = yuqing_analysis::RuleSet::compile(&config.rules);
+        let seg = yuqing_analysis::Segmenter::new(rules.terms().iter().map(String::as_str));
+        let index = yuqing_index::ItemIndex::open(&dir, seg)?;
+        index.search(&req)
+    })
+    .await??;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        println!("{} matches", results.total);
+        for h in results.hits {
+            let when = h.published_at.map(|t| t.to_rfc3339()).unwrap_or_default();
+            let title = if h.title.is_empty() { h.snippet.chars().take(40).collect() } else { h.title };
+            println!("{when}  [{}] {}  {}\n    {}", h.source_type, title, h.url, h.snippet.replace('\n', " "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn report_daily(path: Option<PathBuf>, at: Option<String>) -> Result<ExitCode> {
+    let config = load_config(path.as_deref())?;
+    let tz = config.timezone();
+    let period_end = match at {
+        None => Utc::now(),
+        Some(s) => {
+            let naive = NaiveDateTime::parse_from_str(&s, "%Y-%m-%d %H:%M")
+                .with_context(|| format!("--at `{s}`: expected YYYY-MM-DD HH:MM"))?;
+            tz.from_local_datetime(&naive)
+                .earliest()
+                .with_context(|| format!("--at `{s}` does not exist in {tz}"))?
+                .with_timezone(&Utc)
+        }
+    };
+    let store = yuqing_alert::AlertStore::open(&config.settings.data_dir.join("alert.db"))?;
+    let registry = prometheus::Registry::new();
+    let console = config
+        .settings
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.settings.server.listen));
+    let alerter = yuqing_alert::Alerter::new(&config, store, console, yuqing_alert::AlertMetrics::new(&registry));
+    let r = tokio::task::spawn_blocking(move || alerter.write_report(period_end)).await??;
+    println!(
+        "{} report: {}\n{}",
+        if r.nil { "nil (零报告)" } else { "daily (日报)" },
+        r.markdown.display(),
+        r.html.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
