@@ -27,15 +27,17 @@ impl WebhookSink {
         let app = Router::new()
             .route(
                 "/hook",
-                post(|State(b): State<Arc<Mutex<Vec<serde_json::Value>>>>, body: Bytes| async move {
-                    match serde_json::from_slice(&body) {
-                        Ok(v) => {
-                            b.lock().unwrap().push(v);
-                            StatusCode::OK
+                post(
+                    |State(b): State<Arc<Mutex<Vec<serde_json::Value>>>>, body: Bytes| async move {
+                        match serde_json::from_slice(&body) {
+                            Ok(v) => {
+                                b.lock().unwrap().push(v);
+                                StatusCode::OK
+                            }
+                            Err(_) => StatusCode::BAD_REQUEST,
                         }
-                        Err(_) => StatusCode::BAD_REQUEST,
-                    }
-                }),
+                    },
+                ),
             )
             .with_state(bodies.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -85,7 +87,9 @@ pub async fn serve_fixture(name: &str) -> SocketAddr {
 }
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 /// The bundled demo config, against the sample site at `site`, with state
@@ -94,7 +98,10 @@ pub fn demo_config(site: SocketAddr, data_dir: &Path, webhook: &str) -> Config {
     Loader::default()
         .var("DEMO_SITE", site.to_string())
         .var("DEMO_DATA", data_dir.display().to_string())
-        .override_value("YUQING__ALERT__WEBHOOK", format!("[{{name = \"test-robot\", url = \"{webhook}\"}}]"))
+        .override_value(
+            "YUQING__ALERT__WEBHOOK",
+            format!("[{{name = \"test-robot\", url = \"{webhook}\"}}]"),
+        )
         .load_embedded(yuqing::embedded::FILES, yuqing::embedded::DEMO)
         .unwrap()
 }
@@ -121,7 +128,10 @@ pub fn demo_config_with_rules(
     Loader::default()
         .var("DEMO_SITE", site.to_string())
         .var("DEMO_DATA", dir.join("data").display().to_string())
-        .override_value("YUQING__ALERT__WEBHOOK", format!("[{{name = \"test-robot\", url = \"{webhook}\"}}]"))
+        .override_value(
+            "YUQING__ALERT__WEBHOOK",
+            format!("[{{name = \"test-robot\", url = \"{webhook}\"}}]"),
+        )
         .load(&dir.join("demo.toml"))
         .unwrap()
 }

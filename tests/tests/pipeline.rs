@@ -9,7 +9,9 @@ use chrono::Utc;
 use yuqing::demo_site::{DemoSite, Site};
 use yuqing::{Pipeline, PipelineOptions};
 use yuqing_model::Level;
-use yuqing_tests::{WebhookSink, demo_config, demo_config_with_rules, fixture, get_json, serve_fixture};
+use yuqing_tests::{
+    WebhookSink, demo_config, demo_config_with_rules, fixture, get_json, serve_fixture,
+};
 
 fn options() -> PipelineOptions {
     PipelineOptions {
@@ -29,16 +31,25 @@ fn expected_incidents(site: &Site, levels: &HashMap<String, Level>) -> Vec<(Stri
         }
     };
     for n in &site.news {
-        add(&n.expect_rules, n.reprint_of.clone().unwrap_or(n.slug.clone()));
+        add(
+            &n.expect_rules,
+            n.reprint_of.clone().unwrap_or(n.slug.clone()),
+        );
     }
     for t in &site.thread {
-        add(&t.expect_rules, t.reprint_of.clone().unwrap_or(format!("t{}", t.tid)));
+        add(
+            &t.expect_rules,
+            t.reprint_of.clone().unwrap_or(format!("t{}", t.tid)),
+        );
         for r in &t.reply {
             add(&r.expect_rules, format!("t{}r{}", t.tid, r.pid));
         }
     }
     for p in &site.post {
-        add(&p.expect_rules, p.reprint_of.clone().unwrap_or(format!("p{}", p.id)));
+        add(
+            &p.expect_rules,
+            p.reprint_of.clone().unwrap_or(format!("p{}", p.id)),
+        );
     }
     let mut out: Vec<_> = groups
         .into_iter()
@@ -75,7 +86,11 @@ async fn sample_site_flows_through_every_stage() {
     let sink = WebhookSink::start().await;
     let dir = tempfile::tempdir().unwrap();
     let config = demo_config(demo.addr, &dir.path().join("data"), &sink.url());
-    let levels: HashMap<String, Level> = config.rules.iter().map(|r| (r.id.clone(), r.level)).collect();
+    let levels: HashMap<String, Level> = config
+        .rules
+        .iter()
+        .map(|r| (r.id.clone(), r.level))
+        .collect();
     let pipeline = Pipeline::start(config, options()).await.unwrap();
     assert!(pipeline.rule_errors.is_empty());
     assert!(pipeline.settle(1, SETTLE).await, "pipeline did not settle");
@@ -86,41 +101,83 @@ async fn sample_site_flows_through_every_stage() {
     assert_eq!(all["total"].as_u64().unwrap() as usize, site.item_count());
     let mut by_source: BTreeMap<String, usize> = BTreeMap::new();
     for h in all["hits"].as_array().unwrap() {
-        *by_source.entry(h["source"].as_str().unwrap().to_string()).or_default() += 1;
+        *by_source
+            .entry(h["source"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
     let replies: usize = site.thread.iter().map(|t| t.reply.len()).sum();
-    assert_eq!(by_source["jz-bbs"], site.thread.len() + replies, "forum threads and replies");
+    assert_eq!(
+        by_source["jz-bbs"],
+        site.thread.len() + replies,
+        "forum threads and replies"
+    );
     assert_eq!(by_source["jz-weibo"], site.post.len(), "microblog posts");
-    let news: usize = ["jzrb", "jzwb", "jzxw", "ljrm"].iter().map(|s| by_source.get(*s).copied().unwrap_or(0)).sum();
+    let news: usize = ["jzrb", "jzwb", "jzxw", "ljrm"]
+        .iter()
+        .map(|s| by_source.get(*s).copied().unwrap_or(0))
+        .sum();
     assert_eq!(news, site.news.len(), "news articles");
 
     // The GBK forum decodes to the exact Chinese text.
     let forum = get_json(&format!("{api}/api/search?source_type=forum&limit=500")).await;
-    let titles: Vec<&str> = forum["hits"].as_array().unwrap().iter().map(|h| h["title"].as_str().unwrap()).collect();
+    let titles: Vec<&str> = forum["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["title"].as_str().unwrap())
+        .collect();
     for t in &site.thread {
-        assert!(titles.contains(&t.title.as_str()), "forum title `{}` not found decoded", t.title);
+        assert!(
+            titles.contains(&t.title.as_str()),
+            "forum title `{}` not found decoded",
+            t.title
+        );
     }
     for h in forum["hits"].as_array().unwrap() {
-        assert!(!h["snippet"].as_str().unwrap().contains('\u{FFFD}'), "replacement character in {h}");
+        assert!(
+            !h["snippet"].as_str().unwrap().contains('\u{FFFD}'),
+            "replacement character in {h}"
+        );
     }
 
     // Search finds Chinese words across kinds, with highlights.
     let hits = get_json(&format!("{api}/api/search?q=%E5%9D%8D%E5%A1%8C")).await; // 坍塌
-    let kinds: Vec<&str> = hits["hits"].as_array().unwrap().iter().map(|h| h["source_type"].as_str().unwrap()).collect();
-    assert!(kinds.contains(&"news") && kinds.contains(&"forum"), "{kinds:?}");
+    let kinds: Vec<&str> = hits["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["source_type"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"news") && kinds.contains(&"forum"),
+        "{kinds:?}"
+    );
     let first = &hits["hits"][0];
-    let (s, e) = (first["highlights"][0][0].as_u64().unwrap() as usize, first["highlights"][0][1].as_u64().unwrap() as usize);
+    let (s, e) = (
+        first["highlights"][0][0].as_u64().unwrap() as usize,
+        first["highlights"][0][1].as_u64().unwrap() as usize,
+    );
     assert_eq!(&first["snippet"].as_str().unwrap()[s..e], "坍塌");
-    let weibo = get_json(&format!("{api}/api/search?source_type=%E5%BE%AE%E5%8D%9A&limit=500")).await; // 微博
+    let weibo = get_json(&format!(
+        "{api}/api/search?source_type=%E5%BE%AE%E5%8D%9A&limit=500"
+    ))
+    .await; // 微博
     assert_eq!(weibo["total"].as_u64().unwrap() as usize, site.post.len());
 
     // One incident per rule and event, at the rule's level; reprints join.
     let incidents = get_json(&format!("{api}/api/incidents")).await;
     let expected = expected_incidents(&site, &levels);
     assert_eq!(actual_incidents(&incidents), expected);
-    assert!(expected.iter().any(|(r, l, n)| r == "building-collapse" && *l == Level::Red && *n == 4));
+    assert!(
+        expected
+            .iter()
+            .any(|(r, l, n)| r == "building-collapse" && *l == Level::Red && *n == 4)
+    );
     for level in Level::ALL {
-        assert!(expected.iter().any(|(_, l, _)| *l == level), "sample site covers {level}");
+        assert!(
+            expected.iter().any(|(_, l, _)| *l == level),
+            "sample site covers {level}"
+        );
     }
 
     // Every incident reached the webhook, in the Alertmanager format.
@@ -129,8 +186,19 @@ async fn sample_site_flows_through_every_stage() {
     for b in &bodies {
         assert_eq!(b["version"], "4");
         assert_eq!(b["status"], "firing");
-        assert!(b["alerts"][0]["labels"]["level"].as_str().unwrap().parse::<Level>().is_ok());
-        assert!(b["alerts"][0]["annotations"]["summary"].as_str().unwrap().contains("预警"));
+        assert!(
+            b["alerts"][0]["labels"]["level"]
+                .as_str()
+                .unwrap()
+                .parse::<Level>()
+                .is_ok()
+        );
+        assert!(
+            b["alerts"][0]["annotations"]["summary"]
+                .as_str()
+                .unwrap()
+                .contains("预警")
+        );
     }
 
     // Sources report healthy, metrics are exported.
@@ -138,13 +206,21 @@ async fn sample_site_flows_through_every_stage() {
     for s in sources.as_array().unwrap() {
         assert_eq!(s["consecutive_failures"], 0, "{s}");
     }
-    let metrics = reqwest::get(format!("{api}/metrics")).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(format!("{api}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("yuqing_index_documents 88"), "{metrics}");
     assert!(metrics.contains("yuqing_crawler_items_total{source=\"jz-bbs\"}"));
 
     // The daily report lists the incidents, most severe first.
     let alerter = pipeline.alerter.clone();
-    let report = tokio::task::spawn_blocking(move || alerter.write_report(Utc::now())).await.unwrap().unwrap();
+    let report = tokio::task::spawn_blocking(move || alerter.write_report(Utc::now()))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!report.nil);
     assert_eq!(report.incidents, expected.len());
     let md = std::fs::read_to_string(&report.markdown).unwrap();
@@ -156,7 +232,12 @@ async fn sample_site_flows_through_every_stage() {
     assert!(html.contains("<table>") && !html.contains("<script"));
 
     // The console lists incidents and search results.
-    let page = reqwest::get(format!("{api}/?q=%E5%9E%AE%E5%A1%8C")).await.unwrap().text().await.unwrap(); // 垮塌
+    let page = reqwest::get(format!("{api}/?q=%E5%9E%AE%E5%A1%8C"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap(); // 垮塌
     assert!(page.contains("建筑坍塌伤亡"));
     assert!(page.contains("<mark>垮塌</mark>"));
 
@@ -172,16 +253,26 @@ async fn restart_emits_nothing_twice_and_opens_no_incident_twice() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
 
-    let first = Pipeline::start(demo_config(demo.addr, &data, &sink.url()), options()).await.unwrap();
+    let first = Pipeline::start(demo_config(demo.addr, &data, &sink.url()), options())
+        .await
+        .unwrap();
     assert!(first.settle(1, SETTLE).await);
     let before = first.summary();
     assert_eq!(before.collected as usize, site.item_count());
-    let sent = sink.wait_for(before.incident_total() as usize, Duration::from_secs(30)).await.len();
+    let sent = sink
+        .wait_for(before.incident_total() as usize, Duration::from_secs(30))
+        .await
+        .len();
     assert_eq!(sent as u64, before.incident_total());
     first.shutdown(Duration::from_secs(20)).await;
 
-    let second = Pipeline::start(demo_config(demo.addr, &data, &sink.url()), options()).await.unwrap();
-    assert!(second.settle(2, SETTLE).await, "two runs of every source after restart");
+    let second = Pipeline::start(demo_config(demo.addr, &data, &sink.url()), options())
+        .await
+        .unwrap();
+    assert!(
+        second.settle(2, SETTLE).await,
+        "two runs of every source after restart"
+    );
     let after = second.summary();
     for h in second.crawler.health() {
         assert_eq!(h.total_new_items, 0, "source {} emitted items again", h.id);
@@ -202,17 +293,37 @@ async fn nil_report_when_no_rule_matches() {
     let sink = WebhookSink::start().await;
     let dir = tempfile::tempdir().unwrap();
     let never = std::fs::read_to_string(fixture("nothing-matches.toml")).unwrap();
-    let config = demo_config_with_rules(dir.path(), demo.addr, &sink.url(), &[("never.toml", &never)], "");
+    let config = demo_config_with_rules(
+        dir.path(),
+        demo.addr,
+        &sink.url(),
+        &[("never.toml", &never)],
+        "",
+    );
     let pipeline = Pipeline::start(config, options()).await.unwrap();
     assert!(pipeline.settle(1, SETTLE).await);
     assert_eq!(pipeline.summary().incident_total(), 0);
     let alerter = pipeline.alerter.clone();
-    let report = tokio::task::spawn_blocking(move || alerter.write_report(Utc::now())).await.unwrap().unwrap();
+    let report = tokio::task::spawn_blocking(move || alerter.write_report(Utc::now()))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(report.nil);
-    assert!(report.markdown.file_name().unwrap().to_str().unwrap().starts_with("nil-"));
+    assert!(
+        report
+            .markdown
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("nil-")
+    );
     let md = std::fs::read_to_string(&report.markdown).unwrap();
     assert!(md.contains("零报告"), "{md}");
-    assert!(md.contains("监测信息：88 条"), "the nil report still counts what was monitored: {md}");
+    assert!(
+        md.contains("监测信息：88 条"),
+        "the nil report still counts what was monitored: {md}"
+    );
     assert!(sink.bodies().is_empty());
     pipeline.shutdown(Duration::from_secs(20)).await;
     demo.stop().await;
@@ -232,7 +343,11 @@ async fn bad_sources_and_rule_files_are_named_and_the_rest_keeps_running() {
         "\n[[source]]\nid = \"gone\"\nkind = \"feed\"\nurl = \"http://{unreachable}/feed.xml\"\n\n\
          [[source]]\nid = \"truncated\"\nkind = \"feed\"\nurl = \"http://{malformed}/feed.xml\"\n"
     );
-    let safety = yuqing::embedded::FILES.iter().find(|(n, _)| n.ends_with("safety.toml")).unwrap().1;
+    let safety = yuqing::embedded::FILES
+        .iter()
+        .find(|(n, _)| n.ends_with("safety.toml"))
+        .unwrap()
+        .1;
     let broken = std::fs::read_to_string(fixture("broken-rules.toml")).unwrap();
     let unparseable = std::fs::read_to_string(fixture("unparseable-rules.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -240,29 +355,50 @@ async fn bad_sources_and_rule_files_are_named_and_the_rest_keeps_running() {
         dir.path(),
         demo.addr,
         &sink.url(),
-        &[("safety.toml", safety), ("broken.toml", &broken), ("unparseable.toml", &unparseable)],
+        &[
+            ("safety.toml", safety),
+            ("broken.toml", &broken),
+            ("unparseable.toml", &unparseable),
+        ],
         &extra,
     );
     let config_errors: Vec<String> = config.rule_errors.iter().map(|e| e.to_string()).collect();
-    assert!(config_errors.iter().any(|e| e.contains("unparseable.toml:3:")), "{config_errors:?}");
+    assert!(
+        config_errors
+            .iter()
+            .any(|e| e.contains("unparseable.toml:3:")),
+        "{config_errors:?}"
+    );
     let pipeline = Pipeline::start(config, options()).await.unwrap();
     let compile_errors: Vec<String> = pipeline.rule_errors.iter().map(|e| e.to_string()).collect();
     assert!(
-        compile_errors.iter().any(|e| e.contains("broken.toml:7:10") && e.contains("never closed")),
+        compile_errors
+            .iter()
+            .any(|e| e.contains("broken.toml:7:10") && e.contains("never closed")),
         "{compile_errors:?}"
     );
     assert!(pipeline.settle(1, SETTLE).await);
 
     let api = pipeline.console_url();
     let sources = get_json(&format!("{api}/api/sources")).await;
-    let by_id: HashMap<&str, &serde_json::Value> =
-        sources.as_array().unwrap().iter().map(|s| (s["id"].as_str().unwrap(), s)).collect();
+    let by_id: HashMap<&str, &serde_json::Value> = sources
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap(), s))
+        .collect();
     let gone = by_id["gone"];
     assert_eq!(gone["consecutive_failures"], 1);
     let err = gone["last_error"].as_str().unwrap();
-    assert!(err.contains("cannot connect") && err.contains(&unreachable.to_string()), "{err}");
+    assert!(
+        err.contains("cannot connect") && err.contains(&unreachable.to_string()),
+        "{err}"
+    );
     let truncated = by_id["truncated"]["last_error"].as_str().unwrap();
-    assert!(truncated.contains("malformed feed") && truncated.contains(&malformed.to_string()), "{truncated}");
+    assert!(
+        truncated.contains("malformed feed") && truncated.contains(&malformed.to_string()),
+        "{truncated}"
+    );
     assert_eq!(by_id["jz-bbs"]["consecutive_failures"], 0);
 
     // The good sources and the valid rules went on working.
@@ -270,8 +406,16 @@ async fn bad_sources_and_rule_files_are_named_and_the_rest_keeps_running() {
     assert_eq!(summary.indexed as usize, Site::bundled().item_count());
     assert!(summary.failing_sources.contains(&"gone".to_string()));
     let incidents = get_json(&format!("{api}/api/incidents")).await;
-    let rules: Vec<&str> = incidents.as_array().unwrap().iter().map(|i| i["rule_id"].as_str().unwrap()).collect();
-    assert!(rules.contains(&"building-collapse") && rules.contains(&"gas-explosion"), "{rules:?}");
+    let rules: Vec<&str> = incidents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["rule_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.contains(&"building-collapse") && rules.contains(&"gas-explosion"),
+        "{rules:?}"
+    );
     assert!(!rules.contains(&"broken-query"));
     pipeline.shutdown(Duration::from_secs(20)).await;
     demo.stop().await;

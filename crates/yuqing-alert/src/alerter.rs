@@ -51,8 +51,23 @@ impl std::fmt::Debug for Alerter {
 }
 
 impl Alerter {
-    pub fn new(config: &Config, store: AlertStore, console_url: String, metrics: AlertMetrics) -> Alerter {
+    pub fn new(
+        config: &Config,
+        store: AlertStore,
+        console_url: String,
+        metrics: AlertMetrics,
+    ) -> Alerter {
         let s = &config.settings;
+        // Series exist from the start at 0, so increase() sees the first
+        // dead notification of a channel.
+        for w in &s.alert.webhook {
+            for outcome in ["sent", "retry", "dead"] {
+                metrics.notifications.with_label_values(&[&w.name, outcome]);
+            }
+        }
+        for kind in ["daily", "nil"] {
+            metrics.reports.with_label_values(&[kind]);
+        }
         Alerter {
             store,
             alert: s.alert.clone(),
@@ -69,7 +84,12 @@ impl Alerter {
                     min_level: w.min_level,
                 })
                 .collect(),
-            urls: s.alert.webhook.iter().map(|w| (w.name.clone(), w.url.clone())).collect(),
+            urls: s
+                .alert
+                .webhook
+                .iter()
+                .map(|w| (w.name.clone(), w.url.clone()))
+                .collect(),
             metrics,
             wake_sender: Arc::new(Notify::new()),
         }
@@ -92,7 +112,10 @@ impl Alerter {
         self.metrics.items.inc();
         for _ in &out.opened {
             if let Some(level) = a.level {
-                self.metrics.incidents.with_label_values(&[level.as_str()]).inc();
+                self.metrics
+                    .incidents
+                    .with_label_values(&[level.as_str()])
+                    .inc();
             }
         }
         if out.notifications > 0 {
@@ -106,8 +129,14 @@ impl Alerter {
     pub fn write_report(&self, period_end: DateTime<Utc>) -> Result<ReportOutcome, ReportError> {
         let report = build_report(&self.store, &self.report, self.tz, period_end)?;
         let (md, html) = write_report(&self.report_dir, self.tz, &report)?;
-        if self.store.record_report(period_end, report.kind(), &md, &html)? {
-            self.metrics.reports.with_label_values(&[report.kind()]).inc();
+        if self
+            .store
+            .record_report(period_end, report.kind(), &md, &html)?
+        {
+            self.metrics
+                .reports
+                .with_label_values(&[report.kind()])
+                .inc();
             info!(kind = report.kind(), incidents = report.incident_count, path = %md.display(), "report written");
         }
         Ok(ReportOutcome {
@@ -120,7 +149,10 @@ impl Alerter {
 
     /// The scheduled report due at `now`, if any, written once. After
     /// downtime, only the latest missed report is written.
-    pub fn write_due_report(&self, now: DateTime<Utc>) -> Result<Option<ReportOutcome>, ReportError> {
+    pub fn write_due_report(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ReportOutcome>, ReportError> {
         let cron: croner::Cron = match self.report.schedule.parse() {
             Ok(c) => c,
             Err(e) => {
@@ -156,7 +188,12 @@ impl Alerter {
 
     /// Consumes `items.analyzed` and `items.dead`, sends notifications and
     /// writes scheduled reports, until shutdown.
-    pub async fn run(self, bus: Arc<dyn Bus>, topics: Topics, shutdown: CancellationToken) -> Result<(), BusError> {
+    pub async fn run(
+        self,
+        bus: Arc<dyn Bus>,
+        topics: Topics,
+        shutdown: CancellationToken,
+    ) -> Result<(), BusError> {
         let mut items = bus.subscribe(&topics.items_analyzed, "alerter").await?;
         let mut dead = bus.subscribe(&topics.items_dead, "alerter").await?;
         let sender = tokio::spawn(run_sender(

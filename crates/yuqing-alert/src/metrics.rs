@@ -10,19 +10,32 @@ pub struct AlertMetrics {
 
 impl AlertMetrics {
     pub fn new(registry: &Registry) -> Self {
-        let items = prometheus::IntCounter::new("yuqing_alert_items_total", "Analyzed items processed by the alerter.").unwrap();
+        let items = prometheus::IntCounter::new(
+            "yuqing_alert_items_total",
+            "Analyzed items processed by the alerter.",
+        )
+        .unwrap();
         let incidents = IntCounterVec::new(
-            Opts::new("yuqing_alert_incidents_opened_total", "Incidents opened, by level."),
+            Opts::new(
+                "yuqing_alert_incidents_opened_total",
+                "Incidents opened, by level.",
+            ),
             &["level"],
         )
         .unwrap();
         let notifications = IntCounterVec::new(
-            Opts::new("yuqing_alert_notifications_total", "Notification attempts by channel and outcome (sent, retry, dead)."),
+            Opts::new(
+                "yuqing_alert_notifications_total",
+                "Notification attempts by channel and outcome (sent, retry, dead).",
+            ),
             &["channel", "outcome"],
         )
         .unwrap();
         let reports = IntCounterVec::new(
-            Opts::new("yuqing_alert_reports_total", "Reports written, by kind (daily, nil)."),
+            Opts::new(
+                "yuqing_alert_reports_total",
+                "Reports written, by kind (daily, nil).",
+            ),
             &["kind"],
         )
         .unwrap();

@@ -26,7 +26,11 @@ pub fn webhook_payload(incident: &Incident, reason: &str, console_url: &str) -> 
     } else {
         "firing"
     };
-    let link = format!("{}/incidents/{}", console_url.trim_end_matches('/'), incident.id);
+    let link = format!(
+        "{}/incidents/{}",
+        console_url.trim_end_matches('/'),
+        incident.id
+    );
     json!({
         "version": "4",
         "status": status,
@@ -65,7 +69,10 @@ pub async fn run_sender(
     wake: std::sync::Arc<tokio::sync::Notify>,
     shutdown: CancellationToken,
 ) {
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+    {
         Ok(c) => c,
         Err(e) => {
             warn!(error = %e, "cannot build HTTP client; notifications stay queued");
@@ -107,17 +114,28 @@ pub async fn run_sender(
                     match result {
                         Ok(()) => {
                             info!(channel = %n.channel, notification = n.id, "notification sent");
-                            metrics.notifications.with_label_values(&[&n.channel, "sent"]).inc();
-                            let _ = tokio::task::spawn_blocking(move || s.mark_sent(n.id, now)).await;
+                            metrics
+                                .notifications
+                                .with_label_values(&[&n.channel, "sent"])
+                                .inc();
+                            let _ =
+                                tokio::task::spawn_blocking(move || s.mark_sent(n.id, now)).await;
                         }
                         Err(e) => {
                             let attempts = n.attempts + 1;
-                            let retry = (attempts < MAX_ATTEMPTS)
-                                .then(|| now + chrono::Duration::seconds(2i64.pow(attempts).min(300)));
+                            let retry = (attempts < MAX_ATTEMPTS).then(|| {
+                                now + chrono::Duration::seconds(2i64.pow(attempts).min(300))
+                            });
                             let outcome = if retry.is_some() { "retry" } else { "dead" };
                             warn!(channel = %n.channel, notification = n.id, attempts, error = %e, outcome, "notification failed");
-                            metrics.notifications.with_label_values(&[&n.channel, outcome]).inc();
-                            let _ = tokio::task::spawn_blocking(move || s.mark_failed(n.id, &e, now, retry)).await;
+                            metrics
+                                .notifications
+                                .with_label_values(&[&n.channel, outcome])
+                                .inc();
+                            let _ = tokio::task::spawn_blocking(move || {
+                                s.mark_failed(n.id, &e, now, retry)
+                            })
+                            .await;
                         }
                     }
                 }

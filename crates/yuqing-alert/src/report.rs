@@ -99,7 +99,12 @@ fn environment() -> Environment<'static> {
 }
 
 /// Builds the report for the 24 hours ending at `period_end`.
-pub fn build_report(store: &AlertStore, cfg: &ReportConfig, tz: Tz, period_end: DateTime<Utc>) -> Result<Report, ReportError> {
+pub fn build_report(
+    store: &AlertStore,
+    cfg: &ReportConfig,
+    tz: Tz,
+    period_end: DateTime<Utc>,
+) -> Result<Report, ReportError> {
     let start = period_end - Duration::hours(24);
     let incidents = store.incidents_between(start, period_end, cfg.min_level)?;
     let counts = store.item_counts_by_source_type(start, period_end)?;
@@ -159,7 +164,11 @@ fn sanitize_url(u: &str) -> String {
 }
 
 /// Writes the report as `<kind>-YYYYMMDD-HHMM.{md,html}` (local time) in `dir`.
-pub fn write_report(dir: &Path, tz: Tz, report: &Report) -> Result<(PathBuf, PathBuf), ReportError> {
+pub fn write_report(
+    dir: &Path,
+    tz: Tz,
+    report: &Report,
+) -> Result<(PathBuf, PathBuf), ReportError> {
     std::fs::create_dir_all(dir).map_err(|e| ReportError::Write {
         path: dir.display().to_string(),
         message: e.to_string(),

@@ -193,7 +193,8 @@ pub(crate) fn from_ts(t: i64) -> DateTime<Utc> {
 impl AlertStore {
     pub fn open(path: &Path) -> Result<AlertStore, StoreError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError(format!("{}: {e}", dir.display())))?;
         }
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -236,7 +237,11 @@ impl AlertStore {
         let tx = conn.transaction()?;
         let now = Utc::now();
         let existing: Option<String> = tx
-            .query_row("SELECT event_id FROM items WHERE item_id = ?1", [&a.item.id], |r| r.get(0))
+            .query_row(
+                "SELECT event_id FROM items WHERE item_id = ?1",
+                [&a.item.id],
+                |r| r.get(0),
+            )
             .optional()?;
         let mut change = CacheChange::None;
         let event_id = match existing {
@@ -295,7 +300,14 @@ impl AlertStore {
                             "INSERT INTO incident_items (incident_id, item_id) VALUES (?1, ?2)",
                             params![id, a.item.id],
                         )?;
-                        timeline(&tx, id, now, "system", "triggered", &format!("{} level, rule {}", item_level, hit.rule_id))?;
+                        timeline(
+                            &tx,
+                            id,
+                            now,
+                            "system",
+                            "triggered",
+                            &format!("{} level, rule {}", item_level, hit.rule_id),
+                        )?;
                         out.opened.push(id);
                         (id, "opened")
                     }
@@ -319,7 +331,14 @@ impl AlertStore {
                             "UPDATE incidents SET level = ?2 WHERE id = ?1",
                             params![id, item_level.as_str()],
                         )?;
-                        timeline(&tx, id, now, "system", "raised", &format!("{current} → {item_level}"))?;
+                        timeline(
+                            &tx,
+                            id,
+                            now,
+                            "system",
+                            "raised",
+                            &format!("{current} → {item_level}"),
+                        )?;
                         out.raised.push(id);
                         (id, "raised")
                     }
@@ -356,7 +375,9 @@ impl AlertStore {
 
     pub fn incidents(&self, limit: usize) -> Result<Vec<Incident>, StoreError> {
         let conn = self.conn.lock().unwrap();
-        let mut stmt = conn.prepare_cached(&format!("SELECT {INCIDENT_COLUMNS} FROM incidents ORDER BY id DESC LIMIT ?1"))?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents ORDER BY id DESC LIMIT ?1"
+        ))?;
         let rows = stmt
             .query_map([limit as i64], incident_row)?
             .collect::<Result<Vec<_>, _>>()?;
@@ -369,7 +390,12 @@ impl AlertStore {
     }
 
     /// Incidents opened in `[from, to)` at or above `min_level`, most severe first.
-    pub fn incidents_between(&self, from: DateTime<Utc>, to: DateTime<Utc>, min_level: Level) -> Result<Vec<Incident>, StoreError> {
+    pub fn incidents_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        min_level: Level,
+    ) -> Result<Vec<Incident>, StoreError> {
         let all = {
             let conn = self.conn.lock().unwrap();
             let mut stmt = conn.prepare_cached(&format!(
@@ -384,14 +410,20 @@ impl AlertStore {
     }
 
     /// Items published in `[from, to)` counted by source type.
-    pub fn item_counts_by_source_type(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(String, u64)>, StoreError> {
+    pub fn item_counts_by_source_type(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
         let conn = self.conn.lock().unwrap();
         let mut stmt = conn.prepare_cached(
             "SELECT source_type, COUNT(*) FROM items WHERE published_at >= ?1 AND published_at < ?2
              GROUP BY source_type ORDER BY COUNT(*) DESC",
         )?;
         let rows = stmt
-            .query_map(params![ts(from), ts(to)], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+            .query_map(params![ts(from), ts(to)], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
@@ -420,7 +452,11 @@ impl AlertStore {
     pub fn event_of(&self, item_id: &str) -> Result<Option<String>, StoreError> {
         let conn = self.conn.lock().unwrap();
         Ok(conn
-            .query_row("SELECT event_id FROM items WHERE item_id = ?1", [item_id], |r| r.get(0))
+            .query_row(
+                "SELECT event_id FROM items WHERE item_id = ?1",
+                [item_id],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 
@@ -430,7 +466,11 @@ impl AlertStore {
     }
 
     /// Notifications due now, oldest first.
-    pub fn due_notifications(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<PendingNotification>, StoreError> {
+    pub fn due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingNotification>, StoreError> {
         let conn = self.conn.lock().unwrap();
         let mut stmt = conn.prepare_cached(
             "SELECT id, channel, payload, attempts FROM notifications
@@ -460,7 +500,13 @@ impl AlertStore {
 
     /// Records a failed attempt: retried at `retry_at`, or a dead letter when
     /// `retry_at` is `None`.
-    pub fn mark_failed(&self, id: i64, error: &str, now: DateTime<Utc>, retry_at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+    pub fn mark_failed(
+        &self,
+        id: i64,
+        error: &str,
+        now: DateTime<Utc>,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
         let conn = self.conn.lock().unwrap();
         match retry_at {
             Some(t) => conn.execute(
@@ -504,12 +550,19 @@ impl AlertStore {
     /// The newest report's period end.
     pub fn last_report(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let conn = self.conn.lock().unwrap();
-        let t: Option<i64> = conn.query_row("SELECT MAX(period_end) FROM reports", [], |r| r.get(0))?;
+        let t: Option<i64> =
+            conn.query_row("SELECT MAX(period_end) FROM reports", [], |r| r.get(0))?;
         Ok(t.map(from_ts))
     }
 
     /// Records a written report; false when one for this period exists.
-    pub fn record_report(&self, period_end: DateTime<Utc>, kind: &str, md: &Path, html: &Path) -> Result<bool, StoreError> {
+    pub fn record_report(
+        &self,
+        period_end: DateTime<Utc>,
+        kind: &str,
+        md: &Path,
+        html: &Path,
+    ) -> Result<bool, StoreError> {
         let conn = self.conn.lock().unwrap();
         let n = conn.execute(
             "INSERT OR IGNORE INTO reports (period_end, kind, markdown_path, html_path, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -523,7 +576,13 @@ impl AlertStore {
         Ok(conn.query_row("SELECT COUNT(*) FROM reports", [], |r| r.get::<_, i64>(0))? as u64)
     }
 
-    pub fn record_dead(&self, topic: &str, key: &str, error: &str, payload: &str) -> Result<(), StoreError> {
+    pub fn record_dead(
+        &self,
+        topic: &str,
+        key: &str,
+        error: &str,
+        payload: &str,
+    ) -> Result<(), StoreError> {
         let conn = self.conn.lock().unwrap();
         conn.execute(
             "INSERT INTO dead_messages (topic, key, error, payload, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -551,7 +610,8 @@ fn assign_event(
     max_distance: u32,
     now: DateTime<Utc>,
 ) -> Result<(String, CacheChange), StoreError> {
-    let fingerprinted = a.text_tokens.len() + a.title_tokens.len() >= MIN_TOKENS_FOR_EVENT && a.simhash != 0;
+    let fingerprinted =
+        a.text_tokens.len() + a.title_tokens.len() >= MIN_TOKENS_FOR_EVENT && a.simhash != 0;
     let published = ts(a.item.time());
     let cutoff = ts(now) - EVENT_WINDOW_SECS;
     let best = if fingerprinted {
@@ -600,7 +660,14 @@ fn assign_event(
     }
 }
 
-fn timeline(tx: &Transaction<'_>, id: i64, at: DateTime<Utc>, actor: &str, action: &str, detail: &str) -> Result<(), StoreError> {
+fn timeline(
+    tx: &Transaction<'_>,
+    id: i64,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO timeline (incident_id, at, actor, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id, ts(at), actor, action, detail],
@@ -608,8 +675,7 @@ fn timeline(tx: &Transaction<'_>, id: i64, at: DateTime<Utc>, actor: &str, actio
     Ok(())
 }
 
-const INCIDENT_COLUMNS: &str =
-    "id, dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at";
+const INCIDENT_COLUMNS: &str = "id, dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at";
 
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     Ok(Incident {

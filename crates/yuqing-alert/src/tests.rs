@@ -3,7 +3,13 @@ use yuqing_model::{AnalyzedItem, Item, Level, RuleHit, SourceKind, SourceType};
 
 use crate::store::{AlertStore, Channel};
 
-fn analyzed(id: &str, level: Option<Level>, rule: Option<&str>, simhash: u64, minutes_ago: i64) -> AnalyzedItem {
+fn analyzed(
+    id: &str,
+    level: Option<Level>,
+    rule: Option<&str>,
+    simhash: u64,
+    minutes_ago: i64,
+) -> AnalyzedItem {
     let item = Item {
         id: id.into(),
         source: "s".into(),
@@ -76,11 +82,17 @@ fn reprints_share_one_incident_raised_to_the_highest_level_and_replays_change_no
 
     let incidents = store.incidents(10).unwrap();
     assert_eq!(incidents.len(), 2);
-    let first = incidents.iter().find(|i| i.event_id == oa.event_id).unwrap();
+    let first = incidents
+        .iter()
+        .find(|i| i.event_id == oa.event_id)
+        .unwrap();
     assert_eq!(first.level, Level::Red);
     assert_eq!(first.item_count, 2);
     let event = store.event(&oa.event_id).unwrap().unwrap();
-    assert_eq!(event.first_url, "https://e.com/b", "earliest item is the first publisher");
+    assert_eq!(
+        event.first_url, "https://e.com/b",
+        "earliest item is the first publisher"
+    );
     assert_eq!(event.item_count, 2);
 
     // Replays: nothing new.
@@ -98,11 +110,23 @@ fn items_below_the_level_open_nothing() {
     let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
     let p = |_: &yuqing_model::Incident, r: &str| r.to_string();
     let o = store
-        .process(&analyzed("a", Some(Level::Blue), Some("r"), 1, 1), Level::Yellow, 3, &channels(), &p)
+        .process(
+            &analyzed("a", Some(Level::Blue), Some("r"), 1, 1),
+            Level::Yellow,
+            3,
+            &channels(),
+            &p,
+        )
         .unwrap();
     assert!(o.opened.is_empty());
     let o = store
-        .process(&analyzed("b", None, None, 2, 1), Level::Blue, 3, &channels(), &p)
+        .process(
+            &analyzed("b", None, None, 2, 1),
+            Level::Blue,
+            3,
+            &channels(),
+            &p,
+        )
         .unwrap();
     assert!(o.opened.is_empty());
     assert_eq!(store.item_count().unwrap(), 2);
@@ -114,16 +138,29 @@ fn notifications_retry_then_die() {
     let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
     let p = |_: &yuqing_model::Incident, r: &str| r.to_string();
     store
-        .process(&analyzed("a", Some(Level::Red), Some("r"), 1, 1), Level::Blue, 3, &channels(), &p)
+        .process(
+            &analyzed("a", Some(Level::Red), Some("r"), 1, 1),
+            Level::Blue,
+            3,
+            &channels(),
+            &p,
+        )
         .unwrap();
     let now = Utc::now();
     let due = store.due_notifications(now, 10).unwrap();
     assert_eq!(due.len(), 1);
     store
-        .mark_failed(due[0].id, "HTTP 500", now, Some(now + Duration::seconds(30)))
+        .mark_failed(
+            due[0].id,
+            "HTTP 500",
+            now,
+            Some(now + Duration::seconds(30)),
+        )
         .unwrap();
     assert!(store.due_notifications(now, 10).unwrap().is_empty());
-    let later = store.due_notifications(now + Duration::seconds(31), 10).unwrap();
+    let later = store
+        .due_notifications(now + Duration::seconds(31), 10)
+        .unwrap();
     assert_eq!(later[0].attempts, 1);
     store.mark_failed(due[0].id, "HTTP 500", now, None).unwrap();
     assert_eq!(store.notification_counts().unwrap(), (0, 0, 1));

@@ -328,7 +328,10 @@ mod tests {
         assert!(matches("a AND b OR c", &["c"]));
         assert!(matches("a AND (b OR c)", &["a", "c"]));
         assert!(!matches("a AND (b OR c)", &["c"]));
-        assert!(matches("(坍塌 OR 垮塌) AND (伤亡 OR 被困)", &["垮塌", "被困"]));
+        assert!(matches(
+            "(坍塌 OR 垮塌) AND (伤亡 OR 被困)",
+            &["垮塌", "被困"]
+        ));
         assert!(!matches("欠薪 NOT 招聘", &["欠薪", "招聘"]));
         assert!(matches("欠薪 NOT 招聘", &["欠薪"]));
     }

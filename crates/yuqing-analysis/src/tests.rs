@@ -9,7 +9,9 @@ fn config_with_rules(rules: &str) -> Config {
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();
     std::fs::write(dir.path().join("main.toml"), "").unwrap();
     std::fs::write(dir.path().join("rules/r.toml"), rules).unwrap();
-    Loader::default().load(&dir.path().join("main.toml")).unwrap()
+    Loader::default()
+        .load(&dir.path().join("main.toml"))
+        .unwrap()
 }
 
 fn item(title: &str, text: &str) -> Item {
@@ -71,7 +73,11 @@ fn rules_fire_with_levels_scores_and_terms() {
     assert_eq!(out.level, Some(Level::Red));
 
     let out = a.analyze(item("工地欠薪", "工人讨要工资"));
-    assert_eq!(out.level, Some(Level::Yellow), "rule level is a floor over the score");
+    assert_eq!(
+        out.level,
+        Some(Level::Yellow),
+        "rule level is a floor over the score"
+    );
     assert_eq!(out.score, 30);
 
     let out = a.analyze(item("招聘", "绝不欠薪"));
@@ -91,7 +97,11 @@ fn tokens_have_byte_offsets_into_the_text() {
     }
     // The rule term is one token thanks to the user dictionary.
     assert!(out.text_tokens.iter().any(|t| t.text == "垮塌"));
-    assert!(!out.text_tokens.iter().any(|t| t.text == "," || t.text == " "));
+    assert!(
+        !out.text_tokens
+            .iter()
+            .any(|t| t.text == "," || t.text == " ")
+    );
 }
 
 #[test]

@@ -37,7 +37,10 @@ impl AnalyzerMetrics {
         )
         .unwrap();
         let hits = IntCounterVec::new(
-            Opts::new("yuqing_analysis_rule_hits_total", "Rule hits by alert level."),
+            Opts::new(
+                "yuqing_analysis_rule_hits_total",
+                "Rule hits by alert level.",
+            ),
             &["level"],
         )
         .unwrap();
@@ -80,7 +83,10 @@ pub async fn run_analyzer(
                 None => break,
             },
         };
-        let (out_topic, key, payload) = match Envelope::<Item>::from_bytes(&delivery.payload, RAW_KIND) {
+        let (out_topic, key, payload) = match Envelope::<Item>::from_bytes(
+            &delivery.payload,
+            RAW_KIND,
+        ) {
             Ok(env) => {
                 let a = analyzer.clone();
                 let analyzed: AnalyzedItem =

@@ -71,7 +71,8 @@ impl InProcessBus {
         for g in groups {
             if !t.groups.iter().any(|(name, _, _)| name == g) {
                 let (tx, rx) = mpsc::channel(self.capacity);
-                t.groups.push((g.to_string(), tx, Arc::new(tokio::sync::Mutex::new(rx))));
+                t.groups
+                    .push((g.to_string(), tx, Arc::new(tokio::sync::Mutex::new(rx))));
             }
         }
     }
@@ -260,6 +261,9 @@ mod tests {
         bus.close();
         assert_eq!(c.recv().await.unwrap().payload, vec![7]);
         assert!(c.recv().await.is_none());
-        assert!(matches!(bus.publish("t", "b", vec![]).await, Err(BusError::Closed)));
+        assert!(matches!(
+            bus.publish("t", "b", vec![]).await,
+            Err(BusError::Closed)
+        ));
     }
 }

@@ -160,7 +160,11 @@ mod tests {
         let t = "top = 1\n[[rule]]\nid = \"a\"\n[[rule]]\nid = \"b\"\nquery = \"x AND (\"\n";
         let span = value_span(
             t,
-            &[PathSeg::Key("rule"), PathSeg::Index(1), PathSeg::Key("query")],
+            &[
+                PathSeg::Key("rule"),
+                PathSeg::Index(1),
+                PathSeg::Key("query"),
+            ],
         )
         .unwrap();
         assert_eq!(&t[span], "\"x AND (\"");

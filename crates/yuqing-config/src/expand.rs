@@ -17,7 +17,10 @@ pub(crate) fn expand_vars(
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
-            return Err((consumed + start, "unterminated `${` variable reference".into()));
+            return Err((
+                consumed + start,
+                "unterminated `${` variable reference".into(),
+            ));
         };
         let inner = &after[..end];
         let (name, default) = match inner.split_once(":-") {
@@ -33,7 +36,9 @@ pub(crate) fn expand_vars(
             (None, None) => {
                 return Err((
                     consumed + start,
-                    format!("variable `{name}` is not set (set it, or write `${{{name}:-default}}`)"),
+                    format!(
+                        "variable `{name}` is not set (set it, or write `${{{name}:-default}}`)"
+                    ),
                 ));
             }
         }
@@ -57,7 +62,9 @@ pub(crate) fn apply_overrides(
             .map(|s| s.to_ascii_lowercase())
             .collect();
         if path.iter().any(String::is_empty) {
-            return Err(format!("environment override `{key}` has an empty path segment"));
+            return Err(format!(
+                "environment override `{key}` has an empty path segment"
+            ));
         }
         let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
             .ok()

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 pub use error::{ConfigError, ConfigErrors, PathSeg, display_path, line_col, value_span};
 pub use rules::{QueryOrigin, RuleConfig};
 pub use settings::{
-    AlertConfig, AnalysisConfig, BusConfig, CrawlerConfig, IndexConfig, ReportConfig,
-    ServerConfig, Settings, Thresholds, WebhookConfig,
+    AlertConfig, AnalysisConfig, BusConfig, CrawlerConfig, IndexConfig, ReportConfig, ServerConfig,
+    Settings, Thresholds, WebhookConfig,
 };
 pub use source::{FeedSource, ForumSource, MicroblogSource, SourceConfig};
 
@@ -145,9 +145,8 @@ impl Loader {
         let raw = files
             .read(path)
             .map_err(|e| ConfigError::new(&shown, format!("cannot read config: {e}")))?;
-        let text = expand::expand_vars(&raw, &self.vars).map_err(|(offset, msg)| {
-            ConfigError::new(&shown, msg).at_offset(&raw, offset)
-        })?;
+        let text = expand::expand_vars(&raw, &self.vars)
+            .map_err(|(offset, msg)| ConfigError::new(&shown, msg).at_offset(&raw, offset))?;
         let settings: Settings = if self.overrides.is_empty() {
             toml::from_str(&text).map_err(|e| toml_error(&shown, &text, &e))?
         } else {
@@ -158,12 +157,17 @@ impl Loader {
             // Parse once without overrides first so a mistake in the file
             // still gets its line number.
             let _: Settings = toml::from_str(&text).map_err(|e| toml_error(&shown, &text, &e))?;
-            toml::Value::Table(table).try_into::<Settings>().map_err(|e| {
-                ConfigError::new(
-                    &shown,
-                    format!("after applying YUQING__* environment overrides: {}", e.message()),
-                )
-            })?
+            toml::Value::Table(table)
+                .try_into::<Settings>()
+                .map_err(|e| {
+                    ConfigError::new(
+                        &shown,
+                        format!(
+                            "after applying YUQING__* environment overrides: {}",
+                            e.message()
+                        ),
+                    )
+                })?
         };
 
         let mut errors = validate_settings(&settings, &shown, &text);
@@ -181,13 +185,17 @@ impl Loader {
                             Ok(mut r) => rules.append(&mut r),
                             Err(e) => rule_errors.push(e),
                         },
-                        Err(e) => rule_errors.push(ConfigError::new(shown_rule, format!("cannot read: {e}"))),
+                        Err(e) => rule_errors
+                            .push(ConfigError::new(shown_rule, format!("cannot read: {e}"))),
                     }
                 }
             }
             Err(e) => errors.push(
-                ConfigError::new(&shown, format!("cannot read rules directory {}: {e}", rules_dir.display()))
-                    .field("analysis.rules_dir"),
+                ConfigError::new(
+                    &shown,
+                    format!("cannot read rules directory {}: {e}", rules_dir.display()),
+                )
+                .field("analysis.rules_dir"),
             ),
         }
         let (rules, mut invalid) = rules::validate_rules(rules);
@@ -228,7 +236,10 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
         errors.push(at(
             &[PathSeg::Key("alert"), PathSeg::Key("timezone")],
             "alert.timezone".into(),
-            format!("unknown time zone `{}` (use an IANA name such as Asia/Shanghai)", s.alert.timezone),
+            format!(
+                "unknown time zone `{}` (use an IANA name such as Asia/Shanghai)",
+                s.alert.timezone
+            ),
         ));
     }
     if let Err(e) = s.report.schedule.parse::<croner::Cron>() {
@@ -255,7 +266,12 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
     for (i, w) in s.alert.webhook.iter().enumerate() {
         if let Err(msg) = check_http_url(&w.url) {
             errors.push(at(
-                &[PathSeg::Key("alert"), PathSeg::Key("webhook"), PathSeg::Index(i), PathSeg::Key("url")],
+                &[
+                    PathSeg::Key("alert"),
+                    PathSeg::Key("webhook"),
+                    PathSeg::Index(i),
+                    PathSeg::Key("url"),
+                ],
                 format!("alert.webhook[{i}].url"),
                 msg,
             ));
@@ -264,12 +280,21 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
 
     let mut ids: HashMap<&str, usize> = HashMap::new();
     for (i, src) in s.sources.iter().enumerate() {
-        let here = |key: &'static str| [PathSeg::Key("source"), PathSeg::Index(i), PathSeg::Key(key)];
-        if src.id().trim().is_empty() || !src.id().chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        let here =
+            |key: &'static str| [PathSeg::Key("source"), PathSeg::Index(i), PathSeg::Key(key)];
+        if src.id().trim().is_empty()
+            || !src
+                .id()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
             errors.push(at(
                 &here("id"),
                 format!("source[{i}].id"),
-                format!("source id `{}` must be non-empty ASCII letters, digits, `-`, `_` or `.`", src.id()),
+                format!(
+                    "source id `{}` must be non-empty ASCII letters, digits, `-`, `_` or `.`",
+                    src.id()
+                ),
             ));
         }
         if let Some(first) = ids.insert(src.id(), i) {
@@ -321,7 +346,10 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
 fn check_http_url(raw: &str) -> Result<(), String> {
     match url::Url::parse(raw) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
-        Ok(u) => Err(format!("`{raw}`: scheme `{}` is not http or https", u.scheme())),
+        Ok(u) => Err(format!(
+            "`{raw}`: scheme `{}` is not http or https",
+            u.scheme()
+        )),
         Err(e) => Err(format!("`{raw}` is not a valid URL: {e}")),
     }
 }

@@ -74,10 +74,15 @@ impl QueryOrigin {
 
     /// An error about the whole rule.
     pub fn error(&self, field: &str, message: impl Into<String>) -> ConfigError {
-        let e = ConfigError::new(&self.file, message).field(format!("rule[{}].{field}", self.index));
+        let e =
+            ConfigError::new(&self.file, message).field(format!("rule[{}].{field}", self.index));
         match value_span(
             &self.file_text,
-            &[PathSeg::Key("rule"), PathSeg::Index(self.index), PathSeg::Key(field)],
+            &[
+                PathSeg::Key("rule"),
+                PathSeg::Index(self.index),
+                PathSeg::Key(field),
+            ],
         ) {
             Some(span) => e.at_offset(&self.file_text, span.start),
             None => e,
@@ -96,7 +101,11 @@ pub(crate) fn parse_rule_file(file: PathBuf, text: &str) -> Result<Vec<RuleConfi
         }
         let span = value_span(
             text,
-            &[PathSeg::Key("rule"), PathSeg::Index(index), PathSeg::Key("query")],
+            &[
+                PathSeg::Key("rule"),
+                PathSeg::Index(index),
+                PathSeg::Key("query"),
+            ],
         );
         // Only a basic or literal one-line string maps characters one to one
         // (no escapes); otherwise errors point at the field, not the column.

@@ -116,7 +116,12 @@ pub struct CrawlerConfig {
 }
 
 fn default_user_agent() -> String {
-    concat!("yuqing/", env!("CARGO_PKG_VERSION"), " (public-opinion monitor)").into()
+    concat!(
+        "yuqing/",
+        env!("CARGO_PKG_VERSION"),
+        " (public-opinion monitor)"
+    )
+    .into()
 }
 fn default_connect_timeout() -> u64 {
     10

@@ -48,7 +48,10 @@ fn loads_main_file_and_rules() {
     assert_eq!(cfg.settings.data_dir, PathBuf::from("/tmp/yq"));
     assert_eq!(cfg.settings.alert.min_level, Level::Orange);
     assert_eq!(cfg.settings.sources.len(), 2);
-    assert_eq!(cfg.settings.sources[0].source_type(), yuqing_model::SourceType::News);
+    assert_eq!(
+        cfg.settings.sources[0].source_type(),
+        yuqing_model::SourceType::News
+    );
     assert_eq!(cfg.rules.len(), 1);
     assert_eq!(cfg.rules[0].level, Level::Red);
     // The query offset points inside the quotes.
@@ -76,11 +79,7 @@ fn variables_and_overrides_apply() {
 #[test]
 fn type_errors_name_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
-    let main = write(
-        dir.path(),
-        "main.toml",
-        "[alert]\nmin_level = \"purple\"\n",
-    );
+    let main = write(dir.path(), "main.toml", "[alert]\nmin_level = \"purple\"\n");
     write(dir.path(), "rules/a.toml", RULES);
     let err = Loader::default().load(&main).unwrap_err();
     let text = err.to_string();
@@ -112,9 +111,15 @@ url = "https://example.com/feed"
     let errs = Loader::default().load(&main).unwrap_err().0;
     let all: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
     let joined = all.join("\n");
-    assert!(joined.contains("main.toml:2:12: alert.timezone: unknown time zone"), "{joined}");
+    assert!(
+        joined.contains("main.toml:2:12: alert.timezone: unknown time zone"),
+        "{joined}"
+    );
     assert!(joined.contains("main.toml:7:7: source[0].url"), "{joined}");
-    assert!(joined.contains("main.toml:10:6: source[1].id: duplicate source id `x`"), "{joined}");
+    assert!(
+        joined.contains("main.toml:10:6: source[1].id: duplicate source id `x`"),
+        "{joined}"
+    );
 }
 
 #[test]
@@ -123,12 +128,19 @@ fn broken_rule_files_are_reported_and_left_out_while_the_rest_load() {
     let main = write(dir.path(), "main.toml", "");
     write(dir.path(), "rules/a.toml", RULES);
     write(dir.path(), "rules/b.toml", RULES);
-    write(dir.path(), "rules/c.toml", "[[rule]]\nid = \"c\"\nquery = \"x\"\nlevel = \"purple\"\n");
+    write(
+        dir.path(),
+        "rules/c.toml",
+        "[[rule]]\nid = \"c\"\nquery = \"x\"\nlevel = \"purple\"\n",
+    );
     let cfg = Loader::default().load(&main).unwrap();
     assert_eq!(cfg.rules.len(), 1, "the first `a` stays");
     let joined: Vec<String> = cfg.rule_errors.iter().map(|e| e.to_string()).collect();
     let joined = joined.join("\n");
-    assert!(joined.contains("b.toml:3:6: rule[0].id: duplicate rule id `a`"), "{joined}");
+    assert!(
+        joined.contains("b.toml:3:6: rule[0].id: duplicate rule id `a`"),
+        "{joined}"
+    );
     assert!(joined.contains("c.toml:4:9"), "{joined}");
     assert!(joined.contains("purple"), "{joined}");
 }
@@ -145,7 +157,11 @@ fn unknown_fields_and_kinds_are_errors() {
     let text = Loader::default().load(&main).unwrap_err().to_string();
     assert!(text.contains("intervall"), "{text}");
     assert!(text.contains("main.toml:"), "{text}");
-    let main = write(dir.path(), "main.toml", "[[source]]\nid = \"x\"\nkind = \"telegram\"\n");
+    let main = write(
+        dir.path(),
+        "main.toml",
+        "[[source]]\nid = \"x\"\nkind = \"telegram\"\n",
+    );
     let text = Loader::default().load(&main).unwrap_err().to_string();
     assert!(text.contains("telegram"), "{text}");
 }
@@ -153,7 +169,11 @@ fn unknown_fields_and_kinds_are_errors() {
 #[test]
 fn unset_variables_are_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let main = write(dir.path(), "main.toml", "data_dir = \"${NOPE_NOT_SET_XYZ}\"\n");
+    let main = write(
+        dir.path(),
+        "main.toml",
+        "data_dir = \"${NOPE_NOT_SET_XYZ}\"\n",
+    );
     let text = Loader::default().load(&main).unwrap_err().to_string();
     assert!(text.contains("main.toml:1:13"), "{text}");
     assert!(text.contains("NOPE_NOT_SET_XYZ"), "{text}");
@@ -162,6 +182,8 @@ fn unset_variables_are_errors() {
 #[test]
 fn embedded_files_load_like_disk_files() {
     static FILES: &[(&str, &str)] = &[("cfg/main.toml", MAIN), ("cfg/rules/a.toml", RULES)];
-    let cfg = Loader::default().load_embedded(FILES, "cfg/main.toml").unwrap();
+    let cfg = Loader::default()
+        .load_embedded(FILES, "cfg/main.toml")
+        .unwrap();
     assert_eq!(cfg.rules.len(), 1);
 }

@@ -84,6 +84,12 @@ impl Crawler {
         let sources = build_sources(config)?;
         let fetcher = Fetcher::new(&config.settings.crawler)
             .map_err(|m| ConfigErrors(vec![yuqing_config::ConfigError::new(&config.origin, m)]))?;
+        // Series exist from the start at 0, so rate() and increase() see the
+        // first run of every source.
+        for (c, _) in &sources {
+            metrics.runs.with_label_values(&[c.id(), "ok"]);
+            metrics.items.with_label_values(&[c.id()]);
+        }
         let health = sources
             .iter()
             .map(|(c, _)| {
@@ -158,20 +164,30 @@ impl Crawler {
                 }
                 h.last_warnings = warnings;
                 self.metrics.runs.with_label_values(&[cfg.id(), "ok"]).inc();
-                self.metrics.items.with_label_values(&[cfg.id()]).inc_by(n as u64);
+                self.metrics
+                    .items
+                    .with_label_values(&[cfg.id()])
+                    .inc_by(n as u64);
                 Ok(n)
             }
             Err((e, _)) => {
                 h.consecutive_failures += 1;
                 h.last_error = Some(e.to_string());
-                self.metrics.runs.with_label_values(&[cfg.id(), e.label()]).inc();
+                self.metrics
+                    .runs
+                    .with_label_values(&[cfg.id(), e.label()])
+                    .inc();
                 warn!(source = cfg.id(), failures = h.consecutive_failures, error = %e, "source run failed");
                 Err(e)
             }
         }
     }
 
-    async fn record(&self, cfg: &SourceConfig, c: Collected) -> Result<(usize, Vec<String>), (SourceError, Vec<String>)> {
+    async fn record(
+        &self,
+        cfg: &SourceConfig,
+        c: Collected,
+    ) -> Result<(usize, Vec<String>), (SourceError, Vec<String>)> {
         let state = self.state.clone();
         let source = cfg.id().to_string();
         let Collected {
@@ -186,7 +202,9 @@ impl Crawler {
             validators,
         };
         let new = tokio::task::spawn_blocking(move || {
-            state.record(&source, run, |item: &Item| Envelope::new(RAW_KIND, item.clone()).to_bytes())
+            state.record(&source, run, |item: &Item| {
+                Envelope::new(RAW_KIND, item.clone()).to_bytes()
+            })
         })
         .await
         .expect("record task does not panic")
@@ -201,7 +219,11 @@ impl Crawler {
     /// Runs every source on its schedule and the outbox publisher, until
     /// `shutdown`. Publishing continues until `publish_shutdown`, so the
     /// outbox can drain after collection stops.
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken, publish_shutdown: CancellationToken) {
+    pub async fn run(
+        self: Arc<Self>,
+        shutdown: CancellationToken,
+        publish_shutdown: CancellationToken,
+    ) {
         if let Ok(n) = self.state.expire_seen(self.seen_ttl_days)
             && n > 0
         {
@@ -276,7 +298,10 @@ impl Crawler {
                         tokio::spawn(async move {
                             if receipt.durable().await.is_ok() {
                                 let state = me.state.clone();
-                                let _ = tokio::task::spawn_blocking(move || state.remove_from_outbox(seq)).await;
+                                let _ = tokio::task::spawn_blocking(move || {
+                                    state.remove_from_outbox(seq)
+                                })
+                                .await;
                                 me.metrics.published.inc();
                             }
                         });

@@ -5,7 +5,11 @@
 use encoding_rs::Encoding;
 
 /// Decodes an HTML page. `tld` (such as `b"cn"`) helps detection.
-pub fn decode_html(body: &[u8], content_type: Option<&str>, tld: Option<&[u8]>) -> (String, &'static Encoding) {
+pub fn decode_html(
+    body: &[u8],
+    content_type: Option<&str>,
+    tld: Option<&[u8]>,
+) -> (String, &'static Encoding) {
     let encoding = Encoding::for_bom(body)
         .map(|(e, _)| e)
         .or_else(|| content_type.and_then(charset_from_content_type))
@@ -41,18 +45,23 @@ fn meta_charset(body: &[u8]) -> Option<&'static Encoding> {
         let tag = &lower[start..end];
         if let Some(cs) = find(tag, b"charset=") {
             let rest = &tag[cs + 8..];
-            let rest = rest.strip_prefix(b"\"").or_else(|| rest.strip_prefix(b"'")).unwrap_or(rest);
+            let rest = rest
+                .strip_prefix(b"\"")
+                .or_else(|| rest.strip_prefix(b"'"))
+                .unwrap_or(rest);
             let label_end = rest
                 .iter()
                 .position(|&c| matches!(c, b'"' | b'\'' | b';' | b' ' | b'/' | b'>'))
                 .unwrap_or(rest.len());
             if let Some(enc) = Encoding::for_label(&rest[..label_end]) {
                 // A page cannot really be UTF-16 if we could read ASCII `<meta`.
-                return Some(if enc == encoding_rs::UTF_16LE || enc == encoding_rs::UTF_16BE {
-                    encoding_rs::UTF_8
-                } else {
-                    enc
-                });
+                return Some(
+                    if enc == encoding_rs::UTF_16LE || enc == encoding_rs::UTF_16BE {
+                        encoding_rs::UTF_8
+                    } else {
+                        enc
+                    },
+                );
             }
         }
         from = end;
@@ -64,7 +73,10 @@ fn detect(body: &[u8], tld: Option<&[u8]>) -> &'static Encoding {
     let mut d = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
     d.feed(body, true);
     // chardetng asserts on a TLD that is not lower-case ASCII without dots.
-    let tld = tld.filter(|t| t.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-'));
+    let tld = tld.filter(|t| {
+        t.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+    });
     d.guess(tld, chardetng::Utf8Detection::Allow)
 }
 
@@ -78,7 +90,8 @@ mod tests {
 
     #[test]
     fn gbk_page_declared_in_meta() {
-        let (bytes, _, _) = encoding_rs::GBK.encode("<html><head><meta charset=\"gbk\"></head><body>江州论坛</body></html>");
+        let (bytes, _, _) = encoding_rs::GBK
+            .encode("<html><head><meta charset=\"gbk\"></head><body>江州论坛</body></html>");
         let (text, enc) = decode_html(&bytes, Some("text/html"), None);
         assert_eq!(enc, encoding_rs::GBK);
         assert!(text.contains("江州论坛"));

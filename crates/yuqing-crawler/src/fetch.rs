@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use reqwest::header::{
+    CONTENT_TYPE, ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
+};
 use reqwest::{StatusCode, redirect};
 use url::Url;
 use yuqing_config::CrawlerConfig;
@@ -81,7 +83,11 @@ impl Fetcher {
         })
     }
 
-    pub async fn get(&self, url: &str, validators: Option<&Validators>) -> Result<FetchOutcome, FetchError> {
+    pub async fn get(
+        &self,
+        url: &str,
+        validators: Option<&Validators>,
+    ) -> Result<FetchOutcome, FetchError> {
         let mut req = self.client.get(url);
         if let Some(v) = validators {
             if let Some(etag) = &v.etag {
@@ -102,7 +108,10 @@ impl Fetcher {
                 status: status.as_u16(),
             });
         }
-        if resp.content_length().is_some_and(|n| n as usize > self.max_body) {
+        if resp
+            .content_length()
+            .is_some_and(|n| n as usize > self.max_body)
+        {
             return Err(FetchError::TooLarge {
                 url: url.to_string(),
                 limit: self.max_body,
@@ -133,7 +142,9 @@ impl Fetcher {
 }
 
 fn header(h: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn classify(url: &str, e: reqwest::Error) -> FetchError {

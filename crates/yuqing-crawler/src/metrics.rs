@@ -11,12 +11,18 @@ pub struct CrawlerMetrics {
 impl CrawlerMetrics {
     pub fn new(registry: &Registry) -> Self {
         let runs = IntCounterVec::new(
-            Opts::new("yuqing_crawler_runs_total", "Source runs by result (ok or an error class)."),
+            Opts::new(
+                "yuqing_crawler_runs_total",
+                "Source runs by result (ok or an error class).",
+            ),
             &["source", "result"],
         )
         .unwrap();
         let items = IntCounterVec::new(
-            Opts::new("yuqing_crawler_items_total", "New items collected per source."),
+            Opts::new(
+                "yuqing_crawler_items_total",
+                "New items collected per source.",
+            ),
             &["source"],
         )
         .unwrap();
@@ -25,7 +31,11 @@ impl CrawlerMetrics {
             "Items published to items.raw and acknowledged as durable.",
         )
         .unwrap();
-        let outbox = IntGauge::new("yuqing_crawler_outbox_items", "Items waiting in the outbox.").unwrap();
+        let outbox = IntGauge::new(
+            "yuqing_crawler_outbox_items",
+            "Items waiting in the outbox.",
+        )
+        .unwrap();
         for m in [
             Box::new(runs.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(items.clone()),

@@ -66,7 +66,8 @@ pub struct CrawlState {
 impl CrawlState {
     pub fn open(path: &Path) -> Result<CrawlState, StateError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StateError(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StateError(format!("{}: {e}", dir.display())))?;
         }
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -98,7 +99,11 @@ impl CrawlState {
     pub fn cursor(&self, source: &str) -> Result<Option<String>, StateError> {
         let conn = self.conn.lock().unwrap();
         Ok(conn
-            .query_row("SELECT cursor FROM cursors WHERE source = ?1", [source], |r| r.get(0))
+            .query_row(
+                "SELECT cursor FROM cursors WHERE source = ?1",
+                [source],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 
@@ -147,13 +152,19 @@ impl CrawlState {
     }
 
     /// Up to `limit` outbox rows with `seq` above `after`, oldest first.
-    pub fn outbox_after(&self, after: i64, limit: usize) -> Result<Vec<(i64, String, Vec<u8>)>, StateError> {
+    pub fn outbox_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, String, Vec<u8>)>, StateError> {
         let conn = self.conn.lock().unwrap();
         let mut stmt = conn.prepare_cached(
             "SELECT seq, item_id, payload FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
         let rows = stmt
-            .query_map(params![after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .query_map(params![after, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
@@ -227,10 +238,17 @@ mod tests {
             ..Default::default()
         };
         let new = st.record("s", again, |i| i.id.as_bytes().to_vec()).unwrap();
-        assert_eq!(new.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), vec!["c"]);
+        assert_eq!(
+            new.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+            vec!["c"]
+        );
         assert_eq!(st.cursor("s").unwrap().as_deref(), Some("42"));
         assert_eq!(
-            st.validators("https://e.com/feed").unwrap().unwrap().etag.as_deref(),
+            st.validators("https://e.com/feed")
+                .unwrap()
+                .unwrap()
+                .etag
+                .as_deref(),
             Some("\"v1\"")
         );
         let rows = st.outbox_after(0, 10).unwrap();

@@ -5,8 +5,25 @@ use chrono_tz::Tz;
 use scraper::{ElementRef, Html, Node};
 
 const BLOCK: &[&str] = &[
-    "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
-    "blockquote", "section", "article", "pre", "hr",
+    "p",
+    "div",
+    "br",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "tr",
+    "table",
+    "blockquote",
+    "section",
+    "article",
+    "pre",
+    "hr",
 ];
 
 /// Visible text of an element: block elements become line breaks, runs of
@@ -85,7 +102,10 @@ pub fn parse_time(raw: &str, tz: Tz) -> Option<DateTime<Utc>> {
         return Some(t.with_timezone(&Utc));
     }
     if s.len() >= 9 && s.chars().all(|c| c.is_ascii_digit()) {
-        return s.parse::<i64>().ok().and_then(|n| Utc.timestamp_opt(n, 0).single());
+        return s
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| Utc.timestamp_opt(n, 0).single());
     }
     let normalized: String = s
         .replace(['年', '月', '/'], "-")
@@ -95,7 +115,10 @@ pub fn parse_time(raw: &str, tz: Tz) -> Option<DateTime<Utc>> {
         .join(" ");
     for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
         if let Ok(n) = NaiveDateTime::parse_from_str(&normalized, fmt) {
-            return tz.from_local_datetime(&n).earliest().map(|t| t.with_timezone(&Utc));
+            return tz
+                .from_local_datetime(&n)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc));
         }
     }
     if let Ok(d) = NaiveDate::parse_from_str(&normalized, "%Y-%m-%d") {

@@ -170,7 +170,8 @@ impl ItemIndex {
         if q.trim().is_empty() {
             return Ok(Box::new(AllQuery));
         }
-        let mut parser = QueryParser::for_index(&self.index, vec![self.fields.title, self.fields.text]);
+        let mut parser =
+            QueryParser::for_index(&self.index, vec![self.fields.title, self.fields.text]);
         parser.set_conjunction_by_default();
         parser
             .parse_query(q)
@@ -182,12 +183,12 @@ impl ItemIndex {
         let text_query = self.parse_query(&req.query)?;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text_query.box_clone())];
         if req.since.is_some() || req.until.is_some() {
-            let lower = req
-                .since
-                .map_or(Bound::Unbounded, |t| Bound::Included(Term::from_field_i64(f.published, t.timestamp())));
-            let upper = req
-                .until
-                .map_or(Bound::Unbounded, |t| Bound::Excluded(Term::from_field_i64(f.published, t.timestamp())));
+            let lower = req.since.map_or(Bound::Unbounded, |t| {
+                Bound::Included(Term::from_field_i64(f.published, t.timestamp()))
+            });
+            let upper = req.until.map_or(Bound::Unbounded, |t| {
+                Bound::Excluded(Term::from_field_i64(f.published, t.timestamp()))
+            });
             clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
         }
         if let Some(st) = &req.source_type {
@@ -229,7 +230,11 @@ impl ItemIndex {
             } else {
                 (
                     snippet.fragment().to_string(),
-                    snippet.highlighted().iter().map(|r| (r.start, r.end)).collect(),
+                    snippet
+                        .highlighted()
+                        .iter()
+                        .map(|r| (r.start, r.end))
+                        .collect(),
                 )
             };
             let author = s(f.author);

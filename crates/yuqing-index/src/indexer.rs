@@ -23,7 +23,11 @@ pub struct IndexerMetrics {
 
 impl IndexerMetrics {
     pub fn new(registry: &Registry) -> Self {
-        let indexed = IntCounter::new("yuqing_index_documents_written_total", "Documents written (upserts).").unwrap();
+        let indexed = IntCounter::new(
+            "yuqing_index_documents_written_total",
+            "Documents written (upserts).",
+        )
+        .unwrap();
         let commits = IntCounter::new("yuqing_index_commits_total", "Index commits.").unwrap();
         let rejected = IntCounter::new(
             "yuqing_index_rejected_total",

@@ -20,7 +20,9 @@ pub struct Envelope<T> {
 pub enum EnvelopeError {
     #[error("invalid message JSON: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("message schema_version {found} is newer than this build understands ({SCHEMA_VERSION})")]
+    #[error(
+        "message schema_version {found} is newer than this build understands ({SCHEMA_VERSION})"
+    )]
     UnsupportedVersion { found: u32 },
     #[error("expected a `{expected}` message, got `{found}`")]
     WrongKind { expected: String, found: String },

@@ -3,8 +3,20 @@ use url::Url;
 
 /// Query parameters that only track the reader and never change the content.
 const TRACKING_PARAMS: &[&str] = &[
-    "spm", "from", "fbclid", "gclid", "yclid", "mc_cid", "mc_eid", "share_token", "scene",
-    "srcid", "isappinstalled", "wfr", "_hsenc", "_hsmi",
+    "spm",
+    "from",
+    "fbclid",
+    "gclid",
+    "yclid",
+    "mc_cid",
+    "mc_eid",
+    "share_token",
+    "scene",
+    "srcid",
+    "isappinstalled",
+    "wfr",
+    "_hsenc",
+    "_hsmi",
 ];
 
 /// The canonical form of a URL, so that one page reached by different links
@@ -81,8 +93,14 @@ mod tests {
 
     #[test]
     fn post_ids_depend_on_platform_and_id() {
-        assert_eq!(item_id_for_post("weibo", "1"), item_id_for_post("weibo", "1"));
-        assert_ne!(item_id_for_post("weibo", "1"), item_id_for_post("mastodon", "1"));
+        assert_eq!(
+            item_id_for_post("weibo", "1"),
+            item_id_for_post("weibo", "1")
+        );
+        assert_ne!(
+            item_id_for_post("weibo", "1"),
+            item_id_for_post("mastodon", "1")
+        );
     }
 
     #[test]

@@ -81,17 +81,30 @@ fn parts(snippet: &str, highlights: &[(usize, usize)]) -> Vec<Part> {
     let mut out = Vec::new();
     let mut at = 0;
     for &(s, e) in highlights {
-        if s < at || e > snippet.len() || !snippet.is_char_boundary(s) || !snippet.is_char_boundary(e) {
+        if s < at
+            || e > snippet.len()
+            || !snippet.is_char_boundary(s)
+            || !snippet.is_char_boundary(e)
+        {
             continue;
         }
         if s > at {
-            out.push(Part { text: snippet[at..s].to_string(), hl: false });
+            out.push(Part {
+                text: snippet[at..s].to_string(),
+                hl: false,
+            });
         }
-        out.push(Part { text: snippet[s..e].to_string(), hl: true });
+        out.push(Part {
+            text: snippet[s..e].to_string(),
+            hl: true,
+        });
         at = e;
     }
     if at < snippet.len() {
-        out.push(Part { text: snippet[at..].to_string(), hl: false });
+        out.push(Part {
+            text: snippet[at..].to_string(),
+            hl: false,
+        });
     }
     out
 }
@@ -99,7 +112,11 @@ fn parts(snippet: &str, highlights: &[(usize, usize)]) -> Vec<Part> {
 fn render(name: &str, ctx: minijinja::Value) -> Response {
     match env().get_template(name).and_then(|t| t.render(ctx)) {
         Ok(html) => Html(html).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("template error: {e}")).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("template error: {e}"),
+        )
+            .into_response(),
     }
 }
 
@@ -184,7 +201,10 @@ pub(crate) async fn incident(State(st): State<AppState>, Path(id): Path<i64>) ->
     })
     .await;
     match found {
-        Ok(Ok(Some((i, first)))) => render("incident.html", context! { i => minijinja::value::Serde(IncidentView::new(&i, first)) }),
+        Ok(Ok(Some((i, first)))) => render(
+            "incident.html",
+            context! { i => minijinja::value::Serde(IncidentView::new(&i, first)) },
+        ),
         Ok(Ok(None)) => (StatusCode::NOT_FOUND, "no such incident").into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),

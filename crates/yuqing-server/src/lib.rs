@@ -56,7 +56,9 @@ impl IntoResponse for ApiError {
 impl From<IndexError> for ApiError {
     fn from(e: IndexError) -> Self {
         match e {
-            IndexError::Query(m) => ApiError(StatusCode::BAD_REQUEST, format!("invalid query: {m}")),
+            IndexError::Query(m) => {
+                ApiError(StatusCode::BAD_REQUEST, format!("invalid query: {m}"))
+            }
             other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }
     }
@@ -85,7 +87,9 @@ pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String>
         return Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
     }
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| format!("invalid time `{s}`: use RFC 3339, YYYY-MM-DD or 24h / 7d"))?;
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("invalid time `{s}`: use RFC 3339, YYYY-MM-DD or 24h / 7d"))?;
     let span = match unit {
         "m" => Duration::minutes(n),
         "h" => Duration::hours(n),
@@ -98,8 +102,18 @@ pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String>
 impl SearchParams {
     pub fn to_request(&self) -> Result<SearchRequest, String> {
         let now = Utc::now();
-        let since = self.since.as_deref().filter(|s| !s.is_empty()).map(|s| parse_since(s, now)).transpose()?;
-        let until = self.until.as_deref().filter(|s| !s.is_empty()).map(|s| parse_since(s, now)).transpose()?;
+        let since = self
+            .since
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| parse_since(s, now))
+            .transpose()?;
+        let until = self
+            .until
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| parse_since(s, now))
+            .transpose()?;
         Ok(SearchRequest {
             query: self.q.clone(),
             since,
@@ -108,7 +122,11 @@ impl SearchParams {
                 .source_type
                 .as_deref()
                 .filter(|s| !s.is_empty())
-                .map(|s| yuqing_model::SourceType::parse(s).map(|t| t.as_str().to_string()).ok_or(format!("unknown source_type `{s}`")))
+                .map(|s| {
+                    yuqing_model::SourceType::parse(s)
+                        .map(|t| t.as_str().to_string())
+                        .ok_or(format!("unknown source_type `{s}`"))
+                })
                 .transpose()?,
             limit: self.limit.unwrap_or(20),
             offset: self.offset.unwrap_or(0),
@@ -116,8 +134,13 @@ impl SearchParams {
     }
 }
 
-async fn search(State(st): State<AppState>, Query(p): Query<SearchParams>) -> Result<impl IntoResponse, ApiError> {
-    let req = p.to_request().map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))?;
+async fn search(
+    State(st): State<AppState>,
+    Query(p): Query<SearchParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let req = p
+        .to_request()
+        .map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))?;
     let index = st.index.clone();
     let res = tokio::task::spawn_blocking(move || index.search(&req))
         .await
@@ -130,7 +153,10 @@ struct ListParams {
     limit: Option<usize>,
 }
 
-async fn incidents(State(st): State<AppState>, Query(p): Query<ListParams>) -> Result<impl IntoResponse, ApiError> {
+async fn incidents(
+    State(st): State<AppState>,
+    Query(p): Query<ListParams>,
+) -> Result<impl IntoResponse, ApiError> {
     let store = st.alerts.clone();
     let limit = p.limit.unwrap_or(100).min(1000);
     let list = tokio::task::spawn_blocking(move || store.incidents(limit))

@@ -56,7 +56,9 @@ async fn get(app: axum::Router, uri: &str) -> (StatusCode, String) {
         .await
         .unwrap();
     let status = resp.status();
-    let body = axum::body::to_bytes(resp.into_body(), 10_000_000).await.unwrap();
+    let body = axum::body::to_bytes(resp.into_body(), 10_000_000)
+        .await
+        .unwrap();
     (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
@@ -102,7 +104,10 @@ async fn api_search_healthz_metrics_and_bad_queries() {
 #[test]
 fn relative_times() {
     let now = Utc::now();
-    assert_eq!(crate::parse_since("24h", now).unwrap(), now - chrono::Duration::hours(24));
+    assert_eq!(
+        crate::parse_since("24h", now).unwrap(),
+        now - chrono::Duration::hours(24)
+    );
     assert!(crate::parse_since("2026-11-26", now).is_ok());
     assert!(crate::parse_since("soon", now).is_err());
 }

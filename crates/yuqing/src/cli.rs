@@ -11,7 +11,11 @@ use yuqing::{Pipeline, PipelineOptions, embedded};
 use yuqing_config::{Config, ConfigError, Loader};
 
 #[derive(Parser)]
-#[command(name = "yuqing", version, about = "Online public-opinion monitoring and alerting (舆情监测预警)")]
+#[command(
+    name = "yuqing",
+    version,
+    about = "Online public-opinion monitoring and alerting (舆情监测预警)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -89,9 +93,15 @@ enum ReportKind {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Demo { .. } | Command::Analyze { .. } | Command::Search { .. });
+    let quiet = matches!(
+        cli.command,
+        Command::Demo { .. } | Command::Analyze { .. } | Command::Search { .. }
+    );
     init_tracing(if quiet { "warn" } else { "info" });
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -200,13 +210,14 @@ fn check(path: Option<PathBuf>) -> Result<ExitCode> {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -237,24 +248,42 @@ async fn run(path: Option<PathBuf>, roles: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn demo(duration: Option<u64>, listen: String, site_port: u16, data_dir: Option<PathBuf>) -> Result<ExitCode> {
+async fn demo(
+    duration: Option<u64>,
+    listen: String,
+    site_port: u16,
+    data_dir: Option<PathBuf>,
+) -> Result<ExitCode> {
     let site = Site::bundled();
     let published = site.item_count();
-    let demo_site = DemoSite::start(site, site_port)
-        .await
-        .with_context(|| format!("cannot serve the sample site on 127.0.0.1:{site_port} (try --site-port 0)"))?;
+    let demo_site = DemoSite::start(site, site_port).await.with_context(|| {
+        format!("cannot serve the sample site on 127.0.0.1:{site_port} (try --site-port 0)")
+    })?;
     let data_dir = data_dir.unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("yuqing-demo-{}-{}", std::process::id(), Utc::now().format("%Y%m%d%H%M%S")))
+        std::env::temp_dir().join(format!(
+            "yuqing-demo-{}-{}",
+            std::process::id(),
+            Utc::now().format("%Y%m%d%H%M%S")
+        ))
     });
     let config = Loader::from_env()
         .var("DEMO_SITE", demo_site.addr.to_string())
         .var("DEMO_DATA", data_dir.display().to_string())
         .load_embedded(embedded::FILES, embedded::DEMO)
         .map_err(|e| anyhow::anyhow!("bundled demo config is invalid:\n{e}"))?;
-    let pipeline = Pipeline::start(config, PipelineOptions { listen: Some(listen) }).await?;
+    let pipeline = Pipeline::start(
+        config,
+        PipelineOptions {
+            listen: Some(listen),
+        },
+    )
+    .await?;
     println!("yuqing demo");
     println!("  console      {}", pipeline.console_url());
-    println!("  sample site  http://{} ({published} items: news feeds, a GBK forum, a microblog API)", demo_site.addr);
+    println!(
+        "  sample site  http://{} ({published} items: news feeds, a GBK forum, a microblog API)",
+        demo_site.addr
+    );
     println!("  data         {}", data_dir.display());
     match duration {
         Some(s) => println!("  running for {s} s"),
@@ -289,7 +318,11 @@ async fn demo(duration: Option<u64>, listen: String, site_port: u16, data_dir: O
         Ok(r) => println!(
             "  report       {} ({})",
             r.html.display(),
-            if r.nil { "零报告 nil report".to_string() } else { format!("日报, {} incidents", r.incidents) }
+            if r.nil {
+                "零报告 nil report".to_string()
+            } else {
+                format!("日报, {} incidents", r.incidents)
+            }
         ),
         Err(e) => eprintln!("error: report failed: {e}"),
     }
@@ -303,7 +336,8 @@ async fn demo(duration: Option<u64>, listen: String, site_port: u16, data_dir: O
 
 async fn analyze(path: Option<PathBuf>) -> Result<ExitCode> {
     let config = load_config(path.as_deref())?;
-    let (analyzer, errors) = tokio::task::spawn_blocking(move || yuqing_analysis::Analyzer::new(&config)).await?;
+    let (analyzer, errors) =
+        tokio::task::spawn_blocking(move || yuqing_analysis::Analyzer::new(&config)).await?;
     for e in errors {
         eprintln!("warning: rule left out: {e}");
     }
@@ -328,7 +362,11 @@ async fn analyze(path: Option<PathBuf>) -> Result<ExitCode> {
         }
     }
     out.flush()?;
-    Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn search(
@@ -351,7 +389,10 @@ async fn search(
     let req = params.to_request().map_err(|e| anyhow::anyhow!(e))?;
     let dir = config.settings.data_dir.join("index");
     if !dir.join("meta.json").exists() {
-        bail!("no index at {} (run the pipeline first, or set data_dir)", dir.display());
+        bail!(
+            "no index at {} (run the pipeline first, or set data_dir)",
+            dir.display()
+        );
     }
     let results = tokio::task::spawn_blocking(move || {
         let (rules, _) = yuqing_analysis::RuleSet::compile(&config.rules);
@@ -366,8 +407,18 @@ async fn search(
         println!("{} matches", results.total);
         for h in results.hits {
             let when = h.published_at.map(|t| t.to_rfc3339()).unwrap_or_default();
-            let title = if h.title.is_empty() { h.snippet.chars().take(40).collect() } else { h.title };
-            println!("{when}  [{}] {}  {}\n    {}", h.source_type, title, h.url, h.snippet.replace('\n', " "));
+            let title = if h.title.is_empty() {
+                h.snippet.chars().take(40).collect()
+            } else {
+                h.title
+            };
+            println!(
+                "{when}  [{}] {}  {}\n    {}",
+                h.source_type,
+                title,
+                h.url,
+                h.snippet.replace('\n', " ")
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -395,11 +446,20 @@ async fn report_daily(path: Option<PathBuf>, at: Option<String>) -> Result<ExitC
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.settings.server.listen));
-    let alerter = yuqing_alert::Alerter::new(&config, store, console, yuqing_alert::AlertMetrics::new(&registry));
+    let alerter = yuqing_alert::Alerter::new(
+        &config,
+        store,
+        console,
+        yuqing_alert::AlertMetrics::new(&registry),
+    );
     let r = tokio::task::spawn_blocking(move || alerter.write_report(period_end)).await??;
     println!(
         "{} report: {}\n{}",
-        if r.nil { "nil (零报告)" } else { "daily (日报)" },
+        if r.nil {
+            "nil (零报告)"
+        } else {
+            "daily (日报)"
+        },
         r.markdown.display(),
         r.html.display()
     );

@@ -90,7 +90,9 @@ impl Site {
 
     /// Number of items the site publishes (articles, threads, replies, posts).
     pub fn item_count(&self) -> usize {
-        self.news.len() + self.thread.iter().map(|t| 1 + t.reply.len()).sum::<usize>() + self.post.len()
+        self.news.len()
+            + self.thread.iter().map(|t| 1 + t.reply.len()).sum::<usize>()
+            + self.post.len()
     }
 }
 
@@ -128,7 +130,9 @@ pub struct DemoSite {
 
 impl std::fmt::Debug for DemoSite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DemoSite").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("DemoSite")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -159,7 +163,12 @@ impl DemoSite {
                 .with_graceful_shutdown(async move { s.cancelled().await })
                 .await;
         });
-        Ok(DemoSite { addr, state, stop, task })
+        Ok(DemoSite {
+            addr,
+            state,
+            stop,
+            task,
+        })
     }
 
     /// Notifications the site's webhook received.
@@ -179,7 +188,10 @@ impl DemoSite {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn paragraphs(body: &str) -> String {
@@ -195,11 +207,28 @@ fn paragraphs(body: &str) -> String {
 fn cached(headers: &HeaderMap, content_type: &str, body: Vec<u8>) -> Response {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(&body);
-    let etag = format!("\"{}\"", digest[..8].iter().map(|b| format!("{b:02x}")).collect::<String>());
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+    let etag = format!(
+        "\"{}\"",
+        digest[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
-    ([(header::CONTENT_TYPE, content_type.to_string()), (header::ETAG, etag)], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::ETAG, etag),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn index(State(st): State<Arc<SiteState>>) -> Response {
@@ -208,7 +237,13 @@ async fn index(State(st): State<Arc<SiteState>>) -> Response {
     outlets.dedup();
     let links: String = outlets
         .iter()
-        .map(|o| format!("<li><a href=\"/news/{}/rss.xml\">{}</a></li>", outlet_code(o), esc(o)))
+        .map(|o| {
+            format!(
+                "<li><a href=\"/news/{}/rss.xml\">{}</a></li>",
+                outlet_code(o),
+                esc(o)
+            )
+        })
         .collect();
     let html = format!(
         "<!doctype html><meta charset=utf-8><title>江州示例站点</title><h1>江州示例站点</h1>\
@@ -218,9 +253,21 @@ async fn index(State(st): State<Arc<SiteState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }
 
-async fn rss(State(st): State<Arc<SiteState>>, Path(outlet): Path<String>, headers: HeaderMap) -> Response {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-    let mut news: Vec<&News> = st.site.news.iter().filter(|n| outlet_code(&n.outlet) == outlet).collect();
+async fn rss(
+    State(st): State<Arc<SiteState>>,
+    Path(outlet): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let mut news: Vec<&News> = st
+        .site
+        .news
+        .iter()
+        .filter(|n| outlet_code(&n.outlet) == outlet)
+        .collect();
     if news.is_empty() {
         return (StatusCode::NOT_FOUND, "no such feed").into_response();
     }
@@ -244,14 +291,26 @@ async fn rss(State(st): State<Arc<SiteState>>, Path(outlet): Path<String>, heade
         ));
     }
     xml.push_str("</channel>\n</rss>\n");
-    cached(&headers, "application/rss+xml; charset=utf-8", xml.into_bytes())
+    cached(
+        &headers,
+        "application/rss+xml; charset=utf-8",
+        xml.into_bytes(),
+    )
 }
 
 async fn article(State(st): State<Arc<SiteState>>, Path(slug): Path<String>) -> Response {
-    let Some(n) = st.site.news.iter().find(|n| format!("{}.html", n.slug) == slug) else {
+    let Some(n) = st
+        .site
+        .news
+        .iter()
+        .find(|n| format!("{}.html", n.slug) == slug)
+    else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
-    let time = st.at(n.minutes_ago).with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m-%d %H:%M");
+    let time = st
+        .at(n.minutes_ago)
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m-%d %H:%M");
     let html = format!(
         "<!doctype html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{t} - {o}</title></head>\n<body>\n<nav><a href=\"/\">首页</a> | 本地 | 民生 | 财经</nav>\n<article>\n<h1>{t}</h1>\n<div class=\"info\">发布时间：{time} 来源：{o} {a}</div>\n{p}\n</article>\n<footer>江州示例站点 版权所有</footer>\n</body></html>\n",
         t = esc(&n.title),
@@ -272,11 +331,20 @@ struct ForumQuery {
 /// Encodes forum pages in GBK, as most Chinese forums still are.
 fn gbk_page(html: String) -> Response {
     let (bytes, _, _) = encoding_rs::GBK.encode(&html);
-    ([(header::CONTENT_TYPE, "text/html; charset=GBK")], bytes.into_owned()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=GBK")],
+        bytes.into_owned(),
+    )
+        .into_response()
 }
 
 async fn forum(State(st): State<Arc<SiteState>>, Query(q): Query<ForumQuery>) -> Response {
-    let local = |m: i64| st.at(m).with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m-%d %H:%M").to_string();
+    let local = |m: i64| {
+        st.at(m)
+            .with_timezone(&chrono_tz::Asia::Shanghai)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
     match (q.module.as_deref(), q.tid) {
         (Some("viewthread"), Some(tid)) => {
             let Some(t) = st.site.thread.iter().find(|t| t.tid == tid) else {
@@ -301,14 +369,25 @@ async fn forum(State(st): State<Arc<SiteState>>, Query(q): Query<ForumQuery>) ->
             );
             html.push_str(&post(t.tid * 100, &t.author, t.minutes_ago, &t.body));
             for r in &t.reply {
-                html.push_str(&post(t.tid * 100 + r.pid, &r.author, r.minutes_ago, &r.body));
+                html.push_str(&post(
+                    t.tid * 100 + r.pid,
+                    &r.author,
+                    r.minutes_ago,
+                    &r.body,
+                ));
             }
             html.push_str("</div>\n<div id=\"ft\">Powered by Discuz!</div>\n</body></html>\n");
             gbk_page(html)
         }
         _ => {
             let mut threads: Vec<&Thread> = st.site.thread.iter().collect();
-            threads.sort_by_key(|t| t.reply.iter().map(|r| r.minutes_ago).min().unwrap_or(t.minutes_ago));
+            threads.sort_by_key(|t| {
+                t.reply
+                    .iter()
+                    .map(|r| r.minutes_ago)
+                    .min()
+                    .unwrap_or(t.minutes_ago)
+            });
             let mut by_board: BTreeMap<&str, usize> = BTreeMap::new();
             for t in &threads {
                 *by_board.entry(t.board.as_str()).or_default() += 1;
@@ -328,7 +407,10 @@ async fn forum(State(st): State<Arc<SiteState>>, Query(q): Query<ForumQuery>) ->
                     )
                 })
                 .collect();
-            let boards: String = by_board.iter().map(|(b, n)| format!("<li>{} ({n})</li>", esc(b))).collect();
+            let boards: String = by_board
+                .iter()
+                .map(|(b, n)| format!("<li>{} ({n})</li>", esc(b)))
+                .collect();
             gbk_page(format!(
                 "<!DOCTYPE html>\n<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=gbk\"><title>最新发表 - 江州论坛</title></head>\n<body>\n<ul class=\"boards\">{boards}</ul>\n<table id=\"threadlisttableid\">\n{rows}</table>\n</body></html>\n"
             ))
@@ -349,7 +431,7 @@ async fn timeline(State(st): State<Arc<SiteState>>, Query(q): Query<TimelineQuer
         .iter()
         .filter(|p| q.since_id.is_none_or(|s| p.id > s))
         .collect();
-    posts.sort_by(|a, b| b.id.cmp(&a.id));
+    posts.sort_by_key(|p| std::cmp::Reverse(p.id));
     posts.truncate(q.count.unwrap_or(50).min(200));
     let statuses: Vec<serde_json::Value> = posts
         .iter()
@@ -367,14 +449,22 @@ async fn timeline(State(st): State<Arc<SiteState>>, Query(q): Query<TimelineQuer
         })
         .collect();
     let body = serde_json::json!({ "statuses": statuses, "total_number": st.site.post.len() });
-    ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn status_page(State(st): State<Arc<SiteState>>, Path(id): Path<u64>) -> Response {
     match st.site.post.iter().find(|p| p.id == id) {
         Some(p) => (
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            format!("<!doctype html><meta charset=utf-8><title>{}的微博</title><p>{}</p>", esc(&p.user), esc(&p.text)),
+            format!(
+                "<!doctype html><meta charset=utf-8><title>{}的微博</title><p>{}</p>",
+                esc(&p.user),
+                esc(&p.text)
+            ),
         )
             .into_response(),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),

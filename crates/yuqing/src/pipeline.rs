@@ -93,7 +93,9 @@ pub struct Pipeline {
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("Pipeline")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -104,10 +106,13 @@ impl Pipeline {
             .with_context(|| format!("cannot create data directory {}", s.data_dir.display()))?;
         let registry = prometheus::Registry::new();
         #[cfg(target_os = "linux")]
-        let _ = registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+        let _ = registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
 
         let cfg = config.clone();
-        let (analyzer, rule_errors) = tokio::task::spawn_blocking(move || Analyzer::new(&cfg)).await?;
+        let (analyzer, rule_errors) =
+            tokio::task::spawn_blocking(move || Analyzer::new(&cfg)).await?;
         for e in &rule_errors {
             error!("rule left out: {e}");
         }
@@ -115,21 +120,37 @@ impl Pipeline {
         info!(rules = analyzer.rules().len(), "analyzer ready");
 
         let index = Arc::new(
-            ItemIndex::open(&s.data_dir.join("index"), analyzer.segmenter().clone()).context("opening the index")?,
+            ItemIndex::open(&s.data_dir.join("index"), analyzer.segmenter().clone())
+                .context("opening the index")?,
         );
         let writer = index
             .writer(s.index.writer_heap_mb * 1024 * 1024)
             .context("opening the index writer (is another yuqing using this data directory?)")?;
 
-        let listen = opts.listen.clone().unwrap_or_else(|| s.server.listen.clone());
+        let listen = opts
+            .listen
+            .clone()
+            .unwrap_or_else(|| s.server.listen.clone());
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
-            .with_context(|| format!("cannot listen on {listen} (set server.listen or YUQING__SERVER__LISTEN)"))?;
+            .with_context(|| {
+                format!("cannot listen on {listen} (set server.listen or YUQING__SERVER__LISTEN)")
+            })?;
         let addr = listener.local_addr()?;
-        let console_url = s.server.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let console_url = s
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
 
-        let store = AlertStore::open(&s.data_dir.join("alert.db")).context("opening alert state")?;
-        let alerter = Alerter::new(&config, store.clone(), console_url, AlertMetrics::new(&registry));
+        let store =
+            AlertStore::open(&s.data_dir.join("alert.db")).context("opening alert state")?;
+        let alerter = Alerter::new(
+            &config,
+            store.clone(),
+            console_url,
+            AlertMetrics::new(&registry),
+        );
 
         let bus = InProcessBus::new(s.bus.capacity);
         let topics = Topics::with_prefix(&s.bus.topic_prefix);
@@ -138,10 +159,17 @@ impl Pipeline {
         bus.declare(&topics.items_dead, &["alerter"]);
         let dyn_bus: Arc<dyn Bus> = Arc::new(bus.clone());
 
-        let state = CrawlState::open(&s.data_dir.join("crawl.db")).context("opening crawl state")?;
+        let state =
+            CrawlState::open(&s.data_dir.join("crawl.db")).context("opening crawl state")?;
         let crawler = Arc::new(
-            Crawler::new(&config, state, dyn_bus.clone(), topics.clone(), CrawlerMetrics::new(&registry))
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            Crawler::new(
+                &config,
+                state,
+                dyn_bus.clone(),
+                topics.clone(),
+                CrawlerMetrics::new(&registry),
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
         );
 
         let crawl_stop = CancellationToken::new();
@@ -165,7 +193,12 @@ impl Pipeline {
                 error!(error = %e, "indexer stopped");
             }
         }));
-        let (b, t, st, al) = (dyn_bus.clone(), topics.clone(), stop.clone(), alerter.clone());
+        let (b, t, st, al) = (
+            dyn_bus.clone(),
+            topics.clone(),
+            stop.clone(),
+            alerter.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             if let Err(e) = al.run(b, t, st).await {
                 error!(error = %e, "alerter stopped");
@@ -219,7 +252,12 @@ impl Pipeline {
             indexed: self.index.num_docs(),
             incidents: Level::ALL
                 .iter()
-                .map(|l| (*l, incidents.iter().filter(|i| i.level == *l).count() as u64))
+                .map(|l| {
+                    (
+                        *l,
+                        incidents.iter().filter(|i| i.level == *l).count() as u64,
+                    )
+                })
                 .collect(),
             notifications_sent: sent,
             notifications_pending: pending,
@@ -260,7 +298,10 @@ impl Pipeline {
         }
         let left = self.crawler.outbox_len();
         if left > 0 {
-            warn!(items = left, "items still in the crawl outbox; they are published again at the next start");
+            warn!(
+                items = left,
+                "items still in the crawl outbox; they are published again at the next start"
+            );
         }
         self.publish_stop.cancel();
         self.stop.cancel();
@@ -291,13 +332,16 @@ pub fn item_from_json(line: &str) -> Result<yuqing_model::Item> {
     if let Ok(item) = serde_json::from_str::<yuqing_model::Item>(line) {
         return Ok(item);
     }
-    let m: Minimal = serde_json::from_str(line).context("expected an item object with at least `url`")?;
+    let m: Minimal =
+        serde_json::from_str(line).context("expected an item object with at least `url`")?;
     let site = url::Url::parse(&m.url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_default();
     Ok(yuqing_model::Item {
-        id: m.id.unwrap_or_else(|| yuqing_model::item_id_for_url(&m.url)),
+        id: m
+            .id
+            .unwrap_or_else(|| yuqing_model::item_id_for_url(&m.url)),
         source: m.source.unwrap_or_else(|| "stdin".into()),
         source_kind: yuqing_model::SourceKind::Feed,
         source_type: m.source_type.unwrap_or(yuqing_model::SourceType::News),

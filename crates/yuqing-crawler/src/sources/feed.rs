@@ -9,7 +9,11 @@ use super::{Collected, Ctx, SourceError, host_of};
 use crate::fetch::FetchOutcome;
 use crate::text::html_to_text;
 
-pub(super) async fn collect(f: &FeedSource, cfg: &SourceConfig, ctx: &Ctx<'_>) -> Result<Collected, SourceError> {
+pub(super) async fn collect(
+    f: &FeedSource,
+    cfg: &SourceConfig,
+    ctx: &Ctx<'_>,
+) -> Result<Collected, SourceError> {
     let validators = ctx.state.validators(&f.url)?;
     let fetched = match ctx.fetcher.get(&f.url, validators.as_ref()).await? {
         FetchOutcome::NotModified => return Ok(Collected::default()),
@@ -31,10 +35,15 @@ pub(super) async fn collect(f: &FeedSource, cfg: &SourceConfig, ctx: &Ctx<'_>) -
             .and_then(|l| fetched.url.join(&l.href).ok());
         let (id, url) = match &link {
             Some(u) => (item_id_for_url(u.as_str()), u.to_string()),
-            None if !entry.id.is_empty() => (item_id_for_post(&site, &entry.id), fetched.url.to_string()),
+            None if !entry.id.is_empty() => {
+                (item_id_for_post(&site, &entry.id), fetched.url.to_string())
+            }
             None => continue,
         };
-        let title = entry.title.map(|t| html_to_text(&t.content)).unwrap_or_default();
+        let title = entry
+            .title
+            .map(|t| html_to_text(&t.content))
+            .unwrap_or_default();
         let body = entry
             .content
             .and_then(|c| c.body)
@@ -50,7 +59,11 @@ pub(super) async fn collect(f: &FeedSource, cfg: &SourceConfig, ctx: &Ctx<'_>) -
             url,
             title,
             text: body,
-            author: entry.authors.first().and_then(|a| a.name.clone()).filter(|a| !a.is_empty()),
+            author: entry
+                .authors
+                .first()
+                .and_then(|a| a.name.clone())
+                .filter(|a| !a.is_empty()),
             published_at: entry.published.or(entry.updated),
             fetched_at: now,
             engagement: Engagement::default(),

@@ -23,15 +23,24 @@ pub struct ForumCollector {
 }
 
 impl ForumCollector {
-    pub fn new(cfg: ForumSource, index: usize, origin: &std::path::Path) -> Result<Self, ConfigError> {
+    pub fn new(
+        cfg: ForumSource,
+        index: usize,
+        origin: &std::path::Path,
+    ) -> Result<Self, ConfigError> {
         let parse = |field: &'static str, css: &str| {
             Selector::parse(css).map_err(|e| {
-                let mut err = ConfigError::new(origin, format!("invalid CSS selector `{css}`: {e}"))
-                    .field(format!("source[{index}].{field}"));
+                let mut err =
+                    ConfigError::new(origin, format!("invalid CSS selector `{css}`: {e}"))
+                        .field(format!("source[{index}].{field}"));
                 if let Ok(text) = std::fs::read_to_string(origin)
                     && let Some(span) = value_span(
                         &text,
-                        &[PathSeg::Key("source"), PathSeg::Index(index), PathSeg::Key(field)],
+                        &[
+                            PathSeg::Key("source"),
+                            PathSeg::Index(index),
+                            PathSeg::Key(field),
+                        ],
                     )
                 {
                     err = err.at_offset(&text, span.start);
@@ -43,14 +52,26 @@ impl ForumCollector {
             thread_link: parse("thread_link", &cfg.thread_link)?,
             title: parse("title", &cfg.title)?,
             post: parse("post", &cfg.post)?,
-            post_author: cfg.post_author.as_deref().map(|s| parse("post_author", s)).transpose()?,
+            post_author: cfg
+                .post_author
+                .as_deref()
+                .map(|s| parse("post_author", s))
+                .transpose()?,
             post_content: parse("post_content", &cfg.post_content)?,
-            post_time: cfg.post_time.as_deref().map(|s| parse("post_time", s)).transpose()?,
+            post_time: cfg
+                .post_time
+                .as_deref()
+                .map(|s| parse("post_time", s))
+                .transpose()?,
             cfg,
         })
     }
 
-    pub(super) async fn collect(&self, cfg: &SourceConfig, ctx: &Ctx<'_>) -> Result<Collected, SourceError> {
+    pub(super) async fn collect(
+        &self,
+        cfg: &SourceConfig,
+        ctx: &Ctx<'_>,
+    ) -> Result<Collected, SourceError> {
         let list = match ctx.fetcher.get(&self.cfg.list_url, None).await? {
             FetchOutcome::Fresh(f) => f,
             FetchOutcome::NotModified => return Ok(Collected::default()),
@@ -87,7 +108,12 @@ impl ForumCollector {
             .collect()
     }
 
-    fn posts(&self, cfg: &SourceConfig, page: &Fetched, ctx: &Ctx<'_>) -> Result<Vec<Item>, SourceError> {
+    fn posts(
+        &self,
+        cfg: &SourceConfig,
+        page: &Fetched,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<Item>, SourceError> {
         let (html, _) = decode_html(&page.body, page.content_type.as_deref(), tld(&page.url));
         let doc = Html::parse_document(&html);
         let title = doc
@@ -158,7 +184,10 @@ impl ForumCollector {
         if items.is_empty() {
             return Err(SourceError::Parse {
                 url: thread_url,
-                message: format!("no posts match `{}` with content `{}`", self.cfg.post, self.cfg.post_content),
+                message: format!(
+                    "no posts match `{}` with content `{}`",
+                    self.cfg.post, self.cfg.post_content
+                ),
             });
         }
         let replies = items.len() as u64 - 1;

@@ -10,7 +10,11 @@ use super::{Collected, Ctx, SourceError};
 use crate::fetch::FetchOutcome;
 use crate::text::{html_to_text, parse_time};
 
-pub(super) async fn collect(m: &MicroblogSource, cfg: &SourceConfig, ctx: &Ctx<'_>) -> Result<Collected, SourceError> {
+pub(super) async fn collect(
+    m: &MicroblogSource,
+    cfg: &SourceConfig,
+    ctx: &Ctx<'_>,
+) -> Result<Collected, SourceError> {
     let cursor = ctx.state.cursor(cfg.id())?;
     let mut url = url::Url::parse(&m.url).map_err(|e| SourceError::Parse {
         url: m.url.clone(),
@@ -27,7 +31,8 @@ pub(super) async fn collect(m: &MicroblogSource, cfg: &SourceConfig, ctx: &Ctx<'
         url: url.to_string(),
         message,
     };
-    let doc: Value = serde_json::from_slice(&fetched.body).map_err(|e| parse_err(format!("invalid JSON: {e}")))?;
+    let doc: Value = serde_json::from_slice(&fetched.body)
+        .map_err(|e| parse_err(format!("invalid JSON: {e}")))?;
     let posts = doc
         .pointer(&m.items)
         .and_then(Value::as_array)

@@ -62,7 +62,11 @@ pub enum Source {
 
 impl Source {
     /// Builds a source; errors name the config field.
-    pub fn build(cfg: &SourceConfig, index: usize, origin: &std::path::Path) -> Result<Source, ConfigError> {
+    pub fn build(
+        cfg: &SourceConfig,
+        index: usize,
+        origin: &std::path::Path,
+    ) -> Result<Source, ConfigError> {
         Ok(match cfg {
             SourceConfig::Feed(f) => Source::Feed(f.clone()),
             SourceConfig::Forum(f) => Source::Forum(ForumCollector::new(f.clone(), index, origin)?),
@@ -70,7 +74,11 @@ impl Source {
         })
     }
 
-    pub(crate) async fn collect(&self, cfg: &SourceConfig, ctx: &Ctx<'_>) -> Result<Collected, SourceError> {
+    pub(crate) async fn collect(
+        &self,
+        cfg: &SourceConfig,
+        ctx: &Ctx<'_>,
+    ) -> Result<Collected, SourceError> {
         match self {
             Source::Feed(f) => feed::collect(f, cfg, ctx).await,
             Source::Forum(f) => f.collect(cfg, ctx).await,

@@ -37,7 +37,13 @@ fn upsert_is_idempotent_and_search_finds_chinese_words() {
     let seg = Segmenter::new([]);
     let index = ItemIndex::open(dir.path(), seg.clone()).unwrap();
     let mut w = index.writer(20_000_000).unwrap();
-    let a = analyzed(&seg, "a", "青山区老楼垮塌", "三名居民被困，消防正在救援。", 1);
+    let a = analyzed(
+        &seg,
+        "a",
+        "青山区老楼垮塌",
+        "三名居民被困，消防正在救援。",
+        1,
+    );
     let b = analyzed(&seg, "b", "读书节开幕", "江州市图书馆推出阅读活动。", 30);
     w.upsert(&a).unwrap();
     w.upsert(&b).unwrap();
