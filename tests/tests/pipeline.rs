@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use yuqing::demo_site::{DemoSite, Site};
 use yuqing::{Pipeline, PipelineOptions};
-use yuqing_model::Level;
+use yuqing_model::{Level, ReportKind};
 use yuqing_tests::{
     WebhookSink, demo_config, demo_config_with_rules, fixture, get_json, serve_fixture,
 };
@@ -221,17 +221,35 @@ async fn sample_site_flows_through_every_stage() {
         .await
         .unwrap()
         .unwrap();
-    assert!(!report.nil);
-    assert_eq!(report.incidents, expected.len());
-    let md = std::fs::read_to_string(&report.markdown).unwrap();
+    assert_eq!(report.kind, ReportKind::Daily);
+    assert_eq!(report.incidents as usize, expected.len());
+    assert_eq!(report.items as usize, site.item_count());
+    let md = std::fs::read_to_string(&report.markdown_path).unwrap();
     assert!(md.contains("日报") && md.contains("建筑坍塌伤亡"), "{md}");
     let red = md.find("| 红色 |").unwrap();
     let blue = md.find("| 蓝色 |").unwrap();
     assert!(red < blue, "most severe first");
-    let html = std::fs::read_to_string(&report.html).unwrap();
+    let html = std::fs::read_to_string(&report.html_path).unwrap();
     assert!(html.contains("<table>") && !html.contains("<script"));
 
-    // The console lists incidents and search results.
+    // The report log is in the API and the console serves the report.
+    let reports = get_json(&format!("{api}/api/reports")).await;
+    assert_eq!(reports[0]["kind"], "daily");
+    assert_eq!(
+        reports[0]["incidents"].as_u64().unwrap() as usize,
+        expected.len()
+    );
+    let served = reqwest::get(format!("{api}/reports/{}", report.period_end.timestamp()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(served, html);
+    let missing = reqwest::get(format!("{api}/reports/1")).await.unwrap();
+    assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
+
+    // The console lists incidents, reports and search results.
     let page = reqwest::get(format!("{api}/?q=%E5%9E%AE%E5%A1%8C"))
         .await
         .unwrap()
@@ -240,6 +258,13 @@ async fn sample_site_flows_through_every_stage() {
         .unwrap(); // 垮塌
     assert!(page.contains("建筑坍塌伤亡"));
     assert!(page.contains("<mark>垮塌</mark>"));
+    assert!(
+        page.contains(&format!(
+            "href=\"/reports/{}\"",
+            report.period_end.timestamp()
+        )),
+        "report linked"
+    );
 
     pipeline.shutdown(Duration::from_secs(20)).await;
     demo.stop().await;
@@ -308,17 +333,15 @@ async fn nil_report_when_no_rule_matches() {
         .await
         .unwrap()
         .unwrap();
-    assert!(report.nil);
-    assert!(
-        report
-            .markdown
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .starts_with("nil-")
-    );
-    let md = std::fs::read_to_string(&report.markdown).unwrap();
+    assert_eq!(report.kind, ReportKind::Nil);
+    assert_eq!(report.incidents, 0);
+    let name = std::path::Path::new(&report.markdown_path)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    assert!(name.starts_with("nil-"), "{name}");
+    let md = std::fs::read_to_string(&report.markdown_path).unwrap();
     assert!(md.contains("零报告"), "{md}");
     assert!(
         md.contains("监测信息：88 条"),

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use yuqing_bus::{Bus, BusError, Topics};
 use yuqing_config::{AlertConfig, Config, ReportConfig};
-use yuqing_model::{AnalyzedItem, Envelope};
+use yuqing_model::{AnalyzedItem, Envelope, ReportRecord};
 
 use crate::metrics::AlertMetrics;
 use crate::notify::{run_sender, webhook_payload};
@@ -20,15 +20,6 @@ use crate::store::{AlertStore, Channel, Outcome, StoreError};
 /// Where the report schedule starts counting, so a first start does not
 /// write reports for days the system never saw.
 const SCHEDULE_SINCE: &str = "report_schedule_since";
-
-/// A report written (or found already written) for a period.
-#[derive(Debug, Clone)]
-pub struct ReportOutcome {
-    pub nil: bool,
-    pub markdown: PathBuf,
-    pub html: PathBuf,
-    pub incidents: usize,
-}
 
 #[derive(Clone)]
 pub struct Alerter {
@@ -126,25 +117,17 @@ impl Alerter {
 
     /// Builds and writes the report for the 24 hours ending at `period_end`,
     /// once: a second call for the same period writes nothing new.
-    pub fn write_report(&self, period_end: DateTime<Utc>) -> Result<ReportOutcome, ReportError> {
+    pub fn write_report(&self, period_end: DateTime<Utc>) -> Result<ReportRecord, ReportError> {
         let report = build_report(&self.store, &self.report, self.tz, period_end)?;
-        let (md, html) = write_report(&self.report_dir, self.tz, &report)?;
-        if self
-            .store
-            .record_report(period_end, report.kind(), &md, &html)?
-        {
+        let record = write_report(&self.report_dir, self.tz, &report)?;
+        if self.store.record_report(&record)? {
             self.metrics
                 .reports
-                .with_label_values(&[report.kind()])
+                .with_label_values(&[record.kind.as_str()])
                 .inc();
-            info!(kind = report.kind(), incidents = report.incident_count, path = %md.display(), "report written");
+            info!(kind = record.kind.as_str(), incidents = record.incidents, path = %record.markdown_path, "report written");
         }
-        Ok(ReportOutcome {
-            nil: report.nil,
-            markdown: md,
-            html,
-            incidents: report.incident_count,
-        })
+        Ok(record)
     }
 
     /// The scheduled report due at `now`, if any, written once. After
@@ -152,7 +135,7 @@ impl Alerter {
     pub fn write_due_report(
         &self,
         now: DateTime<Utc>,
-    ) -> Result<Option<ReportOutcome>, ReportError> {
+    ) -> Result<Option<ReportRecord>, ReportError> {
         let cron: croner::Cron = match self.report.schedule.parse() {
             Ok(c) => c,
             Err(e) => {

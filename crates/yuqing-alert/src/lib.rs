@@ -17,7 +17,7 @@ mod notify;
 mod report;
 mod store;
 
-pub use alerter::{Alerter, ReportOutcome};
+pub use alerter::Alerter;
 pub use metrics::AlertMetrics;
 pub use notify::{MAX_ATTEMPTS, webhook_payload};
 pub use report::{Report, ReportError, build_report, write_report};

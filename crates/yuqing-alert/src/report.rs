@@ -5,14 +5,14 @@
 //! an explicit nil report: readers can tell "nothing happened" from "the
 //! report did not arrive".
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use minijinja::Environment;
 use serde::Serialize;
 use yuqing_config::ReportConfig;
-use yuqing_model::{IncidentStatus, SourceType};
+use yuqing_model::{IncidentStatus, ReportKind, ReportRecord, SourceType};
 
 use crate::store::{AlertStore, StoreError};
 
@@ -29,17 +29,13 @@ pub enum ReportError {
 /// A built report.
 #[derive(Debug, Clone)]
 pub struct Report {
-    pub nil: bool,
+    pub kind: ReportKind,
+    pub period_start: DateTime<Utc>,
     pub period_end: DateTime<Utc>,
     pub markdown: String,
     pub html: String,
-    pub incident_count: usize,
-}
-
-impl Report {
-    pub fn kind(&self) -> &'static str {
-        if self.nil { "nil" } else { "daily" }
-    }
+    pub incidents: u64,
+    pub items: u64,
 }
 
 #[derive(Serialize)]
@@ -147,11 +143,17 @@ pub fn build_report(
     let markdown = env.get_template("report.md")?.render(&ctx)?;
     let html = env.get_template("report.html")?.render(&ctx)?;
     Ok(Report {
-        nil,
+        kind: if nil {
+            ReportKind::Nil
+        } else {
+            ReportKind::Daily
+        },
+        period_start: start,
         period_end,
         markdown,
         html,
-        incident_count: incidents.len(),
+        incidents: incidents.len() as u64,
+        items: counts.iter().map(|(_, n)| n).sum(),
     })
 }
 
@@ -163,19 +165,16 @@ fn sanitize_url(u: &str) -> String {
     }
 }
 
-/// Writes the report as `<kind>-YYYYMMDD-HHMM.{md,html}` (local time) in `dir`.
-pub fn write_report(
-    dir: &Path,
-    tz: Tz,
-    report: &Report,
-) -> Result<(PathBuf, PathBuf), ReportError> {
+/// Writes the report as `<kind>-YYYYMMDD-HHMM.{md,html}` (local time) in
+/// `dir`, and returns its record for the report log.
+pub fn write_report(dir: &Path, tz: Tz, report: &Report) -> Result<ReportRecord, ReportError> {
     std::fs::create_dir_all(dir).map_err(|e| ReportError::Write {
         path: dir.display().to_string(),
         message: e.to_string(),
     })?;
     let stamp = report.period_end.with_timezone(&tz).format("%Y%m%d-%H%M");
-    let md = dir.join(format!("{}-{stamp}.md", report.kind()));
-    let html = dir.join(format!("{}-{stamp}.html", report.kind()));
+    let md = dir.join(format!("{}-{stamp}.md", report.kind.as_str()));
+    let html = dir.join(format!("{}-{stamp}.html", report.kind.as_str()));
     for (path, body) in [(&md, &report.markdown), (&html, &report.html)] {
         // Write then rename, so a reader never sees half a report.
         let tmp = path.with_extension("tmp");
@@ -186,5 +185,14 @@ pub fn write_report(
                 message: e.to_string(),
             })?;
     }
-    Ok((md, html))
+    Ok(ReportRecord {
+        kind: report.kind,
+        period_start: report.period_start,
+        period_end: report.period_end,
+        incidents: report.incidents,
+        items: report.items,
+        markdown_path: md.display().to_string(),
+        html_path: html.display().to_string(),
+        created_at: Utc::now(),
+    })
 }

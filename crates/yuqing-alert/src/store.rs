@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
-use yuqing_model::{AnalyzedItem, Incident, IncidentStatus, Level};
+use yuqing_model::{AnalyzedItem, Incident, IncidentStatus, Level, ReportKind, ReportRecord};
 
 #[derive(Debug, thiserror::Error)]
 #[error("alert state: {0}")]
@@ -96,7 +96,10 @@ const MIGRATIONS: &[M<'static>] = &[M::up(
     );
     CREATE TABLE reports (
         period_end INTEGER PRIMARY KEY,
+        period_start INTEGER NOT NULL,
         kind TEXT NOT NULL,
+        incidents INTEGER NOT NULL,
+        items INTEGER NOT NULL,
         markdown_path TEXT NOT NULL,
         html_path TEXT NOT NULL,
         created_at INTEGER NOT NULL
@@ -556,19 +559,47 @@ impl AlertStore {
     }
 
     /// Records a written report; false when one for this period exists.
-    pub fn record_report(
-        &self,
-        period_end: DateTime<Utc>,
-        kind: &str,
-        md: &Path,
-        html: &Path,
-    ) -> Result<bool, StoreError> {
+    pub fn record_report(&self, r: &ReportRecord) -> Result<bool, StoreError> {
         let conn = self.conn.lock().unwrap();
         let n = conn.execute(
-            "INSERT OR IGNORE INTO reports (period_end, kind, markdown_path, html_path, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![ts(period_end), kind, md.display().to_string(), html.display().to_string(), ts(Utc::now())],
+            "INSERT OR IGNORE INTO reports (period_end, period_start, kind, incidents, items, markdown_path, html_path, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                ts(r.period_end),
+                ts(r.period_start),
+                r.kind.as_str(),
+                r.incidents as i64,
+                r.items as i64,
+                r.markdown_path,
+                r.html_path,
+                ts(r.created_at)
+            ],
         )?;
         Ok(n == 1)
+    }
+
+    /// Reports written, newest period first.
+    pub fn reports(&self, limit: usize) -> Result<Vec<ReportRecord>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare_cached(
+            "SELECT kind, period_start, period_end, incidents, items, markdown_path, html_path, created_at
+             FROM reports ORDER BY period_end DESC LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(ReportRecord {
+                    kind: ReportKind::parse(&r.get::<_, String>(0)?).unwrap_or(ReportKind::Daily),
+                    period_start: from_ts(r.get(1)?),
+                    period_end: from_ts(r.get(2)?),
+                    incidents: r.get::<_, i64>(3)? as u64,
+                    items: r.get::<_, i64>(4)? as u64,
+                    markdown_path: r.get(5)?,
+                    html_path: r.get(6)?,
+                    created_at: from_ts(r.get(7)?),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
     }
 
     pub fn report_count(&self) -> Result<u64, StoreError> {

@@ -171,8 +171,18 @@ fn report_log_is_once_per_period() {
     let dir = tempfile::tempdir().unwrap();
     let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
     let t = Utc.with_ymd_and_hms(2026, 11, 26, 0, 30, 0).unwrap();
-    let md = dir.path().join("a.md");
-    assert!(store.record_report(t, "nil", &md, &md).unwrap());
-    assert!(!store.record_report(t, "nil", &md, &md).unwrap());
+    let record = yuqing_model::ReportRecord {
+        kind: yuqing_model::ReportKind::Nil,
+        period_start: t - Duration::hours(24),
+        period_end: t,
+        incidents: 0,
+        items: 3,
+        markdown_path: "a.md".into(),
+        html_path: "a.html".into(),
+        created_at: t,
+    };
+    assert!(store.record_report(&record).unwrap());
+    assert!(!store.record_report(&record).unwrap());
     assert_eq!(store.last_report().unwrap(), Some(t));
+    assert_eq!(store.reports(10).unwrap(), vec![record]);
 }

@@ -13,9 +13,11 @@ mod id;
 mod incident;
 mod item;
 mod level;
+mod report;
 
 pub use envelope::{Envelope, EnvelopeError, SCHEMA_VERSION};
 pub use id::{canonical_url, item_id_for_post, item_id_for_url};
 pub use incident::{Incident, IncidentStatus};
 pub use item::{AnalyzedItem, Engagement, Item, RuleHit, SourceKind, SourceType, Token};
 pub use level::{Level, ParseLevelError};
+pub use report::{ReportKind, ReportRecord};

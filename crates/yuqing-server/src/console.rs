@@ -157,6 +157,23 @@ pub(crate) async fn home(State(st): State<AppState>, Query(p): Query<SearchParam
             }
         })
         .collect();
+    let store = st.alerts.clone();
+    let reports: Vec<_> = tokio::task::spawn_blocking(move || store.reports(7))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| {
+            context! {
+                id => r.period_end.timestamp(),
+                kind_zh => r.kind.zh(),
+                period_end => local(r.period_end),
+                incidents => r.incidents,
+                items => r.items,
+            }
+        })
+        .collect();
     let sources: Vec<_> = st
         .crawler
         .as_ref()
@@ -185,8 +202,36 @@ pub(crate) async fn home(State(st): State<AppState>, Query(p): Query<SearchParam
             total => total,
             error => error,
             sources => sources,
+            reports => reports,
         },
     )
+}
+
+/// A report from the report log, by its period end (Unix seconds). Only
+/// files the log names are served, never a path from the request.
+pub(crate) async fn report(State(st): State<AppState>, Path(period_end): Path<i64>) -> Response {
+    let store = st.alerts.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let list = store.reports(10_000)?;
+        Ok::<_, yuqing_alert::StoreError>(
+            list.into_iter()
+                .find(|r| r.period_end.timestamp() == period_end),
+        )
+    })
+    .await;
+    match found {
+        Ok(Ok(Some(r))) => match tokio::fs::read_to_string(&r.html_path).await {
+            Ok(html) => Html(html).into_response(),
+            Err(e) => (
+                StatusCode::NOT_FOUND,
+                format!("report file {}: {e}", r.html_path),
+            )
+                .into_response(),
+        },
+        Ok(Ok(None)) => (StatusCode::NOT_FOUND, "no such report").into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }
 
 pub(crate) async fn incident(State(st): State<AppState>, Path(id): Path<i64>) -> Response {

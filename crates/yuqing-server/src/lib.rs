@@ -40,6 +40,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/search", get(search))
         .route("/api/incidents", get(incidents))
         .route("/api/sources", get(sources))
+        .route("/api/reports", get(reports))
+        .route("/reports/{period_end}", get(console::report))
         .with_state(state)
 }
 
@@ -160,6 +162,19 @@ async fn incidents(
     let store = st.alerts.clone();
     let limit = p.limit.unwrap_or(100).min(1000);
     let list = tokio::task::spawn_blocking(move || store.incidents(limit))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(list))
+}
+
+async fn reports(
+    State(st): State<AppState>,
+    Query(p): Query<ListParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let store = st.alerts.clone();
+    let limit = p.limit.unwrap_or(30).min(1000);
+    let list = tokio::task::spawn_blocking(move || store.reports(limit))
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;

@@ -316,13 +316,11 @@ async fn demo(
     let report = tokio::task::spawn_blocking(move || alerter.write_report(Utc::now())).await?;
     match report {
         Ok(r) => println!(
-            "  report       {} ({})",
-            r.html.display(),
-            if r.nil {
-                "零报告 nil report".to_string()
-            } else {
-                format!("日报, {} incidents", r.incidents)
-            }
+            "  report       {} ({}, {} incidents, {} items)",
+            r.html_path,
+            r.kind.zh(),
+            r.incidents,
+            r.items
         ),
         Err(e) => eprintln!("error: report failed: {e}"),
     }
@@ -454,14 +452,13 @@ async fn report_daily(path: Option<PathBuf>, at: Option<String>) -> Result<ExitC
     );
     let r = tokio::task::spawn_blocking(move || alerter.write_report(period_end)).await??;
     println!(
-        "{} report: {}\n{}",
-        if r.nil {
-            "nil (零报告)"
-        } else {
-            "daily (日报)"
-        },
-        r.markdown.display(),
-        r.html.display()
+        "{} report ({}), {} incidents, {} items\n{}\n{}",
+        r.kind.as_str(),
+        r.kind.zh(),
+        r.incidents,
+        r.items,
+        r.markdown_path,
+        r.html_path
     );
     Ok(ExitCode::SUCCESS)
 }

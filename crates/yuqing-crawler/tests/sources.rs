@@ -1,0 +1,215 @@
+//! Sources against local fixture servers: conditional GET, cursors, GBK
+//! forums, and errors that name the source.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Query, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use yuqing_bus::{InProcessBus, Topics};
+use yuqing_config::Loader;
+use yuqing_crawler::state::CrawlState;
+use yuqing_crawler::{Crawler, CrawlerMetrics};
+
+#[derive(Default)]
+struct Log {
+    feed_200: usize,
+    feed_304: usize,
+    timeline_queries: Vec<String>,
+}
+
+type Shared = Arc<Mutex<Log>>;
+
+const FEED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>t</title><link>http://x/</link><description>d</description>
+<item><title>第一条</title><link>http://news.example.com/a?utm_source=rss</link><description>正文一</description></item>
+<item><title>第二条</title><link>http://news.example.com/b#top</link><description>正文二</description></item>
+</channel></rss>"#;
+
+async fn feed(State(log): State<Shared>, headers: HeaderMap) -> Response {
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some("\"v1\"")
+    {
+        log.lock().unwrap().feed_304 += 1;
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, "\"v1\"")]).into_response();
+    }
+    log.lock().unwrap().feed_200 += 1;
+    (
+        [
+            (header::CONTENT_TYPE, "application/rss+xml"),
+            (header::ETAG, "\"v1\""),
+        ],
+        FEED,
+    )
+        .into_response()
+}
+
+async fn timeline(
+    State(log): State<Shared>,
+    RawQuery(q): RawQuery,
+    Query(p): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    log.lock()
+        .unwrap()
+        .timeline_queries
+        .push(q.unwrap_or_default());
+    let since: u64 = p.get("since_id").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let posts: Vec<_> = [(12u64, "新的一条"), (11, "旧的一条")]
+        .into_iter()
+        .filter(|(id, _)| *id > since)
+        .map(|(id, text)| serde_json::json!({"id": id, "text": text, "user": {"screen_name": "江州发布"}, "created_at": "Thu Nov 26 10:00:00 +0800 2026", "reposts_count": 3}))
+        .collect();
+    axum::Json(serde_json::json!({ "statuses": posts })).into_response()
+}
+
+fn gbk(html: &str) -> Response {
+    let (bytes, _, _) = encoding_rs::GBK.encode(html);
+    ([(header::CONTENT_TYPE, "text/html")], bytes.into_owned()).into_response()
+}
+
+async fn forum_list() -> Response {
+    gbk(
+        "<html><head><meta charset=\"gbk\"></head><body><a class=\"t\" href=\"thread?id=1\">标题</a><a class=\"t\" href=\"thread?id=2\">坏帖</a></body></html>",
+    )
+}
+
+async fn forum_thread(Query(p): Query<std::collections::HashMap<String, String>>) -> Response {
+    if p.get("id").map(String::as_str) == Some("2") {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response();
+    }
+    gbk(
+        "<html><head><meta charset=\"gbk\"></head><body><h1>江州论坛：停水三天了</h1>\
+         <div class=\"post\" data-pid=\"7\"><span class=\"a\">居民甲</span><em>发表于 2026-11-26 08:30</em><div class=\"c\">小区停水三天，没有通知。</div></div>\
+         <div class=\"post\" data-pid=\"8\"><span class=\"a\">居民乙</span><em>2026-11-26 09:00</em><div class=\"c\">同问，多久恢复？</div></div></body></html>",
+    )
+}
+
+async fn start(log: Shared) -> std::net::SocketAddr {
+    let app = Router::new()
+        .route("/feed.xml", get(feed))
+        .route("/timeline", get(timeline))
+        .route("/list", get(forum_list))
+        .route("/thread", get(forum_thread))
+        .with_state(log);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn crawler(dir: &std::path::Path, addr: std::net::SocketAddr) -> Crawler {
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    let main = dir.join("main.toml");
+    std::fs::write(
+        &main,
+        format!(
+            r#"
+[[source]]
+id = "feed"
+kind = "feed"
+url = "http://{addr}/feed.xml"
+
+[[source]]
+id = "weibo"
+kind = "microblog"
+url = "http://{addr}/timeline"
+platform = "test"
+url_template = "http://{addr}/s/{{id}}"
+
+[[source]]
+id = "bbs"
+kind = "forum"
+list_url = "http://{addr}/list"
+thread_link = "a.t"
+title = "h1"
+post = "div.post"
+post_id_attr = "data-pid"
+post_author = ".a"
+post_content = ".c"
+post_time = "em"
+"#
+        ),
+    )
+    .unwrap();
+    let config = Loader::default().load(&main).unwrap();
+    let state = CrawlState::open(&dir.join("crawl.db")).unwrap();
+    let bus = Arc::new(InProcessBus::new(16));
+    let registry = prometheus::Registry::new();
+    Crawler::new(
+        &config,
+        state,
+        bus,
+        Topics::default(),
+        CrawlerMetrics::new(&registry),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn conditional_get_cursor_and_restart() {
+    let log: Shared = Default::default();
+    let addr = start(log.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let c = crawler(dir.path(), addr);
+    assert_eq!(c.run_source(0).await.unwrap(), 2, "two feed items");
+    assert_eq!(c.run_source(0).await.unwrap(), 0);
+    assert_eq!(c.run_source(1).await.unwrap(), 2, "two posts");
+    assert_eq!(c.outbox_len(), 4);
+    drop(c);
+
+    // A restart keeps validators, cursors and the seen-set.
+    let c = crawler(dir.path(), addr);
+    assert_eq!(c.run_source(0).await.unwrap(), 0);
+    assert_eq!(c.run_source(1).await.unwrap(), 0);
+    let log = log.lock().unwrap();
+    assert_eq!(log.feed_200, 1);
+    assert_eq!(log.feed_304, 2, "the feed was fetched conditionally");
+    assert_eq!(
+        log.timeline_queries,
+        vec!["".to_string(), "since_id=12".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn gbk_forum_posts_and_a_failing_thread() {
+    let addr = start(Default::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = crawler(dir.path(), addr);
+    assert_eq!(
+        c.run_source(2).await.unwrap(),
+        2,
+        "thread and reply; the broken thread is skipped"
+    );
+    let h = &c.health()[2];
+    assert_eq!(h.consecutive_failures, 0);
+    assert_eq!(h.last_warnings.len(), 1);
+    assert!(
+        h.last_warnings[0].contains("HTTP 500"),
+        "{:?}",
+        h.last_warnings
+    );
+}
+
+#[tokio::test]
+async fn unreachable_source_is_named_in_its_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let gone = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let c = crawler(dir.path(), gone);
+    let err = c.run_source(0).await.unwrap_err().to_string();
+    assert!(
+        err.contains("cannot connect") && err.contains(&gone.to_string()),
+        "{err}"
+    );
+    let h = &c.health()[0];
+    assert_eq!(h.id, "feed");
+    assert_eq!(h.consecutive_failures, 1);
+    assert!(h.last_error.as_deref().unwrap().contains("cannot connect"));
+}

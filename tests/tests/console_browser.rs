@@ -1,0 +1,120 @@
+//! The console in a real browser (headless Chromium): it renders incidents
+//! and search results, and hostile crawled text stays text.
+//!
+//! Needs Chromium (`/usr/bin/chromium`, or `YUQING_CHROMIUM`). `.ci/run`
+//! installs it; elsewhere the test says it is skipping and passes, except
+//! under `CI`, where a missing browser is a failure.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use yuqing::demo_site::{DemoSite, Site};
+use yuqing::{Pipeline, PipelineOptions};
+use yuqing_tests::{WebhookSink, demo_config_with_rules, serve_fixture};
+
+fn chromium() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var("YUQING_CHROMIUM").ok(),
+        Some("/usr/bin/chromium".into()),
+        Some("/usr/bin/chromium-browser".into()),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// The DOM after the page loaded and ran whatever scripts it had.
+fn dump_dom(browser: &PathBuf, url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=3000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_renders_and_hostile_text_stays_text() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide Chromium (.ci/run installs it)"
+        );
+        eprintln!(
+            "skipping: no Chromium at /usr/bin/chromium (set YUQING_CHROMIUM to run this test)"
+        );
+        return;
+    };
+    let demo = DemoSite::start(Site::bundled(), 0).await.unwrap();
+    let sink = WebhookSink::start().await;
+    let hostile = serve_fixture("hostile-feed.xml").await;
+    let safety = yuqing::embedded::FILES
+        .iter()
+        .find(|(n, _)| n.ends_with("safety.toml"))
+        .unwrap()
+        .1;
+    let extra = format!(
+        "\n[[source]]\nid = \"hostile\"\nkind = \"feed\"\nurl = \"http://{hostile}/feed.xml\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo_config_with_rules(
+        dir.path(),
+        demo.addr,
+        &sink.url(),
+        &[("safety.toml", safety)],
+        &extra,
+    );
+    let pipeline = Pipeline::start(
+        config,
+        PipelineOptions {
+            listen: Some("127.0.0.1:0".into()),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(pipeline.settle(1, Duration::from_secs(60)).await);
+    let url = format!("{}/?q=%E5%9E%AE%E5%A1%8C", pipeline.console_url()); // 垮塌
+    let dom = tokio::task::spawn_blocking(move || dump_dom(&browser, &url))
+        .await
+        .unwrap();
+
+    assert!(
+        dom.contains("<title>yuqing 舆情监测</title>"),
+        "a script from crawled text ran:\n{dom}"
+    );
+    assert!(
+        dom.contains("&lt;script&gt;document.title='pwned'&lt;/script&gt;青山区老楼垮塌"),
+        "hostile title shown as text:\n{dom}"
+    );
+    assert!(
+        !dom.contains("<img src=\"x\""),
+        "hostile img became an element:\n{dom}"
+    );
+    assert!(dom.contains("id=\"incidents\""), "{dom}");
+    assert!(dom.contains("建筑坍塌伤亡"), "{dom}");
+    assert!(dom.contains("<mark>垮塌</mark>"), "{dom}");
+
+    pipeline.shutdown(Duration::from_secs(20)).await;
+    demo.stop().await;
+}
