@@ -18,6 +18,7 @@
 
 mod crawler;
 pub mod decode;
+pub mod extract;
 pub mod fetch;
 mod metrics;
 pub mod sources;

@@ -1,0 +1,109 @@
+use chrono::{TimeZone, Utc};
+
+use super::*;
+
+const SH: Tz = chrono_tz::Asia::Shanghai;
+
+#[test]
+fn visible_chinese_dates() {
+    let now = Utc.with_ymd_and_hms(2024, 3, 6, 4, 0, 0).unwrap(); // 12:00 in Shanghai
+    let t = |s: &str| parse_visible_time(s, SH, now);
+    let want = Utc.with_ymd_and_hms(2024, 3, 5, 6, 30, 0).unwrap();
+    assert_eq!(
+        t("来源：江州日报 发布时间：2024年3月5日 14:30 浏览"),
+        Some(want)
+    );
+    assert_eq!(t("2024-03-05 14:30 来源：新华社"), Some(want));
+    assert_eq!(t("编辑 张三 2024年03月05日14:30"), Some(want));
+    assert_eq!(
+        t("发表于 昨天 08:12"),
+        Some(Utc.with_ymd_and_hms(2024, 3, 5, 0, 12, 0).unwrap())
+    );
+    assert_eq!(
+        t("3小时前 来自 iPhone"),
+        Some(now - chrono::Duration::hours(3))
+    );
+    assert_eq!(t("阅读 1234 次"), None);
+    assert_eq!(t("电话 2024-5"), None);
+}
+
+#[test]
+fn metadata_from_meta_tags_and_json_ld() {
+    let html = r#"<html><head><title>标题 - 江州日报</title>
+<meta property="og:title" content="江州举办读书节">
+<meta name="author" content="记者 王晓">
+<script type="application/ld+json">{"@context":"https://schema.org","@type":"NewsArticle","headline":"x","datePublished":"2024-03-05T14:30:00+08:00","articleBody":"短"}</script>
+</head><body><nav>首页 | 新闻 | 登录</nav><article><h1>江州举办读书节</h1>
+<p>江州市第十届读书节今天开幕，全市图书馆推出系列阅读活动，市民可以免费借阅新书，活动将持续一个月。</p>
+<p>读书节期间，各区还将举办讲座、展览和亲子阅读等活动，组织者希望更多市民走进图书馆。</p>
+<p>市图书馆馆长表示，今年新增了数字阅读专区，市民用手机扫码即可借阅电子书，方便上班族利用碎片时间阅读。</p>
+</article><div class="comments">评论区：沙发！</div><footer>版权所有</footer></body></html>"#;
+    let e = extract(
+        html,
+        Some("https://news.example.com/a.html"),
+        SH,
+        Utc::now(),
+    );
+    assert_eq!(e.title, "江州举办读书节");
+    assert_eq!(e.author.as_deref(), Some("记者 王晓"));
+    assert_eq!(
+        e.published_at,
+        Some(Utc.with_ymd_and_hms(2024, 3, 5, 6, 30, 0).unwrap())
+    );
+    assert_eq!(
+        e.method, "readability",
+        "a teaser articleBody is not the text"
+    );
+    assert!(e.text.contains("数字阅读专区"), "{}", e.text);
+    assert!(
+        !e.text.contains("版权所有") && !e.text.contains("登录"),
+        "{}",
+        e.text
+    );
+}
+
+#[test]
+fn declared_body_wins_when_complete() {
+    let body = "正文第一段。".repeat(50);
+    let html = format!(
+        r#"<html><head><script type="application/ld+json">{{"@graph":[{{"@type":"WebPage"}},{{"@type":"NewsArticle","articleBody":"{body}","author":[{{"@type":"Person","name":"李明"}}]}}]}}</script></head>
+<body><div><p>{body}</p><p>相关阅读：其他新闻</p></div></body></html>"#
+    );
+    let e = extract(&html, None, SH, Utc::now());
+    assert_eq!(e.method, "json-ld");
+    assert_eq!(e.text, body);
+    assert_eq!(e.author.as_deref(), Some("李明"));
+}
+
+#[test]
+fn garbage_never_panics() {
+    for html in [
+        "",
+        "<",
+        "<html><body></body></html>",
+        "<script type=\"application/ld+json\">{</script>",
+        "\u{0}\u{FFFD}",
+    ] {
+        let e = extract(html, Some("not a url"), SH, Utc::now());
+        assert!(e.text.len() < 100);
+    }
+}
+
+#[test]
+fn chinese_dateline_and_site_suffix_are_left_out() {
+    let html = r#"<html><head><title>青山区老楼局部坍塌 - 江州日报</title></head><body>
+<nav>首页 | 本地 | 民生</nav><article><h1>青山区老楼局部坍塌</h1>
+<div class="info">发布时间：2026-11-26 17:49 来源：江州日报 记者 孙佳</div>
+<p>青山区建设路一栋建于上世纪八十年代的居民楼发生局部坍塌，消防、公安、医疗等部门迅速赶赴现场开展救援。</p>
+<p>截至发稿时，已有两名被困人员被成功救出，送往医院治疗，另一名被困人员的搜救工作仍在进行中。</p>
+<p>据了解，该楼此前已被列入危房改造计划，事故原因正在进一步调查中。</p>
+</article><footer>江州日报 版权所有</footer></body></html>"#;
+    let e = extract(html, Some("http://news.example.cn/a.html"), SH, Utc::now());
+    assert_eq!(e.title, "青山区老楼局部坍塌");
+    assert!(!e.text.contains("发布时间"), "{}", e.text);
+    assert!(e.text.starts_with("青山区建设路"), "{}", e.text);
+    assert_eq!(
+        e.published_at,
+        Some(Utc.with_ymd_and_hms(2026, 11, 26, 9, 49, 0).unwrap())
+    );
+}
