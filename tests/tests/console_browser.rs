@@ -75,7 +75,7 @@ async fn console_renders_and_hostile_text_stays_text() {
         .unwrap()
         .1;
     let extra = format!(
-        "\n[[source]]\nid = \"hostile\"\nkind = \"feed\"\nurl = \"http://{hostile}/feed.xml\"\n"
+        "\n[[source]]\nid = \"hostile\"\nkind = \"feed\"\nallow_private = true\nurl = \"http://{hostile}/feed.xml\"\n"
     );
     let dir = tempfile::tempdir().unwrap();
     let config = demo_config_with_rules(

@@ -363,8 +363,8 @@ async fn bad_sources_and_rule_files_are_named_and_the_rest_keeps_running() {
         l.local_addr().unwrap()
     };
     let extra = format!(
-        "\n[[source]]\nid = \"gone\"\nkind = \"feed\"\nurl = \"http://{unreachable}/feed.xml\"\n\n\
-         [[source]]\nid = \"truncated\"\nkind = \"feed\"\nurl = \"http://{malformed}/feed.xml\"\n"
+        "\n[[source]]\nid = \"gone\"\nkind = \"feed\"\nallow_private = true\nurl = \"http://{unreachable}/feed.xml\"\n\n\
+         [[source]]\nid = \"truncated\"\nkind = \"feed\"\nallow_private = true\nurl = \"http://{malformed}/feed.xml\"\n"
     );
     let safety = yuqing::embedded::FILES
         .iter()

@@ -113,6 +113,45 @@ pub struct CrawlerConfig {
     /// How many days a seen item id is remembered.
     #[serde(default = "default_seen_days")]
     pub seen_ttl_days: u32,
+    /// Requests in flight at once, across all hosts.
+    #[serde(default = "default_concurrency")]
+    pub max_concurrency: usize,
+    /// Minimum time between two requests to one host (one request at a time
+    /// per host); a longer robots.txt Crawl-delay wins.
+    #[serde(default = "default_host_delay")]
+    pub per_host_delay_ms: u64,
+    /// Redirects followed before giving up.
+    #[serde(default = "default_redirects")]
+    pub max_redirects: usize,
+    /// Retries after a failure a retry can fix (network, timeout, 5xx, 429).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Longest `Retry-After` waited inside a run; a longer one defers the
+    /// host to a later run.
+    #[serde(default = "default_retry_after")]
+    pub max_retry_after_secs: u64,
+    /// Obey robots.txt.
+    #[serde(default = "default_true")]
+    pub respect_robots: bool,
+}
+
+fn default_concurrency() -> usize {
+    16
+}
+fn default_host_delay() -> u64 {
+    1000
+}
+fn default_redirects() -> usize {
+    10
+}
+fn default_retries() -> u32 {
+    2
+}
+fn default_retry_after() -> u64 {
+    60
+}
+fn default_true() -> bool {
+    true
 }
 
 fn default_user_agent() -> String {
@@ -148,6 +187,12 @@ impl Default for CrawlerConfig {
             max_body_bytes: default_max_body(),
             interval_secs: default_interval(),
             seen_ttl_days: default_seen_days(),
+            max_concurrency: default_concurrency(),
+            per_host_delay_ms: default_host_delay(),
+            max_redirects: default_redirects(),
+            retries: default_retries(),
+            max_retry_after_secs: default_retry_after(),
+            respect_robots: true,
         }
     }
 }

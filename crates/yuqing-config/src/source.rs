@@ -49,6 +49,15 @@ impl SourceConfig {
         }
     }
 
+    /// Whether the source may fetch private and loopback addresses.
+    pub fn allow_private(&self) -> bool {
+        match self {
+            SourceConfig::Feed(s) => s.allow_private,
+            SourceConfig::Forum(s) => s.allow_private,
+            SourceConfig::Microblog(s) => s.allow_private,
+        }
+    }
+
     /// Seconds between runs; `None` means the crawler's default.
     pub fn interval_secs(&self) -> Option<u64> {
         match self {
@@ -87,6 +96,10 @@ pub struct FeedSource {
     pub source_type: Option<SourceType>,
     /// Seconds between runs.
     pub interval_secs: Option<u64>,
+    /// Allow private and loopback addresses (intranet sites). Off by
+    /// default: a public source that redirects into the intranet is refused.
+    #[serde(default)]
+    pub allow_private: bool,
     /// The feed's URL.
     pub url: String,
 }
@@ -99,6 +112,8 @@ pub struct ForumSource {
     /// 论坛 by default.
     pub source_type: Option<SourceType>,
     pub interval_secs: Option<u64>,
+    #[serde(default)]
+    pub allow_private: bool,
     /// The board's thread list page.
     pub list_url: String,
     /// Selector of thread links (`<a href>`) on the list page.
@@ -138,6 +153,8 @@ pub struct MicroblogSource {
     /// 微博 by default.
     pub source_type: Option<SourceType>,
     pub interval_secs: Option<u64>,
+    #[serde(default)]
+    pub allow_private: bool,
     /// Timeline endpoint. The cursor is added as `?{cursor_param}=<last id>`.
     pub url: String,
     /// Query parameter carrying the cursor (the newest id already seen).

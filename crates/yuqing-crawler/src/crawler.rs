@@ -141,6 +141,9 @@ impl Crawler {
             fetcher: &self.fetcher,
             state: &self.state,
             tz: self.tz,
+            policy: crate::fetch::Policy {
+                allow_private: cfg.allow_private(),
+            },
         };
         let started = Utc::now();
         let result = source.collect(cfg, &ctx).await;

@@ -108,14 +108,19 @@ fn crawler(dir: &std::path::Path, addr: std::net::SocketAddr) -> Crawler {
         &main,
         format!(
             r#"
+[crawler]
+per_host_delay_ms = 0
+
 [[source]]
 id = "feed"
 kind = "feed"
+allow_private = true
 url = "http://{addr}/feed.xml"
 
 [[source]]
 id = "weibo"
 kind = "microblog"
+allow_private = true
 url = "http://{addr}/timeline"
 platform = "test"
 url_template = "http://{addr}/s/{{id}}"
@@ -123,6 +128,7 @@ url_template = "http://{addr}/s/{{id}}"
 [[source]]
 id = "bbs"
 kind = "forum"
+allow_private = true
 list_url = "http://{addr}/list"
 thread_link = "a.t"
 title = "h1"

@@ -77,6 +77,9 @@ enum Command {
         target: String,
         #[arg(long)]
         json: bool,
+        /// Allow a private or loopback address (refused by default).
+        #[arg(long)]
+        allow_private: bool,
     },
     /// Measure against a baseline in the same run.
     Bench {
@@ -182,7 +185,11 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Report {
             kind: ReportKind::Daily { config, at },
         } => report_daily(config, at).await,
-        Command::Extract { target, json } => extract(&target, json).await,
+        Command::Extract {
+            target,
+            json,
+            allow_private,
+        } => extract(&target, json, allow_private).await,
         Command::Bench {
             what: BenchKind::Extraction { data, chars, pages },
         } => bench_extraction(&data, chars, pages),
@@ -501,14 +508,21 @@ async fn report_daily(path: Option<PathBuf>, at: Option<String>) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-async fn extract(target: &str, json: bool) -> Result<ExitCode> {
+async fn extract(target: &str, json: bool, allow_private: bool) -> Result<ExitCode> {
     use yuqing_crawler::decode::decode_html;
     let (bytes, content_type, url) =
         if target.starts_with("http://") || target.starts_with("https://") {
             let config = load_config(None)?;
             let fetcher = yuqing_crawler::fetch::Fetcher::new(&config.settings.crawler)
                 .map_err(|e| anyhow::anyhow!(e))?;
-            match fetcher.get(target, None).await? {
+            match fetcher
+                .get(
+                    target,
+                    None,
+                    yuqing_crawler::fetch::Policy { allow_private },
+                )
+                .await?
+            {
                 yuqing_crawler::fetch::FetchOutcome::Fresh(f) => {
                     (f.body, f.content_type, Some(f.url.to_string()))
                 }

@@ -72,7 +72,11 @@ impl ForumCollector {
         cfg: &SourceConfig,
         ctx: &Ctx<'_>,
     ) -> Result<Collected, SourceError> {
-        let list = match ctx.fetcher.get(&self.cfg.list_url, None).await? {
+        let list = match ctx
+            .fetcher
+            .get(&self.cfg.list_url, None, ctx.policy)
+            .await?
+        {
             FetchOutcome::Fresh(f) => f,
             FetchOutcome::NotModified => return Ok(Collected::default()),
         };
@@ -85,7 +89,7 @@ impl ForumCollector {
         }
         let mut out = Collected::default();
         for url in threads.into_iter().take(self.cfg.max_threads) {
-            match ctx.fetcher.get(url.as_str(), None).await {
+            match ctx.fetcher.get(url.as_str(), None, ctx.policy).await {
                 Ok(FetchOutcome::Fresh(page)) => match self.posts(cfg, &page, ctx) {
                     Ok(mut items) => out.items.append(&mut items),
                     Err(e) => out.warnings.push(e.to_string()),

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use yuqing_config::{ConfigError, SourceConfig};
 use yuqing_model::Item;
 
-use crate::fetch::{FetchError, Fetcher, Validators};
+use crate::fetch::{FetchError, Fetcher, Policy, Validators};
 use crate::state::{CrawlState, StateError};
 
 pub use forum::ForumCollector;
@@ -50,6 +50,7 @@ pub(crate) struct Ctx<'a> {
     pub fetcher: &'a Fetcher,
     pub state: &'a CrawlState,
     pub tz: Tz,
+    pub policy: Policy,
 }
 
 /// A source ready to run: config checked, selectors compiled.
