@@ -182,7 +182,7 @@ async fn sample_site_flows_through_every_stage() {
 
     // Every incident reached the webhook, in the Alertmanager format.
     let bodies = sink.wait_for(expected.len(), Duration::from_secs(30)).await;
-    assert_eq!(bodies.len(), expected.len());
+    assert_eq!(bodies.len(), expected.len(), "{}", pipeline.summary());
     for b in &bodies {
         assert_eq!(b["version"], "4");
         assert_eq!(b["status"], "firing");

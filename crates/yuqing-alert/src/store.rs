@@ -392,7 +392,9 @@ impl AlertStore {
         Ok(load_incident_opt(&conn, id)?)
     }
 
-    /// Incidents opened in `[from, to)` at or above `min_level`, most severe first.
+    /// Incidents opened in `(from, to]` at or above `min_level`, most severe
+    /// first. The end is inclusive: times are stored in whole seconds, and a
+    /// report written "now" must include what opened in this second.
     pub fn incidents_between(
         &self,
         from: DateTime<Utc>,
@@ -402,7 +404,7 @@ impl AlertStore {
         let all = {
             let conn = self.conn.lock().unwrap();
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE opened_at >= ?1 AND opened_at < ?2 ORDER BY opened_at"
+                "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE opened_at > ?1 AND opened_at <= ?2 ORDER BY opened_at"
             ))?;
             stmt.query_map(params![ts(from), ts(to)], incident_row)?
                 .collect::<Result<Vec<_>, _>>()?
@@ -412,7 +414,7 @@ impl AlertStore {
         Ok(out)
     }
 
-    /// Items published in `[from, to)` counted by source type.
+    /// Items published in `(from, to]` counted by source type.
     pub fn item_counts_by_source_type(
         &self,
         from: DateTime<Utc>,
@@ -420,7 +422,7 @@ impl AlertStore {
     ) -> Result<Vec<(String, u64)>, StoreError> {
         let conn = self.conn.lock().unwrap();
         let mut stmt = conn.prepare_cached(
-            "SELECT source_type, COUNT(*) FROM items WHERE published_at >= ?1 AND published_at < ?2
+            "SELECT source_type, COUNT(*) FROM items WHERE published_at > ?1 AND published_at <= ?2
              GROUP BY source_type ORDER BY COUNT(*) DESC",
         )?;
         let rows = stmt

@@ -186,3 +186,28 @@ fn report_log_is_once_per_period() {
     assert_eq!(store.last_report().unwrap(), Some(t));
     assert_eq!(store.reports(10).unwrap(), vec![record]);
 }
+
+#[test]
+fn a_report_written_now_includes_what_opened_this_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let p = |_: &yuqing_model::Incident, r: &str| r.to_string();
+    store
+        .process(
+            &analyzed("a", Some(Level::Red), Some("r"), 1, 0),
+            Level::Blue,
+            3,
+            &channels(),
+            &p,
+        )
+        .unwrap();
+    let now = Utc::now();
+    let found = store
+        .incidents_between(now - Duration::hours(24), now, Level::Blue)
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let counts = store
+        .item_counts_by_source_type(now - Duration::hours(24), now)
+        .unwrap();
+    assert_eq!(counts, vec![("news".to_string(), 1)]);
+}
