@@ -21,6 +21,94 @@ pub fn decode_html(
     (text.into_owned(), used)
 }
 
+/// Decodes a feed: BOM, then the HTTP charset (which overrides the XML
+/// declaration, RFC 7303), then the XML declaration, then detection. Returns
+/// UTF-8 text whose declaration, if any, says UTF-8, so an XML parser does
+/// not decode it a second time; leading whitespace before the declaration is
+/// removed.
+pub fn decode_xml(
+    body: &[u8],
+    content_type: Option<&str>,
+    tld: Option<&[u8]>,
+) -> (String, &'static Encoding) {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(body.len());
+    let body = if body[start..].starts_with(b"<") {
+        &body[start..]
+    } else {
+        body
+    };
+    let encoding = Encoding::for_bom(body)
+        .map(|(e, _)| e)
+        .or_else(|| content_type.and_then(charset_from_content_type))
+        .or_else(|| xml_declared(body))
+        .unwrap_or_else(|| detect(body, tld));
+    let (text, used, _) = encoding.decode(body);
+    (utf8_declaration(text.trim_start()), used)
+}
+
+/// Comments between the declaration and the root element are valid XML, but
+/// some feed parsers stop at them; they carry nothing a feed needs.
+fn without_prolog_comments(mut s: &str) -> &str {
+    loop {
+        let t = s.trim_start();
+        match t
+            .strip_prefix("<!--")
+            .and_then(|r| r.find("-->").map(|e| &r[e + 3..]))
+        {
+            Some(rest) => s = rest,
+            None => return t,
+        }
+    }
+}
+
+/// `encoding="..."` of an `<?xml ...?>` declaration.
+fn xml_declared(body: &[u8]) -> Option<&'static Encoding> {
+    let head = &body[..body.len().min(256)];
+    if !head.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = find(head, b"?>")?;
+    let decl = &head[..end];
+    let at = find(decl, b"encoding")?;
+    let rest = &decl[at + 8..];
+    let q = rest.iter().position(|&c| c == b'"' || c == b'\'')?;
+    let quote = rest[q];
+    let value = &rest[q + 1..];
+    let close = value.iter().position(|&c| c == quote)?;
+    let enc = Encoding::for_label(&value[..close])?;
+    // A UTF-16 label on bytes we read as ASCII is wrong; trust detection.
+    (enc != encoding_rs::UTF_16LE && enc != encoding_rs::UTF_16BE).then_some(enc)
+}
+
+/// Rewrites the declaration's encoding to UTF-8.
+fn utf8_declaration(text: &str) -> String {
+    if let Some(rest) = text.strip_prefix("<?xml")
+        && let Some(end) = rest.find("?>")
+    {
+        let decl = &rest[..end];
+        let cleaned: String = match decl.find("encoding") {
+            Some(at) => {
+                let after = &decl[at..];
+                let value_end = after
+                    .char_indices()
+                    .filter(|(_, c)| *c == '"' || *c == '\'')
+                    .nth(1)
+                    .map_or(after.len(), |(i, _)| i + 1);
+                format!("{}encoding=\"UTF-8\"{}", &decl[..at], &after[value_end..])
+            }
+            None => decl.to_string(),
+        };
+        return format!(
+            "<?xml{cleaned}?>{}",
+            without_prolog_comments(&rest[end + 2..])
+        );
+    }
+    without_prolog_comments(text).to_string()
+}
+
 /// The `charset` parameter of a Content-Type header.
 pub fn charset_from_content_type(ct: &str) -> Option<&'static Encoding> {
     ct.split(';').skip(1).find_map(|p| {
@@ -112,6 +200,26 @@ mod tests {
         );
         let (text, _) = decode_html(&bytes, None, Some(b"cn"));
         assert!(text.contains("老旧居民楼"), "{text}");
+    }
+
+    #[test]
+    fn feeds_follow_http_then_declaration_then_detection() {
+        let (gbk, _, _) = encoding_rs::GBK.encode("<?xml version=\"1.0\" encoding=\"big5\"?><rss><channel><title>江州日报</title></channel></rss>");
+        let (text, enc) = decode_xml(&gbk, Some("application/rss+xml; charset='gb2312'"), None);
+        assert_eq!(enc, encoding_rs::GBK);
+        assert!(text.contains("江州日报"));
+        assert!(
+            text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
+            "{text}"
+        );
+        let (big5, _, _) = encoding_rs::BIG5.encode("\n  <?xml version='1.0' encoding='big5'?><rss><channel><title>臺灣新聞</title></channel></rss>");
+        let (text, enc) = decode_xml(&big5, Some("text/xml"), None);
+        assert_eq!(enc, encoding_rs::BIG5);
+        assert!(
+            text.starts_with("<?xml version='1.0' encoding=\"UTF-8\"?>"),
+            "{text}"
+        );
+        assert!(text.contains("臺灣新聞"));
     }
 
     #[test]

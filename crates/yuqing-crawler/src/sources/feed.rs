@@ -1,5 +1,6 @@
-//! RSS, Atom and JSON feeds through feed-rs, which is given the raw bytes so
-//! it honours the XML declaration's encoding.
+//! RSS, Atom and JSON feeds through feed-rs. Decoding is ours: the HTTP
+//! charset overrides the XML declaration, and feeds that declare nothing are
+//! detected (see [`crate::decode::decode_xml`]).
 
 use chrono::Utc;
 use yuqing_config::{FeedSource, SourceConfig};
@@ -23,9 +24,11 @@ pub(super) async fn collect(
         FetchOutcome::NotModified => return Ok(Collected::default()),
         FetchOutcome::Fresh(x) => x,
     };
-    let feed = feed_rs::parser::parse(fetched.body.as_slice()).map_err(|e| SourceError::Parse {
-        url: f.url.clone(),
-        message: format!("malformed feed: {e}"),
+    let feed = parse_feed(&fetched.body, fetched.content_type.as_deref()).map_err(|message| {
+        SourceError::Parse {
+            url: f.url.clone(),
+            message,
+        }
     })?;
     let site = host_of(&fetched.url);
     let now = Utc::now();
@@ -80,4 +83,25 @@ pub(super) async fn collect(
         validators: vec![(f.url.clone(), fetched.validators)],
         warnings: Vec::new(),
     })
+}
+
+/// Decodes and parses a feed. An `<rss>` root without a `version`, common
+/// in the wild, is read as RSS 2.0.
+pub fn parse_feed(body: &[u8], content_type: Option<&str>) -> Result<feed_rs::model::Feed, String> {
+    let (xml, _) = crate::decode::decode_xml(body, content_type, None);
+    let xml = match versionless_rss(&xml) {
+        Some(at) => format!("{} version=\"2.0\"{}", &xml[..at + 4], &xml[at + 4..]),
+        None => xml,
+    };
+    feed_rs::parser::parse(xml.as_bytes()).map_err(|e| format!("malformed feed: {e}"))
+}
+
+/// Byte offset of an `<rss` root tag that has no `version` attribute.
+fn versionless_rss(xml: &str) -> Option<usize> {
+    let at = xml.find("<rss")?;
+    let tag_end = at + xml[at..].find('>')?;
+    let tag = &xml[at..tag_end];
+    let next = tag.as_bytes().get(4).copied();
+    (matches!(next, Some(b' ' | b'\n' | b'\t' | b'\r') | None) && !tag.contains("version"))
+        .then_some(at)
 }

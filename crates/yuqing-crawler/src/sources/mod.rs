@@ -12,6 +12,7 @@ use yuqing_model::Item;
 use crate::fetch::{FetchError, Fetcher, Policy, Validators};
 use crate::state::{CrawlState, StateError};
 
+pub use feed::parse_feed;
 pub use forum::ForumCollector;
 
 /// Why a run of a source failed.
