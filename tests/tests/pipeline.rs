@@ -443,3 +443,72 @@ async fn bad_sources_and_rule_files_are_named_and_the_rest_keeps_running() {
     pipeline.shutdown(Duration::from_secs(20)).await;
     demo.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_collector_raises_an_incident_and_shows_in_the_nil_report() {
+    let demo = DemoSite::start(Site::bundled(), 0).await.unwrap();
+    let sink = WebhookSink::start().await;
+    let wall = serve_fixture("login-wall.html").await;
+    let never = std::fs::read_to_string(fixture("nothing-matches.toml")).unwrap();
+    let extra = format!(
+        "\n[[source]]\nid = \"members-only\"\nname = \"会员版块\"\nkind = \"feed\"\nallow_private = true\nurl = \"http://{wall}/feed.xml\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo_config_with_rules(
+        dir.path(),
+        demo.addr,
+        &sink.url(),
+        &[("never.toml", &never)],
+        &extra,
+    );
+    let pipeline = Pipeline::start(config, options()).await.unwrap();
+    assert!(pipeline.settle(1, SETTLE).await);
+    let api = pipeline.console_url();
+
+    let sources = get_json(&format!("{api}/api/sources")).await;
+    let blocked = sources
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "members-only")
+        .unwrap();
+    assert_eq!(blocked["state"], "blocked", "{blocked}");
+    assert!(
+        blocked["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("login wall"),
+        "{blocked}"
+    );
+
+    let bodies = sink.wait_for(1, Duration::from_secs(30)).await;
+    assert_eq!(bodies.len(), 1, "one collector alert, no opinion alerts");
+    assert_eq!(bodies[0]["alerts"][0]["labels"]["alertname"], "collector");
+    assert!(
+        bodies[0]["alerts"][0]["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("会员版块")
+    );
+    let incidents = get_json(&format!("{api}/api/incidents")).await;
+    assert_eq!(incidents.as_array().unwrap().len(), 1);
+    assert_eq!(incidents[0]["dedup_key"], "collector:members-only");
+    assert_eq!(incidents[0]["level"], "orange");
+
+    // The nil report says nothing reached the threshold, and that a
+    // collector is down, so the nil does not hide it.
+    let alerter = pipeline.alerter.clone();
+    let report = tokio::task::spawn_blocking(move || alerter.write_report(Utc::now()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.kind, ReportKind::Nil);
+    let md = std::fs::read_to_string(&report.markdown_path).unwrap();
+    assert!(md.contains("零报告") && md.contains("采集源异常"), "{md}");
+    assert!(
+        md.contains("会员版块") && md.contains("被封禁") && md.contains("零报告不代表没有舆情"),
+        "{md}"
+    );
+    pipeline.shutdown(Duration::from_secs(20)).await;
+    demo.stop().await;
+}

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use yuqing_bus::{Bus, BusError, Topics};
 use yuqing_config::{AlertConfig, Config, ReportConfig};
-use yuqing_model::{AnalyzedItem, Envelope, ReportRecord};
+use yuqing_model::{AnalyzedItem, Envelope, ReportRecord, SourceStatus};
 
 use crate::metrics::AlertMetrics;
 use crate::notify::{run_sender, webhook_payload};
@@ -115,6 +115,28 @@ impl Alerter {
         Ok(out)
     }
 
+    /// Records a source's status: opens a collector incident when it turns
+    /// failing, blocked or empty, resolves it when it recovers.
+    pub fn record_source_status(&self, status: &SourceStatus) -> Result<Outcome, StoreError> {
+        let console = self.console_url.clone();
+        let out = self.store.record_source_status(
+            status,
+            self.alert.collector_level,
+            &self.channels,
+            &|incident, reason| webhook_payload(incident, reason, &console),
+        )?;
+        for _ in &out.opened {
+            self.metrics
+                .incidents
+                .with_label_values(&[self.alert.collector_level.as_str()])
+                .inc();
+        }
+        if out.notifications > 0 {
+            self.wake_sender.notify_one();
+        }
+        Ok(out)
+    }
+
     /// Builds and writes the report for the 24 hours ending at `period_end`,
     /// once: a second call for the same period writes nothing new.
     pub fn write_report(&self, period_end: DateTime<Utc>) -> Result<ReportRecord, ReportError> {
@@ -179,6 +201,7 @@ impl Alerter {
     ) -> Result<(), BusError> {
         let mut items = bus.subscribe(&topics.items_analyzed, "alerter").await?;
         let mut dead = bus.subscribe(&topics.items_dead, "alerter").await?;
+        let mut statuses = bus.subscribe(&topics.sources_status, "alerter").await?;
         let sender = tokio::spawn(run_sender(
             self.store.clone(),
             self.urls.clone(),
@@ -205,6 +228,23 @@ impl Alerter {
                         }
                         Err(e) => {
                             warn!(key = %d.key, error = %e, "undecodable analyzed item skipped");
+                            d.ack.ack();
+                        }
+                    }
+                }
+                d = statuses.recv() => {
+                    let Some(d) = d else { break };
+                    match Envelope::<SourceStatus>::from_bytes(&d.payload, "source.status") {
+                        Ok(env) => {
+                            let me = self.clone();
+                            match tokio::task::spawn_blocking(move || me.record_source_status(&env.payload)).await {
+                                Ok(Ok(_)) => d.ack.ack(),
+                                Ok(Err(e)) => error!(key = %d.key, error = %e, "cannot record source status"),
+                                Err(e) => error!(key = %d.key, error = %e, "alert task failed"),
+                            }
+                        }
+                        Err(e) => {
+                            warn!(key = %d.key, error = %e, "undecodable source status skipped");
                             d.ack.ack();
                         }
                     }

@@ -45,6 +45,16 @@ struct SourceCount {
 }
 
 #[derive(Serialize)]
+struct SourceRow {
+    name: String,
+    name_md: String,
+    state_zh: &'static str,
+    reason: String,
+    reason_md: String,
+    last_success: String,
+}
+
+#[derive(Serialize)]
 struct IncidentRow {
     level: &'static str,
     level_zh: &'static str,
@@ -102,7 +112,10 @@ pub fn build_report(
     period_end: DateTime<Utc>,
 ) -> Result<Report, ReportError> {
     let start = period_end - Duration::hours(24);
-    let incidents = store.incidents_between(start, period_end, cfg.min_level)?;
+    // Collector incidents are about our sources, not public opinion: they
+    // appear in the sources section instead.
+    let mut incidents = store.incidents_between(start, period_end, cfg.min_level)?;
+    incidents.retain(|i| i.rule_id != "collector");
     let counts = store.item_counts_by_source_type(start, period_end)?;
     let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
     let nil = incidents.is_empty();
@@ -123,7 +136,26 @@ pub fn build_report(
             opened: local(i.opened_at),
         })
         .collect();
+    let statuses = store.source_statuses()?;
+    let troubled: Vec<SourceRow> = statuses
+        .iter()
+        .filter(|s| s.state != yuqing_model::SourceState::Ok)
+        .map(|s| SourceRow {
+            name: s.name.clone(),
+            name_md: md_escape(&s.name),
+            state_zh: s.state.zh(),
+            reason: s.reason.clone().unwrap_or_default(),
+            reason_md: md_escape(s.reason.as_deref().unwrap_or_default()),
+            last_success: s
+                .last_success_at
+                .map(local)
+                .unwrap_or_else(|| "从未".into()),
+        })
+        .collect();
     let ctx = minijinja::context! {
+        sources_total => statuses.len(),
+        sources_ok => statuses.len() - troubled.len(),
+        troubled_sources => minijinja::value::Serde(&troubled),
         title => cfg.title.clone(),
         kind_zh => if nil { "零报告" } else { "日报" },
         nil => nil,

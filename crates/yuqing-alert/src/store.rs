@@ -10,7 +10,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
-use yuqing_model::{AnalyzedItem, Incident, IncidentStatus, Level, ReportKind, ReportRecord};
+use yuqing_model::{
+    AnalyzedItem, Incident, IncidentStatus, Level, ReportKind, ReportRecord, SourceState,
+    SourceStatus,
+};
 
 #[derive(Debug, thiserror::Error)]
 #[error("alert state: {0}")]
@@ -22,8 +25,9 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    "CREATE TABLE items (
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        "CREATE TABLE items (
         item_id TEXT PRIMARY KEY,
         event_id TEXT NOT NULL,
         source TEXT NOT NULL,
@@ -116,7 +120,20 @@ const MIGRATIONS: &[M<'static>] = &[M::up(
         payload TEXT NOT NULL,
         received_at INTEGER NOT NULL
     );",
-)];
+    ),
+    // Collector health, for collector incidents and reports.
+    M::up(
+        "CREATE TABLE sources (
+        source TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        state TEXT NOT NULL,
+        consecutive_failures INTEGER NOT NULL,
+        reason TEXT,
+        last_success_at INTEGER,
+        updated_at INTEGER NOT NULL
+    );",
+    ),
+];
 
 /// Items sharing at least this many tokens are fingerprinted reliably
 /// enough to join an event; shorter ones stand alone.
@@ -374,6 +391,135 @@ impl AlertStore {
             }
         }
         Ok(out)
+    }
+
+    /// Records a source's status. A source that is not `ok` opens (or keeps)
+    /// its collector incident, keyed `collector:<source>`; a source back to
+    /// `ok` resolves it. Both notify.
+    pub fn record_source_status(
+        &self,
+        st: &SourceStatus,
+        level: Level,
+        channels: &[Channel],
+        payload: &dyn Fn(&Incident, &str) -> String,
+    ) -> Result<Outcome, StoreError> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction()?;
+        let now = Utc::now();
+        tx.execute(
+            "INSERT INTO sources (source, name, state, consecutive_failures, reason, last_success_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(source) DO UPDATE SET name = excluded.name, state = excluded.state,
+               consecutive_failures = excluded.consecutive_failures, reason = excluded.reason,
+               last_success_at = excluded.last_success_at, updated_at = excluded.updated_at",
+            params![
+                st.source,
+                st.name,
+                st.state.as_str(),
+                st.consecutive_failures,
+                st.reason,
+                st.last_success_at.map(ts),
+                ts(st.at)
+            ],
+        )?;
+        let dedup_key = format!("collector:{}", st.source);
+        let open: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM incidents WHERE dedup_key = ?1 AND status != 'resolved'",
+                [&dedup_key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let mut out = Outcome {
+            event_id: st.source.clone(),
+            ..Default::default()
+        };
+        let healthy = st.state == SourceState::Ok;
+        let (incident_id, reason) = match open {
+            // Nothing changes: healthy with no incident, or still troubled
+            // with its incident open.
+            None if healthy => {
+                tx.commit()?;
+                return Ok(out);
+            }
+            Some(_) if !healthy => {
+                tx.commit()?;
+                return Ok(out);
+            }
+            Some(id) => {
+                tx.execute(
+                    "UPDATE incidents SET status = 'resolved', updated_at = ?2 WHERE id = ?1",
+                    params![id, ts(now)],
+                )?;
+                timeline(&tx, id, now, "system", "resolved", "source recovered")?;
+                (id, "resolved")
+            }
+            None => {
+                let state = st.state;
+                let title = format!(
+                    "采集源{}：{}{}",
+                    state.zh(),
+                    st.name,
+                    st.reason
+                        .as_deref()
+                        .map(|r| format!("（{r}）"))
+                        .unwrap_or_default()
+                );
+                tx.execute(
+                    "INSERT INTO incidents (dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at)
+                     VALUES (?1, 'collector', ?2, '采集源', ?3, ?4, 'triggered', ?5, '', 0, ?6, ?6)",
+                    params![dedup_key, format!("采集源{}", state.zh()), st.source, level.as_str(), title, ts(now)],
+                )?;
+                let id = tx.last_insert_rowid();
+                timeline(
+                    &tx,
+                    id,
+                    now,
+                    "system",
+                    "triggered",
+                    &format!("source {} is {}", st.source, state.as_str()),
+                )?;
+                out.opened.push(id);
+                (id, "opened")
+            }
+        };
+        let incident = load_incident(&tx, incident_id)?;
+        for ch in channels {
+            if ch.min_level.is_some_and(|m| incident.level < m) {
+                continue;
+            }
+            out.notifications += tx.execute(
+                "INSERT OR IGNORE INTO notifications (incident_id, channel, reason, level, payload, created_at, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                params![incident_id, ch.name, reason, incident.level.as_str(), payload(&incident, reason), ts(now)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Every source's last status, most troubled first.
+    pub fn source_statuses(&self) -> Result<Vec<SourceStatus>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare_cached(
+            "SELECT source, name, state, consecutive_failures, reason, last_success_at, updated_at FROM sources
+             ORDER BY state = 'ok', source",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(SourceStatus {
+                    source: r.get(0)?,
+                    name: r.get(1)?,
+                    state: SourceState::parse(&r.get::<_, String>(2)?)
+                        .unwrap_or(SourceState::Failing),
+                    consecutive_failures: r.get(3)?,
+                    reason: r.get(4)?,
+                    last_success_at: r.get::<_, Option<i64>>(5)?.map(from_ts),
+                    at: from_ts(r.get(6)?),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
     }
 
     pub fn incidents(&self, limit: usize) -> Result<Vec<Incident>, StoreError> {

@@ -211,3 +211,87 @@ fn a_report_written_now_includes_what_opened_this_second() {
         .unwrap();
     assert_eq!(counts, vec![("news".to_string(), 1)]);
 }
+
+fn status(state: yuqing_model::SourceState) -> yuqing_model::SourceStatus {
+    yuqing_model::SourceStatus {
+        source: "bbs".into(),
+        name: "江州论坛".into(),
+        state,
+        consecutive_failures: if state == yuqing_model::SourceState::Ok {
+            0
+        } else {
+            3
+        },
+        reason: (state != yuqing_model::SourceState::Ok).then(|| "login wall".to_string()),
+        last_success_at: None,
+        at: Utc::now(),
+    }
+}
+
+#[test]
+fn collector_incident_opens_once_and_resolves_on_recovery() {
+    use yuqing_model::{IncidentStatus, SourceState};
+    let dir = tempfile::tempdir().unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let p = |i: &yuqing_model::Incident, r: &str| format!("{r}:{}", i.status.as_str());
+    let ok = store
+        .record_source_status(&status(SourceState::Ok), Level::Orange, &channels(), &p)
+        .unwrap();
+    assert!(ok.opened.is_empty() && ok.notifications == 0);
+    let down = store
+        .record_source_status(
+            &status(SourceState::Blocked),
+            Level::Orange,
+            &channels(),
+            &p,
+        )
+        .unwrap();
+    assert_eq!(down.opened.len(), 1);
+    assert_eq!(down.notifications, 1);
+    let again = store
+        .record_source_status(
+            &status(SourceState::Failing),
+            Level::Orange,
+            &channels(),
+            &p,
+        )
+        .unwrap();
+    assert!(
+        again.opened.is_empty() && again.notifications == 0,
+        "one incident while the source stays down"
+    );
+    let incident = store.incident(down.opened[0]).unwrap().unwrap();
+    assert_eq!(incident.dedup_key, "collector:bbs");
+    assert_eq!(incident.level, Level::Orange);
+    assert!(
+        incident.title.contains("江州论坛") && incident.title.contains("login wall"),
+        "{}",
+        incident.title
+    );
+    assert_eq!(
+        store.source_statuses().unwrap()[0].state,
+        SourceState::Failing
+    );
+
+    let back = store
+        .record_source_status(&status(SourceState::Ok), Level::Orange, &channels(), &p)
+        .unwrap();
+    assert_eq!(back.notifications, 1, "recovery is announced");
+    assert_eq!(
+        store.incident(down.opened[0]).unwrap().unwrap().status,
+        IncidentStatus::Resolved
+    );
+    let due = store.due_notifications(Utc::now(), 10).unwrap();
+    assert_eq!(due.last().unwrap().payload, "resolved:resolved");
+    // A later failure opens a new incident.
+    let again = store
+        .record_source_status(
+            &status(SourceState::Blocked),
+            Level::Orange,
+            &channels(),
+            &p,
+        )
+        .unwrap();
+    assert_eq!(again.opened.len(), 1);
+    assert_ne!(again.opened, down.opened);
+}

@@ -6,6 +6,8 @@ pub struct Topics {
     pub items_analyzed: String,
     /// Poison messages, with the error that made them poison.
     pub items_dead: String,
+    /// Source health snapshots from the crawler, for collector incidents.
+    pub sources_status: String,
 }
 
 impl Topics {
@@ -15,6 +17,7 @@ impl Topics {
             items_raw: format!("{prefix}items.raw"),
             items_analyzed: format!("{prefix}items.analyzed"),
             items_dead: format!("{prefix}items.dead"),
+            sources_status: format!("{prefix}sources.status"),
         }
     }
 }

@@ -133,6 +133,19 @@ pub struct CrawlerConfig {
     /// Obey robots.txt.
     #[serde(default = "default_true")]
     pub respect_robots: bool,
+    /// A source is `failing` (and opens a collector incident) after this many
+    /// failed runs in a row. A block (403/418/432, captcha, login wall) opens
+    /// one at once.
+    #[serde(default = "default_failing_after")]
+    pub failing_after: u32,
+    /// A source is `empty` after this many runs in a row that found nothing
+    /// at all (no feed entries, no posts).
+    #[serde(default = "default_failing_after")]
+    pub empty_after: u32,
+}
+
+fn default_failing_after() -> u32 {
+    3
 }
 
 fn default_concurrency() -> usize {
@@ -193,6 +206,8 @@ impl Default for CrawlerConfig {
             retries: default_retries(),
             max_retry_after_secs: default_retry_after(),
             respect_robots: true,
+            failing_after: default_failing_after(),
+            empty_after: default_failing_after(),
         }
     }
 }
@@ -305,6 +320,9 @@ pub struct AlertConfig {
     /// most this many bits.
     #[serde(default = "default_simhash_distance")]
     pub simhash_max_distance: u32,
+    /// Level of a collector incident (a source failing, blocked or empty).
+    #[serde(default = "default_collector_level")]
+    pub collector_level: Level,
     /// Generic webhook channels; every new or raised incident is posted to each.
     #[serde(default)]
     pub webhook: Vec<WebhookConfig>,
@@ -316,6 +334,10 @@ fn default_alert_level() -> Level {
 fn default_tz() -> String {
     "Asia/Shanghai".into()
 }
+fn default_collector_level() -> Level {
+    Level::Orange
+}
+
 fn default_simhash_distance() -> u32 {
     // Word-level SimHash of a reprint with an edited lead and an added
     // source line lands 6-8 bits from its original on 150-200 word news
@@ -329,6 +351,7 @@ impl Default for AlertConfig {
             min_level: default_alert_level(),
             timezone: default_tz(),
             simhash_max_distance: default_simhash_distance(),
+            collector_level: default_collector_level(),
             webhook: Vec::new(),
         }
     }

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use yuqing_bus::{Bus, Topics};
 use yuqing_config::{Config, ConfigErrors, SourceConfig};
-use yuqing_model::{Envelope, Item};
+use yuqing_model::{Envelope, Item, SourceState, SourceStatus};
 
 use crate::fetch::Fetcher;
 use crate::metrics::CrawlerMetrics;
@@ -18,9 +18,11 @@ use crate::state::{CrawlState, RunRecord};
 
 /// Kind of an `items.raw` message.
 const RAW_KIND: &str = "item.raw";
+/// Kind of a `sources.status` message.
+pub const STATUS_KIND: &str = "source.status";
 
 /// The state of one source, for the API, metrics and reports.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SourceHealth {
     pub id: String,
     pub name: String,
@@ -34,6 +36,70 @@ pub struct SourceHealth {
     pub last_warnings: Vec<String>,
     pub last_new_items: usize,
     pub total_new_items: u64,
+    /// `ok`, `failing`, `blocked` or `empty` (see [`SourceState`]).
+    pub state: SourceState,
+    /// Runs by result: `ok`, or the error class (`http_4xx`, `http_5xx`,
+    /// `timeout`, `blocked`, ...).
+    pub runs_by_result: BTreeMap<String, u64>,
+    /// Runs in a row that found nothing at all.
+    pub consecutive_empty: u32,
+    /// New items per successful run, smoothed (exponential moving average).
+    pub usual_yield: f64,
+}
+
+impl SourceHealth {
+    fn new(id: &str) -> Self {
+        SourceHealth {
+            id: id.to_string(),
+            name: String::new(),
+            kind: String::new(),
+            url: String::new(),
+            runs: 0,
+            last_run_at: None,
+            last_success_at: None,
+            consecutive_failures: 0,
+            last_error: None,
+            last_warnings: Vec::new(),
+            last_new_items: 0,
+            total_new_items: 0,
+            state: SourceState::Ok,
+            runs_by_result: BTreeMap::new(),
+            consecutive_empty: 0,
+            usual_yield: 0.0,
+        }
+    }
+
+    /// The snapshot sent to the alerter.
+    pub fn status(&self) -> SourceStatus {
+        let reason = match self.state {
+            SourceState::Ok => None,
+            SourceState::Empty => Some(format!(
+                "{} runs in a row found nothing{}",
+                self.consecutive_empty,
+                self.last_warnings
+                    .first()
+                    .map(|w| format!(": {w}"))
+                    .unwrap_or_default()
+            )),
+            _ => self.last_error.clone(),
+        };
+        SourceStatus {
+            source: self.id.clone(),
+            name: self.name.clone(),
+            state: self.state,
+            consecutive_failures: self.consecutive_failures,
+            reason,
+            last_success_at: self.last_success_at,
+            at: self.last_run_at.unwrap_or_else(Utc::now),
+        }
+    }
+}
+
+/// What a successful run produced.
+struct RunResult {
+    new: usize,
+    warnings: Vec<String>,
+    empty: bool,
 }
 
 /// Builds every configured source, reporting every invalid one.
@@ -62,6 +128,8 @@ pub struct Crawler {
     tz: chrono_tz::Tz,
     default_interval: Duration,
     seen_ttl_days: u32,
+    failing_after: u32,
+    empty_after: u32,
     health: Mutex<HashMap<String, SourceHealth>>,
     metrics: CrawlerMetrics,
     outbox_ready: Notify,
@@ -93,16 +161,11 @@ impl Crawler {
         let health = sources
             .iter()
             .map(|(c, _)| {
-                (
-                    c.id().to_string(),
-                    SourceHealth {
-                        id: c.id().to_string(),
-                        name: c.name().to_string(),
-                        kind: c.kind().as_str().to_string(),
-                        url: c.start_url().to_string(),
-                        ..Default::default()
-                    },
-                )
+                let mut h = SourceHealth::new(c.id());
+                h.name = c.name().to_string();
+                h.kind = c.kind().as_str().to_string();
+                h.url = c.start_url().to_string();
+                (c.id().to_string(), h)
             })
             .collect();
         Ok(Crawler {
@@ -114,6 +177,8 @@ impl Crawler {
             tz: config.timezone(),
             default_interval: Duration::from_secs(config.settings.crawler.interval_secs),
             seen_ttl_days: config.settings.crawler.seen_ttl_days,
+            failing_after: config.settings.crawler.failing_after.max(1),
+            empty_after: config.settings.crawler.empty_after.max(1),
             health: Mutex::new(health),
             metrics,
             outbox_ready: Notify::new(),
@@ -148,20 +213,69 @@ impl Crawler {
         let started = Utc::now();
         let result = source.collect(cfg, &ctx).await;
         let result = match result {
-            Ok(c) => self.record(cfg, c).await,
-            Err(e) => Err((e, Vec::new())),
+            Ok(c) => {
+                let empty = c.empty;
+                self.record(cfg, c).await.map(|(new, warnings)| RunResult {
+                    new,
+                    warnings,
+                    empty,
+                })
+            }
+            Err(e) => Err(e),
         };
+        let (outcome, status) = self.update_health(cfg, started, result);
+        if let Some(status) = status {
+            let payload = Envelope::new(STATUS_KIND, status).to_bytes();
+            // A snapshot: the next run sends another, so a failed publish
+            // (no alerter in this process) loses nothing that matters.
+            if let Err(e) = self
+                .bus
+                .publish(&self.topics.sources_status, cfg.id(), payload)
+                .await
+            {
+                debug!(source = cfg.id(), error = %e, "source status not published");
+            }
+        }
+        outcome
+    }
+
+    /// Updates a source's health after a run; returns the run's result and
+    /// the status to publish.
+    fn update_health(
+        &self,
+        cfg: &SourceConfig,
+        started: DateTime<Utc>,
+        result: Result<RunResult, SourceError>,
+    ) -> (Result<usize, SourceError>, Option<SourceStatus>) {
         let mut health = self.health.lock().unwrap();
-        let h = health.entry(cfg.id().to_string()).or_default();
+        let h = health
+            .entry(cfg.id().to_string())
+            .or_insert_with(|| SourceHealth::new(cfg.id()));
         h.runs += 1;
         h.last_run_at = Some(started);
-        match result {
-            Ok((n, warnings)) => {
+        let outcome = match result {
+            Ok(RunResult {
+                new: n,
+                warnings,
+                empty,
+            }) => {
                 h.last_success_at = Some(started);
                 h.consecutive_failures = 0;
                 h.last_error = None;
                 h.last_new_items = n;
                 h.total_new_items += n as u64;
+                h.usual_yield = if h.runs_by_result.get("ok").copied().unwrap_or(0) == 0 {
+                    n as f64
+                } else {
+                    0.8 * h.usual_yield + 0.2 * n as f64
+                };
+                *h.runs_by_result.entry("ok".into()).or_default() += 1;
+                h.consecutive_empty = if empty { h.consecutive_empty + 1 } else { 0 };
+                h.state = if h.consecutive_empty >= self.empty_after {
+                    SourceState::Empty
+                } else {
+                    SourceState::Ok
+                };
                 for w in &warnings {
                     warn!(source = cfg.id(), warning = %w, "source run incomplete");
                 }
@@ -173,9 +287,15 @@ impl Crawler {
                     .inc_by(n as u64);
                 Ok(n)
             }
-            Err((e, _)) => {
+            Err(e) => {
                 h.consecutive_failures += 1;
                 h.last_error = Some(e.to_string());
+                *h.runs_by_result.entry(e.label().into()).or_default() += 1;
+                if e.is_block() {
+                    h.state = SourceState::Blocked;
+                } else if h.consecutive_failures >= self.failing_after {
+                    h.state = SourceState::Failing;
+                }
                 self.metrics
                     .runs
                     .with_label_values(&[cfg.id(), e.label()])
@@ -183,14 +303,15 @@ impl Crawler {
                 warn!(source = cfg.id(), failures = h.consecutive_failures, error = %e, "source run failed");
                 Err(e)
             }
-        }
+        };
+        (outcome, Some(h.status()))
     }
 
     async fn record(
         &self,
         cfg: &SourceConfig,
         c: Collected,
-    ) -> Result<(usize, Vec<String>), (SourceError, Vec<String>)> {
+    ) -> Result<(usize, Vec<String>), SourceError> {
         let state = self.state.clone();
         let source = cfg.id().to_string();
         let Collected {
@@ -198,6 +319,7 @@ impl Crawler {
             cursor,
             validators,
             warnings,
+            empty: _,
         } = c;
         let run = RunRecord {
             items,
@@ -211,7 +333,7 @@ impl Crawler {
         })
         .await
         .expect("record task does not panic")
-        .map_err(|e| (SourceError::State(e), Vec::new()))?;
+        .map_err(SourceError::State)?;
         if !new.is_empty() {
             info!(source = cfg.id(), new = new.len(), "new items");
             self.outbox_ready.notify_one();

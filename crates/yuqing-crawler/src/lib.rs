@@ -24,6 +24,7 @@ mod metrics;
 pub mod sources;
 pub mod state;
 pub mod text;
+pub mod wall;
 
-pub use crawler::{Crawler, SourceHealth, build_sources};
+pub use crawler::{Crawler, STATUS_KIND, SourceHealth, build_sources};
 pub use metrics::CrawlerMetrics;

@@ -219,3 +219,70 @@ async fn unreachable_source_is_named_in_its_health() {
     assert_eq!(h.consecutive_failures, 1);
     assert!(h.last_error.as_deref().unwrap().contains("cannot connect"));
 }
+
+#[tokio::test]
+async fn walls_blocks_failures_and_empty_runs_set_the_source_state() {
+    use yuqing_model::SourceState;
+    let app = Router::new()
+        .route(
+            "/wall",
+            get(|| async { "<html><body><form><input name=u><input type=\"password\"></form>请先登录</body></html>" }),
+        )
+        .route("/forbidden", get(|| async { StatusCode::FORBIDDEN }))
+        .route("/broken", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
+        .route(
+            "/empty",
+            get(|| async { ([(header::CONTENT_TYPE, "application/rss+xml")], "<rss version=\"2.0\"><channel><title>t</title></channel></rss>") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    let main = dir.path().join("main.toml");
+    let mut text = String::from(
+        "[crawler]\nper_host_delay_ms = 0\nretries = 0\nfailing_after = 2\nempty_after = 2\n",
+    );
+    for id in ["wall", "forbidden", "broken", "empty"] {
+        text.push_str(&format!(
+            "\n[[source]]\nid = \"{id}\"\nkind = \"feed\"\nallow_private = true\nurl = \"http://{addr}/{id}\"\n"
+        ));
+    }
+    std::fs::write(&main, text).unwrap();
+    let config = Loader::default().load(&main).unwrap();
+    let registry = prometheus::Registry::new();
+    let c = Crawler::new(
+        &config,
+        CrawlState::open(&dir.path().join("crawl.db")).unwrap(),
+        Arc::new(InProcessBus::new(16)),
+        Topics::default(),
+        CrawlerMetrics::new(&registry),
+    )
+    .unwrap();
+    for i in 0..4 {
+        let _ = c.run_source(i).await;
+    }
+    let h = c.health();
+    assert_eq!(h[0].state, SourceState::Blocked, "{:?}", h[0].last_error);
+    assert!(h[0].last_error.as_deref().unwrap().contains("login wall"));
+    assert_eq!(h[1].state, SourceState::Blocked, "403 is a block");
+    assert_eq!(
+        h[2].state,
+        SourceState::Ok,
+        "one failure is not yet failing"
+    );
+    assert_eq!(h[3].state, SourceState::Ok);
+    for i in 0..4 {
+        let _ = c.run_source(i).await;
+    }
+    let h = c.health();
+    assert_eq!(h[2].state, SourceState::Failing);
+    assert_eq!(h[2].runs_by_result["http_5xx"], 2);
+    assert_eq!(h[3].state, SourceState::Empty);
+    assert!(
+        h[3].status()
+            .reason
+            .unwrap()
+            .contains("2 runs in a row found nothing")
+    );
+}

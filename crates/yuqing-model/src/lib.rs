@@ -14,6 +14,7 @@ mod incident;
 mod item;
 mod level;
 mod report;
+mod source;
 
 pub use envelope::{Envelope, EnvelopeError, SCHEMA_VERSION};
 pub use id::{canonical_url, item_id_for_post, item_id_for_url};
@@ -21,3 +22,4 @@ pub use incident::{Incident, IncidentStatus};
 pub use item::{AnalyzedItem, Engagement, Item, RuleHit, SourceKind, SourceType, Token};
 pub use level::{Level, ParseLevelError};
 pub use report::{ReportKind, ReportRecord};
+pub use source::{SourceState, SourceStatus};

@@ -187,6 +187,8 @@ pub(crate) async fn home(State(st): State<AppState>, Query(p): Query<SearchParam
                 last_success => s.last_success_at.map(local).unwrap_or_else(|| "—".into()),
                 total_new_items => s.total_new_items,
                 consecutive_failures => s.consecutive_failures,
+                state_zh => s.state.zh(),
+                troubled => s.state != yuqing_model::SourceState::Ok,
                 last_error => s.last_error,
             }
         })

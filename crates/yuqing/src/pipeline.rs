@@ -157,6 +157,7 @@ impl Pipeline {
         bus.declare(&topics.items_raw, &["analyzer"]);
         bus.declare(&topics.items_analyzed, &["indexer", "alerter"]);
         bus.declare(&topics.items_dead, &["alerter"]);
+        bus.declare(&topics.sources_status, &["alerter"]);
         let dyn_bus: Arc<dyn Bus> = Arc::new(bus.clone());
 
         let state =

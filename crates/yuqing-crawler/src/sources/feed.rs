@@ -24,12 +24,19 @@ pub(super) async fn collect(
         FetchOutcome::NotModified => return Ok(Collected::default()),
         FetchOutcome::Fresh(x) => x,
     };
-    let feed = parse_feed(&fetched.body, fetched.content_type.as_deref()).map_err(|message| {
-        SourceError::Parse {
-            url: f.url.clone(),
-            message,
+    let feed = match parse_feed(&fetched.body, fetched.content_type.as_deref()) {
+        Ok(feed) => feed,
+        Err(message) => {
+            // A login or captcha page where the feed should be is a block,
+            // not a malformed feed.
+            super::check_wall(&f.url, &fetched.body)?;
+            return Err(SourceError::Parse {
+                url: f.url.clone(),
+                message,
+            });
         }
-    })?;
+    };
+    let empty = feed.entries.is_empty();
     let site = host_of(&fetched.url);
     let now = Utc::now();
     let mut items = Vec::with_capacity(feed.entries.len());
@@ -82,6 +89,7 @@ pub(super) async fn collect(
         cursor: None,
         validators: vec![(f.url.clone(), fetched.validators)],
         warnings: Vec::new(),
+        empty,
     })
 }
 

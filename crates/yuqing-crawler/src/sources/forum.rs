@@ -80,14 +80,17 @@ impl ForumCollector {
             FetchOutcome::Fresh(f) => f,
             FetchOutcome::NotModified => return Ok(Collected::default()),
         };
+        super::check_wall(&self.cfg.list_url, &list.body)?;
         let threads = self.thread_links(&list);
-        if threads.is_empty() {
-            return Err(SourceError::Parse {
-                url: self.cfg.list_url.clone(),
-                message: format!("no thread links match `{}`", self.cfg.thread_link),
-            });
-        }
         let mut out = Collected::default();
+        if threads.is_empty() {
+            out.empty = true;
+            out.warnings.push(format!(
+                "{}: no thread links match `{}`",
+                self.cfg.list_url, self.cfg.thread_link
+            ));
+            return Ok(out);
+        }
         for url in threads.into_iter().take(self.cfg.max_threads) {
             match ctx.fetcher.get(url.as_str(), None, ctx.policy).await {
                 Ok(FetchOutcome::Fresh(page)) => match self.posts(cfg, &page, ctx) {

@@ -31,8 +31,13 @@ pub(super) async fn collect(
         url: url.to_string(),
         message,
     };
-    let doc: Value = serde_json::from_slice(&fetched.body)
-        .map_err(|e| parse_err(format!("invalid JSON: {e}")))?;
+    let doc: Value = match serde_json::from_slice(&fetched.body) {
+        Ok(v) => v,
+        Err(e) => {
+            super::check_wall(url.as_str(), &fetched.body)?;
+            return Err(parse_err(format!("invalid JSON: {e}")));
+        }
+    };
     let posts = doc
         .pointer(&m.items)
         .and_then(Value::as_array)
@@ -91,6 +96,8 @@ pub(super) async fn collect(
         });
     }
     Ok(Collected {
+        // With a cursor an empty page only means nothing new.
+        empty: cursor.is_none() && posts.is_empty(),
         items,
         cursor: newest.filter(|n| Some(n) != cursor.as_ref()),
         validators: Vec::new(),

@@ -24,6 +24,8 @@ pub enum SourceError {
     Parse { url: String, message: String },
     #[error(transparent)]
     State(#[from] StateError),
+    #[error("{url}: blocked: {reason}")]
+    Blocked { url: String, reason: String },
 }
 
 impl SourceError {
@@ -33,6 +35,7 @@ impl SourceError {
             SourceError::Fetch(f) => f.label(),
             SourceError::Parse { .. } => "parse",
             SourceError::State(_) => "state",
+            SourceError::Blocked { .. } => "blocked",
         }
     }
 }
@@ -45,6 +48,36 @@ pub struct Collected {
     pub validators: Vec<(String, Validators)>,
     /// Failures that did not stop the run (one thread page of a forum).
     pub warnings: Vec<String>,
+    /// The source answered but held nothing at all (a feed with no entries,
+    /// a list page where the selectors match nothing): its layout may have
+    /// changed.
+    pub empty: bool,
+}
+
+impl SourceError {
+    /// Whether the site refuses us (403/418/432, a captcha, a login wall).
+    pub fn is_block(&self) -> bool {
+        matches!(self, SourceError::Blocked { .. })
+            || matches!(
+                self,
+                SourceError::Fetch(FetchError::Status {
+                    status: 403 | 418 | 432,
+                    ..
+                })
+            )
+    }
+}
+
+/// A page that should be content but is a wall.
+pub(crate) fn check_wall(url: &str, body: &[u8]) -> Result<(), SourceError> {
+    let head = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]);
+    match crate::wall::detect_wall(&head) {
+        Some(reason) => Err(SourceError::Blocked {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        }),
+        None => Ok(()),
+    }
 }
 
 pub(crate) struct Ctx<'a> {

@@ -1,0 +1,65 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How a source is doing, as the crawler judges it after each run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceState {
+    /// The last run succeeded.
+    Ok,
+    /// Runs keep failing (network, HTTP errors, parse errors).
+    Failing,
+    /// The site refuses us: 403/418/432, a captcha or a login wall.
+    Blocked,
+    /// Runs succeed but find nothing at all, as when a page layout changed
+    /// under the selectors.
+    Empty,
+}
+
+impl SourceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceState::Ok => "ok",
+            SourceState::Failing => "failing",
+            SourceState::Blocked => "blocked",
+            SourceState::Empty => "empty",
+        }
+    }
+
+    pub fn zh(self) -> &'static str {
+        match self {
+            SourceState::Ok => "正常",
+            SourceState::Failing => "采集失败",
+            SourceState::Blocked => "被封禁",
+            SourceState::Empty => "无数据",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SourceState> {
+        [
+            SourceState::Ok,
+            SourceState::Failing,
+            SourceState::Blocked,
+            SourceState::Empty,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+/// A source's state after a run, sent by the crawler to the alerter on
+/// `sources.status`. Each message is a whole snapshot, so a lost or
+/// replayed one is corrected by the next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    pub source: String,
+    pub name: String,
+    pub state: SourceState,
+    pub consecutive_failures: u32,
+    /// Why the state is not `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub at: DateTime<Utc>,
+}
