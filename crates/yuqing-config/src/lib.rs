@@ -23,7 +23,7 @@ pub use settings::{
     AlertConfig, AnalysisConfig, BusConfig, CrawlerConfig, IndexConfig, ReportConfig, ServerConfig,
     Settings, Thresholds, WebhookConfig,
 };
-pub use source::{FeedSource, ForumSource, MicroblogSource, SourceConfig};
+pub use source::{FeedSource, ForumSource, MicroblogSource, PageSource, SourceConfig};
 
 /// A loaded, validated configuration.
 #[derive(Debug, Clone)]
@@ -304,7 +304,31 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
                 format!("duplicate source id `{}` (also source[{first}])", src.id()),
             ));
         }
-        if let Err(msg) = check_http_url(src.start_url()) {
+        if let SourceConfig::Page(p) = src {
+            if p.list_urls.is_empty() && p.sitemap.is_none() && p.feed.is_none() {
+                errors.push(at(
+                    &here("id"),
+                    format!("source[{i}]"),
+                    "a page source needs at least one of list_urls, sitemap or feed".into(),
+                ));
+            }
+            for (j, u) in p.list_urls.iter().enumerate() {
+                if let Err(msg) = check_http_url(u) {
+                    errors.push(at(
+                        &here("list_urls"),
+                        format!("source[{i}].list_urls[{j}]"),
+                        msg,
+                    ));
+                }
+            }
+            for (key, u) in [("sitemap", &p.sitemap), ("feed", &p.feed)] {
+                if let Some(u) = u
+                    && let Err(msg) = check_http_url(u)
+                {
+                    errors.push(at(&here(key), format!("source[{i}].{key}"), msg));
+                }
+            }
+        } else if let Err(msg) = check_http_url(src.start_url()) {
             let field = src.start_url_field();
             errors.push(at(&here(field), format!("source[{i}].{field}"), msg));
         }

@@ -13,6 +13,9 @@ pub enum SourceConfig {
     Forum(ForumSource),
     /// A microblog-style JSON timeline API with a cursor.
     Microblog(MicroblogSource),
+    /// Website article pages, found on list pages, in sitemaps or in a
+    /// feed, with the main text extracted.
+    Page(PageSource),
 }
 
 impl SourceConfig {
@@ -21,6 +24,7 @@ impl SourceConfig {
             SourceConfig::Feed(s) => &s.id,
             SourceConfig::Forum(s) => &s.id,
             SourceConfig::Microblog(s) => &s.id,
+            SourceConfig::Page(s) => &s.id,
         }
     }
 
@@ -29,6 +33,7 @@ impl SourceConfig {
             SourceConfig::Feed(s) => (&s.id, &s.name),
             SourceConfig::Forum(s) => (&s.id, &s.name),
             SourceConfig::Microblog(s) => (&s.id, &s.name),
+            SourceConfig::Page(s) => (&s.id, &s.name),
         };
         name.as_deref().unwrap_or(id)
     }
@@ -38,6 +43,7 @@ impl SourceConfig {
             SourceConfig::Feed(_) => SourceKind::Feed,
             SourceConfig::Forum(_) => SourceKind::Forum,
             SourceConfig::Microblog(_) => SourceKind::Microblog,
+            SourceConfig::Page(_) => SourceKind::Page,
         }
     }
 
@@ -46,6 +52,7 @@ impl SourceConfig {
             SourceConfig::Feed(s) => s.source_type.unwrap_or(SourceType::News),
             SourceConfig::Forum(s) => s.source_type.unwrap_or(SourceType::Forum),
             SourceConfig::Microblog(s) => s.source_type.unwrap_or(SourceType::Microblog),
+            SourceConfig::Page(s) => s.source_type.unwrap_or(SourceType::News),
         }
     }
 
@@ -55,6 +62,7 @@ impl SourceConfig {
             SourceConfig::Feed(s) => s.allow_private,
             SourceConfig::Forum(s) => s.allow_private,
             SourceConfig::Microblog(s) => s.allow_private,
+            SourceConfig::Page(s) => s.allow_private,
         }
     }
 
@@ -64,6 +72,7 @@ impl SourceConfig {
             SourceConfig::Feed(s) => s.interval_secs,
             SourceConfig::Forum(s) => s.interval_secs,
             SourceConfig::Microblog(s) => s.interval_secs,
+            SourceConfig::Page(s) => s.interval_secs,
         }
     }
 
@@ -73,6 +82,7 @@ impl SourceConfig {
             SourceConfig::Feed(s) => &s.url,
             SourceConfig::Forum(s) => &s.list_url,
             SourceConfig::Microblog(s) => &s.url,
+            SourceConfig::Page(s) => s.start_url(),
         }
     }
 
@@ -80,6 +90,9 @@ impl SourceConfig {
     pub fn start_url_field(&self) -> &'static str {
         match self {
             SourceConfig::Forum(_) => "list_url",
+            SourceConfig::Page(p) if !p.list_urls.is_empty() => "list_urls",
+            SourceConfig::Page(p) if p.sitemap.is_some() => "sitemap",
+            SourceConfig::Page(_) => "feed",
             _ => "url",
         }
     }
@@ -213,4 +226,54 @@ fn default_comments() -> String {
 }
 fn default_likes() -> String {
     "/attitudes_count".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageSource {
+    pub id: String,
+    pub name: Option<String>,
+    /// 新闻 by default.
+    pub source_type: Option<SourceType>,
+    pub interval_secs: Option<u64>,
+    #[serde(default)]
+    pub allow_private: bool,
+    /// List pages whose links lead to articles.
+    #[serde(default)]
+    pub list_urls: Vec<String>,
+    /// Selector of article links on the list pages (`a[href]` inside it).
+    #[serde(default = "default_link")]
+    pub link: String,
+    /// A sitemap or sitemap index (`.xml` or `.xml.gz`); indexes are followed.
+    pub sitemap: Option<String>,
+    /// A feed whose entries link to the articles.
+    pub feed: Option<String>,
+    /// Only links containing this text are articles (e.g. `/content/`).
+    pub link_contains: Option<String>,
+    /// New articles fetched per run at most; the rest wait for the next run.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: usize,
+    /// Per-site selectors; without them the article extractor decides.
+    pub title: Option<String>,
+    pub content: Option<String>,
+    pub author: Option<String>,
+    pub time: Option<String>,
+}
+
+impl PageSource {
+    /// The first discovery URL.
+    pub fn start_url(&self) -> &str {
+        self.list_urls
+            .first()
+            .or(self.sitemap.as_ref())
+            .or(self.feed.as_ref())
+            .map_or("", String::as_str)
+    }
+}
+
+fn default_link() -> String {
+    "a[href]".into()
+}
+fn default_max_pages() -> usize {
+    30
 }

@@ -21,6 +21,7 @@ pub mod decode;
 pub mod extract;
 pub mod fetch;
 mod metrics;
+pub mod sitemap;
 pub mod sources;
 pub mod state;
 pub mod text;

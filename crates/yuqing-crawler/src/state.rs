@@ -96,6 +96,19 @@ impl CrawlState {
             .optional()?)
     }
 
+    /// The ids among `ids` not seen before, in their order.
+    pub fn unseen(&self, ids: &[String]) -> Result<Vec<String>, StateError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare_cached("SELECT 1 FROM seen WHERE item_id = ?1")?;
+        let mut out = Vec::new();
+        for id in ids {
+            if !stmt.exists([id])? {
+                out.push(id.clone());
+            }
+        }
+        Ok(out)
+    }
+
     pub fn cursor(&self, source: &str) -> Result<Option<String>, StateError> {
         let conn = self.conn.lock().unwrap();
         Ok(conn

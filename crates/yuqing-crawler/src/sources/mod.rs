@@ -4,6 +4,7 @@
 mod feed;
 mod forum;
 mod microblog;
+mod page;
 
 use chrono_tz::Tz;
 use yuqing_config::{ConfigError, SourceConfig};
@@ -14,6 +15,7 @@ use crate::state::{CrawlState, StateError};
 
 pub use feed::parse_feed;
 pub use forum::ForumCollector;
+pub use page::PageCollector;
 
 /// Why a run of a source failed.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +95,7 @@ pub enum Source {
     Feed(yuqing_config::FeedSource),
     Forum(ForumCollector),
     Microblog(yuqing_config::MicroblogSource),
+    Page(PageCollector),
 }
 
 impl Source {
@@ -106,6 +109,7 @@ impl Source {
             SourceConfig::Feed(f) => Source::Feed(f.clone()),
             SourceConfig::Forum(f) => Source::Forum(ForumCollector::new(f.clone(), index, origin)?),
             SourceConfig::Microblog(m) => Source::Microblog(m.clone()),
+            SourceConfig::Page(p) => Source::Page(PageCollector::new(p.clone(), index, origin)?),
         })
     }
 
@@ -118,6 +122,7 @@ impl Source {
             Source::Feed(f) => feed::collect(f, cfg, ctx).await,
             Source::Forum(f) => f.collect(cfg, ctx).await,
             Source::Microblog(m) => microblog::collect(m, cfg, ctx).await,
+            Source::Page(p) => p.collect(cfg, ctx).await,
         }
     }
 }

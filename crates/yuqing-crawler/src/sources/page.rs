@@ -1,0 +1,277 @@
+//! Website article pages: links found on list pages, in sitemaps (indexes
+//! followed, `.xml.gz` read) or in a feed; each new article fetched and its
+//! main text extracted. Links already seen are not fetched again.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use scraper::{Html, Selector};
+use url::Url;
+use yuqing_config::{ConfigError, PageSource, PathSeg, SourceConfig, value_span};
+use yuqing_model::{Engagement, Item, canonical_url, item_id_for_url};
+
+use super::{Collected, Ctx, SourceError, check_wall, host_of};
+use crate::decode::decode_html;
+use crate::extract::extract;
+use crate::fetch::FetchOutcome;
+use crate::text::{element_text, parse_time};
+
+/// Sitemaps read per run at most (an index can list thousands).
+const MAX_SITEMAPS: usize = 20;
+/// Largest uncompressed sitemap, bytes.
+const MAX_SITEMAP_BYTES: usize = 50 * 1024 * 1024;
+
+#[derive(Debug)]
+pub struct PageCollector {
+    cfg: PageSource,
+    link: Selector,
+    title: Option<Selector>,
+    content: Option<Selector>,
+    author: Option<Selector>,
+    time: Option<Selector>,
+}
+
+impl PageCollector {
+    pub fn new(
+        cfg: PageSource,
+        index: usize,
+        origin: &std::path::Path,
+    ) -> Result<Self, ConfigError> {
+        let parse = |field: &'static str, css: &str| {
+            Selector::parse(css).map_err(|e| {
+                let mut err =
+                    ConfigError::new(origin, format!("invalid CSS selector `{css}`: {e}"))
+                        .field(format!("source[{index}].{field}"));
+                if let Ok(text) = std::fs::read_to_string(origin)
+                    && let Some(span) = value_span(
+                        &text,
+                        &[
+                            PathSeg::Key("source"),
+                            PathSeg::Index(index),
+                            PathSeg::Key(field),
+                        ],
+                    )
+                {
+                    err = err.at_offset(&text, span.start);
+                }
+                err
+            })
+        };
+        let opt = |field: &'static str, css: &Option<String>| {
+            css.as_deref().map(|c| parse(field, c)).transpose()
+        };
+        Ok(PageCollector {
+            link: parse("link", &cfg.link)?,
+            title: opt("title", &cfg.title)?,
+            content: opt("content", &cfg.content)?,
+            author: opt("author", &cfg.author)?,
+            time: opt("time", &cfg.time)?,
+            cfg,
+        })
+    }
+
+    pub(super) async fn collect(
+        &self,
+        cfg: &SourceConfig,
+        ctx: &Ctx<'_>,
+    ) -> Result<Collected, SourceError> {
+        let mut out = Collected::default();
+        let links = self.discover(ctx, &mut out).await?;
+        if links.is_empty() {
+            out.empty = true;
+            return Ok(out);
+        }
+        // Articles already emitted are not fetched again.
+        let by_id: Vec<(String, Url)> = links
+            .into_iter()
+            .map(|u| (item_id_for_url(u.as_str()), u))
+            .collect();
+        let ids: Vec<String> = by_id.iter().map(|(id, _)| id.clone()).collect();
+        let unseen: HashSet<String> = ctx.state.unseen(&ids)?.into_iter().collect();
+        for (_, url) in by_id
+            .into_iter()
+            .filter(|(id, _)| unseen.contains(id))
+            .take(self.cfg.max_pages)
+        {
+            match ctx.fetcher.get(url.as_str(), None, ctx.policy).await {
+                Ok(FetchOutcome::Fresh(page)) => {
+                    if let Err(e) = check_wall(url.as_str(), &page.body) {
+                        out.warnings.push(e.to_string());
+                        continue;
+                    }
+                    let (html, _) = decode_html(&page.body, page.content_type.as_deref(), None);
+                    out.items.push(self.item(cfg, ctx, &page.url, &url, &html));
+                }
+                Ok(FetchOutcome::NotModified) => {}
+                Err(e) => out.warnings.push(e.to_string()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Article links from every configured place, newest first where the
+    /// place says, deduplicated by canonical URL.
+    async fn discover(&self, ctx: &Ctx<'_>, out: &mut Collected) -> Result<Vec<Url>, SourceError> {
+        let mut links: Vec<Url> = Vec::new();
+        let mut failures = Vec::new();
+        for list in &self.cfg.list_urls {
+            match ctx.fetcher.get(list, None, ctx.policy).await {
+                Ok(FetchOutcome::Fresh(page)) => {
+                    check_wall(list, &page.body)?;
+                    let (html, _) = decode_html(&page.body, page.content_type.as_deref(), None);
+                    let doc = Html::parse_document(&html);
+                    let a = Selector::parse("a[href]").expect("static selector");
+                    for el in doc.select(&self.link) {
+                        let hrefs: Vec<&str> = if el.value().name() == "a" {
+                            el.value().attr("href").into_iter().collect()
+                        } else {
+                            el.select(&a)
+                                .filter_map(|x| x.value().attr("href"))
+                                .collect()
+                        };
+                        links.extend(hrefs.into_iter().filter_map(|h| page.url.join(h).ok()));
+                    }
+                }
+                Ok(FetchOutcome::NotModified) => {}
+                Err(e) => failures.push(SourceError::from(e)),
+            }
+        }
+        if let Some(sitemap) = &self.cfg.sitemap {
+            match self.sitemap_links(ctx, sitemap, out).await {
+                Ok(mut l) => links.append(&mut l),
+                Err(e) => failures.push(e),
+            }
+        }
+        if let Some(feed) = &self.cfg.feed {
+            match ctx.fetcher.get(feed, None, ctx.policy).await {
+                Ok(FetchOutcome::Fresh(f)) => {
+                    match super::parse_feed(&f.body, f.content_type.as_deref()) {
+                        Ok(parsed) => links.extend(
+                            parsed
+                                .entries
+                                .iter()
+                                .filter_map(|e| e.links.first())
+                                .filter_map(|l| f.url.join(&l.href).ok()),
+                        ),
+                        Err(message) => failures.push(SourceError::Parse {
+                            url: feed.clone(),
+                            message,
+                        }),
+                    }
+                }
+                Ok(FetchOutcome::NotModified) => {}
+                Err(e) => failures.push(e.into()),
+            }
+        }
+        // Every discovery place failing is a failed run; some failing is a
+        // warning.
+        let places = self.cfg.list_urls.len()
+            + usize::from(self.cfg.sitemap.is_some())
+            + usize::from(self.cfg.feed.is_some());
+        if places > 0 && failures.len() == places {
+            return Err(failures.swap_remove(0));
+        }
+        out.warnings
+            .extend(failures.iter().map(ToString::to_string));
+        let mut seen = HashSet::new();
+        Ok(links
+            .into_iter()
+            .filter(|u| u.scheme() == "http" || u.scheme() == "https")
+            .filter(|u| {
+                self.cfg
+                    .link_contains
+                    .as_deref()
+                    .is_none_or(|c| u.as_str().contains(c))
+            })
+            .filter(|u| seen.insert(canonical_url(u.as_str())))
+            .collect())
+    }
+
+    /// Pages of a sitemap, following an index breadth-first, newest
+    /// `<lastmod>` first.
+    async fn sitemap_links(
+        &self,
+        ctx: &Ctx<'_>,
+        start: &str,
+        out: &mut Collected,
+    ) -> Result<Vec<Url>, SourceError> {
+        let mut queue = vec![start.to_string()];
+        let mut pages: Vec<(String, Option<String>)> = Vec::new();
+        let mut read = 0;
+        while let Some(next) = queue.pop() {
+            if read == MAX_SITEMAPS {
+                out.warnings.push(format!(
+                    "{start}: more than {MAX_SITEMAPS} sitemaps; the rest wait"
+                ));
+                break;
+            }
+            read += 1;
+            let body = match ctx.fetcher.get(&next, None, ctx.policy).await {
+                Ok(FetchOutcome::Fresh(f)) => f.body,
+                Ok(FetchOutcome::NotModified) => continue,
+                Err(e) if next == start => return Err(e.into()),
+                Err(e) => {
+                    out.warnings.push(e.to_string());
+                    continue;
+                }
+            };
+            let parse_err = |message: String| SourceError::Parse {
+                url: next.clone(),
+                message,
+            };
+            let xml = crate::sitemap::maybe_gunzip(&body, MAX_SITEMAP_BYTES).map_err(parse_err)?;
+            let (text, _) = crate::decode::decode_xml(&xml, None, None);
+            let map = crate::sitemap::parse(&text).map_err(|m| SourceError::Parse {
+                url: next.clone(),
+                message: m,
+            })?;
+            pages.extend(map.pages);
+            queue.extend(map.sitemaps.into_iter().rev());
+        }
+        // ISO dates sort as text; undated pages go last.
+        pages.sort_by(|a, b| b.1.cmp(&a.1));
+        Ok(pages
+            .into_iter()
+            .filter_map(|(u, _)| Url::parse(&u).ok())
+            .collect())
+    }
+
+    fn item(
+        &self,
+        cfg: &SourceConfig,
+        ctx: &Ctx<'_>,
+        final_url: &Url,
+        link: &Url,
+        html: &str,
+    ) -> Item {
+        let now = Utc::now();
+        let auto = extract(html, Some(final_url.as_str()), ctx.tz, now);
+        let doc = Html::parse_document(html);
+        let pick = |sel: &Option<Selector>| {
+            sel.as_ref()
+                .and_then(|s| doc.select(s).next())
+                .map(element_text)
+                .filter(|t| !t.is_empty())
+        };
+        Item {
+            id: item_id_for_url(link.as_str()),
+            source: cfg.id().to_string(),
+            source_kind: cfg.kind(),
+            source_type: cfg.source_type(),
+            site: host_of(final_url),
+            url: canonical_url(link.as_str()),
+            title: pick(&self.title).unwrap_or(auto.title),
+            text: pick(&self.content).unwrap_or(auto.text),
+            author: pick(&self.author).or(auto.author),
+            published_at: pick(&self.time)
+                .and_then(|t| {
+                    parse_time(&t, ctx.tz)
+                        .or_else(|| crate::extract::parse_visible_time(&t, ctx.tz, now))
+                })
+                .or(auto.published_at),
+            fetched_at: now,
+            engagement: Engagement::default(),
+            parent_id: None,
+        }
+    }
+}

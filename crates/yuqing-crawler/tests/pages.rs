@@ -1,0 +1,176 @@
+//! `kind = "page"`: articles found on a GBK list page and through a gzipped
+//! sitemap index, extracted, and never fetched twice.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use yuqing_bus::{InProcessBus, Topics};
+use yuqing_config::Loader;
+use yuqing_crawler::state::CrawlState;
+use yuqing_crawler::{Crawler, CrawlerMetrics};
+
+fn article(n: u32) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"gbk\"><title>第{n}条通报 - 江州市政府网</title></head><body>\
+         <nav>首页 | 政务公开 | 办事服务 | 互动交流</nav>\
+         <div class=\"article\"><h1>第{n}条通报</h1><div class=\"info\">发布时间：2026-11-2{n} 09:30 来源：江州市应急管理局</div>\
+         <p>江州市应急管理局发布第{n}条通报，全市各区已完成汛后安全隐患排查，共排查重点部位一千二百余处，整改问题三百余项。</p>\
+         <p>通报要求各区继续做好值班值守，对排查中发现的问题建立台账，逐项销号，确保群众生命财产安全。</p>\
+         <p>市民如发现安全隐患，可拨打十二三四五热线反映，相关部门将及时核实处理。</p></div>\
+         <footer>江州市人民政府 主办 版权所有</footer></body></html>"
+    )
+}
+
+fn gbk(s: &str) -> Vec<u8> {
+    encoding_rs::GBK.encode(s).0.into_owned()
+}
+
+#[tokio::test]
+async fn list_pages_and_sitemaps_lead_to_extracted_articles_once() {
+    let article_hits = Arc::new(AtomicUsize::new(0));
+    let hits = article_hits.clone();
+    let gz = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(
+            b"<?xml version=\"1.0\"?><urlset><url><loc>http://HOST/content/3.html</loc><lastmod>2026-11-23</lastmod></url>\
+              <url><loc>http://HOST/content/4.html</loc><lastmod>2026-11-24</lastmod></url></urlset>",
+        )
+        .unwrap();
+        e.finish().unwrap()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let gz = Arc::new(
+        // The sitemap names its own host.
+        {
+            let mut d = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz.as_slice()), &mut d)
+                .unwrap();
+            let text = String::from_utf8(d)
+                .unwrap()
+                .replace("HOST", &addr.to_string());
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(text.as_bytes()).unwrap();
+            e.finish().unwrap()
+        },
+    );
+    let app = Router::new()
+        .route(
+            "/list.html",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/html")],
+                    gbk("<html><head><meta charset=\"gbk\"></head><body><a href=\"/about.html\">关于我们</a>\
+                         <ul class=\"list\"><li><a href=\"/content/1.html?utm_source=list\">第1条通报</a></li>\
+                         <li><a href=\"content/2.html\">第2条通报</a></li></ul></body></html>"),
+                )
+            }),
+        )
+        .route(
+            "/sitemap_index.xml",
+            get(move || async move { format!("<sitemapindex><sitemap><loc>http://{addr}/sitemap1.xml.gz</loc></sitemap></sitemapindex>") }),
+        )
+        .route("/sitemap1.xml.gz", get(move || {
+            let gz = gz.clone();
+            async move { ([(header::CONTENT_TYPE, "application/gzip")], (*gz).clone()) }
+        }))
+        .route(
+            "/content/{page}",
+            get(move |Path(page): Path<String>| {
+                hits.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let n: u32 = page.trim_end_matches(".html").parse().unwrap_or(0);
+                    ([(header::CONTENT_TYPE, "text/html; charset=gbk")], gbk(&article(n))).into_response()
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    let main = dir.path().join("main.toml");
+    std::fs::write(
+        &main,
+        format!(
+            "[crawler]\nper_host_delay_ms = 0\n\n[[source]]\nid = \"gov\"\nkind = \"page\"\nsource_type = \"政务\"\nallow_private = true\n\
+             list_urls = [\"http://{addr}/list.html\"]\nlink = \"ul.list\"\nsitemap = \"http://{addr}/sitemap_index.xml\"\nlink_contains = \"/content/\"\n"
+        ),
+    )
+    .unwrap();
+    let config = Loader::default().load(&main).unwrap();
+    let registry = prometheus::Registry::new();
+    let state = CrawlState::open(&dir.path().join("crawl.db")).unwrap();
+    let c = Crawler::new(
+        &config,
+        state.clone(),
+        Arc::new(InProcessBus::new(16)),
+        Topics::default(),
+        CrawlerMetrics::new(&registry),
+    )
+    .unwrap();
+    assert_eq!(c.run_source(0).await.unwrap(), 4);
+    assert_eq!(
+        article_hits.load(Ordering::SeqCst),
+        4,
+        "about.html is not an article"
+    );
+    assert_eq!(c.run_source(0).await.unwrap(), 0);
+    assert_eq!(
+        article_hits.load(Ordering::SeqCst),
+        4,
+        "seen articles are not fetched again"
+    );
+    assert!(
+        c.health()[0].last_warnings.is_empty(),
+        "{:?}",
+        c.health()[0].last_warnings
+    );
+
+    let mut items: Vec<yuqing_model::Item> = state
+        .outbox_after(0, 10)
+        .unwrap()
+        .into_iter()
+        .map(|(_, _, payload)| {
+            yuqing_model::Envelope::<yuqing_model::Item>::from_bytes(&payload, "item.raw")
+                .unwrap()
+                .payload
+        })
+        .collect();
+    items.sort_by(|a, b| a.title.cmp(&b.title));
+    assert_eq!(items.len(), 4);
+    for (i, item) in items.iter().enumerate() {
+        let n = i + 1;
+        assert_eq!(item.title, format!("第{n}条通报"));
+        assert!(
+            item.text
+                .starts_with(&format!("江州市应急管理局发布第{n}条通报")),
+            "{}",
+            item.text
+        );
+        assert!(
+            !item.text.contains("版权所有") && !item.text.contains("政务公开"),
+            "{}",
+            item.text
+        );
+        assert_eq!(item.source_type, yuqing_model::SourceType::Government);
+        assert_eq!(
+            item.url,
+            format!("http://{addr}/content/{n}.html"),
+            "canonical, tracking removed"
+        );
+        let local = item
+            .published_at
+            .unwrap()
+            .with_timezone(&chrono_tz::Asia::Shanghai);
+        assert_eq!(
+            local.format("%Y-%m-%d %H:%M").to_string(),
+            format!("2026-11-2{n} 09:30")
+        );
+    }
+}
