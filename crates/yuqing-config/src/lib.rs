@@ -23,7 +23,7 @@ pub use settings::{
     AlertConfig, AnalysisConfig, BusConfig, CrawlerConfig, IndexConfig, ReportConfig, ServerConfig,
     Settings, Thresholds, WebhookConfig,
 };
-pub use source::{FeedSource, ForumSource, MicroblogSource, PageSource, SourceConfig};
+pub use source::{FeedSource, ForumSource, JsonSource, MastodonSource, PageSource, SourceConfig};
 
 /// A loaded, validated configuration.
 #[derive(Debug, Clone)]
@@ -339,7 +339,26 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
                 "must be at least 1".into(),
             ));
         }
-        if let SourceConfig::Microblog(m) = src {
+        if let SourceConfig::Microblog(m) = src
+            && !(m.timeline == "public"
+                || m.timeline == "local"
+                || m.timeline
+                    .strip_prefix("tag:")
+                    .is_some_and(|t| !t.is_empty())
+                || m.timeline
+                    .strip_prefix("account:")
+                    .is_some_and(|t| !t.is_empty()))
+        {
+            errors.push(at(
+                &here("timeline"),
+                format!("source[{i}].timeline"),
+                format!(
+                    "`{}`: use public, local, tag:<hashtag> or account:<id>",
+                    m.timeline
+                ),
+            ));
+        }
+        if let SourceConfig::Json(m) = src {
             if !m.url_template.contains("{id}") {
                 errors.push(at(
                     &here("url_template"),

@@ -11,8 +11,12 @@ pub enum SourceConfig {
     Feed(FeedSource),
     /// A forum: list page → thread pages → posts, by CSS selectors.
     Forum(ForumSource),
-    /// A microblog-style JSON timeline API with a cursor.
-    Microblog(MicroblogSource),
+    /// A JSON API (Weibo-like timelines): URL, JSON-pointer field mapping,
+    /// cursor.
+    Json(JsonSource),
+    /// A Mastodon-compatible server's public API: public, local, hashtag or
+    /// account timelines, read forward from the last status seen.
+    Microblog(MastodonSource),
     /// Website article pages, found on list pages, in sitemaps or in a
     /// feed, with the main text extracted.
     Page(PageSource),
@@ -23,8 +27,9 @@ impl SourceConfig {
         match self {
             SourceConfig::Feed(s) => &s.id,
             SourceConfig::Forum(s) => &s.id,
-            SourceConfig::Microblog(s) => &s.id,
+            SourceConfig::Json(s) => &s.id,
             SourceConfig::Page(s) => &s.id,
+            SourceConfig::Microblog(s) => &s.id,
         }
     }
 
@@ -32,8 +37,9 @@ impl SourceConfig {
         let (id, name) = match self {
             SourceConfig::Feed(s) => (&s.id, &s.name),
             SourceConfig::Forum(s) => (&s.id, &s.name),
-            SourceConfig::Microblog(s) => (&s.id, &s.name),
+            SourceConfig::Json(s) => (&s.id, &s.name),
             SourceConfig::Page(s) => (&s.id, &s.name),
+            SourceConfig::Microblog(s) => (&s.id, &s.name),
         };
         name.as_deref().unwrap_or(id)
     }
@@ -42,8 +48,9 @@ impl SourceConfig {
         match self {
             SourceConfig::Feed(_) => SourceKind::Feed,
             SourceConfig::Forum(_) => SourceKind::Forum,
-            SourceConfig::Microblog(_) => SourceKind::Microblog,
+            SourceConfig::Json(_) => SourceKind::Json,
             SourceConfig::Page(_) => SourceKind::Page,
+            SourceConfig::Microblog(_) => SourceKind::Microblog,
         }
     }
 
@@ -51,8 +58,9 @@ impl SourceConfig {
         match self {
             SourceConfig::Feed(s) => s.source_type.unwrap_or(SourceType::News),
             SourceConfig::Forum(s) => s.source_type.unwrap_or(SourceType::Forum),
-            SourceConfig::Microblog(s) => s.source_type.unwrap_or(SourceType::Microblog),
+            SourceConfig::Json(s) => s.source_type.unwrap_or(SourceType::Microblog),
             SourceConfig::Page(s) => s.source_type.unwrap_or(SourceType::News),
+            SourceConfig::Microblog(s) => s.source_type.unwrap_or(SourceType::Microblog),
         }
     }
 
@@ -61,8 +69,9 @@ impl SourceConfig {
         match self {
             SourceConfig::Feed(s) => s.allow_private,
             SourceConfig::Forum(s) => s.allow_private,
-            SourceConfig::Microblog(s) => s.allow_private,
+            SourceConfig::Json(s) => s.allow_private,
             SourceConfig::Page(s) => s.allow_private,
+            SourceConfig::Microblog(s) => s.allow_private,
         }
     }
 
@@ -71,8 +80,9 @@ impl SourceConfig {
         match self {
             SourceConfig::Feed(s) => s.interval_secs,
             SourceConfig::Forum(s) => s.interval_secs,
-            SourceConfig::Microblog(s) => s.interval_secs,
+            SourceConfig::Json(s) => s.interval_secs,
             SourceConfig::Page(s) => s.interval_secs,
+            SourceConfig::Microblog(s) => s.interval_secs,
         }
     }
 
@@ -81,8 +91,9 @@ impl SourceConfig {
         match self {
             SourceConfig::Feed(s) => &s.url,
             SourceConfig::Forum(s) => &s.list_url,
-            SourceConfig::Microblog(s) => &s.url,
+            SourceConfig::Json(s) => &s.url,
             SourceConfig::Page(s) => s.start_url(),
+            SourceConfig::Microblog(s) => &s.instance,
         }
     }
 
@@ -90,6 +101,7 @@ impl SourceConfig {
     pub fn start_url_field(&self) -> &'static str {
         match self {
             SourceConfig::Forum(_) => "list_url",
+            SourceConfig::Microblog(_) => "instance",
             SourceConfig::Page(p) if !p.list_urls.is_empty() => "list_urls",
             SourceConfig::Page(p) if p.sitemap.is_some() => "sitemap",
             SourceConfig::Page(_) => "feed",
@@ -160,7 +172,7 @@ fn default_max_threads() -> usize {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MicroblogSource {
+pub struct JsonSource {
     pub id: String,
     pub name: Option<String>,
     /// 微博 by default.
@@ -276,4 +288,33 @@ fn default_link() -> String {
 }
 fn default_max_pages() -> usize {
     30
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MastodonSource {
+    pub id: String,
+    pub name: Option<String>,
+    /// 微博 by default.
+    pub source_type: Option<SourceType>,
+    pub interval_secs: Option<u64>,
+    #[serde(default)]
+    pub allow_private: bool,
+    /// The server, e.g. `https://mastodon.social`.
+    pub instance: String,
+    /// `public`, `local`, `tag:<hashtag>` or `account:<id>`.
+    #[serde(default = "default_timeline")]
+    pub timeline: String,
+    /// Pages of 40 statuses read per run while catching up.
+    #[serde(default = "default_mastodon_pages")]
+    pub max_pages: usize,
+    /// Bearer token, for servers that require one for timelines.
+    pub access_token: Option<String>,
+}
+
+fn default_timeline() -> String {
+    "public".into()
+}
+fn default_mastodon_pages() -> usize {
+    5
 }

@@ -25,7 +25,7 @@ source_type = "新闻"
 
 [[source]]
 id = "weibo"
-kind = "microblog"
+kind = "json"
 url = "http://127.0.0.1:1/api"
 url_template = "http://127.0.0.1:1/s/{id}"
 "#;

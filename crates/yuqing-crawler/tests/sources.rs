@@ -119,7 +119,7 @@ url = "http://{addr}/feed.xml"
 
 [[source]]
 id = "weibo"
-kind = "microblog"
+kind = "json"
 allow_private = true
 url = "http://{addr}/timeline"
 platform = "test"

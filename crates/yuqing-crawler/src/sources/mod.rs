@@ -3,7 +3,8 @@
 
 mod feed;
 mod forum;
-mod microblog;
+mod json;
+mod mastodon;
 mod page;
 
 use chrono_tz::Tz;
@@ -94,7 +95,8 @@ pub(crate) struct Ctx<'a> {
 pub enum Source {
     Feed(yuqing_config::FeedSource),
     Forum(ForumCollector),
-    Microblog(yuqing_config::MicroblogSource),
+    Json(yuqing_config::JsonSource),
+    Microblog(yuqing_config::MastodonSource),
     Page(PageCollector),
 }
 
@@ -108,6 +110,7 @@ impl Source {
         Ok(match cfg {
             SourceConfig::Feed(f) => Source::Feed(f.clone()),
             SourceConfig::Forum(f) => Source::Forum(ForumCollector::new(f.clone(), index, origin)?),
+            SourceConfig::Json(m) => Source::Json(m.clone()),
             SourceConfig::Microblog(m) => Source::Microblog(m.clone()),
             SourceConfig::Page(p) => Source::Page(PageCollector::new(p.clone(), index, origin)?),
         })
@@ -121,7 +124,8 @@ impl Source {
         match self {
             Source::Feed(f) => feed::collect(f, cfg, ctx).await,
             Source::Forum(f) => f.collect(cfg, ctx).await,
-            Source::Microblog(m) => microblog::collect(m, cfg, ctx).await,
+            Source::Json(m) => json::collect(m, cfg, ctx).await,
+            Source::Microblog(m) => mastodon::collect(m, cfg, ctx).await,
             Source::Page(p) => p.collect(cfg, ctx).await,
         }
     }

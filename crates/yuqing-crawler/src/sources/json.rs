@@ -1,9 +1,10 @@
-//! A microblog-style JSON timeline: posts newest first, a cursor (the newest
-//! id seen) passed back so each run asks only for what is new.
+//! A generic JSON API (Weibo-like timelines): posts found by JSON pointers,
+//! newest first, and a cursor (the newest id seen) passed back so each run
+//! asks only for what is new.
 
 use chrono::Utc;
 use serde_json::Value;
-use yuqing_config::{MicroblogSource, SourceConfig};
+use yuqing_config::{JsonSource, SourceConfig};
 use yuqing_model::{Engagement, Item, item_id_for_post};
 
 use super::{Collected, Ctx, SourceError};
@@ -11,7 +12,7 @@ use crate::fetch::FetchOutcome;
 use crate::text::{html_to_text, parse_time};
 
 pub(super) async fn collect(
-    m: &MicroblogSource,
+    m: &JsonSource,
     cfg: &SourceConfig,
     ctx: &Ctx<'_>,
 ) -> Result<Collected, SourceError> {
@@ -116,7 +117,7 @@ fn scalar(v: &Value) -> Option<String> {
 
 /// Whether id `a` is newer than `b`: numerically when both are numbers
 /// (Weibo and Mastodon ids grow), else by length then lexically.
-fn newer(a: &str, b: &str) -> bool {
+pub(super) fn newer(a: &str, b: &str) -> bool {
     match (a.parse::<u128>(), b.parse::<u128>()) {
         (Ok(x), Ok(y)) => x > y,
         _ => (a.len(), a) > (b.len(), b),
