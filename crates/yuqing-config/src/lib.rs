@@ -23,7 +23,9 @@ pub use settings::{
     AlertConfig, AnalysisConfig, BusConfig, CrawlerConfig, IndexConfig, ReportConfig, ServerConfig,
     Settings, Thresholds, WebhookConfig,
 };
-pub use source::{FeedSource, ForumSource, JsonSource, MastodonSource, PageSource, SourceConfig};
+pub use source::{
+    FeedSource, ForumSource, ForumSpec, JsonSource, MastodonSource, PageSource, SourceConfig,
+};
 
 /// A loaded, validated configuration.
 #[derive(Debug, Clone)]
@@ -338,6 +340,11 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
                 format!("source[{i}].interval_secs"),
                 "must be at least 1".into(),
             ));
+        }
+        if let SourceConfig::Forum(f) = src
+            && let Err((field, msg)) = f.spec()
+        {
+            errors.push(at(&here(field), format!("source[{i}].{field}"), msg));
         }
         if let SourceConfig::Microblog(m) = src
             && !(m.timeline == "public"

@@ -90,7 +90,11 @@ impl SourceConfig {
     pub fn start_url(&self) -> &str {
         match self {
             SourceConfig::Feed(s) => &s.url,
-            SourceConfig::Forum(s) => &s.list_url,
+            SourceConfig::Forum(s) => s
+                .list_url
+                .as_deref()
+                .or(s.base_url.as_deref())
+                .unwrap_or(""),
             SourceConfig::Json(s) => &s.url,
             SourceConfig::Page(s) => s.start_url(),
             SourceConfig::Microblog(s) => &s.instance,
@@ -100,6 +104,7 @@ impl SourceConfig {
     /// Name of the field holding [`Self::start_url`], for error messages.
     pub fn start_url_field(&self) -> &'static str {
         match self {
+            SourceConfig::Forum(f) if f.list_url.is_none() && f.base_url.is_some() => "base_url",
             SourceConfig::Forum(_) => "list_url",
             SourceConfig::Microblog(_) => "instance",
             SourceConfig::Page(p) if !p.list_urls.is_empty() => "list_urls",
@@ -139,35 +144,123 @@ pub struct ForumSource {
     pub interval_secs: Option<u64>,
     #[serde(default)]
     pub allow_private: bool,
-    /// The board's thread list page.
-    pub list_url: String,
+    /// `discuz` fills in every selector for Discuz! X forums, and with
+    /// `base_url` and `forum_ids` the list pages too.
+    pub preset: Option<String>,
+    /// The forum's root, e.g. `https://bbs.example.com/` (with a preset).
+    pub base_url: Option<String>,
+    /// Board ids (Discuz! `fid`) to read, with a preset.
+    #[serde(default)]
+    pub forum_ids: Vec<u32>,
+    /// A thread list page (without a preset, or in addition to its boards).
+    pub list_url: Option<String>,
     /// Selector of thread links (`<a href>`) on the list page.
-    pub thread_link: String,
-    /// Selector of the thread title on a thread page.
-    #[serde(default = "default_title")]
-    pub title: String,
-    /// Selector of each post on a thread page; the first post is the thread
-    /// itself, the others are replies.
-    pub post: String,
+    pub thread_link: Option<String>,
+    /// Selector of the thread title on a thread page (default `title`).
+    pub title: Option<String>,
+    /// Selector of each post on a thread page; the first post of the first
+    /// page is the thread itself, the others are replies.
+    pub post: Option<String>,
     /// Attribute of the post element holding the forum's post id; without
     /// it, posts are numbered by position.
     pub post_id_attr: Option<String>,
     /// Selector of the author inside a post.
     pub post_author: Option<String>,
     /// Selector of the post's body inside a post.
-    pub post_content: String,
-    /// Selector of the post's time inside a post.
+    pub post_content: Option<String>,
+    /// Selector of the post's time inside a post; an exact time in a
+    /// `title` attribute (Discuz! shows `3 天前` with the time in `title`)
+    /// wins over the visible text.
     pub post_time: Option<String>,
-    /// At most this many threads are read per run, newest first as listed.
+    /// Selector of the "next page" link of a thread.
+    pub next_page: Option<String>,
+    /// At most this many threads are read per run, in list order.
     #[serde(default = "default_max_threads")]
     pub max_threads: usize,
+    /// At most this many pages of one thread are read.
+    #[serde(default = "default_thread_pages")]
+    pub max_thread_pages: usize,
 }
 
-fn default_title() -> String {
-    "title".into()
+/// A forum source with its preset applied: every selector known.
+#[derive(Debug, Clone)]
+pub struct ForumSpec {
+    pub list_urls: Vec<String>,
+    pub thread_link: String,
+    pub title: String,
+    pub post: String,
+    pub post_id_attr: Option<String>,
+    pub post_author: Option<String>,
+    pub post_content: String,
+    pub post_time: Option<String>,
+    pub next_page: Option<String>,
+    pub max_threads: usize,
+    pub max_thread_pages: usize,
 }
+
+impl ForumSource {
+    /// Applies the preset; the error names the missing field.
+    pub fn spec(&self) -> Result<ForumSpec, (&'static str, String)> {
+        let discuz = match self.preset.as_deref() {
+            None => false,
+            Some("discuz") => true,
+            Some(other) => {
+                return Err((
+                    "preset",
+                    format!("unknown preset `{other}` (known: discuz)"),
+                ));
+            }
+        };
+        let pick = |v: &Option<String>, preset: &str| {
+            v.clone().or_else(|| discuz.then(|| preset.to_string()))
+        };
+        let mut list_urls = Vec::new();
+        if discuz && let Some(base) = &self.base_url {
+            let base = base.trim_end_matches('/');
+            for fid in &self.forum_ids {
+                list_urls.push(format!(
+                    "{base}/forum.php?mod=forumdisplay&fid={fid}&orderby=lastpost"
+                ));
+            }
+        }
+        list_urls.extend(self.list_url.clone());
+        if list_urls.is_empty() {
+            return Err((
+                "list_url",
+                if discuz {
+                    "set list_url, or base_url with forum_ids".into()
+                } else {
+                    "missing: the thread list page".into()
+                },
+            ));
+        }
+        let need = |v: Option<String>, field: &'static str| {
+            v.ok_or((
+                field,
+                format!("missing `{field}` (or use preset = \"discuz\")"),
+            ))
+        };
+        Ok(ForumSpec {
+            list_urls,
+            thread_link: need(pick(&self.thread_link, "a.xst"), "thread_link")?,
+            title: pick(&self.title, "#thread_subject").unwrap_or_else(|| "title".into()),
+            post: need(pick(&self.post, "div[id^=post_]"), "post")?,
+            post_id_attr: pick(&self.post_id_attr, "id"),
+            post_author: pick(&self.post_author, ".authi a.xw1"),
+            post_content: need(pick(&self.post_content, "td.t_f"), "post_content")?,
+            post_time: pick(&self.post_time, "em[id^=authorposton]"),
+            next_page: pick(&self.next_page, "div.pg a.nxt"),
+            max_threads: self.max_threads,
+            max_thread_pages: self.max_thread_pages.max(1),
+        })
+    }
+}
+
 fn default_max_threads() -> usize {
     50
+}
+fn default_thread_pages() -> usize {
+    5
 }
 
 #[derive(Debug, Clone, Deserialize)]

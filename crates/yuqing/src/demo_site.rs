@@ -326,6 +326,8 @@ struct ForumQuery {
     #[serde(rename = "mod")]
     module: Option<String>,
     tid: Option<u64>,
+    fid: Option<u32>,
+    page: Option<usize>,
 }
 
 /// Encodes forum pages in GBK, as most Chinese forums still are.
@@ -337,6 +339,19 @@ fn gbk_page(html: String) -> Response {
     )
         .into_response()
 }
+
+/// Discuz! board id of each board.
+pub fn board_fid(board: &str) -> u32 {
+    match board {
+        "民生热线" => 36,
+        "房产家居" => 41,
+        _ => 2,
+    }
+}
+
+/// Posts per thread page, so longer threads have a second page as on a
+/// real forum.
+const POSTS_PER_PAGE: usize = 3;
 
 async fn forum(State(st): State<Arc<SiteState>>, Query(q): Query<ForumQuery>) -> Response {
     let local = |m: i64| {
@@ -350,14 +365,27 @@ async fn forum(State(st): State<Arc<SiteState>>, Query(q): Query<ForumQuery>) ->
             let Some(t) = st.site.thread.iter().find(|t| t.tid == tid) else {
                 return (StatusCode::NOT_FOUND, "thread not found").into_response();
             };
+            // Discuz! X markup: the exact time sits in a `title`, the text
+            // is relative.
             let post = |pid: u64, author: &str, minutes: i64, body: &str| {
+                let ago = if minutes < 60 {
+                    format!("{minutes} 分钟前")
+                } else {
+                    format!("{} 小时前", minutes / 60)
+                };
                 format!(
-                    "<div class=\"plhin\" id=\"post_{pid}\" data-pid=\"{pid}\">\n<div class=\"authi\"><a class=\"xw1\" href=\"space.php?uid=1\">{}</a></div>\n<div class=\"pti\"><em id=\"authorposton{pid}\">发表于 {}</em></div>\n<div class=\"t_f\" id=\"postmessage_{pid}\">{}</div>\n</div>\n",
+                    "<div id=\"post_{pid}\"><table id=\"pid{pid}\" class=\"plhin\" cellspacing=\"0\" cellpadding=\"0\"><tr>\n<td class=\"pls\"><div class=\"pi\"><div class=\"authi\"><a href=\"space-uid-1.html\" class=\"xw1\">{}</a></div></div></td>\n<td class=\"plc\"><div class=\"pi\"><div class=\"authi\"><em id=\"authorposton{pid}\">发表于 <span title=\"{}\">{ago}</span></em></div></div>\n<div class=\"pct\"><table cellspacing=\"0\" cellpadding=\"0\"><tr><td class=\"t_f\" id=\"postmessage_{pid}\">{}</td></tr></table></div></td>\n</tr></table></div>\n",
                     esc(author),
                     local(minutes),
                     paragraphs(body)
                 )
             };
+            let mut posts = vec![post(t.tid * 100, &t.author, t.minutes_ago, &t.body)];
+            for r in &t.reply {
+                posts.push(post(t.tid * 100 + r.pid, &r.author, r.minutes_ago, &r.body));
+            }
+            let pages = posts.len().div_ceil(POSTS_PER_PAGE);
+            let page = q.page.unwrap_or(1).clamp(1, pages);
             let mut html = format!(
                 "<!DOCTYPE html>\n<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=gbk\"><title>{} - {} - 江州论坛</title></head>\n<body>\n<div id=\"pt\">江州论坛 › {}</div>\n<h1 class=\"ts\"><span id=\"thread_subject\">{}</span></h1>\n<div class=\"hm\">查看: {} | 回复: {}</div>\n<div id=\"postlist\">\n",
                 esc(&t.title),
@@ -367,20 +395,35 @@ async fn forum(State(st): State<Arc<SiteState>>, Query(q): Query<ForumQuery>) ->
                 t.views,
                 t.reply.len()
             );
-            html.push_str(&post(t.tid * 100, &t.author, t.minutes_ago, &t.body));
-            for r in &t.reply {
-                html.push_str(&post(
-                    t.tid * 100 + r.pid,
-                    &r.author,
-                    r.minutes_ago,
-                    &r.body,
+            for p in posts
+                .iter()
+                .skip((page - 1) * POSTS_PER_PAGE)
+                .take(POSTS_PER_PAGE)
+            {
+                html.push_str(p);
+            }
+            html.push_str("</div>\n");
+            if page < pages {
+                html.push_str(&format!(
+                    "<div class=\"pg\"><strong>{page}</strong><a href=\"forum.php?mod=viewthread&amp;tid={tid}&amp;page={}\" class=\"nxt\">下一页</a></div>\n",
+                    page + 1
                 ));
             }
-            html.push_str("</div>\n<div id=\"ft\">Powered by Discuz!</div>\n</body></html>\n");
+            html.push_str("<div id=\"ft\">Powered by Discuz!</div>\n</body></html>\n");
             gbk_page(html)
         }
-        _ => {
-            let mut threads: Vec<&Thread> = st.site.thread.iter().collect();
+        (module, _) => {
+            let fid = if module == Some("forumdisplay") {
+                q.fid
+            } else {
+                None
+            };
+            let mut threads: Vec<&Thread> = st
+                .site
+                .thread
+                .iter()
+                .filter(|t| fid.is_none_or(|f| board_fid(&t.board) == f))
+                .collect();
             threads.sort_by_key(|t| {
                 t.reply
                     .iter()
@@ -389,14 +432,14 @@ async fn forum(State(st): State<Arc<SiteState>>, Query(q): Query<ForumQuery>) ->
                     .unwrap_or(t.minutes_ago)
             });
             let mut by_board: BTreeMap<&str, usize> = BTreeMap::new();
-            for t in &threads {
+            for t in &st.site.thread {
                 *by_board.entry(t.board.as_str()).or_default() += 1;
             }
             let rows: String = threads
                 .iter()
                 .map(|t| {
                     format!(
-                        "<tbody id=\"normalthread_{tid}\"><tr><td class=\"by\">{b}</td><th class=\"new\"><a href=\"forum.php?mod=viewthread&amp;tid={tid}\" class=\"s xst\">{title}</a></th><td class=\"by\"><cite>{a}</cite><em>{time}</em></td><td class=\"num\">{r}/{v}</td></tr></tbody>\n",
+                        "<tbody id=\"normalthread_{tid}\"><tr><td class=\"by\">{b}</td><th class=\"new\"><a href=\"forum.php?mod=viewthread&amp;tid={tid}&amp;extra=page%3D1\" class=\"s xst\">{title}</a></th><td class=\"by\"><cite>{a}</cite><em>{time}</em></td><td class=\"num\">{r}/{v}</td></tr></tbody>\n",
                         tid = t.tid,
                         b = esc(&t.board),
                         title = esc(&t.title),
@@ -409,10 +452,16 @@ async fn forum(State(st): State<Arc<SiteState>>, Query(q): Query<ForumQuery>) ->
                 .collect();
             let boards: String = by_board
                 .iter()
-                .map(|(b, n)| format!("<li>{} ({n})</li>", esc(b)))
+                .map(|(b, n)| {
+                    format!(
+                        "<li><a href=\"forum.php?mod=forumdisplay&amp;fid={}\">{}</a> ({n})</li>",
+                        board_fid(b),
+                        esc(b)
+                    )
+                })
                 .collect();
             gbk_page(format!(
-                "<!DOCTYPE html>\n<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=gbk\"><title>最新发表 - 江州论坛</title></head>\n<body>\n<ul class=\"boards\">{boards}</ul>\n<table id=\"threadlisttableid\">\n{rows}</table>\n</body></html>\n"
+                "<!DOCTYPE html>\n<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=gbk\"><title>江州论坛</title></head>\n<body>\n<ul class=\"boards\">{boards}</ul>\n<table id=\"threadlisttableid\">\n{rows}</table>\n</body></html>\n"
             ))
         }
     }

@@ -1,25 +1,27 @@
-//! Forums: a list page of threads, then each thread page with its posts. The
-//! first post is the thread; the others are replies, each an item of its own.
+//! Forums: thread list pages, then each thread's pages with their posts.
+//! The first post of a thread is the thread; the others are replies, each
+//! an item of its own. `preset = "discuz"` knows Discuz! X's markup.
 
 use chrono::Utc;
-use scraper::{Html, Selector};
-use yuqing_config::{ConfigError, ForumSource, PathSeg, SourceConfig, value_span};
+use scraper::{ElementRef, Html, Selector};
+use yuqing_config::{ConfigError, ForumSource, ForumSpec, PathSeg, SourceConfig, value_span};
 use yuqing_model::{Engagement, Item, item_id_for_post, item_id_for_url};
 
-use super::{Collected, Ctx, SourceError, host_of};
+use super::{Collected, Ctx, SourceError, check_wall, host_of};
 use crate::decode::decode_html;
 use crate::fetch::{FetchOutcome, Fetched};
 use crate::text::{element_text, parse_time};
 
 #[derive(Debug)]
 pub struct ForumCollector {
-    cfg: ForumSource,
+    spec: ForumSpec,
     thread_link: Selector,
     title: Selector,
     post: Selector,
     post_author: Option<Selector>,
     post_content: Selector,
     post_time: Option<Selector>,
+    next_page: Option<Selector>,
 }
 
 impl ForumCollector {
@@ -28,42 +30,39 @@ impl ForumCollector {
         index: usize,
         origin: &std::path::Path,
     ) -> Result<Self, ConfigError> {
-        let parse = |field: &'static str, css: &str| {
-            Selector::parse(css).map_err(|e| {
-                let mut err =
-                    ConfigError::new(origin, format!("invalid CSS selector `{css}`: {e}"))
-                        .field(format!("source[{index}].{field}"));
-                if let Ok(text) = std::fs::read_to_string(origin)
-                    && let Some(span) = value_span(
-                        &text,
-                        &[
-                            PathSeg::Key("source"),
-                            PathSeg::Index(index),
-                            PathSeg::Key(field),
-                        ],
-                    )
-                {
-                    err = err.at_offset(&text, span.start);
-                }
-                err
-            })
+        let locate = |field: &str, message: String| {
+            let mut err =
+                ConfigError::new(origin, message).field(format!("source[{index}].{field}"));
+            if let Ok(text) = std::fs::read_to_string(origin)
+                && let Some(span) = value_span(
+                    &text,
+                    &[
+                        PathSeg::Key("source"),
+                        PathSeg::Index(index),
+                        PathSeg::Key(field),
+                    ],
+                )
+            {
+                err = err.at_offset(&text, span.start);
+            }
+            err
         };
+        let spec = cfg.spec().map_err(|(field, msg)| locate(field, msg))?;
+        let parse = |field: &str, css: &str| {
+            Selector::parse(css)
+                .map_err(|e| locate(field, format!("invalid CSS selector `{css}`: {e}")))
+        };
+        let opt =
+            |field: &str, css: &Option<String>| css.as_deref().map(|c| parse(field, c)).transpose();
         Ok(ForumCollector {
-            thread_link: parse("thread_link", &cfg.thread_link)?,
-            title: parse("title", &cfg.title)?,
-            post: parse("post", &cfg.post)?,
-            post_author: cfg
-                .post_author
-                .as_deref()
-                .map(|s| parse("post_author", s))
-                .transpose()?,
-            post_content: parse("post_content", &cfg.post_content)?,
-            post_time: cfg
-                .post_time
-                .as_deref()
-                .map(|s| parse("post_time", s))
-                .transpose()?,
-            cfg,
+            thread_link: parse("thread_link", &spec.thread_link)?,
+            title: parse("title", &spec.title)?,
+            post: parse("post", &spec.post)?,
+            post_author: opt("post_author", &spec.post_author)?,
+            post_content: parse("post_content", &spec.post_content)?,
+            post_time: opt("post_time", &spec.post_time)?,
+            next_page: opt("next_page", &spec.next_page)?,
+            spec,
         })
     }
 
@@ -72,36 +71,104 @@ impl ForumCollector {
         cfg: &SourceConfig,
         ctx: &Ctx<'_>,
     ) -> Result<Collected, SourceError> {
-        let list = match ctx
-            .fetcher
-            .get(&self.cfg.list_url, None, ctx.policy)
-            .await?
-        {
-            FetchOutcome::Fresh(f) => f,
-            FetchOutcome::NotModified => return Ok(Collected::default()),
-        };
-        super::check_wall(&self.cfg.list_url, &list.body)?;
-        let threads = self.thread_links(&list);
         let mut out = Collected::default();
+        let mut threads: Vec<url::Url> = Vec::new();
+        let mut failures = Vec::new();
+        for list_url in &self.spec.list_urls {
+            match ctx.fetcher.get(list_url, None, ctx.policy).await {
+                Ok(FetchOutcome::Fresh(list)) => {
+                    check_wall(list_url, &list.body)?;
+                    for u in self.thread_links(&list) {
+                        if !threads.contains(&u) {
+                            threads.push(u);
+                        }
+                    }
+                }
+                Ok(FetchOutcome::NotModified) => {}
+                Err(e) => failures.push(SourceError::from(e)),
+            }
+        }
+        if failures.len() == self.spec.list_urls.len() {
+            return Err(failures.swap_remove(0));
+        }
+        out.warnings
+            .extend(failures.iter().map(ToString::to_string));
         if threads.is_empty() {
             out.empty = true;
-            out.warnings.push(format!(
-                "{}: no thread links match `{}`",
-                self.cfg.list_url, self.cfg.thread_link
-            ));
+            out.warnings
+                .push(format!("no thread links match `{}`", self.spec.thread_link));
             return Ok(out);
         }
-        for url in threads.into_iter().take(self.cfg.max_threads) {
-            match ctx.fetcher.get(url.as_str(), None, ctx.policy).await {
-                Ok(FetchOutcome::Fresh(page)) => match self.posts(cfg, &page, ctx) {
-                    Ok(mut items) => out.items.append(&mut items),
-                    Err(e) => out.warnings.push(e.to_string()),
-                },
-                Ok(FetchOutcome::NotModified) => {}
-                Err(e) => out.warnings.push(e.to_string()),
+        for url in threads.into_iter().take(self.spec.max_threads) {
+            if let Err(e) = self.thread(cfg, ctx, url, &mut out).await {
+                out.warnings.push(e.to_string());
             }
         }
         Ok(out)
+    }
+
+    /// Every page of one thread, following the next-page link.
+    async fn thread(
+        &self,
+        cfg: &SourceConfig,
+        ctx: &Ctx<'_>,
+        first: url::Url,
+        out: &mut Collected,
+    ) -> Result<(), SourceError> {
+        let thread_url = first.to_string();
+        let mut next = Some(first);
+        let mut title = String::new();
+        let mut index = 0;
+        let mut thread_item: Option<usize> = None;
+        for _ in 0..self.spec.max_thread_pages {
+            let Some(url) = next.take() else { break };
+            let page = match ctx.fetcher.get(url.as_str(), None, ctx.policy).await? {
+                FetchOutcome::Fresh(p) => p,
+                FetchOutcome::NotModified => break,
+            };
+            check_wall(url.as_str(), &page.body)?;
+            let (html, _) = decode_html(&page.body, page.content_type.as_deref(), tld(&page.url));
+            let doc = Html::parse_document(&html);
+            if title.is_empty() {
+                title = doc
+                    .select(&self.title)
+                    .next()
+                    .map(element_text)
+                    .unwrap_or_default();
+            }
+            let before = out.items.len();
+            for post in doc.select(&self.post) {
+                if let Some(item) =
+                    self.post_item(cfg, ctx, &page, &thread_url, &title, post, index)
+                {
+                    if index == 0 {
+                        thread_item = Some(out.items.len());
+                    }
+                    out.items.push(item);
+                    index += 1;
+                }
+            }
+            if out.items.len() == before && index == 0 {
+                return Err(SourceError::Parse {
+                    url: url.to_string(),
+                    message: format!(
+                        "no posts match `{}` with content `{}`",
+                        self.spec.post, self.spec.post_content
+                    ),
+                });
+            }
+            next = self
+                .next_page
+                .as_ref()
+                .and_then(|s| doc.select(s).next())
+                .and_then(|a| a.value().attr("href"))
+                .and_then(|h| page.url.join(h).ok())
+                .filter(|n| *n != page.url);
+        }
+        if let Some(i) = thread_item {
+            out.items[i].engagement.replies = Some(index.saturating_sub(1) as u64);
+        }
+        Ok(())
     }
 
     fn thread_links(&self, list: &Fetched) -> Vec<url::Url> {
@@ -115,93 +182,78 @@ impl ForumCollector {
             .collect()
     }
 
-    fn posts(
+    #[allow(clippy::too_many_arguments)]
+    fn post_item(
         &self,
         cfg: &SourceConfig,
-        page: &Fetched,
         ctx: &Ctx<'_>,
-    ) -> Result<Vec<Item>, SourceError> {
-        let (html, _) = decode_html(&page.body, page.content_type.as_deref(), tld(&page.url));
-        let doc = Html::parse_document(&html);
-        let title = doc
-            .select(&self.title)
-            .next()
+        page: &Fetched,
+        thread_url: &str,
+        title: &str,
+        post: ElementRef<'_>,
+        index: usize,
+    ) -> Option<Item> {
+        let content = post.select(&self.post_content).next()?;
+        let text = element_text(content);
+        let author = self
+            .post_author
+            .as_ref()
+            .and_then(|s| post.select(s).next())
             .map(element_text)
-            .unwrap_or_default();
+            .filter(|a| !a.is_empty());
+        let published_at = self
+            .post_time
+            .as_ref()
+            .and_then(|s| post.select(s).next())
+            .and_then(|t| {
+                // Discuz! shows "3 天前" and keeps the exact time in a `title`.
+                let exact = std::iter::once(t)
+                    .chain(t.descendants().filter_map(ElementRef::wrap))
+                    .find_map(|e| e.value().attr("title").and_then(|a| parse_time(a, ctx.tz)));
+                exact
+                    .or_else(|| parse_time(&element_text(t), ctx.tz))
+                    .or_else(|| {
+                        crate::extract::parse_visible_time(&element_text(t), ctx.tz, Utc::now())
+                    })
+            });
         let site = host_of(&page.url);
-        let thread_url = page.url.to_string();
-        let thread_id = item_id_for_url(&thread_url);
-        let now = Utc::now();
-        let mut items = Vec::new();
-        for (i, post) in doc.select(&self.post).enumerate() {
-            let Some(content) = post.select(&self.post_content).next() else {
-                continue;
-            };
-            let text = element_text(content);
-            let author = self
-                .post_author
-                .as_ref()
-                .and_then(|s| post.select(s).next())
-                .map(element_text)
-                .filter(|a| !a.is_empty());
-            let published_at = self
-                .post_time
-                .as_ref()
-                .and_then(|s| post.select(s).next())
-                .and_then(|t| {
-                    // Discuz! keeps the exact time in a `title` attribute
-                    // when the visible text is relative ("3 小时前").
-                    t.value()
-                        .attr("title")
-                        .and_then(|a| parse_time(a, ctx.tz))
-                        .or_else(|| parse_time(&element_text(t), ctx.tz))
-                });
-            let pid = self
-                .cfg
-                .post_id_attr
-                .as_deref()
-                .and_then(|a| post.value().attr(a))
-                .map(str::to_string);
-            let first = i == 0;
-            let (id, url) = if first {
-                (thread_id.clone(), thread_url.clone())
+        let thread_id = item_id_for_url(thread_url);
+        let pid = self
+            .spec
+            .post_id_attr
+            .as_deref()
+            .and_then(|a| post.value().attr(a))
+            .map(str::to_string);
+        let first = index == 0;
+        let (id, url) = if first {
+            (thread_id.clone(), thread_url.to_string())
+        } else {
+            let pid = pid.unwrap_or_else(|| index.to_string());
+            (
+                // Scoped by thread: positional numbers repeat across threads.
+                item_id_for_post(&yuqing_model::canonical_url(thread_url), &pid),
+                format!("{}#{pid}", page.url),
+            )
+        };
+        Some(Item {
+            id,
+            source: cfg.id().to_string(),
+            source_kind: cfg.kind(),
+            source_type: cfg.source_type(),
+            site,
+            url,
+            title: if first {
+                title.to_string()
             } else {
-                let pid = pid.unwrap_or_else(|| i.to_string());
-                (
-                    item_id_for_post(&format!("{site}{}", page.url.path()), &pid),
-                    format!("{thread_url}#pid{pid}"),
-                )
-            };
-            items.push(Item {
-                id,
-                source: cfg.id().to_string(),
-                source_kind: cfg.kind(),
-                source_type: cfg.source_type(),
-                site: site.clone(),
-                url,
-                title: if first { title.clone() } else { String::new() },
-                text,
-                author,
-                published_at,
-                fetched_at: now,
-                engagement: Engagement::default(),
-                parent_id: (!first).then(|| thread_id.clone()),
-            });
-        }
-        if items.is_empty() {
-            return Err(SourceError::Parse {
-                url: thread_url,
-                message: format!(
-                    "no posts match `{}` with content `{}`",
-                    self.cfg.post, self.cfg.post_content
-                ),
-            });
-        }
-        let replies = items.len() as u64 - 1;
-        if let Some(first) = items.first_mut() {
-            first.engagement.replies = Some(replies);
-        }
-        Ok(items)
+                String::new()
+            },
+            text,
+            author,
+            published_at,
+            fetched_at: Utc::now(),
+            engagement: Engagement::default(),
+            parent_id: (!first).then_some(thread_id),
+        })
     }
 }
 
