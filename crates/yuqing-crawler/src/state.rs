@@ -188,6 +188,12 @@ impl CrawlState {
         Ok(())
     }
 
+    /// Item ids ever emitted (within the seen-set's expiry).
+    pub fn seen_count(&self) -> Result<u64, StateError> {
+        let conn = self.conn.lock().unwrap();
+        Ok(conn.query_row("SELECT COUNT(*) FROM seen", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
     pub fn outbox_len(&self) -> Result<u64, StateError> {
         let conn = self.conn.lock().unwrap();
         Ok(conn.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))? as u64)
