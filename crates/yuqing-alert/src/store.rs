@@ -363,17 +363,7 @@ impl AlertStore {
                         (id, "raised")
                     }
                 };
-                let incident = load_incident(&tx, incident_id)?;
-                for ch in channels {
-                    if ch.min_level.is_some_and(|m| incident.level < m) {
-                        continue;
-                    }
-                    out.notifications += tx.execute(
-                        "INSERT OR IGNORE INTO notifications (incident_id, channel, reason, level, payload, created_at, next_attempt_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                        params![incident_id, ch.name, reason, incident.level.as_str(), payload(&incident, reason), ts(now)],
-                    )?;
-                }
+                out.notifications += enqueue(&tx, incident_id, reason, channels, payload, now)?;
             }
         }
         tx.commit()?;
@@ -483,17 +473,7 @@ impl AlertStore {
                 (id, "opened")
             }
         };
-        let incident = load_incident(&tx, incident_id)?;
-        for ch in channels {
-            if ch.min_level.is_some_and(|m| incident.level < m) {
-                continue;
-            }
-            out.notifications += tx.execute(
-                "INSERT OR IGNORE INTO notifications (incident_id, channel, reason, level, payload, created_at, next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                params![incident_id, ch.name, reason, incident.level.as_str(), payload(&incident, reason), ts(now)],
-            )?;
-        }
+        out.notifications += enqueue(&tx, incident_id, reason, channels, payload, now)?;
         tx.commit()?;
         Ok(out)
     }
@@ -837,6 +817,31 @@ fn assign_event(
             Ok((event_id, change))
         }
     }
+}
+
+/// Writes a notification of the incident for every channel whose level it
+/// reaches, once per (incident, channel, reason, level): a replay adds none.
+fn enqueue(
+    tx: &Transaction<'_>,
+    incident_id: i64,
+    reason: &str,
+    channels: &[Channel],
+    payload: &dyn Fn(&Incident, &str) -> String,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let incident = load_incident(tx, incident_id)?;
+    let mut added = 0;
+    for ch in channels {
+        if ch.min_level.is_some_and(|m| incident.level < m) {
+            continue;
+        }
+        added += tx.execute(
+            "INSERT OR IGNORE INTO notifications (incident_id, channel, reason, level, payload, created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            params![incident_id, ch.name, reason, incident.level.as_str(), payload(&incident, reason), ts(now)],
+        )?;
+    }
+    Ok(added)
 }
 
 fn timeline(

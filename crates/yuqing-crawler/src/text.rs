@@ -69,7 +69,7 @@ fn walk(el: ElementRef<'_>, out: &mut String) {
 }
 
 /// Collapses whitespace within lines, drops empty lines.
-fn tidy(s: &str) -> String {
+pub(crate) fn tidy(s: &str) -> String {
     s.lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .filter(|l| !l.is_empty())

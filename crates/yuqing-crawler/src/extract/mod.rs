@@ -20,7 +20,7 @@ use serde_json::Value;
 
 pub use dates::parse_visible_time;
 
-use crate::text::{html_to_text, parse_time};
+use crate::text::{html_to_text, parse_time, tidy};
 
 /// What was extracted from one page.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -233,15 +233,6 @@ fn drop_dateline(text: &str) -> String {
     const LABELS: &[&str] = &["发布时间", "发表时间", "发布日期", "发稿时间", "更新时间"];
     text.lines()
         .filter(|l| !(l.chars().count() <= 80 && LABELS.iter().any(|x| l.contains(x))))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Collapses spaces inside lines and drops empty lines.
-fn tidy(s: &str) -> String {
-    s.lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -4,10 +4,12 @@
 
 use chrono::Utc;
 use scraper::{ElementRef, Html, Selector};
-use yuqing_config::{ConfigError, ForumSource, ForumSpec, PathSeg, SourceConfig, value_span};
+use yuqing_config::{ConfigError, ForumSource, ForumSpec, SourceConfig};
 use yuqing_model::{Engagement, Item, item_id_for_post, item_id_for_url};
 
-use super::{Collected, Ctx, SourceError, check_wall, host_of};
+use super::{
+    Collected, Ctx, SourceError, check_wall, field_error, host_of, optional_selector, selector,
+};
 use crate::decode::decode_html;
 use crate::fetch::{FetchOutcome, Fetched};
 use crate::text::{element_text, parse_time};
@@ -30,30 +32,11 @@ impl ForumCollector {
         index: usize,
         origin: &std::path::Path,
     ) -> Result<Self, ConfigError> {
-        let locate = |field: &str, message: String| {
-            let mut err =
-                ConfigError::new(origin, message).field(format!("source[{index}].{field}"));
-            if let Ok(text) = std::fs::read_to_string(origin)
-                && let Some(span) = value_span(
-                    &text,
-                    &[
-                        PathSeg::Key("source"),
-                        PathSeg::Index(index),
-                        PathSeg::Key(field),
-                    ],
-                )
-            {
-                err = err.at_offset(&text, span.start);
-            }
-            err
-        };
-        let spec = cfg.spec().map_err(|(field, msg)| locate(field, msg))?;
-        let parse = |field: &str, css: &str| {
-            Selector::parse(css)
-                .map_err(|e| locate(field, format!("invalid CSS selector `{css}`: {e}")))
-        };
-        let opt =
-            |field: &str, css: &Option<String>| css.as_deref().map(|c| parse(field, c)).transpose();
+        let spec = cfg
+            .spec()
+            .map_err(|(field, msg)| field_error(origin, index, field, msg))?;
+        let parse = |field: &str, css: &str| selector(origin, index, field, css);
+        let opt = |field: &str, css: &Option<String>| optional_selector(origin, index, field, css);
         Ok(ForumCollector {
             thread_link: parse("thread_link", &spec.thread_link)?,
             title: parse("title", &spec.title)?,

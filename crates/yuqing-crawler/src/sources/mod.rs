@@ -131,6 +131,59 @@ impl Source {
     }
 }
 
+/// An error about field `field` of `[[source]]` number `index`, located in
+/// the config file when it can be read.
+pub(crate) fn field_error(
+    origin: &std::path::Path,
+    index: usize,
+    field: &str,
+    message: String,
+) -> ConfigError {
+    let mut err = ConfigError::new(origin, message).field(format!("source[{index}].{field}"));
+    if let Ok(text) = std::fs::read_to_string(origin)
+        && let Some(span) = yuqing_config::value_span(
+            &text,
+            &[
+                yuqing_config::PathSeg::Key("source"),
+                yuqing_config::PathSeg::Index(index),
+                yuqing_config::PathSeg::Key(field),
+            ],
+        )
+    {
+        err = err.at_offset(&text, span.start);
+    }
+    err
+}
+
+/// Compiles the CSS selector in a source's `field`.
+pub(crate) fn selector(
+    origin: &std::path::Path,
+    index: usize,
+    field: &str,
+    css: &str,
+) -> Result<scraper::Selector, ConfigError> {
+    scraper::Selector::parse(css).map_err(|e| {
+        field_error(
+            origin,
+            index,
+            field,
+            format!("invalid CSS selector `{css}`: {e}"),
+        )
+    })
+}
+
+/// The same, for an optional selector.
+pub(crate) fn optional_selector(
+    origin: &std::path::Path,
+    index: usize,
+    field: &str,
+    css: &Option<String>,
+) -> Result<Option<scraper::Selector>, ConfigError> {
+    css.as_deref()
+        .map(|c| selector(origin, index, field, c))
+        .transpose()
+}
+
 /// Host of a URL, for the item's `site`.
 pub(crate) fn host_of(url: &url::Url) -> String {
     url.host_str().unwrap_or_default().to_ascii_lowercase()

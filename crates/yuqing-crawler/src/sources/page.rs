@@ -7,10 +7,10 @@ use std::collections::HashSet;
 use chrono::Utc;
 use scraper::{Html, Selector};
 use url::Url;
-use yuqing_config::{ConfigError, PageSource, PathSeg, SourceConfig, value_span};
+use yuqing_config::{ConfigError, PageSource, SourceConfig};
 use yuqing_model::{Engagement, Item, canonical_url, item_id_for_url};
 
-use super::{Collected, Ctx, SourceError, check_wall, host_of};
+use super::{Collected, Ctx, SourceError, check_wall, host_of, optional_selector, selector};
 use crate::decode::decode_html;
 use crate::extract::extract;
 use crate::fetch::FetchOutcome;
@@ -37,31 +37,9 @@ impl PageCollector {
         index: usize,
         origin: &std::path::Path,
     ) -> Result<Self, ConfigError> {
-        let parse = |field: &'static str, css: &str| {
-            Selector::parse(css).map_err(|e| {
-                let mut err =
-                    ConfigError::new(origin, format!("invalid CSS selector `{css}`: {e}"))
-                        .field(format!("source[{index}].{field}"));
-                if let Ok(text) = std::fs::read_to_string(origin)
-                    && let Some(span) = value_span(
-                        &text,
-                        &[
-                            PathSeg::Key("source"),
-                            PathSeg::Index(index),
-                            PathSeg::Key(field),
-                        ],
-                    )
-                {
-                    err = err.at_offset(&text, span.start);
-                }
-                err
-            })
-        };
-        let opt = |field: &'static str, css: &Option<String>| {
-            css.as_deref().map(|c| parse(field, c)).transpose()
-        };
+        let opt = |field: &str, css: &Option<String>| optional_selector(origin, index, field, css);
         Ok(PageCollector {
-            link: parse("link", &cfg.link)?,
+            link: selector(origin, index, "link", &cfg.link)?,
             title: opt("title", &cfg.title)?,
             content: opt("content", &cfg.content)?,
             author: opt("author", &cfg.author)?,
