@@ -15,9 +15,29 @@ pub fn decode_html(
         .or_else(|| content_type.and_then(charset_from_content_type))
         .or_else(|| meta_charset(body))
         .unwrap_or_else(|| detect(body, tld));
+    decode_checked(body, encoding, tld)
+}
+
+/// Decodes with the declared encoding unless the bytes prove it wrong (a
+/// page that says UTF-8 but is GBK): then with the detected one, when that
+/// reads cleanly.
+fn decode_checked(
+    body: &[u8],
+    declared: &'static Encoding,
+    tld: Option<&[u8]>,
+) -> (String, &'static Encoding) {
     // `decode` strips a BOM of the chosen encoding and replaces malformed
     // sequences instead of failing.
-    let (text, used, _) = encoding.decode(body);
+    let (text, used, malformed) = declared.decode(body);
+    if malformed && Encoding::for_bom(body).is_none() {
+        let detected = detect(body, tld);
+        if detected != declared {
+            let (better, used2, still) = detected.decode(body);
+            if !still {
+                return (better.into_owned(), used2);
+            }
+        }
+    }
     (text.into_owned(), used)
 }
 
@@ -45,7 +65,7 @@ pub fn decode_xml(
         .or_else(|| content_type.and_then(charset_from_content_type))
         .or_else(|| xml_declared(body))
         .unwrap_or_else(|| detect(body, tld));
-    let (text, used, _) = encoding.decode(body);
+    let (text, used) = decode_checked(body, encoding, tld);
     (utf8_declaration(text.trim_start()), used)
 }
 
@@ -220,6 +240,19 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("臺灣新聞"));
+    }
+
+    #[test]
+    fn a_wrong_declared_charset_is_overruled_by_the_bytes() {
+        let (gbk, _, _) = encoding_rs::GBK.encode(
+            "<html><head><meta charset=\"utf-8\"></head><body>江州市青山区一处老旧居民楼发生局部垮塌，消防部门正在全力救援被困人员。</body></html>",
+        );
+        let (text, enc) = decode_html(&gbk, Some("text/html; charset=UTF-8"), Some(b"cn"));
+        assert_eq!(enc, encoding_rs::GBK);
+        assert!(text.contains("老旧居民楼"), "{text}");
+        // A correct declaration stays.
+        let utf8 = "<meta charset=\"utf-8\"><p>中文</p>".as_bytes();
+        assert_eq!(decode_html(utf8, None, None).1, encoding_rs::UTF_8);
     }
 
     #[test]
