@@ -172,7 +172,7 @@ pub struct ForumSource {
     /// `title` attribute (Discuz! shows `3 天前` with the time in `title`)
     /// wins over the visible text.
     pub post_time: Option<String>,
-    /// Selector of the "next page" link of a thread.
+    /// Selector of the "next page" link of a thread or a thread list.
     pub next_page: Option<String>,
     /// At most this many threads are read per run, in list order.
     #[serde(default = "default_max_threads")]
@@ -180,6 +180,9 @@ pub struct ForumSource {
     /// At most this many pages of one thread are read.
     #[serde(default = "default_thread_pages")]
     pub max_thread_pages: usize,
+    /// Pages of each thread list read per run, following `next_page`.
+    #[serde(default = "default_list_pages")]
+    pub max_list_pages: usize,
 }
 
 /// A forum source with its preset applied: every selector known.
@@ -196,6 +199,7 @@ pub struct ForumSpec {
     pub next_page: Option<String>,
     pub max_threads: usize,
     pub max_thread_pages: usize,
+    pub max_list_pages: usize,
 }
 
 impl ForumSource {
@@ -252,6 +256,7 @@ impl ForumSource {
             next_page: pick(&self.next_page, "div.pg a.nxt"),
             max_threads: self.max_threads,
             max_thread_pages: self.max_thread_pages.max(1),
+            max_list_pages: self.max_list_pages.max(1),
         })
     }
 }
@@ -261,6 +266,9 @@ fn default_max_threads() -> usize {
 }
 fn default_thread_pages() -> usize {
     5
+}
+fn default_list_pages() -> usize {
+    1
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -286,3 +286,63 @@ async fn walls_blocks_failures_and_empty_runs_set_the_source_state() {
             .contains("2 runs in a row found nothing")
     );
 }
+
+#[tokio::test]
+async fn forum_list_pages_are_followed_up_to_the_limit() {
+    let page = |n: u32| {
+        let next = if n < 3 {
+            format!(
+                "<div class=\"pg\"><a class=\"nxt\" href=\"list?page={}\">下一页</a></div>",
+                n + 1
+            )
+        } else {
+            String::new()
+        };
+        gbk(&format!(
+            "<html><body><a class=\"t\" href=\"thread?id={n}\">帖子{n}</a>{next}</body></html>"
+        ))
+    };
+    let app = Router::new()
+        .route(
+            "/list",
+            get(
+                move |Query(p): Query<std::collections::HashMap<String, String>>| {
+                    let n: u32 = p.get("page").and_then(|x| x.parse().ok()).unwrap_or(1);
+                    let body = page(n);
+                    async move { body }
+                },
+            ),
+        )
+        .route("/thread", get(forum_thread));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    let main = dir.path().join("main.toml");
+    std::fs::write(
+        &main,
+        format!(
+            "[crawler]\nper_host_delay_ms = 0\n\n[[source]]\nid = \"bbs\"\nkind = \"forum\"\nallow_private = true\nlist_url = \"http://{addr}/list\"\n\
+             thread_link = \"a.t\"\nnext_page = \"div.pg a.nxt\"\nmax_list_pages = 2\ntitle = \"h1\"\npost = \"div.post\"\npost_content = \".c\"\npost_id_attr = \"data-pid\"\n"
+        ),
+    )
+    .unwrap();
+    let config = Loader::default().load(&main).unwrap();
+    let registry = prometheus::Registry::new();
+    let c = Crawler::new(
+        &config,
+        CrawlState::open(&dir.path().join("crawl.db")).unwrap(),
+        Arc::new(InProcessBus::new(16)),
+        Topics::default(),
+        CrawlerMetrics::new(&registry),
+    )
+    .unwrap();
+    // Thread 1 (two posts) is on the first list page. Thread 2, on the
+    // second, is the fixture's broken thread: its failure shows the page was
+    // followed. Thread 3 is on the third list page, past the limit.
+    assert_eq!(c.run_source(0).await.unwrap(), 2);
+    let warnings = &c.health()[0].last_warnings;
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("thread?id=2"), "{warnings:?}");
+}

@@ -58,17 +58,24 @@ impl ForumCollector {
         let mut threads: Vec<url::Url> = Vec::new();
         let mut failures = Vec::new();
         for list_url in &self.spec.list_urls {
-            match ctx.fetcher.get(list_url, None, ctx.policy).await {
-                Ok(FetchOutcome::Fresh(list)) => {
-                    check_wall(list_url, &list.body)?;
-                    for u in self.thread_links(&list) {
-                        if !threads.contains(&u) {
-                            threads.push(u);
+            let mut next = Some(list_url.clone());
+            for page in 0..self.spec.max_list_pages {
+                let Some(url) = next.take() else { break };
+                match ctx.fetcher.get(&url, None, ctx.policy).await {
+                    Ok(FetchOutcome::Fresh(list)) => {
+                        check_wall(&url, &list.body)?;
+                        let (links, following) = self.list_page(&list);
+                        for u in links {
+                            if !threads.contains(&u) {
+                                threads.push(u);
+                            }
                         }
+                        next = following.map(|u| u.to_string());
                     }
+                    Ok(FetchOutcome::NotModified) => {}
+                    Err(e) if page == 0 => failures.push(SourceError::from(e)),
+                    Err(e) => out.warnings.push(e.to_string()),
                 }
-                Ok(FetchOutcome::NotModified) => {}
-                Err(e) => failures.push(SourceError::from(e)),
             }
         }
         if failures.len() == self.spec.list_urls.len() {
@@ -154,15 +161,25 @@ impl ForumCollector {
         Ok(())
     }
 
-    fn thread_links(&self, list: &Fetched) -> Vec<url::Url> {
+    /// The thread links of a list page, and its next page.
+    fn list_page(&self, list: &Fetched) -> (Vec<url::Url>, Option<url::Url>) {
         let (html, _) = decode_html(&list.body, list.content_type.as_deref(), tld(&list.url));
         let doc = Html::parse_document(&html);
         let mut seen = std::collections::HashSet::new();
-        doc.select(&self.thread_link)
+        let links = doc
+            .select(&self.thread_link)
             .filter_map(|a| a.value().attr("href"))
             .filter_map(|href| list.url.join(href).ok())
             .filter(|u| seen.insert(u.to_string()))
-            .collect()
+            .collect();
+        let next = self
+            .next_page
+            .as_ref()
+            .and_then(|s| doc.select(s).next())
+            .and_then(|a| a.value().attr("href"))
+            .and_then(|h| list.url.join(h).ok())
+            .filter(|n| *n != list.url);
+        (links, next)
     }
 
     #[allow(clippy::too_many_arguments)]
