@@ -346,3 +346,71 @@ async fn forum_list_pages_are_followed_up_to_the_limit() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("thread?id=2"), "{warnings:?}");
 }
+
+#[tokio::test]
+async fn an_unchanged_forum_list_skips_its_threads() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let thread_hits = Arc::new(AtomicUsize::new(0));
+    let hits = thread_hits.clone();
+    let app = Router::new()
+        .route(
+            "/list",
+            get(|headers: HeaderMap| async move {
+                if headers
+                    .get(header::IF_NONE_MATCH)
+                    .and_then(|v| v.to_str().ok())
+                    == Some("\"l1\"")
+                {
+                    return (StatusCode::NOT_MODIFIED, [(header::ETAG, "\"l1\"")]).into_response();
+                }
+                (
+                    [(header::ETAG, "\"l1\"")],
+                    gbk("<html><body><a class=\"t\" href=\"thread?id=1\">帖子</a></body></html>"),
+                )
+                    .into_response()
+            }),
+        )
+        .route(
+            "/thread",
+            get(move |q: Query<std::collections::HashMap<String, String>>| {
+                hits.fetch_add(1, Ordering::SeqCst);
+                forum_thread(q)
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    let main = dir.path().join("main.toml");
+    std::fs::write(
+        &main,
+        format!(
+            "[crawler]\nper_host_delay_ms = 0\nempty_after = 1\n\n[[source]]\nid = \"bbs\"\nkind = \"forum\"\nallow_private = true\nlist_url = \"http://{addr}/list\"\n\
+             thread_link = \"a.t\"\ntitle = \"h1\"\npost = \"div.post\"\npost_content = \".c\"\npost_id_attr = \"data-pid\"\n"
+        ),
+    )
+    .unwrap();
+    let config = Loader::default().load(&main).unwrap();
+    let registry = prometheus::Registry::new();
+    let c = Crawler::new(
+        &config,
+        CrawlState::open(&dir.path().join("crawl.db")).unwrap(),
+        Arc::new(InProcessBus::new(16)),
+        Topics::default(),
+        CrawlerMetrics::new(&registry),
+    )
+    .unwrap();
+    assert_eq!(c.run_source(0).await.unwrap(), 2);
+    assert_eq!(c.run_source(0).await.unwrap(), 0);
+    assert_eq!(
+        thread_hits.load(Ordering::SeqCst),
+        1,
+        "the thread is not fetched again"
+    );
+    assert_eq!(
+        c.health()[0].state,
+        yuqing_model::SourceState::Ok,
+        "unchanged is not empty"
+    );
+}

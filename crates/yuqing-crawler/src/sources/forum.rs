@@ -57,13 +57,19 @@ impl ForumCollector {
         let mut out = Collected::default();
         let mut threads: Vec<url::Url> = Vec::new();
         let mut failures = Vec::new();
+        let mut fresh = 0;
         for list_url in &self.spec.list_urls {
             let mut next = Some(list_url.clone());
             for page in 0..self.spec.max_list_pages {
                 let Some(url) = next.take() else { break };
-                match ctx.fetcher.get(&url, None, ctx.policy).await {
+                // An unchanged list page (304) means no thread on it has a
+                // new reply: its threads are not fetched again.
+                let validators = ctx.state.validators(&url)?;
+                match ctx.fetcher.get(&url, validators.as_ref(), ctx.policy).await {
                     Ok(FetchOutcome::Fresh(list)) => {
                         check_wall(&url, &list.body)?;
+                        out.validators.push((url.clone(), list.validators.clone()));
+                        fresh += 1;
                         let (links, following) = self.list_page(&list);
                         for u in links {
                             if !threads.contains(&u) {
@@ -84,6 +90,10 @@ impl ForumCollector {
         out.warnings
             .extend(failures.iter().map(ToString::to_string));
         if threads.is_empty() {
+            if fresh == 0 {
+                // Every list page unchanged since the last run.
+                return Ok(out);
+            }
             out.empty = true;
             out.warnings
                 .push(format!("no thread links match `{}`", self.spec.thread_link));

@@ -54,9 +54,11 @@ impl PageCollector {
         ctx: &Ctx<'_>,
     ) -> Result<Collected, SourceError> {
         let mut out = Collected::default();
-        let links = self.discover(ctx, &mut out).await?;
+        let (links, fresh) = self.discover(ctx, &mut out).await?;
         if links.is_empty() {
-            out.empty = true;
+            // Empty only when something was read: unchanged lists (304)
+            // hold nothing new.
+            out.empty = fresh;
             return Ok(out);
         }
         // Articles already emitted are not fetched again.
@@ -89,13 +91,21 @@ impl PageCollector {
 
     /// Article links from every configured place, newest first where the
     /// place says, deduplicated by canonical URL.
-    async fn discover(&self, ctx: &Ctx<'_>, out: &mut Collected) -> Result<Vec<Url>, SourceError> {
+    async fn discover(
+        &self,
+        ctx: &Ctx<'_>,
+        out: &mut Collected,
+    ) -> Result<(Vec<Url>, bool), SourceError> {
+        let mut fresh = false;
         let mut links: Vec<Url> = Vec::new();
         let mut failures = Vec::new();
         for list in &self.cfg.list_urls {
-            match ctx.fetcher.get(list, None, ctx.policy).await {
+            let validators = ctx.state.validators(list)?;
+            match ctx.fetcher.get(list, validators.as_ref(), ctx.policy).await {
                 Ok(FetchOutcome::Fresh(page)) => {
                     check_wall(list, &page.body)?;
+                    out.validators.push((list.clone(), page.validators.clone()));
+                    fresh = true;
                     let (html, _) = decode_html(&page.body, page.content_type.as_deref(), None);
                     let doc = Html::parse_document(&html);
                     let a = Selector::parse("a[href]").expect("static selector");
@@ -116,7 +126,10 @@ impl PageCollector {
         }
         if let Some(sitemap) = &self.cfg.sitemap {
             match self.sitemap_links(ctx, sitemap, out).await {
-                Ok(mut l) => links.append(&mut l),
+                Ok(mut l) => {
+                    fresh = true;
+                    links.append(&mut l);
+                }
                 Err(e) => failures.push(e),
             }
         }
@@ -124,13 +137,16 @@ impl PageCollector {
             match ctx.fetcher.get(feed, None, ctx.policy).await {
                 Ok(FetchOutcome::Fresh(f)) => {
                     match super::parse_feed(&f.body, f.content_type.as_deref()) {
-                        Ok(parsed) => links.extend(
-                            parsed
-                                .entries
-                                .iter()
-                                .filter_map(|e| e.links.first())
-                                .filter_map(|l| f.url.join(&l.href).ok()),
-                        ),
+                        Ok(parsed) => {
+                            fresh = true;
+                            links.extend(
+                                parsed
+                                    .entries
+                                    .iter()
+                                    .filter_map(|e| e.links.first())
+                                    .filter_map(|l| f.url.join(&l.href).ok()),
+                            );
+                        }
                         Err(message) => failures.push(SourceError::Parse {
                             url: feed.clone(),
                             message,
@@ -152,7 +168,7 @@ impl PageCollector {
         out.warnings
             .extend(failures.iter().map(ToString::to_string));
         let mut seen = HashSet::new();
-        Ok(links
+        let links = links
             .into_iter()
             .filter(|u| u.scheme() == "http" || u.scheme() == "https")
             .filter(|u| {
@@ -162,7 +178,8 @@ impl PageCollector {
                     .is_none_or(|c| u.as_str().contains(c))
             })
             .filter(|u| seen.insert(canonical_url(u.as_str())))
-            .collect())
+            .collect();
+        Ok((links, fresh))
     }
 
     /// Pages of a sitemap, following an index breadth-first, newest
