@@ -1,6 +1,8 @@
 //! `kind = "microblog"` against a Mastodon-like API: the first run reads
 //! the newest page, later runs page forward with `min_id` and miss nothing.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -8,10 +10,6 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use yuqing_bus::{InProcessBus, Topics};
-use yuqing_config::Loader;
-use yuqing_crawler::state::CrawlState;
-use yuqing_crawler::{Crawler, CrawlerMetrics};
 
 #[derive(Default)]
 struct Server {
@@ -74,27 +72,13 @@ async fn pages_forward_from_the_last_status_seen() {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
-    let main = dir.path().join("main.toml");
-    std::fs::write(
-        &main,
-        format!(
+    let (c, state) = common::crawler(
+        dir.path(),
+        &format!(
             "[crawler]\nper_host_delay_ms = 0\n\n[[source]]\nid = \"m\"\nkind = \"microblog\"\nallow_private = true\ninstance = \"http://{addr}\"\n\n\
              [[source]]\nid = \"tag\"\nkind = \"microblog\"\nallow_private = true\ninstance = \"http://{addr}\"\ntimeline = \"tag:江州\"\n"
         ),
-    )
-    .unwrap();
-    let config = Loader::default().load(&main).unwrap();
-    let state = CrawlState::open(&dir.path().join("crawl.db")).unwrap();
-    let registry = prometheus::Registry::new();
-    let c = Crawler::new(
-        &config,
-        state.clone(),
-        Arc::new(InProcessBus::new(16)),
-        Topics::default(),
-        CrawlerMetrics::new(&registry),
-    )
-    .unwrap();
+    );
 
     assert_eq!(c.run_source(0).await.unwrap(), 40, "the newest page first");
     server.lock().unwrap().newest = 150;
@@ -121,16 +105,7 @@ async fn pages_forward_from_the_last_status_seen() {
             .contains(&"tag:江州".to_string())
     );
 
-    let items: Vec<yuqing_model::Item> = state
-        .outbox_after(0, 500)
-        .unwrap()
-        .into_iter()
-        .map(|(_, _, p)| {
-            yuqing_model::Envelope::<yuqing_model::Item>::from_bytes(&p, "item.raw")
-                .unwrap()
-                .payload
-        })
-        .collect();
+    let items: Vec<yuqing_model::Item> = common::emitted(&state);
     let first = items.iter().find(|i| i.url.ends_with("/60")).unwrap();
     assert_eq!(first.text, "第60条嘟文 #江州");
     assert_eq!(first.author.as_deref(), Some("jiangzhou@m.example"));

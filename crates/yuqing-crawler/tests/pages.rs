@@ -1,6 +1,8 @@
 //! `kind = "page"`: articles found on a GBK list page and through a gzipped
 //! sitemap index, extracted, and never fetched twice.
 
+mod common;
+
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,10 +12,6 @@ use axum::extract::Path;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use yuqing_bus::{InProcessBus, Topics};
-use yuqing_config::Loader;
-use yuqing_crawler::state::CrawlState;
-use yuqing_crawler::{Crawler, CrawlerMetrics};
 
 fn article(n: u32) -> String {
     format!(
@@ -93,27 +91,13 @@ async fn list_pages_and_sitemaps_lead_to_extracted_articles_once() {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
-    let main = dir.path().join("main.toml");
-    std::fs::write(
-        &main,
-        format!(
+    let (c, state) = common::crawler(
+        dir.path(),
+        &format!(
             "[crawler]\nper_host_delay_ms = 0\n\n[[source]]\nid = \"gov\"\nkind = \"page\"\nsource_type = \"政务\"\nallow_private = true\n\
              list_urls = [\"http://{addr}/list.html\"]\nlink = \"ul.list\"\nsitemap = \"http://{addr}/sitemap_index.xml\"\nlink_contains = \"/content/\"\n"
         ),
-    )
-    .unwrap();
-    let config = Loader::default().load(&main).unwrap();
-    let registry = prometheus::Registry::new();
-    let state = CrawlState::open(&dir.path().join("crawl.db")).unwrap();
-    let c = Crawler::new(
-        &config,
-        state.clone(),
-        Arc::new(InProcessBus::new(16)),
-        Topics::default(),
-        CrawlerMetrics::new(&registry),
-    )
-    .unwrap();
+    );
     assert_eq!(c.run_source(0).await.unwrap(), 4);
     assert_eq!(
         article_hits.load(Ordering::SeqCst),
@@ -132,16 +116,7 @@ async fn list_pages_and_sitemaps_lead_to_extracted_articles_once() {
         c.health()[0].last_warnings
     );
 
-    let mut items: Vec<yuqing_model::Item> = state
-        .outbox_after(0, 10)
-        .unwrap()
-        .into_iter()
-        .map(|(_, _, payload)| {
-            yuqing_model::Envelope::<yuqing_model::Item>::from_bytes(&payload, "item.raw")
-                .unwrap()
-                .payload
-        })
-        .collect();
+    let mut items: Vec<yuqing_model::Item> = common::emitted(&state);
     items.sort_by(|a, b| a.title.cmp(&b.title));
     assert_eq!(items.len(), 4);
     for (i, item) in items.iter().enumerate() {

@@ -1,6 +1,8 @@
 //! Sources against local fixture servers: conditional GET, cursors, GBK
 //! forums, and errors that name the source.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -8,10 +10,7 @@ use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use yuqing_bus::{InProcessBus, Topics};
-use yuqing_config::Loader;
-use yuqing_crawler::state::CrawlState;
-use yuqing_crawler::{Crawler, CrawlerMetrics};
+use yuqing_crawler::Crawler;
 
 #[derive(Default)]
 struct Log {
@@ -102,11 +101,9 @@ async fn start(log: Shared) -> std::net::SocketAddr {
 }
 
 fn crawler(dir: &std::path::Path, addr: std::net::SocketAddr) -> Crawler {
-    std::fs::create_dir_all(dir.join("rules")).unwrap();
-    let main = dir.join("main.toml");
-    std::fs::write(
-        &main,
-        format!(
+    common::crawler(
+        dir,
+        &format!(
             r#"
 [crawler]
 per_host_delay_ms = 0
@@ -140,19 +137,7 @@ post_time = "em"
 "#
         ),
     )
-    .unwrap();
-    let config = Loader::default().load(&main).unwrap();
-    let state = CrawlState::open(&dir.join("crawl.db")).unwrap();
-    let bus = Arc::new(InProcessBus::new(16));
-    let registry = prometheus::Registry::new();
-    Crawler::new(
-        &config,
-        state,
-        bus,
-        Topics::default(),
-        CrawlerMetrics::new(&registry),
-    )
-    .unwrap()
+    .0
 }
 
 #[tokio::test]
@@ -238,8 +223,6 @@ async fn walls_blocks_failures_and_empty_runs_set_the_source_state() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
-    let main = dir.path().join("main.toml");
     let mut text = String::from(
         "[crawler]\nper_host_delay_ms = 0\nretries = 0\nfailing_after = 2\nempty_after = 2\n",
     );
@@ -248,17 +231,7 @@ async fn walls_blocks_failures_and_empty_runs_set_the_source_state() {
             "\n[[source]]\nid = \"{id}\"\nkind = \"feed\"\nallow_private = true\nurl = \"http://{addr}/{id}\"\n"
         ));
     }
-    std::fs::write(&main, text).unwrap();
-    let config = Loader::default().load(&main).unwrap();
-    let registry = prometheus::Registry::new();
-    let c = Crawler::new(
-        &config,
-        CrawlState::open(&dir.path().join("crawl.db")).unwrap(),
-        Arc::new(InProcessBus::new(16)),
-        Topics::default(),
-        CrawlerMetrics::new(&registry),
-    )
-    .unwrap();
+    let (c, _) = common::crawler(dir.path(), &text);
     for i in 0..4 {
         let _ = c.run_source(i).await;
     }
@@ -318,26 +291,13 @@ async fn forum_list_pages_are_followed_up_to_the_limit() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
-    let main = dir.path().join("main.toml");
-    std::fs::write(
-        &main,
-        format!(
+    let (c, _) = common::crawler(
+        dir.path(),
+        &format!(
             "[crawler]\nper_host_delay_ms = 0\n\n[[source]]\nid = \"bbs\"\nkind = \"forum\"\nallow_private = true\nlist_url = \"http://{addr}/list\"\n\
              thread_link = \"a.t\"\nnext_page = \"div.pg a.nxt\"\nmax_list_pages = 2\ntitle = \"h1\"\npost = \"div.post\"\npost_content = \".c\"\npost_id_attr = \"data-pid\"\n"
         ),
-    )
-    .unwrap();
-    let config = Loader::default().load(&main).unwrap();
-    let registry = prometheus::Registry::new();
-    let c = Crawler::new(
-        &config,
-        CrawlState::open(&dir.path().join("crawl.db")).unwrap(),
-        Arc::new(InProcessBus::new(16)),
-        Topics::default(),
-        CrawlerMetrics::new(&registry),
-    )
-    .unwrap();
+    );
     // Thread 1 (two posts) is on the first list page. Thread 2, on the
     // second, is the fixture's broken thread: its failure shows the page was
     // followed. Thread 3 is on the third list page, past the limit.
@@ -381,26 +341,13 @@ async fn an_unchanged_forum_list_skips_its_threads() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
-    let main = dir.path().join("main.toml");
-    std::fs::write(
-        &main,
-        format!(
+    let (c, _) = common::crawler(
+        dir.path(),
+        &format!(
             "[crawler]\nper_host_delay_ms = 0\nempty_after = 1\n\n[[source]]\nid = \"bbs\"\nkind = \"forum\"\nallow_private = true\nlist_url = \"http://{addr}/list\"\n\
              thread_link = \"a.t\"\ntitle = \"h1\"\npost = \"div.post\"\npost_content = \".c\"\npost_id_attr = \"data-pid\"\n"
         ),
-    )
-    .unwrap();
-    let config = Loader::default().load(&main).unwrap();
-    let registry = prometheus::Registry::new();
-    let c = Crawler::new(
-        &config,
-        CrawlState::open(&dir.path().join("crawl.db")).unwrap(),
-        Arc::new(InProcessBus::new(16)),
-        Topics::default(),
-        CrawlerMetrics::new(&registry),
-    )
-    .unwrap();
+    );
     assert_eq!(c.run_source(0).await.unwrap(), 2);
     assert_eq!(c.run_source(0).await.unwrap(), 0);
     assert_eq!(
