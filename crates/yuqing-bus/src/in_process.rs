@@ -1,11 +1,12 @@
-//! The in-process bus: one bounded queue per (topic, consumer group).
+//! The in-process bus: bounded queues per (topic, consumer group,
+//! partition).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::{Ack, AckTarget, Bus, BusError, Consumer, Delivery, Receipt};
 
@@ -34,17 +35,75 @@ impl AckTarget for Pending {
     }
 }
 
-type SharedReceiver = Arc<tokio::sync::Mutex<mpsc::Receiver<Message>>>;
+/// The consumer side of one group: a queue per partition, and the members
+/// that share them.
+#[derive(Debug)]
+struct GroupShared {
+    partitions: Vec<Mutex<mpsc::Receiver<Message>>>,
+    members: AtomicUsize,
+    closed: AtomicBool,
+    /// Woken when the bus closes, for members that own no partition.
+    changed: Notify,
+}
+
+#[derive(Debug)]
+struct Group {
+    name: String,
+    senders: Vec<mpsc::Sender<Message>>,
+    shared: Arc<GroupShared>,
+}
 
 #[derive(Debug, Default)]
 struct Topic {
-    /// group name → (sender, receiver shared by the group's consumers)
-    groups: Vec<(String, mpsc::Sender<Message>, SharedReceiver)>,
+    partitions: usize,
+    groups: Vec<Group>,
+}
+
+impl Topic {
+    fn group(&mut self, name: &str, capacity: usize) -> &Group {
+        if let Some(i) = self.groups.iter().position(|g| g.name == name) {
+            return &self.groups[i];
+        }
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..self.partitions.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(capacity);
+                (tx, Mutex::new(rx))
+            })
+            .unzip();
+        self.groups.push(Group {
+            name: name.to_string(),
+            senders,
+            shared: Arc::new(GroupShared {
+                partitions: receivers,
+                members: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
+                changed: Notify::new(),
+            }),
+        });
+        self.groups.last().expect("just pushed")
+    }
+}
+
+/// The partition of `key` among `n`: a stable hash (FNV-1a), so a key's
+/// messages always go to the same partition and so to the same consumer.
+fn partition_of(key: &str, n: usize) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % n.max(1) as u64) as usize
 }
 
 /// Bounded in-memory queues: a publisher waits while any group's queue for
 /// the topic is full, which slows the crawler down to the analyzer's pace
 /// instead of growing memory.
+///
+/// A topic has one partition unless [`InProcessBus::set_partitions`] gives
+/// it more. As in Kafka, a message goes to the partition of its key, and
+/// each partition of a group belongs to one consumer of the group
+/// (partition `p` to the consumer that joined `p mod members`-th), so the
+/// messages of one key are handled by one consumer, in order.
 #[derive(Debug, Clone)]
 pub struct InProcessBus {
     capacity: usize,
@@ -59,6 +118,19 @@ impl InProcessBus {
         }
     }
 
+    /// Gives `topic` `n` partitions. Only before any group exists on it:
+    /// later calls change nothing.
+    pub fn set_partitions(&self, topic: &str, n: usize) {
+        let mut guard = self.topics.lock().unwrap();
+        let Some(topics) = guard.as_mut() else {
+            return;
+        };
+        let t = topics.entry(topic.to_string()).or_default();
+        if t.groups.is_empty() {
+            t.partitions = n.max(1);
+        }
+    }
+
     /// Creates the queues of `groups` on `topic` before anyone subscribes,
     /// so messages published before a consumer starts wait for it instead
     /// of finding no group.
@@ -69,17 +141,19 @@ impl InProcessBus {
         };
         let t = topics.entry(topic.to_string()).or_default();
         for g in groups {
-            if !t.groups.iter().any(|(name, _, _)| name == g) {
-                let (tx, rx) = mpsc::channel(self.capacity);
-                t.groups
-                    .push((g.to_string(), tx, Arc::new(tokio::sync::Mutex::new(rx))));
-            }
+            t.group(g, self.capacity);
         }
     }
 
     /// Closes every queue: consumers drain what is queued, then see `None`.
     pub fn close(&self) {
-        self.topics.lock().unwrap().take();
+        let Some(topics) = self.topics.lock().unwrap().take() else {
+            return;
+        };
+        for g in topics.values().flat_map(|t| &t.groups) {
+            g.shared.closed.store(true, Ordering::Release);
+            g.shared.changed.notify_waiters();
+        }
     }
 
     /// Messages queued and not yet received, per topic and group.
@@ -91,10 +165,14 @@ impl InProcessBus {
         let mut out: Vec<_> = topics
             .iter()
             .flat_map(|(t, topic)| {
-                topic
-                    .groups
-                    .iter()
-                    .map(|(g, tx, _)| (t.clone(), g.clone(), tx.max_capacity() - tx.capacity()))
+                topic.groups.iter().map(|g| {
+                    let n = g
+                        .senders
+                        .iter()
+                        .map(|tx| tx.max_capacity() - tx.capacity())
+                        .sum();
+                    (t.clone(), g.name.clone(), n)
+                })
             })
             .collect();
         out.sort();
@@ -110,7 +188,12 @@ impl Bus for InProcessBus {
             let topics = guard.as_ref().ok_or(BusError::Closed)?;
             topics
                 .get(topic)
-                .map(|t| t.groups.iter().map(|(_, tx, _)| tx.clone()).collect())
+                .map(|t| {
+                    t.groups
+                        .iter()
+                        .map(|g| g.senders[partition_of(key, g.senders.len())].clone())
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         if senders.is_empty() {
@@ -137,37 +220,91 @@ impl Bus for InProcessBus {
         let mut guard = self.topics.lock().unwrap();
         let topics = guard.as_mut().ok_or(BusError::Closed)?;
         let t = topics.entry(topic.to_string()).or_default();
-        let rx = match t.groups.iter().find(|(g, _, _)| g == group) {
-            Some((_, _, rx)) => rx.clone(),
-            None => {
-                let (tx, rx) = mpsc::channel(self.capacity);
-                let rx = Arc::new(tokio::sync::Mutex::new(rx));
-                t.groups.push((group.to_string(), tx, rx.clone()));
-                rx
-            }
-        };
+        let shared = t.group(group, self.capacity).shared.clone();
+        let member = shared.members.fetch_add(1, Ordering::AcqRel);
         Ok(Box::new(InProcessConsumer {
             topic: topic.to_string(),
-            rx,
+            shared,
+            member,
+            drained: Vec::new(),
         }))
     }
 }
 
 struct InProcessConsumer {
     topic: String,
-    rx: SharedReceiver,
+    shared: Arc<GroupShared>,
+    /// This consumer's place among the group's members.
+    member: usize,
+    /// Partitions closed and emptied.
+    drained: Vec<usize>,
+}
+
+enum Poll {
+    Message(Message),
+    /// Every partition this consumer owns is closed and empty.
+    Drained,
+    /// More consumers than partitions: this one owns none.
+    Idle,
 }
 
 #[async_trait]
 impl Consumer for InProcessConsumer {
     async fn recv(&mut self) -> Option<Delivery> {
-        let msg = self.rx.lock().await.recv().await?;
-        Some(Delivery {
-            topic: self.topic.clone(),
-            key: msg.key,
-            payload: Arc::try_unwrap(msg.payload).unwrap_or_else(|p| (*p).clone()),
-            ack: Ack::new(msg.pending),
-        })
+        loop {
+            let changed = self.shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let polled = std::future::poll_fn(|cx| {
+                let members = self.shared.members.load(Ordering::Acquire).max(1);
+                let (mut owned, mut drained) = (0, 0);
+                for (p, rx) in self.shared.partitions.iter().enumerate() {
+                    if p % members != self.member {
+                        continue;
+                    }
+                    owned += 1;
+                    if self.drained.contains(&p) {
+                        drained += 1;
+                        continue;
+                    }
+                    match rx.lock().unwrap().poll_recv(cx) {
+                        std::task::Poll::Ready(Some(m)) => {
+                            return std::task::Poll::Ready(Poll::Message(m));
+                        }
+                        std::task::Poll::Ready(None) => {
+                            self.drained.push(p);
+                            drained += 1;
+                        }
+                        std::task::Poll::Pending => {}
+                    }
+                }
+                if owned == 0 {
+                    std::task::Poll::Ready(Poll::Idle)
+                } else if drained == owned {
+                    std::task::Poll::Ready(Poll::Drained)
+                } else {
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            match polled {
+                Poll::Message(msg) => {
+                    return Some(Delivery {
+                        topic: self.topic.clone(),
+                        key: msg.key,
+                        payload: Arc::try_unwrap(msg.payload).unwrap_or_else(|p| (*p).clone()),
+                        ack: Ack::new(msg.pending),
+                    });
+                }
+                Poll::Drained => return None,
+                Poll::Idle => {
+                    if self.shared.closed.load(Ordering::Acquire) {
+                        return None;
+                    }
+                    changed.await;
+                }
+            }
+        }
     }
 }
 
@@ -200,17 +337,56 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn consumers_in_one_group_share_messages() {
-        let bus = InProcessBus::new(8);
-        let mut c1 = bus.subscribe("t", "g").await.unwrap();
-        let mut c2 = bus.subscribe("t", "g").await.unwrap();
-        bus.publish("t", "1", vec![1]).await.unwrap();
-        bus.publish("t", "2", vec![2]).await.unwrap();
-        let x = c1.recv().await.unwrap();
-        let y = c2.recv().await.unwrap();
-        let mut got = vec![x.payload[0], y.payload[0]];
-        got.sort();
-        assert_eq!(got, vec![1, 2]);
+    async fn a_key_stays_with_one_consumer_of_a_partitioned_topic() {
+        let bus = InProcessBus::new(64);
+        bus.set_partitions("tasks", 4);
+        let mut consumers = Vec::new();
+        for _ in 0..2 {
+            consumers.push(bus.subscribe("tasks", "workers").await.unwrap());
+        }
+        let keys = [
+            "a.example",
+            "b.example",
+            "c.example",
+            "d.example",
+            "e.example",
+        ];
+        for round in 0..3u8 {
+            for k in keys {
+                bus.publish("tasks", k, vec![round]).await.unwrap();
+            }
+        }
+        bus.close();
+        let mut seen: Vec<(usize, String, u8)> = Vec::new();
+        for (i, c) in consumers.iter_mut().enumerate() {
+            while let Some(d) = c.recv().await {
+                seen.push((i, d.key.clone(), d.payload[0]));
+                d.ack.ack();
+            }
+        }
+        assert_eq!(seen.len(), 15, "every message delivered once");
+        for k in keys {
+            let owners: std::collections::BTreeSet<usize> =
+                seen.iter().filter(|s| s.1 == k).map(|s| s.0).collect();
+            assert_eq!(owners.len(), 1, "{k} went to {owners:?}");
+            let rounds: Vec<u8> = seen.iter().filter(|s| s.1 == k).map(|s| s.2).collect();
+            assert_eq!(rounds, vec![0, 1, 2], "{k} in order");
+        }
+        let used: std::collections::BTreeSet<usize> = seen.iter().map(|s| s.0).collect();
+        assert_eq!(used.len(), 2, "both consumers got work");
+    }
+
+    #[tokio::test]
+    async fn a_consumer_without_partitions_ends_when_the_bus_closes() {
+        let bus = InProcessBus::new(4);
+        let mut first = bus.subscribe("t", "g").await.unwrap();
+        let mut second = bus.subscribe("t", "g").await.unwrap();
+        bus.publish("t", "k", vec![1]).await.unwrap();
+        let idle = tokio::spawn(async move { second.recv().await.is_none() });
+        assert_eq!(first.recv().await.unwrap().payload, vec![1]);
+        bus.close();
+        assert!(idle.await.unwrap());
+        assert!(first.recv().await.is_none());
     }
 
     #[tokio::test]
