@@ -113,7 +113,13 @@ pub struct CrawlerConfig {
     /// How many days a seen item id is remembered.
     #[serde(default = "default_seen_days")]
     pub seen_ttl_days: u32,
-    /// Requests in flight at once, across all hosts.
+    /// Crawler workers in this process. The scheduler publishes one task
+    /// per source run on `crawl.tasks`, keyed by the source's host; the
+    /// topic gets one partition per worker, so a host's runs all go to one
+    /// worker and its politeness holds.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Requests in flight at once per worker, across all hosts.
     #[serde(default = "default_concurrency")]
     pub max_concurrency: usize,
     /// Minimum time between two requests to one host (one request at a time
@@ -150,6 +156,9 @@ fn default_failing_after() -> u32 {
 
 fn default_concurrency() -> usize {
     16
+}
+fn default_workers() -> usize {
+    1
 }
 fn default_host_delay() -> u64 {
     1000
@@ -200,6 +209,7 @@ impl Default for CrawlerConfig {
             max_body_bytes: default_max_body(),
             interval_secs: default_interval(),
             seen_ttl_days: default_seen_days(),
+            workers: default_workers(),
             max_concurrency: default_concurrency(),
             per_host_delay_ms: default_host_delay(),
             max_redirects: default_redirects(),

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use yuqing_bus::{Bus, Topics};
 use yuqing_config::{Config, ConfigErrors, SourceConfig};
-use yuqing_model::{Envelope, Item, SourceState, SourceStatus};
+use yuqing_model::{CrawlTask, Envelope, Item, SourceState, SourceStatus};
 
 use crate::fetch::Fetcher;
 use crate::metrics::CrawlerMetrics;
@@ -18,6 +18,10 @@ use crate::state::{CrawlState, RunRecord};
 
 /// Kind of an `items.raw` message.
 const RAW_KIND: &str = "item.raw";
+/// Kind of a `crawl.tasks` message.
+pub const TASK_KIND: &str = "crawl.task";
+/// The consumer group of the crawler workers on `crawl.tasks`.
+pub const WORKER_GROUP: &str = "crawler";
 /// Kind of a `sources.status` message.
 pub const STATUS_KIND: &str = "source.status";
 
@@ -45,6 +49,11 @@ pub struct SourceHealth {
     pub consecutive_empty: u32,
     /// New items per successful run, smoothed (exponential moving average).
     pub usual_yield: f64,
+    /// Every HTTP response since start, by class (`2xx`, `304`, `4xx`,
+    /// `5xx`, `timeout`, `connect`, ...), retries included.
+    pub http_responses: BTreeMap<String, u64>,
+    /// The responses of the last run, by class.
+    pub last_run_responses: BTreeMap<String, u64>,
 }
 
 impl SourceHealth {
@@ -66,6 +75,8 @@ impl SourceHealth {
             runs_by_result: BTreeMap::new(),
             consecutive_empty: 0,
             usual_yield: 0.0,
+            http_responses: BTreeMap::new(),
+            last_run_responses: BTreeMap::new(),
         }
     }
 
@@ -121,7 +132,9 @@ pub fn build_sources(config: &Config) -> Result<Vec<(SourceConfig, Source)>, Con
 
 pub struct Crawler {
     sources: Vec<(SourceConfig, Source)>,
-    fetcher: Fetcher,
+    /// One per worker: each has its own per-host politeness and
+    /// concurrency limit, as workers on separate machines would.
+    fetchers: Vec<Fetcher>,
     state: CrawlState,
     bus: Arc<dyn Bus>,
     topics: Topics,
@@ -150,7 +163,9 @@ impl Crawler {
         metrics: CrawlerMetrics,
     ) -> Result<Crawler, ConfigErrors> {
         let sources = build_sources(config)?;
-        let fetcher = Fetcher::new(&config.settings.crawler)
+        let fetchers = (0..config.settings.crawler.workers.max(1))
+            .map(|_| Fetcher::new(&config.settings.crawler))
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|m| ConfigErrors(vec![yuqing_config::ConfigError::new(&config.origin, m)]))?;
         // Series exist from the start at 0, so rate() and increase() see the
         // first run of every source.
@@ -168,9 +183,12 @@ impl Crawler {
                 (c.id().to_string(), h)
             })
             .collect();
+        for w in 0..fetchers.len() {
+            metrics.tasks.with_label_values(&[&w.to_string()]);
+        }
         Ok(Crawler {
             sources,
-            fetcher,
+            fetchers,
             state,
             bus,
             topics,
@@ -198,20 +216,38 @@ impl Crawler {
         self.state.outbox_len().unwrap_or(0)
     }
 
+    /// Workers in this process.
+    pub fn workers(&self) -> usize {
+        self.fetchers.len()
+    }
+
     /// Runs one source once: collect, record what is new, wake the publisher.
     /// Returns the number of new items.
     pub async fn run_source(&self, index: usize) -> Result<usize, SourceError> {
+        self.run_source_on(index, 0).await
+    }
+
+    /// [`Crawler::run_source`] on worker `worker`'s fetcher.
+    async fn run_source_on(&self, index: usize, worker: usize) -> Result<usize, SourceError> {
         let (cfg, source) = &self.sources[index];
         let ctx = Ctx {
-            fetcher: &self.fetcher,
+            fetcher: &self.fetchers[worker],
             state: &self.state,
             tz: self.tz,
             policy: crate::fetch::Policy {
                 allow_private: cfg.allow_private(),
             },
+            responses: Default::default(),
         };
         let started = Utc::now();
         let result = source.collect(cfg, &ctx).await;
+        let responses = ctx.responses.counts();
+        for (class, n) in &responses {
+            self.metrics
+                .responses
+                .with_label_values(&[cfg.id(), class])
+                .inc_by(*n);
+        }
         let result = match result {
             Ok(c) => {
                 let empty = c.empty;
@@ -223,7 +259,7 @@ impl Crawler {
             }
             Err(e) => Err(e),
         };
-        let (outcome, status) = self.update_health(cfg, started, result);
+        let (outcome, status) = self.update_health(cfg, started, responses, result);
         if let Some(status) = status {
             let payload = Envelope::new(STATUS_KIND, status).to_bytes();
             // A snapshot: the next run sends another, so a failed publish
@@ -245,6 +281,7 @@ impl Crawler {
         &self,
         cfg: &SourceConfig,
         started: DateTime<Utc>,
+        responses: BTreeMap<&'static str, u64>,
         result: Result<RunResult, SourceError>,
     ) -> (Result<usize, SourceError>, Option<SourceStatus>) {
         let mut health = self.health.lock().unwrap();
@@ -253,6 +290,13 @@ impl Crawler {
             .or_insert_with(|| SourceHealth::new(cfg.id()));
         h.runs += 1;
         h.last_run_at = Some(started);
+        for (class, n) in &responses {
+            *h.http_responses.entry(class.to_string()).or_default() += n;
+        }
+        h.last_run_responses = responses
+            .into_iter()
+            .map(|(c, n)| (c.to_string(), n))
+            .collect();
         let outcome = match result {
             Ok(RunResult {
                 new: n,
@@ -341,9 +385,14 @@ impl Crawler {
         Ok((new.len(), warnings))
     }
 
-    /// Runs every source on its schedule and the outbox publisher, until
+    /// Runs the scheduler, the workers and the outbox publisher until
     /// `shutdown`. Publishing continues until `publish_shutdown`, so the
     /// outbox can drain after collection stops.
+    ///
+    /// The scheduler publishes one task per source run on `crawl.tasks`,
+    /// keyed by the source's host, and waits for it to be done (its receipt)
+    /// before scheduling the source again, so a slow source never has two
+    /// runs at once. The workers consume the topic as one consumer group.
     pub async fn run(
         self: Arc<Self>,
         shutdown: CancellationToken,
@@ -356,18 +405,63 @@ impl Crawler {
         }
         let publisher = tokio::spawn(self.clone().publish_outbox(publish_shutdown));
         let mut tasks = Vec::new();
-        for (i, (cfg, _)) in self.sources.iter().enumerate() {
+        // Workers join before the first task is published.
+        for w in 0..self.workers() {
+            match self
+                .bus
+                .subscribe(&self.topics.crawl_tasks, WORKER_GROUP)
+                .await
+            {
+                Ok(consumer) => tasks.push(tokio::spawn(self.clone().work(
+                    w,
+                    consumer,
+                    shutdown.clone(),
+                ))),
+                Err(e) => warn!(worker = w, error = %e, "crawler worker cannot join crawl.tasks"),
+            }
+        }
+        tasks.push(tokio::spawn(self.clone().schedule(shutdown)));
+        for t in tasks {
+            let _ = t.await;
+        }
+        let _ = publisher.await;
+    }
+
+    /// Publishes a task for every source on its interval, until `shutdown`.
+    pub async fn schedule(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut loops = Vec::new();
+        for (cfg, _) in &self.sources {
             let me = self.clone();
             let interval = cfg
                 .interval_secs()
                 .map(Duration::from_secs)
                 .unwrap_or(me.default_interval);
+            let host = url::Url::parse(cfg.start_url())
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+                .unwrap_or_else(|| cfg.id().to_string());
+            let source = cfg.id().to_string();
             let stop = shutdown.clone();
-            tasks.push(tokio::spawn(async move {
+            loops.push(tokio::spawn(async move {
                 loop {
-                    tokio::select! {
+                    let task = CrawlTask {
+                        source: source.clone(),
+                        host: host.clone(),
+                        scheduled_at: Utc::now(),
+                    };
+                    let payload = Envelope::new(TASK_KIND, task).to_bytes();
+                    let done = tokio::select! {
                         _ = stop.cancelled() => break,
-                        _ = me.run_source(i) => {}
+                        r = me.bus.publish(&me.topics.crawl_tasks, &host, payload) => r,
+                    };
+                    match done {
+                        Ok(receipt) => {
+                            tokio::select! {
+                                _ = stop.cancelled() => break,
+                                _ = receipt.durable() => {}
+                            }
+                        }
+                        Err(e) => warn!(source = %source, error = %e, "cannot publish crawl task"),
                     }
                     tokio::select! {
                         _ = stop.cancelled() => break,
@@ -376,10 +470,57 @@ impl Crawler {
                 }
             }));
         }
-        for t in tasks {
-            let _ = t.await;
+        for l in loops {
+            let _ = l.await;
         }
-        let _ = publisher.await;
+    }
+
+    /// One worker: runs the tasks of the partitions it owns, several at a
+    /// time, and acknowledges each when its run is recorded. Stops taking
+    /// tasks at `shutdown` and abandons runs in progress, unacknowledged.
+    pub async fn work(
+        self: Arc<Self>,
+        worker: usize,
+        mut consumer: Box<dyn yuqing_bus::Consumer>,
+        shutdown: CancellationToken,
+    ) {
+        let index: HashMap<String, usize> = self
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, (c, _))| (c.id().to_string(), i))
+            .collect();
+        let label = worker.to_string();
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            let delivery = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                d = consumer.recv() => d,
+                Some(_) = running.join_next(), if !running.is_empty() => continue,
+            };
+            let Some(delivery) = delivery else { break };
+            let task = match Envelope::<CrawlTask>::from_bytes(&delivery.payload, TASK_KIND) {
+                Ok(env) => env.payload,
+                Err(e) => {
+                    warn!(worker, error = %e, "undecodable crawl task dropped");
+                    delivery.ack.ack();
+                    continue;
+                }
+            };
+            let Some(&i) = index.get(&task.source) else {
+                warn!(worker, source = %task.source, "crawl task for a source this worker does not have");
+                delivery.ack.ack();
+                continue;
+            };
+            debug!(worker, source = %task.source, host = %task.host, "crawl task");
+            self.metrics.tasks.with_label_values(&[&label]).inc();
+            let me = self.clone();
+            running.spawn(async move {
+                let _ = me.run_source_on(i, worker).await;
+                delivery.ack.ack();
+            });
+        }
+        running.shutdown().await;
     }
 
     /// Publishes outbox rows in order; each leaves the outbox once durable.

@@ -27,5 +27,5 @@ pub mod state;
 pub mod text;
 pub mod wall;
 
-pub use crawler::{Crawler, STATUS_KIND, SourceHealth, build_sources};
+pub use crawler::{Crawler, STATUS_KIND, SourceHealth, TASK_KIND, WORKER_GROUP, build_sources};
 pub use metrics::CrawlerMetrics;

@@ -4,6 +4,8 @@ use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 pub struct CrawlerMetrics {
     pub runs: IntCounterVec,
     pub items: IntCounterVec,
+    pub responses: IntCounterVec,
+    pub tasks: IntCounterVec,
     pub published: prometheus::IntCounter,
     pub outbox: IntGauge,
 }
@@ -26,6 +28,22 @@ impl CrawlerMetrics {
             &["source"],
         )
         .unwrap();
+        let responses = IntCounterVec::new(
+            Opts::new(
+                "yuqing_crawler_http_responses_total",
+                "HTTP responses per source by class (2xx, 304, 4xx, 5xx, timeout, connect, ...), retries included.",
+            ),
+            &["source", "class"],
+        )
+        .unwrap();
+        let tasks = IntCounterVec::new(
+            Opts::new(
+                "yuqing_crawler_tasks_total",
+                "Crawl tasks (source runs) taken from crawl.tasks, per worker.",
+            ),
+            &["worker"],
+        )
+        .unwrap();
         let published = prometheus::IntCounter::new(
             "yuqing_crawler_published_total",
             "Items published to items.raw and acknowledged as durable.",
@@ -39,6 +57,8 @@ impl CrawlerMetrics {
         for m in [
             Box::new(runs.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(items.clone()),
+            Box::new(responses.clone()),
+            Box::new(tasks.clone()),
             Box::new(published.clone()),
             Box::new(outbox.clone()),
         ] {
@@ -47,6 +67,8 @@ impl CrawlerMetrics {
         CrawlerMetrics {
             runs,
             items,
+            responses,
+            tasks,
             published,
             outbox,
         }

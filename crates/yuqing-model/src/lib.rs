@@ -22,4 +22,4 @@ pub use incident::{Incident, IncidentStatus};
 pub use item::{AnalyzedItem, Engagement, Item, RuleHit, SourceKind, SourceType, Token};
 pub use level::{Level, ParseLevelError};
 pub use report::{ReportKind, ReportRecord};
-pub use source::{SourceState, SourceStatus};
+pub use source::{CrawlTask, SourceState, SourceStatus};

@@ -63,3 +63,15 @@ pub struct SourceStatus {
     pub last_success_at: Option<DateTime<Utc>>,
     pub at: DateTime<Utc>,
 }
+
+/// One run of one source, published by the scheduler on `crawl.tasks` with
+/// the source's host as key, and run by whichever crawler worker owns that
+/// key's partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrawlTask {
+    /// The source id.
+    pub source: String,
+    /// The host of the source's start URL (the message key).
+    pub host: String,
+    pub scheduled_at: DateTime<Utc>,
+}

@@ -154,6 +154,9 @@ impl Pipeline {
 
         let bus = InProcessBus::new(s.bus.capacity);
         let topics = Topics::with_prefix(&s.bus.topic_prefix);
+        // One partition per crawler worker: a host's tasks go to one worker.
+        bus.set_partitions(&topics.crawl_tasks, s.crawler.workers.max(1));
+        bus.declare(&topics.crawl_tasks, &[yuqing_crawler::WORKER_GROUP]);
         bus.declare(&topics.items_raw, &["analyzer"]);
         bus.declare(&topics.items_analyzed, &["indexer", "alerter"]);
         bus.declare(&topics.items_dead, &["alerter"]);
