@@ -149,3 +149,88 @@ async fn list_pages_and_sitemaps_lead_to_extracted_articles_once() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_sitemap_is_fetched_conditionally_once_all_its_articles_were_read() {
+    let article_two_calls = Arc::new(AtomicUsize::new(0));
+    let sitemap_fresh = Arc::new(AtomicUsize::new(0));
+    let (two, fresh) = (article_two_calls.clone(), sitemap_fresh.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .route(
+            "/sitemap.xml",
+            get(move |headers: axum::http::HeaderMap| {
+                let fresh = fresh.clone();
+                async move {
+                    if headers.get("if-none-match").is_some_and(|v| v == "\"v1\"") {
+                        return axum::http::StatusCode::NOT_MODIFIED.into_response();
+                    }
+                    fresh.fetch_add(1, Ordering::SeqCst);
+                    (
+                        [(header::ETAG, "\"v1\"")],
+                        format!(
+                            "<urlset><url><loc>http://{addr}/content/1.html</loc></url>\
+                             <url><loc>http://{addr}/content/2.html</loc></url></urlset>"
+                        ),
+                    )
+                        .into_response()
+                }
+            }),
+        )
+        .route(
+            "/content/{page}",
+            get(move |Path(page): Path<String>| {
+                let first_try_of_two = page == "2.html" && two.fetch_add(1, Ordering::SeqCst) == 0;
+                async move {
+                    if first_try_of_two {
+                        return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                    }
+                    let n: u32 = page.trim_end_matches(".html").parse().unwrap_or(0);
+                    (
+                        [(header::CONTENT_TYPE, "text/html; charset=gbk")],
+                        gbk(&article(n)),
+                    )
+                        .into_response()
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _state) = common::crawler(
+        dir.path(),
+        &format!(
+            "[crawler]\nper_host_delay_ms = 0\nretries = 0\nrespect_robots = false\n\n[[source]]\nid = \"gov\"\nkind = \"page\"\nallow_private = true\n\
+             sitemap = \"http://{addr}/sitemap.xml\"\nlink = \"a\"\n"
+        ),
+    );
+    // Article 2 fails: the sitemap must be read again next time.
+    assert_eq!(c.run_source(0).await.unwrap(), 1);
+    let h = &c.health()[0];
+    assert_eq!(h.last_warnings.len(), 1, "{:?}", h.last_warnings);
+    let classes = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(classes(&h.last_run_responses), "2xx=2 5xx=1");
+    assert_eq!(
+        c.run_source(0).await.unwrap(),
+        1,
+        "article 2 on the second run"
+    );
+    assert_eq!(
+        sitemap_fresh.load(Ordering::SeqCst),
+        2,
+        "no 304 while an article was missing"
+    );
+    // Everything read: now the unchanged sitemap answers 304.
+    assert_eq!(c.run_source(0).await.unwrap(), 0);
+    assert_eq!(sitemap_fresh.load(Ordering::SeqCst), 2);
+    let h = &c.health()[0];
+    assert_eq!(classes(&h.last_run_responses), "304=1");
+    assert_eq!(classes(&h.http_responses), "2xx=4 304=1 5xx=1");
+    assert_eq!(article_two_calls.load(Ordering::SeqCst), 2);
+}

@@ -82,6 +82,48 @@ impl FetchError {
     }
 }
 
+/// Responses by class (`2xx`, `304`, `4xx`, `5xx`, `timeout`, `connect`,
+/// ...), counted per request sent, retries included.
+#[derive(Debug, Default)]
+pub struct ResponseTally(std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>);
+
+impl ResponseTally {
+    fn add(&self, class: &'static str) {
+        *self.0.lock().unwrap().entry(class).or_default() += 1;
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// The class of a request's result, or `None` when no request was sent
+/// (robots.txt, the address guard, a pending Retry-After).
+fn response_class(result: &Result<FetchOutcome, FetchError>) -> Option<&'static str> {
+    Some(match result {
+        Ok(FetchOutcome::Fresh(_)) => "2xx",
+        Ok(FetchOutcome::NotModified) => "304",
+        Err(FetchError::Status { status, .. }) => match status / 100 {
+            4 => "4xx",
+            5 => "5xx",
+            _ => "other",
+        },
+        Err(FetchError::Timeout { .. }) => "timeout",
+        Err(FetchError::Connect { .. }) => "connect",
+        Err(FetchError::TooLarge { .. }) => "too_large",
+        Err(FetchError::Redirect { .. }) => "redirect",
+        Err(FetchError::Other { .. }) => "other",
+        Err(
+            FetchError::Private { .. }
+            | FetchError::Disallowed { .. }
+            | FetchError::Deferred { .. },
+        ) => {
+            return None;
+        }
+    })
+}
+
 /// Cache validators of a URL, for conditional GET.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Validators {
@@ -185,6 +227,17 @@ impl Fetcher {
         validators: Option<&Validators>,
         policy: Policy,
     ) -> Result<FetchOutcome, FetchError> {
+        self.get_tallied(url, validators, policy, None).await
+    }
+
+    /// [`Fetcher::get`], counting every request sent in `tally`.
+    pub async fn get_tallied(
+        &self,
+        url: &str,
+        validators: Option<&Validators>,
+        policy: Policy,
+        tally: Option<&ResponseTally>,
+    ) -> Result<FetchOutcome, FetchError> {
         let parsed = Url::parse(url).map_err(|e| FetchError::Other {
             url: url.to_string(),
             message: format!("invalid URL: {e}"),
@@ -215,6 +268,11 @@ impl Fetcher {
         let mut attempt = 0;
         loop {
             let result = self.get_once(&parsed, validators, policy, delay).await;
+            if let Some(t) = tally
+                && let Some(class) = response_class(&result)
+            {
+                t.add(class);
+            }
             match result {
                 Err(e) if e.retryable() && attempt < self.retries => {
                     let wait = match &e {

@@ -16,11 +16,7 @@ pub(super) async fn collect(
     ctx: &Ctx<'_>,
 ) -> Result<Collected, SourceError> {
     let validators = ctx.state.validators(&f.url)?;
-    let fetched = match ctx
-        .fetcher
-        .get(&f.url, validators.as_ref(), ctx.policy)
-        .await?
-    {
+    let fetched = match ctx.get(&f.url, validators.as_ref()).await? {
         FetchOutcome::NotModified => return Ok(Collected::default()),
         FetchOutcome::Fresh(x) => x,
     };

@@ -65,7 +65,7 @@ impl ForumCollector {
                 // An unchanged list page (304) means no thread on it has a
                 // new reply: its threads are not fetched again.
                 let validators = ctx.state.validators(&url)?;
-                match ctx.fetcher.get(&url, validators.as_ref(), ctx.policy).await {
+                match ctx.get(&url, validators.as_ref()).await {
                     Ok(FetchOutcome::Fresh(list)) => {
                         check_wall(&url, &list.body)?;
                         out.validators.push((url.clone(), list.validators.clone()));
@@ -99,10 +99,18 @@ impl ForumCollector {
                 .push(format!("no thread links match `{}`", self.spec.thread_link));
             return Ok(out);
         }
+        // List pages count as read (validators kept, so next time an
+        // unchanged list answers 304 and its threads are skipped) only when
+        // every thread on them was read.
+        let mut complete = threads.len() <= self.spec.max_threads;
         for url in threads.into_iter().take(self.spec.max_threads) {
             if let Err(e) = self.thread(cfg, ctx, url, &mut out).await {
                 out.warnings.push(e.to_string());
+                complete = false;
             }
+        }
+        if !complete {
+            out.validators.clear();
         }
         Ok(out)
     }
@@ -122,7 +130,7 @@ impl ForumCollector {
         let mut thread_item: Option<usize> = None;
         for _ in 0..self.spec.max_thread_pages {
             let Some(url) = next.take() else { break };
-            let page = match ctx.fetcher.get(url.as_str(), None, ctx.policy).await? {
+            let page = match ctx.get(url.as_str(), None).await? {
                 FetchOutcome::Fresh(p) => p,
                 FetchOutcome::NotModified => break,
             };

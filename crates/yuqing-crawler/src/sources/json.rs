@@ -24,7 +24,7 @@ pub(super) async fn collect(
     if let Some(c) = &cursor {
         url.query_pairs_mut().append_pair(&m.cursor_param, c);
     }
-    let fetched = match ctx.fetcher.get(url.as_str(), None, ctx.policy).await? {
+    let fetched = match ctx.get(url.as_str(), None).await? {
         FetchOutcome::Fresh(f) => f,
         FetchOutcome::NotModified => return Ok(Collected::default()),
     };

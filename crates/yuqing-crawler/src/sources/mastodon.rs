@@ -74,7 +74,7 @@ pub(super) async fn collect(
         if let Some(c) = &cursor {
             url.query_pairs_mut().append_pair("min_id", c);
         }
-        let body = match ctx.fetcher.get(url.as_str(), None, ctx.policy).await? {
+        let body = match ctx.get(url.as_str(), None).await? {
             FetchOutcome::Fresh(f) => f.body,
             FetchOutcome::NotModified => break,
         };

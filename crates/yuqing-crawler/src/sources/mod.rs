@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use yuqing_config::{ConfigError, SourceConfig};
 use yuqing_model::Item;
 
-use crate::fetch::{FetchError, Fetcher, Policy, Validators};
+use crate::fetch::{FetchError, FetchOutcome, Fetcher, Policy, ResponseTally, Validators};
 use crate::state::{CrawlState, StateError};
 
 pub use feed::parse_feed;
@@ -88,6 +88,21 @@ pub(crate) struct Ctx<'a> {
     pub state: &'a CrawlState,
     pub tz: Tz,
     pub policy: Policy,
+    /// Every response of the run, by class.
+    pub responses: ResponseTally,
+}
+
+impl Ctx<'_> {
+    /// GETs `url` under the source's policy, counting the responses.
+    pub async fn get(
+        &self,
+        url: &str,
+        validators: Option<&Validators>,
+    ) -> Result<FetchOutcome, FetchError> {
+        self.fetcher
+            .get_tallied(url, validators, self.policy, Some(&self.responses))
+            .await
+    }
 }
 
 /// A source ready to run: config checked, selectors compiled.

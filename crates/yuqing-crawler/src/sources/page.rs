@@ -68,23 +68,36 @@ impl PageCollector {
             .collect();
         let ids: Vec<String> = by_id.iter().map(|(id, _)| id.clone()).collect();
         let unseen: HashSet<String> = ctx.state.unseen(&ids)?.into_iter().collect();
-        for (_, url) in by_id
+        let unseen: Vec<Url> = by_id
             .into_iter()
             .filter(|(id, _)| unseen.contains(id))
-            .take(self.cfg.max_pages)
-        {
-            match ctx.fetcher.get(url.as_str(), None, ctx.policy).await {
+            .map(|(_, u)| u)
+            .collect();
+        // A list page is stored as read (its validators kept, so an
+        // unchanged copy answers 304 next time) only when every article it
+        // led to was read; otherwise the rest would wait for the list to
+        // change.
+        let mut complete = unseen.len() <= self.cfg.max_pages;
+        for url in unseen.into_iter().take(self.cfg.max_pages) {
+            match ctx.get(url.as_str(), None).await {
                 Ok(FetchOutcome::Fresh(page)) => {
                     if let Err(e) = check_wall(url.as_str(), &page.body) {
                         out.warnings.push(e.to_string());
+                        complete = false;
                         continue;
                     }
                     let (html, _) = decode_html(&page.body, page.content_type.as_deref(), None);
                     out.items.push(self.item(cfg, ctx, &page.url, &url, &html));
                 }
                 Ok(FetchOutcome::NotModified) => {}
-                Err(e) => out.warnings.push(e.to_string()),
+                Err(e) => {
+                    out.warnings.push(e.to_string());
+                    complete = false;
+                }
             }
+        }
+        if !complete {
+            out.validators.clear();
         }
         Ok(out)
     }
@@ -101,7 +114,7 @@ impl PageCollector {
         let mut failures = Vec::new();
         for list in &self.cfg.list_urls {
             let validators = ctx.state.validators(list)?;
-            match ctx.fetcher.get(list, validators.as_ref(), ctx.policy).await {
+            match ctx.get(list, validators.as_ref()).await {
                 Ok(FetchOutcome::Fresh(page)) => {
                     check_wall(list, &page.body)?;
                     out.validators.push((list.clone(), page.validators.clone()));
@@ -134,7 +147,7 @@ impl PageCollector {
             }
         }
         if let Some(feed) = &self.cfg.feed {
-            match ctx.fetcher.get(feed, None, ctx.policy).await {
+            match ctx.get(feed, None).await {
                 Ok(FetchOutcome::Fresh(f)) => {
                     match super::parse_feed(&f.body, f.content_type.as_deref()) {
                         Ok(parsed) => {
@@ -201,8 +214,12 @@ impl PageCollector {
                 break;
             }
             read += 1;
-            let body = match ctx.fetcher.get(&next, None, ctx.policy).await {
-                Ok(FetchOutcome::Fresh(f)) => f.body,
+            // Sitemaps that list pages are fetched conditionally; an index
+            // is always read, since a child can change while the index
+            // stays the same.
+            let validators = ctx.state.validators(&next)?;
+            let (body, fresh_validators) = match ctx.get(&next, validators.as_ref()).await {
+                Ok(FetchOutcome::Fresh(f)) => (f.body, f.validators),
                 Ok(FetchOutcome::NotModified) => continue,
                 Err(e) if next == start => return Err(e.into()),
                 Err(e) => {
@@ -220,6 +237,9 @@ impl PageCollector {
                 url: next.clone(),
                 message: m,
             })?;
+            if map.sitemaps.is_empty() {
+                out.validators.push((next.clone(), fresh_validators));
+            }
             pages.extend(map.pages);
             queue.extend(map.sitemaps.into_iter().rev());
         }
