@@ -286,6 +286,15 @@ pub struct JsonSource {
     /// Query parameter carrying the cursor (the newest id already seen).
     #[serde(default = "default_cursor_param")]
     pub cursor_param: String,
+    /// Query parameter asking for posts at or below an id (Weibo's
+    /// `max_id`). With it, a run pages back from the newest post until it
+    /// reaches the cursor, so a backlog longer than one response is caught
+    /// up; without it, each run reads one response.
+    pub max_id_param: Option<String>,
+    /// Responses read per run when paging back (default 10). A longer
+    /// backlog is finished by the next runs; nothing in it is skipped.
+    #[serde(default = "default_json_pages")]
+    pub max_pages: usize,
     /// Platform name used in item ids (defaults to the URL's host), so two
     /// sources reading one platform give one post one id.
     pub platform: Option<String>,
@@ -313,6 +322,9 @@ pub struct JsonSource {
     pub url_template: String,
 }
 
+fn default_json_pages() -> usize {
+    10
+}
 fn default_cursor_param() -> String {
     "since_id".into()
 }

@@ -361,3 +361,76 @@ async fn an_unchanged_forum_list_skips_its_threads() {
         "unchanged is not empty"
     );
 }
+
+/// A Weibo-like timeline over posts 1..=`newest`: newest first, five per
+/// response, `since_id` exclusive and `max_id` inclusive.
+async fn weibo_timeline(
+    State(newest): State<Arc<Mutex<u64>>>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> axum::Json<serde_json::Value> {
+    let newest = *newest.lock().unwrap();
+    let since: u64 = q.get("since_id").map_or(0, |v| v.parse().unwrap());
+    let max: u64 = q.get("max_id").map_or(newest, |v| v.parse().unwrap());
+    let statuses: Vec<serde_json::Value> = (since + 1..=max.min(newest))
+        .rev()
+        .take(5)
+        .map(|id| {
+            serde_json::json!({
+                "id": id,
+                "text": format!("第{id}条微博：市区道路施工信息更新。"),
+                "user": {"screen_name": "江州发布"},
+                "created_at": "Tue Nov 24 10:00:00 +0800 2026",
+            })
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "statuses": statuses }))
+}
+
+#[tokio::test]
+async fn a_json_backlog_longer_than_one_response_is_caught_up() {
+    let newest = Arc::new(Mutex::new(5u64));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .route("/statuses", get(weibo_timeline))
+        .with_state(newest.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let (c, state) = common::crawler(
+        dir.path(),
+        &format!(
+            "[crawler]\nper_host_delay_ms = 0\nrespect_robots = false\n\n[[source]]\nid = \"wb\"\nkind = \"json\"\nallow_private = true\n\
+             url = \"http://{addr}/statuses\"\nmax_id_param = \"max_id\"\nmax_pages = 4\n\
+             url_template = \"http://{addr}/status/{{id}}\"\nplatform = \"weibo\"\n"
+        ),
+    );
+    let ids = |state: &yuqing_crawler::state::CrawlState| {
+        let mut v: Vec<u64> = common::emitted(state)
+            .iter()
+            .map(|i| i.url.rsplit('/').next().unwrap().parse().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    // The first run reads the newest response only.
+    assert_eq!(c.run_source(0).await.unwrap(), 5);
+    // A day away: 25 new posts, five responses' worth. `max_id` is
+    // inclusive, so each response after the first repeats one post.
+    *newest.lock().unwrap() = 30;
+    assert_eq!(c.run_source(0).await.unwrap(), 17, "four responses");
+    assert!(
+        c.health()[0].last_warnings[0].contains("next run"),
+        "{:?}",
+        c.health()[0].last_warnings
+    );
+    *newest.lock().unwrap() = 31;
+    assert_eq!(c.run_source(0).await.unwrap(), 8, "the rest of the backlog");
+    assert!(c.health()[0].last_warnings.is_empty());
+    assert_eq!(
+        c.run_source(0).await.unwrap(),
+        1,
+        "then what came meanwhile"
+    );
+    assert_eq!(c.run_source(0).await.unwrap(), 0);
+    assert_eq!(ids(&state), (1..=31).collect::<Vec<_>>(), "all, once each");
+}

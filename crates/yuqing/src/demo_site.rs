@@ -470,6 +470,7 @@ async fn forum(State(st): State<Arc<SiteState>>, Query(q): Query<ForumQuery>) ->
 #[derive(Deserialize)]
 struct TimelineQuery {
     since_id: Option<u64>,
+    max_id: Option<u64>,
     count: Option<usize>,
 }
 
@@ -479,6 +480,7 @@ async fn timeline(State(st): State<Arc<SiteState>>, Query(q): Query<TimelineQuer
         .post
         .iter()
         .filter(|p| q.since_id.is_none_or(|s| p.id > s))
+        .filter(|p| q.max_id.is_none_or(|m| p.id <= m))
         .collect();
     posts.sort_by_key(|p| std::cmp::Reverse(p.id));
     posts.truncate(q.count.unwrap_or(50).min(200));
