@@ -205,6 +205,7 @@ async fn sample_site_flows_through_every_stage() {
     let sources = get_json(&format!("{api}/api/sources")).await;
     for s in sources.as_array().unwrap() {
         assert_eq!(s["consecutive_failures"], 0, "{s}");
+        assert!(s["http_responses"]["2xx"].as_u64().unwrap() >= 1, "{s}");
     }
     let metrics = reqwest::get(format!("{api}/metrics"))
         .await
@@ -412,6 +413,10 @@ async fn bad_sources_and_rule_files_are_named_and_the_rest_keeps_running() {
         .collect();
     let gone = by_id["gone"];
     assert_eq!(gone["consecutive_failures"], 1);
+    assert!(
+        gone["http_responses"]["connect"].as_u64().unwrap() >= 1,
+        "{gone}"
+    );
     let err = gone["last_error"].as_str().unwrap();
     assert!(
         err.contains("cannot connect") && err.contains(&unreachable.to_string()),

@@ -186,6 +186,14 @@ pub(crate) async fn home(State(st): State<AppState>, Query(p): Query<SearchParam
                 kind => s.kind,
                 last_success => s.last_success_at.map(local).unwrap_or_else(|| "—".into()),
                 total_new_items => s.total_new_items,
+                last_new_items => s.last_new_items,
+                usual_yield => format!("{:.1}", s.usual_yield),
+                responses => s
+                    .http_responses
+                    .iter()
+                    .map(|(class, n)| format!("{class} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(" · "),
                 consecutive_failures => s.consecutive_failures,
                 state_zh => s.state.zh(),
                 troubled => s.state != yuqing_model::SourceState::Ok,
