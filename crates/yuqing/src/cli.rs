@@ -605,6 +605,18 @@ fn bench_extraction(data: &Path, chars: bool, pages: bool) -> Result<ExitCode> {
             s.precision, s.recall, s.f1
         );
     }
+    let m = &e.metadata;
+    if m.title.1 + m.author.1 + m.published.1 > 0 {
+        println!(
+            "metadata exact: title {}/{}, author {}/{}, published {}/{}",
+            m.title.0, m.title.1, m.author.0, m.author.1, m.published.0, m.published.1
+        );
+        if pages {
+            for miss in &m.misses {
+                println!("  {miss}");
+            }
+        }
+    }
     let used_json_ld = e.per_page.iter().filter(|p| p.method == "json-ld").count();
     println!(
         "F1 ratio {:.3}; JSON-LD body used on {used_json_ld} pages",

@@ -9,43 +9,63 @@ use crate::text::parse_time;
 /// `发表于`, `时间：`), an absolute date (`2024年3月5日 14:30`,
 /// `2024-03-05 14:30`), `今天/昨天/前天 08:12`, or `N分钟前/N小时前/N天前`.
 pub fn parse_visible_time(text: &str, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    for label in [
+    // Labels in the order they appear: the article's dateline comes before
+    // the `发表于` of its comments.
+    let mut labelled: Vec<(usize, &str)> = [
         "发布时间",
         "发表时间",
+        "发布日期",
+        "发稿时间",
         "发表于",
         "发布于",
         "时间：",
+        "时间:",
         "日期：",
-    ] {
-        if let Some(i) = text.find(label) {
-            let after = text[i + label.len()..].trim_start_matches([':', '：', ' ']);
-            if let Some(t) =
-                absolute_at_start(after, tz).or_else(|| relative_at_start(after, tz, now))
-            {
-                return Some(t);
-            }
+        "日期:",
+    ]
+    .iter()
+    .filter_map(|l| text.find(l).map(|i| (i, *l)))
+    .collect();
+    labelled.sort();
+    for (i, label) in labelled {
+        let after =
+            text[i + label.len()..].trim_start_matches([':', '：', ' ', '\u{a0}', '\u{3000}']);
+        if let Some(t) = absolute_at_start(after, tz).or_else(|| relative_at_start(after, tz, now))
+        {
+            return Some(t);
         }
     }
+    // Unlabelled: the first date, unless a date with a time of the same day
+    // follows (a header shows today's date above the article's time).
     let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut date_only: Option<DateTime<Utc>> = None;
     for (k, &(i, c)) in chars.iter().enumerate() {
         let starts_word = k == 0 || !chars[k - 1].1.is_ascii_digit();
         if !starts_word {
             continue;
         }
         let rest = &text[i..];
-        if c.is_ascii_digit() {
-            if let Some(t) =
-                absolute_at_start(rest, tz).or_else(|| relative_at_start(rest, tz, now))
-            {
-                return Some(t);
+        let found = if c.is_ascii_digit() {
+            absolute_at_start(rest, tz).or_else(|| relative_at_start(rest, tz, now))
+        } else if matches!(c, '今' | '昨' | '前') {
+            relative_at_start(rest, tz, now)
+        } else {
+            None
+        };
+        let Some(t) = found else { continue };
+        let local = t.with_timezone(&tz);
+        match date_only {
+            None if local.time() == NaiveTime::MIN => date_only = Some(t),
+            None => return Some(t),
+            Some(d) if d.with_timezone(&tz).date_naive() == local.date_naive() => {
+                if local.time() != NaiveTime::MIN {
+                    return Some(t);
+                }
             }
-        } else if matches!(c, '今' | '昨' | '前')
-            && let Some(t) = relative_at_start(rest, tz, now)
-        {
-            return Some(t);
+            Some(d) => return Some(d),
         }
     }
-    None
+    date_only
 }
 
 /// `YYYY年M月D日[ HH:MM[:SS]]` or `YYYY-MM-DD[ HH:MM[:SS]]` at the start.
@@ -107,4 +127,42 @@ fn relative_at_start(s: &str, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc
         return None;
     };
     Some(now - span)
+}
+
+/// Chinese bylines in visible text: `作者：张涛`, `本报记者 陈思远`,
+/// `（记者孙浩然）`, `文/钱晓燕`. A name is two to four Han characters.
+pub fn chinese_byline(text: &str) -> Option<String> {
+    const SEPARATORS: &[char] = &[' ', '\u{3000}', '\u{a0}', '：', ':', '/', '／', '丨', '|'];
+    let mut best: Option<(usize, String)> = None;
+    for key in ["记者", "作者", "撰稿", "文/", "文／"] {
+        let mut from = 0;
+        while let Some(found) = text[from..].find(key) {
+            let at = from + found;
+            from = at + key.len();
+            let before = text[..at].chars().next_back();
+            let rest = &text[at + key.len()..];
+            let after = rest.trim_start_matches(SEPARATORS);
+            let separated = after.len() < rest.len() || key.ends_with(['/', '／']);
+            // `（记者孙浩然）`: in parentheses the name follows at once;
+            // elsewhere `记者从…` is prose, not a byline.
+            if !separated && !matches!(before, Some('（' | '(')) {
+                continue;
+            }
+            let name: String = after.chars().take_while(|c| is_han(*c)).collect();
+            let name = name
+                .trim_end_matches("报道")
+                .trim_end_matches('摄')
+                .to_string();
+            let len = name.chars().count();
+            if (2..=4).contains(&len) && best.as_ref().is_none_or(|(b, _)| at < *b) {
+                best = Some((at, name));
+            }
+            break;
+        }
+    }
+    best.map(|(_, n)| n)
+}
+
+fn is_han(c: char) -> bool {
+    matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}')
 }

@@ -30,12 +30,25 @@ pub struct PageScore {
     pub method: &'static str,
 }
 
+/// Metadata found exactly, over the pages whose ground truth has the field
+/// (`title`, `author`, `published`; a `null` author or time means the page
+/// states none, and finding none is then right).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MetadataScores {
+    pub title: (usize, usize),
+    pub author: (usize, usize),
+    pub published: (usize, usize),
+    /// `id field: got … want …` for every miss.
+    pub misses: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {
     pub pages: usize,
     pub extractor: Scores,
     pub baseline: Scores,
     pub per_page: Vec<PageScore>,
+    pub metadata: MetadataScores,
 }
 
 fn scores(pages: &[(f64, f64, f64)]) -> Scores {
@@ -63,6 +76,7 @@ pub fn evaluate(dir: &Path, n: usize, tokens: Tokens) -> Result<Evaluation, Stri
     let tz = chrono_tz::Asia::Shanghai;
     let now = Utc::now();
     let (mut ours, mut base, mut per_page) = (Vec::new(), Vec::new(), Vec::new());
+    let mut metadata = MetadataScores::default();
     for id in ids {
         let entry = &truth[id];
         let body = entry
@@ -84,6 +98,7 @@ pub fn evaluate(dir: &Path, n: usize, tokens: Tokens) -> Result<Evaluation, Stri
         });
         ours.push(co);
         base.push(cb);
+        score_metadata(id, entry, &e, &mut metadata);
     }
     if per_page.is_empty() {
         return Err(format!("{}: no pages", truth_path.display()));
@@ -93,9 +108,52 @@ pub fn evaluate(dir: &Path, n: usize, tokens: Tokens) -> Result<Evaluation, Stri
         extractor: scores(&ours),
         baseline: scores(&base),
         per_page,
+        metadata,
     })
 }
 
+fn score_metadata(
+    id: &str,
+    truth: &serde_json::Value,
+    got: &super::Extracted,
+    out: &mut MetadataScores,
+) {
+    let mut misses = Vec::new();
+    let mut tally = |count: &mut (usize, usize), field: &str, ok: bool, got: String| {
+        count.1 += 1;
+        if ok {
+            count.0 += 1;
+        } else {
+            misses.push(format!("{id} {field}: got {got}, want {}", truth[field]));
+        }
+    };
+    if let Some(want) = truth.get("title").and_then(|v| v.as_str()) {
+        tally(
+            &mut out.title,
+            "title",
+            got.title == want,
+            format!("{:?}", got.title),
+        );
+    }
+    if let Some(want) = truth.get("author") {
+        let ok = want.as_str() == got.author.as_deref();
+        tally(&mut out.author, "author", ok, format!("{:?}", got.author));
+    }
+    if let Some(want) = truth.get("published") {
+        let want = want
+            .as_str()
+            .and_then(|w| chrono::DateTime::parse_from_rfc3339(w).ok())
+            .map(|w| w.with_timezone(&Utc));
+        let shown = got.published_at.map(|t| t.to_rfc3339());
+        tally(
+            &mut out.published,
+            "published",
+            want == got.published_at,
+            format!("{shown:?}"),
+        );
+    }
+    out.misses.append(&mut misses);
+}
 fn read_page(dir: &Path, id: &str) -> Result<Vec<u8>, String> {
     let gz = dir.join("html").join(format!("{id}.html.gz"));
     if gz.exists() {

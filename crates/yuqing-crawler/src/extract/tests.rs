@@ -45,7 +45,7 @@ fn metadata_from_meta_tags_and_json_ld() {
         Utc::now(),
     );
     assert_eq!(e.title, "江州举办读书节");
-    assert_eq!(e.author.as_deref(), Some("记者 王晓"));
+    assert_eq!(e.author.as_deref(), Some("王晓"));
     assert_eq!(
         e.published_at,
         Some(Utc.with_ymd_and_hms(2024, 3, 5, 6, 30, 0).unwrap())
@@ -105,5 +105,108 @@ fn chinese_dateline_and_site_suffix_are_left_out() {
     assert_eq!(
         e.published_at,
         Some(Utc.with_ymd_and_hms(2026, 11, 26, 9, 49, 0).unwrap())
+    );
+}
+
+#[test]
+fn chinese_boilerplate_is_dropped_around_the_article() {
+    let text = "时间:2024-03-21 10:32:15来源:禾川新闻网 作者:张涛 点击:1286次\n\
+[导读]记者从自来水公司了解到，城东片区将改造管网。\n\
+记者从自来水公司了解到，城东片区将改造管网，部分小区周末停水。\n\
+停水期间，自来水公司将设置临时供水点，方便居民取水。\n\
+扫码下载新浪新闻客户端\n\
+居民如有疑问，可拨打服务热线咨询，相关部门将及时答复。\n\
+责任编辑：刘思源\n\
+相关推荐\n\
+另一条新闻的标题";
+    assert_eq!(
+        drop_boilerplate(text),
+        "记者从自来水公司了解到，城东片区将改造管网，部分小区周末停水。\n\
+停水期间，自来水公司将设置临时供水点，方便居民取水。\n\
+居民如有疑问，可拨打服务热线咨询，相关部门将及时答复。"
+    );
+    // A marker in the first third of the text is a link list above the
+    // article, not its end.
+    let early = "相关新闻\n第一段正文，讲述了事情的经过和各方的说法。\n第二段正文，介绍了有关部门的处理意见。";
+    assert_eq!(drop_boilerplate(early), early);
+}
+
+#[test]
+fn chinese_bylines() {
+    assert_eq!(
+        chinese_byline("来源：禾川新闻网 作者:张涛 点击:1286次").as_deref(),
+        Some("张涛")
+    );
+    assert_eq!(
+        chinese_byline("本报记者\u{3000}陈思远").as_deref(),
+        Some("陈思远")
+    );
+    assert_eq!(
+        chinese_byline("新华社澄湖5月28日电（记者孙浩然）记者从澄湖市获悉").as_deref(),
+        Some("孙浩然")
+    );
+    assert_eq!(chinese_byline("文/钱晓燕").as_deref(), Some("钱晓燕"));
+    assert_eq!(chinese_byline("记者从禾川市自来水公司了解到"), None);
+    assert_eq!(chinese_byline("作者：禾川市自来水公司办公室"), None);
+}
+
+#[test]
+fn titles_lose_the_site_name() {
+    let now = Utc::now();
+    let page = |title: &str, body: &str| {
+        extract(
+            &format!(
+                "<html><head><title>{title}</title></head><body>{body}<p>正文。</p></body></html>"
+            ),
+            None,
+            SH,
+            now,
+        )
+        .title
+    };
+    assert_eq!(
+        page("新学期校车线路调整_岚城晚报数字报", ""),
+        "新学期校车线路调整"
+    );
+    assert_eq!(
+        page(
+            "北溪市人民政府 部门动态 北溪市启动燃气管道更新改造工作",
+            "<h1>北溪市人民政府</h1><div class=\"article-title\">北溪市启动燃气管道更新改造工作</div>"
+        ),
+        "北溪市启动燃气管道更新改造工作"
+    );
+}
+
+#[test]
+fn hidden_chinese_article_text_is_shown_but_hidden_menus_are_not() {
+    let para = "市人民医院自六月十五日起全面实行预约挂号，患者可以通过公众号、电话和自助机预约，现场也保留少量号源。";
+    let html = format!(
+        "<html><body><div id=\"menu\" style=\"display:none\"><a href=\"/a\">{para}</a></div>\
+         <div id=\"js_content\" style=\"visibility: hidden;\"><p>{para}</p><p>{para}</p><p>{para}</p></div></body></html>"
+    );
+    let e = extract(&html, None, SH, Utc::now());
+    assert_eq!(e.text.matches("预约挂号").count(), 3, "{}", e.text);
+}
+
+#[test]
+fn a_header_date_gives_way_to_the_article_time_of_that_day() {
+    let now = Utc.with_ymd_and_hms(2024, 3, 13, 4, 0, 0).unwrap();
+    let want = Utc.with_ymd_and_hms(2024, 3, 12, 8, 5, 0).unwrap();
+    assert_eq!(
+        parse_visible_time(
+            "2024年3月12日 星期二 首页 新闻 2024年03月12日 16:05 本地新闻",
+            SH,
+            now
+        ),
+        Some(want)
+    );
+    // Labels count in the order they appear: the dateline, not a comment.
+    assert_eq!(
+        parse_visible_time(
+            "时间:2024-03-12 16:05:00 来源:禾川新闻网 网友评论 发表于 2024-03-12 18:30",
+            SH,
+            now
+        ),
+        Some(want)
     );
 }
