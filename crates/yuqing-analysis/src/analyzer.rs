@@ -6,7 +6,8 @@ use jieba_rs::Jieba;
 use yuqing_config::{Config, ConfigError, Thresholds};
 use yuqing_model::{AnalyzedItem, Item, Token};
 
-use crate::rules::RuleSet;
+use crate::normalize::{Normalized, normalize};
+use crate::rules::{Explanation, MatchDoc, RuleSet};
 use crate::simhash::simhash;
 
 /// One jieba instance for the whole process: building it loads a 5 MB
@@ -39,19 +40,35 @@ impl Segmenter {
         }
     }
 
-    /// Word tokens of `text` with byte offsets; whitespace and punctuation are
-    /// dropped.
+    /// Word tokens of `text`: normalized words (half-width, lower case,
+    /// simplified) with byte offsets into `text`; whitespace and
+    /// punctuation are dropped. Documents and queries both go through here,
+    /// so what is indexed and what is searched agree.
     pub fn tokens(&self, text: &str) -> Vec<Token> {
-        self.jieba
-            .cut(text, true)
-            .into_iter()
-            .filter(|t| t.word.chars().any(char::is_alphanumeric))
-            .map(|t| Token {
-                text: t.word.to_string(),
-                start: t.byte_start,
-                end: t.byte_end,
-            })
-            .collect()
+        self.tokens_of(&Normalized::new(text)).0
+    }
+
+    /// Tokens of a normalized text, and the byte offsets in the normalized
+    /// text where a word starts or ends.
+    pub fn tokens_of(&self, n: &Normalized) -> (Vec<Token>, Vec<u32>) {
+        let words = self.jieba.cut(&n.text, true);
+        let mut tokens = Vec::with_capacity(words.len());
+        let mut bounds = Vec::with_capacity(words.len() + 1);
+        for t in words {
+            if bounds.last() != Some(&(t.byte_start as u32)) {
+                bounds.push(t.byte_start as u32);
+            }
+            bounds.push(t.byte_end as u32);
+            if t.word.chars().any(char::is_alphanumeric) {
+                let r = n.original_range(t.byte_start..t.byte_end);
+                tokens.push(Token {
+                    text: t.word.to_string(),
+                    start: r.start,
+                    end: r.end,
+                });
+            }
+        }
+        (tokens, bounds)
     }
 }
 
@@ -87,15 +104,28 @@ impl Analyzer {
         &self.rules
     }
 
+    /// The normalized, segmented form of an item that rules match.
+    fn prepare(&self, item: &Item) -> (MatchDoc, Vec<Token>, Vec<Token>) {
+        let title = Normalized::new(&item.title);
+        let text = Normalized::new(&item.text);
+        let (title_tokens, title_bounds) = self.segmenter.tokens_of(&title);
+        let (text_tokens, text_bounds) = self.segmenter.tokens_of(&text);
+        let mut doc = MatchDoc::new(&title.text, &text.text, title_bounds, text_bounds);
+        doc.author = item.author.as_deref().map(normalize).unwrap_or_default();
+        doc.site = item.site.to_ascii_lowercase();
+        doc.source_type = item.source_type;
+        (doc, title_tokens, text_tokens)
+    }
+
+    /// How each rule (or rule `id`) meets `item`, for `yuqing rules test`.
+    pub fn explain(&self, item: &Item, id: Option<&str>) -> Vec<Explanation> {
+        let (doc, _, _) = self.prepare(item);
+        self.rules.explain(&doc, id)
+    }
+
     pub fn analyze(&self, item: Item) -> AnalyzedItem {
-        let title_tokens = self.segmenter.tokens(&item.title);
-        let text_tokens = self.segmenter.tokens(&item.text);
-        let mut lowered = String::with_capacity(item.title.len() + item.text.len() + 1);
-        lowered.push_str(&item.title);
-        lowered.push('\n');
-        lowered.push_str(&item.text);
-        let lowered = lowered.to_lowercase();
-        let hits = self.rules.matches(&lowered);
+        let (doc, title_tokens, text_tokens) = self.prepare(&item);
+        let hits = self.rules.matches(&doc);
         let score = hits.iter().map(|h| h.weight).sum::<u32>().min(100) as u8;
         let level = hits
             .iter()

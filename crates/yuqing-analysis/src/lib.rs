@@ -8,14 +8,17 @@
 //! gives the same result, and analyzers scale out as a consumer group.
 
 mod analyzer;
+pub mod normalize;
 pub mod query;
-mod rules;
+pub mod rules;
 pub mod simhash;
 mod worker;
 
 pub use analyzer::{Analyzer, Segmenter};
-pub use rules::RuleSet;
+pub use rules::{Explanation, MatchDoc, RuleSet};
 pub use worker::{AnalyzerMetrics, run_analyzer};
 
+#[cfg(test)]
+mod rule_tests;
 #[cfg(test)]
 mod tests;

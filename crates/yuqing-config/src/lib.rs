@@ -183,10 +183,11 @@ impl Loader {
                 for file in list {
                     let shown_rule = display_path(&file);
                     match files.read(&file) {
-                        Ok(t) => match rules::parse_rule_file(shown_rule, &t) {
-                            Ok(mut r) => rules.append(&mut r),
-                            Err(e) => rule_errors.push(e),
-                        },
+                        Ok(t) => {
+                            let (mut r, mut e) = rules::parse_rule_file(shown_rule, &t);
+                            rules.append(&mut r);
+                            rule_errors.append(&mut e);
+                        }
                         Err(e) => rule_errors
                             .push(ConfigError::new(shown_rule, format!("cannot read: {e}"))),
                     }

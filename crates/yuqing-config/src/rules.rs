@@ -9,13 +9,6 @@ use crate::error::{ConfigError, PathSeg, value_span};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRuleFile {
-    #[serde(default)]
-    rule: Vec<RawRule>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawRule {
     id: String,
     name: Option<String>,
@@ -27,7 +20,15 @@ struct RawRule {
     weight: u32,
     #[serde(default = "default_enabled")]
     enabled: bool,
+    /// Queries that cancel the rule when any of them matches.
+    #[serde(default)]
+    exclude: Vec<String>,
 }
+
+/// The fields of a rule, for pointing at the one an error names.
+const RULE_FIELDS: &[&str] = &[
+    "id", "name", "topic", "query", "level", "weight", "enabled", "exclude",
+];
 
 fn default_weight() -> u32 {
     10
@@ -47,6 +48,9 @@ pub struct RuleConfig {
     pub level: Level,
     /// Contribution to the sensitivity score (0-100).
     pub weight: u32,
+    /// Queries that cancel the rule when any of them matches (`query AND
+    /// NOT (exclude[0] OR exclude[1] …)`).
+    pub exclude: Vec<String>,
     pub origin: QueryOrigin,
 }
 
@@ -90,12 +94,74 @@ impl QueryOrigin {
     }
 }
 
-/// Parses one rule file. Disabled rules are skipped.
-pub(crate) fn parse_rule_file(file: PathBuf, text: &str) -> Result<Vec<RuleConfig>, ConfigError> {
-    let raw: RawRuleFile = toml::from_str(text).map_err(|e| crate::toml_error(&file, text, &e))?;
+/// Parses one rule file. Each rule is read on its own, so every broken
+/// rule gets its own error and the valid rules of the file still load; only
+/// a TOML syntax error loses the whole file. Disabled rules are skipped.
+pub(crate) fn parse_rule_file(file: PathBuf, text: &str) -> (Vec<RuleConfig>, Vec<ConfigError>) {
+    let table: toml::Table = match toml::from_str(text) {
+        Ok(t) => t,
+        Err(e) => return (Vec::new(), vec![crate::toml_error(&file, text, &e)]),
+    };
+    let mut errors = Vec::new();
+    let at = |path: &[PathSeg<'_>], e: ConfigError| match value_span(text, path) {
+        Some(span) => e.at_offset(text, span.start),
+        None => e,
+    };
+    for key in table.keys().filter(|k| *k != "rule") {
+        errors.push(at(
+            &[PathSeg::Key(key)],
+            ConfigError::new(
+                &file,
+                format!("unknown key `{key}`: a rule file holds [[rule]] tables"),
+            )
+            .field(key.clone()),
+        ));
+    }
+    let raw_rules = match table.get("rule") {
+        None => Vec::new(),
+        Some(toml::Value::Array(a)) => a.clone(),
+        Some(_) => {
+            errors.push(at(
+                &[PathSeg::Key("rule")],
+                ConfigError::new(&file, "`rule` must be an array of tables: write [[rule]]")
+                    .field("rule"),
+            ));
+            Vec::new()
+        }
+    };
     let file_text: std::sync::Arc<str> = text.into();
     let mut out = Vec::new();
-    for (index, r) in raw.rule.into_iter().enumerate() {
+    for (index, value) in raw_rules.into_iter().enumerate() {
+        let r: RawRule = match value.clone().try_into() {
+            Ok(r) => r,
+            Err(e) => {
+                let message = e.message().to_string();
+                // Point at the field the message names, or the one the error
+                // sits on when the rule alone is parsed again, else at the
+                // rule.
+                let field = RULE_FIELDS
+                    .iter()
+                    .find(|f| message.contains(&format!("`{f}`")))
+                    .copied()
+                    .or_else(|| field_of_error(&value));
+                let mut path = vec![PathSeg::Key("rule"), PathSeg::Index(index)];
+                if let Some(f) = field.filter(|f| {
+                    value_span(
+                        text,
+                        &[PathSeg::Key("rule"), PathSeg::Index(index), PathSeg::Key(f)],
+                    )
+                    .is_some()
+                }) {
+                    path.push(PathSeg::Key(f));
+                }
+                let shown = field.map_or_else(
+                    || format!("rule[{index}]"),
+                    |f| format!("rule[{index}].{f}"),
+                );
+                errors.push(at(&path, ConfigError::new(&file, message).field(shown)));
+                continue;
+            }
+        };
         if !r.enabled {
             continue;
         }
@@ -112,7 +178,7 @@ pub(crate) fn parse_rule_file(file: PathBuf, text: &str) -> Result<Vec<RuleConfi
         let query_offset = span.and_then(|s| {
             let lit = &text[s.clone()];
             let plain = (lit.starts_with('"') && !lit.starts_with("\"\"\"") && !lit.contains('\\'))
-                || (lit.starts_with('\'') && !lit.starts_with("'''"));
+                || (lit.starts_with('\'') && !lit.starts_with("\'\'\'"));
             plain.then_some(s.start + 1)
         });
         let origin = QueryOrigin {
@@ -128,10 +194,22 @@ pub(crate) fn parse_rule_file(file: PathBuf, text: &str) -> Result<Vec<RuleConfi
             query: r.query,
             level: r.level,
             weight: r.weight,
+            exclude: r.exclude,
             origin,
         });
     }
-    Ok(out)
+    (out, errors)
+}
+
+/// The field of a rule that fails to deserialize, found by parsing the
+/// rule alone as TOML text, where the error has a position.
+fn field_of_error(rule: &toml::Value) -> Option<&'static str> {
+    let fragment = toml::to_string(rule).ok()?;
+    let e = toml::from_str::<RawRule>(&fragment).err()?;
+    let span = e.span()?;
+    let line = fragment[..span.start].rsplit('\n').next()?;
+    let key = line.split('=').next()?.trim();
+    RULE_FIELDS.iter().find(|f| **f == key).copied()
 }
 
 /// Checks that do not need the query compiler: unique ids, sane weights,

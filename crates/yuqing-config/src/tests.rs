@@ -187,3 +187,37 @@ fn embedded_files_load_like_disk_files() {
         .unwrap();
     assert_eq!(cfg.rules.len(), 1);
 }
+
+#[test]
+fn every_broken_rule_of_a_file_is_reported_and_its_good_rules_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = write(dir.path(), "main.toml", "");
+    write(
+        dir.path(),
+        "rules/mixed.toml",
+        "[[rule]]\nid = \"ok\"\nquery = \"x\"\nlevel = \"red\"\n\n\
+         [[rule]]\nid = \"bad-level\"\nquery = \"y\"\nlevel = \"purple\"\n\n\
+         [[rule]]\nid = \"typo\"\nqeury = \"z\"\nlevel = \"blue\"\n\n\
+         [[rule]]\nid = \"heavy\"\nquery = \"w\"\nlevel = \"blue\"\nweight = \"a lot\"\n",
+    );
+    let cfg = Loader::default().load(&main).unwrap();
+    let ids: Vec<&str> = cfg.rules.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, vec!["ok"]);
+    let errors: Vec<String> = cfg.rule_errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(
+        errors[0].contains("mixed.toml:9:9: rule[1].level") && errors[0].contains("purple"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("rule[2]") && errors[1].contains("qeury"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors[2].contains("mixed.toml:20:10: rule[3].weight"),
+        "{}",
+        errors[2]
+    );
+}

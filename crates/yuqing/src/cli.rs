@@ -81,6 +81,11 @@ enum Command {
         #[arg(long)]
         allow_private: bool,
     },
+    /// Work with rules.
+    Rules {
+        #[command(subcommand)]
+        what: RulesKind,
+    },
     /// Measure against a baseline in the same run.
     Bench {
         #[command(subcommand)]
@@ -107,6 +112,33 @@ enum BenchKind {
         /// Print each page's scores.
         #[arg(long)]
         pages: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesKind {
+    /// Show which terms of each rule match a text, where, and why the rule
+    /// fires or not. With `--rule`, exits 0 when that rule fires, 1 when
+    /// it does not.
+    Test {
+        #[arg(long, short, env = "YUQING_CONFIG")]
+        config: Option<PathBuf>,
+        /// The item's text.
+        #[arg(long)]
+        text: String,
+        #[arg(long, default_value = "")]
+        title: String,
+        #[arg(long)]
+        author: Option<String>,
+        /// The item's host, for `site:`.
+        #[arg(long, default_value = "")]
+        site: String,
+        /// 新闻, 论坛, 微博, … or news, forum, microblog, …
+        #[arg(long, default_value = "新闻")]
+        source_type: String,
+        /// Only this rule.
+        #[arg(long)]
+        rule: Option<String>,
     },
 }
 
@@ -193,6 +225,38 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Bench {
             what: BenchKind::Extraction { data, chars, pages },
         } => bench_extraction(&data, chars, pages),
+        Command::Rules {
+            what:
+                RulesKind::Test {
+                    config,
+                    text,
+                    title,
+                    author,
+                    site,
+                    source_type,
+                    rule,
+                },
+        } => {
+            let source_type = yuqing_model::SourceType::parse(&source_type).ok_or_else(|| {
+                anyhow::anyhow!("unknown source type `{source_type}`: use 新闻, 论坛, 微博, 贴吧, 客户端, 政务, 博客, 视频 or 外媒")
+            })?;
+            let item = yuqing_model::Item {
+                id: "test".into(),
+                source: "test".into(),
+                source_kind: yuqing_model::SourceKind::Feed,
+                source_type,
+                site,
+                url: String::new(),
+                title,
+                text,
+                author,
+                published_at: None,
+                fetched_at: chrono::Utc::now(),
+                engagement: Default::default(),
+                parent_id: None,
+            };
+            rules_test(config, item, rule).await
+        }
     }
 }
 
@@ -571,6 +635,59 @@ async fn extract(target: &str, json: bool, allow_private: bool) -> Result<ExitCo
         println!("{}", e.text);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn rules_test(
+    path: Option<PathBuf>,
+    item: yuqing_model::Item,
+    rule: Option<String>,
+) -> Result<ExitCode> {
+    let config = load_config(path.as_deref())?;
+    let (analyzer, errors) =
+        tokio::task::spawn_blocking(move || yuqing_analysis::Analyzer::new(&config)).await?;
+    for e in errors {
+        eprintln!("warning: rule left out: {e}");
+    }
+    let explanations = analyzer.explain(&item, rule.as_deref());
+    if let Some(id) = &rule
+        && explanations.is_empty()
+    {
+        anyhow::bail!("no rule `{id}` (or it was left out because of an error above)");
+    }
+    let mut quiet = 0;
+    for e in &explanations {
+        // Without --rule, only the rules that fired or found a term.
+        let found_something = e.lines.iter().any(|l| l.trim_start().starts_with("✓ \""));
+        if rule.is_none() && !e.fired && !found_something {
+            quiet += 1;
+            continue;
+        }
+        println!(
+            "{} {} ({}): {}",
+            if e.fired { "✓" } else { "✗" },
+            e.rule_id,
+            e.rule_name,
+            if e.fired { "fires" } else { "does not fire" }
+        );
+        for l in &e.lines {
+            println!("  {l}");
+        }
+    }
+    if quiet > 0 {
+        println!("{quiet} other rules found none of their terms (--rule ID shows one)");
+    }
+    let analyzed = analyzer.analyze(item);
+    println!(
+        "score {} level {}",
+        analyzed.score,
+        analyzed
+            .level
+            .map_or("-".to_string(), |l| l.zh().to_string())
+    );
+    Ok(match rule {
+        Some(_) if !explanations.iter().any(|e| e.fired) => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    })
 }
 
 fn bench_extraction(data: &Path, chars: bool, pages: bool) -> Result<ExitCode> {

@@ -173,3 +173,71 @@ fn run_refuses_partial_roles_without_kafka() {
     assert!(!ok);
     assert!(err.contains("unknown role `painter`"), "{err}");
 }
+
+#[test]
+fn check_lints_every_rule_with_a_caret() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("main.toml"), "").unwrap();
+    std::fs::write(
+        dir.path().join("rules/a.toml"),
+        "[[rule]]\nid = \"scoped\"\nquery = \"坍塌 AND titel:被困\"\nlevel = \"red\"\n\n\
+         [[rule]]\nid = \"near\"\nquery = \"坍塌 NEAR/5 (被困 AND 伤亡)\"\nlevel = \"red\"\n\n\
+         [[rule]]\nid = \"empty\"\nquery = \"欠薪 AND ()\"\nlevel = \"red\"\n\n\
+         [[rule]]\nid = \"good\"\nquery = \"[和平] NEAR/10 示威\"\nlevel = \"red\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("rules/b.toml"),
+        "[[rule]]\nid = \"good\"\nquery = \"x\"\nlevel = \"blue\"\n",
+    )
+    .unwrap();
+    let (ok, _, err) = run(yuqing()
+        .args(["check", "--config"])
+        .arg(dir.path().join("main.toml")));
+    assert!(!ok);
+    for want in [
+        "a.toml:3:17: rule[0].query: unknown field `titel`",
+        "a.toml:8:20: rule[1].query: NEAR/5 joins terms",
+        "a.toml:13:17: rule[2].query: empty group",
+        "b.toml:2:6: rule[0].id: duplicate rule id `good`",
+        "4 error(s)",
+    ] {
+        assert!(err.contains(want), "{want}\n{err}");
+    }
+    // The caret sits under the problem, counting CJK characters as two
+    // terminal cells.
+    let caret = format!("query = \"坍塌 AND titel:被困\"\n{}^", " ".repeat(4 + 18));
+    assert!(err.contains(&caret), "{err}");
+}
+
+#[test]
+fn rules_test_explains_why_a_rule_fires_or_not() {
+    let (ok, out, err) = run(yuqing().args([
+        "rules",
+        "test",
+        "--config",
+        "config/demo.toml",
+        "--title",
+        "江州一小区楼房垮塌",
+        "--text",
+        "今天上午，一居民楼发生垮塌，消防员救出三名被困群众。",
+    ]));
+    assert!(ok, "{err}");
+    assert!(out.contains("✓ building-collapse"), "{out}");
+    assert!(out.contains("✓ \"垮塌\": at character 7"), "{out}");
+    assert!(out.contains("✗ \"坍塌\": not found"), "{out}");
+    assert!(out.contains("score 60"), "{out}");
+    let (ok, out, _) = run(yuqing().args([
+        "rules",
+        "test",
+        "--config",
+        "config/demo.toml",
+        "--text",
+        "工地欠薪",
+        "--rule",
+        "building-collapse",
+    ]));
+    assert!(!ok, "exit status 1 when the rule does not fire");
+    assert!(out.contains("✗ building-collapse"), "{out}");
+}

@@ -1,0 +1,280 @@
+//! Text normalization before matching and segmentation: full-width forms to
+//! half-width, case folding, traditional characters to simplified, and
+//! zero-width characters dropped. A second, squeezed view for lexicons also
+//! drops filler characters put inside words to dodge filters (`敏*感`,
+//! `敏 感`). Both views map every byte back to the original text, so a
+//! match can be highlighted where the reader sees it.
+
+use std::ops::Range;
+
+/// A normalized text and, for each of its bytes, where it came from.
+#[derive(Debug, Clone, Default)]
+pub struct Normalized {
+    pub text: String,
+    /// `origin[i]`: the byte offset in the original text of the character
+    /// that byte `i` of `text` came from; one more entry holds the
+    /// original's length.
+    origin: Vec<u32>,
+}
+
+/// Characters that carry nothing and are used to break up words.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}' | '\u{ad}' | '\u{180e}'
+    )
+}
+
+/// Characters put between the characters of a word to dodge a word list.
+fn is_filler(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '*' | '.'
+                | '·'
+                | '・'
+                | '•'
+                | '_'
+                | '-'
+                | '~'
+                | '#'
+                | '@'
+                | '/'
+                | '\\'
+                | '|'
+                | '+'
+                | '^'
+                | '='
+                | '\''
+                | '"'
+                | '`'
+                | '×'
+                | '、'
+        )
+}
+
+pub(crate) fn is_han(c: char) -> bool {
+    matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}' | '\u{f900}'..='\u{faff}' | '\u{20000}'..='\u{2ffff}')
+}
+
+/// Full-width ASCII forms and the ideographic space as their half-width
+/// equivalents.
+fn half_width(c: char) -> char {
+    match c {
+        '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
+        '\u{3000}' => ' ',
+        _ => c,
+    }
+}
+
+impl Normalized {
+    /// Normalizes `original`.
+    pub fn new(original: &str) -> Normalized {
+        let mut text = String::with_capacity(original.len());
+        let mut origin = Vec::with_capacity(original.len() + 1);
+        let mut has_han = false;
+        for (i, c) in original.char_indices() {
+            if is_invisible(c) {
+                continue;
+            }
+            let c = half_width(c);
+            has_han |= is_han(c);
+            let at = i as u32;
+            if c.is_ascii() {
+                let l = c.to_ascii_lowercase();
+                text.push(l);
+                origin.push(at);
+            } else {
+                for l in c.to_lowercase() {
+                    text.push(l);
+                    origin.extend(std::iter::repeat_n(at, l.len_utf8()));
+                }
+            }
+        }
+        origin.push(original.len() as u32);
+        let mut n = Normalized { text, origin };
+        if has_han {
+            n.simplify();
+        }
+        n
+    }
+
+    /// Converts traditional characters to simplified. Conversion is by
+    /// phrase, so a few phrases change length; those clauses map each of
+    /// their characters to the start of the clause.
+    fn simplify(&mut self) {
+        let converted = zhconv::zhconv(&self.text, zhconv::Variant::ZhHans);
+        if converted == self.text {
+            return;
+        }
+        let before = self.text.chars().count();
+        let after = converted.chars().count();
+        if before == after {
+            let mut origin = Vec::with_capacity(converted.len() + 1);
+            let mut old = self.text.char_indices();
+            for c in converted.chars() {
+                let (i, _) = old.next().expect("same number of characters");
+                origin.extend(std::iter::repeat_n(self.origin[i], c.len_utf8()));
+            }
+            origin.push(*self.origin.last().expect("origin has its end"));
+            self.text = converted;
+            self.origin = origin;
+            return;
+        }
+        // Clause by clause: most keep their length.
+        let mut text = String::with_capacity(converted.len());
+        let mut origin = Vec::with_capacity(converted.len() + 1);
+        let mut start = 0;
+        let bytes = self.text.as_str();
+        let clause = |range: Range<usize>, text: &mut String, origin: &mut Vec<u32>| {
+            let part = &bytes[range.clone()];
+            let conv = zhconv::zhconv(part, zhconv::Variant::ZhHans);
+            if conv.chars().count() == part.chars().count() {
+                let mut old = part.char_indices();
+                for c in conv.chars() {
+                    let (i, _) = old.next().expect("same number of characters");
+                    origin.extend(std::iter::repeat_n(
+                        self.origin[range.start + i],
+                        c.len_utf8(),
+                    ));
+                    text.push(c);
+                }
+            } else {
+                let at = self.origin[range.start];
+                for c in conv.chars() {
+                    origin.extend(std::iter::repeat_n(at, c.len_utf8()));
+                    text.push(c);
+                }
+            }
+        };
+        for (i, c) in bytes.char_indices() {
+            if !is_han(c) && !c.is_alphanumeric() {
+                clause(start..i + c.len_utf8(), &mut text, &mut origin);
+                start = i + c.len_utf8();
+            }
+        }
+        if start < bytes.len() {
+            clause(start..bytes.len(), &mut text, &mut origin);
+        }
+        origin.push(*self.origin.last().expect("origin has its end"));
+        self.text = text;
+        self.origin = origin;
+    }
+
+    /// The original byte range of the normalized byte range `range`.
+    pub fn original_range(&self, range: Range<usize>) -> Range<usize> {
+        let start = self.origin[range.start.min(self.text.len())] as usize;
+        let end = if range.end >= self.text.len() {
+            *self.origin.last().expect("origin has its end") as usize
+        } else {
+            // The end is where the next character starts; if characters
+            // were dropped in between, the range stops before them.
+            let last = self.text[..range.end]
+                .char_indices()
+                .next_back()
+                .map_or(range.end, |(i, _)| i);
+            let next = self.origin[range.end] as usize;
+            let last_start = self.origin[last] as usize;
+            next.max(last_start)
+        };
+        start..end.max(start)
+    }
+
+    /// The original byte offset of normalized byte `i`.
+    pub fn original_offset(&self, i: usize) -> usize {
+        self.origin[i.min(self.text.len())] as usize
+    }
+
+    /// This text without filler characters between two Han characters
+    /// (`敏*感`, `敏 感`, `敏.感` become `敏感`), for lexicon matching. Its
+    /// map still points into the original text.
+    pub fn squeezed(&self) -> Normalized {
+        let mut text = String::with_capacity(self.text.len());
+        let mut origin = Vec::with_capacity(self.text.len() + 1);
+        let chars: Vec<(usize, char)> = self.text.char_indices().collect();
+        let mut k = 0;
+        let mut prev_han = false;
+        while k < chars.len() {
+            let (i, c) = chars[k];
+            if prev_han && is_filler(c) {
+                // Skip a run of fillers only if a Han character follows.
+                let mut j = k;
+                while j < chars.len() && is_filler(chars[j].1) {
+                    j += 1;
+                }
+                if j < chars.len() && is_han(chars[j].1) {
+                    k = j;
+                    continue;
+                }
+            }
+            text.push(c);
+            origin.extend_from_slice(&self.origin[i..i + c.len_utf8()]);
+            prev_han = is_han(c);
+            k += 1;
+        }
+        origin.push(*self.origin.last().expect("origin has its end"));
+        Normalized { text, origin }
+    }
+}
+
+/// The normalized form of a rule term or lexicon word.
+pub fn normalize(s: &str) -> String {
+    Normalized::new(s).text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_width_case_and_traditional() {
+        let n = Normalized::new("ＡＢＣ　Covid－１９ 這間酒店環境");
+        assert_eq!(n.text, "abc covid-19 这间酒店环境");
+        let i = n.text.find("酒店").unwrap();
+        let r = n.original_range(i..i + "酒店".len());
+        assert_eq!(&"ＡＢＣ　Covid－１９ 這間酒店環境"[r], "酒店");
+        let i = n.text.find("环境").unwrap();
+        let r = n.original_range(i..i + "环境".len());
+        assert_eq!(&"ＡＢＣ　Covid－１９ 這間酒店環境"[r], "環境");
+    }
+
+    #[test]
+    fn zero_width_characters_vanish_and_offsets_skip_them() {
+        let original = "敏\u{200b}感词";
+        let n = Normalized::new(original);
+        assert_eq!(n.text, "敏感词");
+        let r = n.original_range(0.."敏感".len());
+        assert_eq!(&original[r], "敏\u{200b}感");
+    }
+
+    #[test]
+    fn squeezed_view_drops_fillers_inside_han_words_only() {
+        for (input, want) in [
+            ("敏*感", "敏感"),
+            ("敏 感", "敏感"),
+            ("敏  . 感词", "敏感词"),
+            ("敏·感", "敏感"),
+            ("a b", "a b"),
+            ("敏 a", "敏 a"),
+            ("结尾 ", "结尾 "),
+        ] {
+            assert_eq!(Normalized::new(input).squeezed().text, want, "{input}");
+        }
+        let original = "这是敏 * 感内容";
+        let s = Normalized::new(original).squeezed();
+        let i = s.text.find("敏感").unwrap();
+        assert_eq!(&original[s.original_range(i..i + "敏感".len())], "敏 * 感");
+    }
+
+    #[test]
+    fn a_phrase_that_changes_length_still_maps_into_its_clause() {
+        // Whatever zhconv does with a phrase, every normalized byte maps to
+        // a character boundary of the original.
+        let original = "測試文字，乾隆皇帝。後來的事情";
+        let n = Normalized::new(original);
+        for (i, _) in n.text.char_indices() {
+            assert!(original.is_char_boundary(n.original_offset(i)));
+        }
+        assert!(n.text.contains("测试文字"));
+    }
+}
