@@ -45,6 +45,7 @@ fn analyzed(
             })
             .into_iter()
             .collect(),
+        lexicon_hits: Vec::new(),
         score: 10,
         level,
         simhash,

@@ -6,6 +6,7 @@ use jieba_rs::Jieba;
 use yuqing_config::{Config, ConfigError, Thresholds};
 use yuqing_model::{AnalyzedItem, Item, Token};
 
+use crate::lexicon::Lexicon;
 use crate::normalize::{Normalized, normalize};
 use crate::rules::{Explanation, MatchDoc, RuleSet};
 use crate::simhash::simhash;
@@ -77,7 +78,17 @@ impl Segmenter {
 pub struct Analyzer {
     segmenter: Segmenter,
     rules: RuleSet,
+    lexicon: Lexicon,
     thresholds: Thresholds,
+}
+
+/// An item normalized and segmented, ready for the rules and the lexicon.
+struct Prepared {
+    doc: MatchDoc,
+    title_tokens: Vec<Token>,
+    text_tokens: Vec<Token>,
+    /// Squeezed title and text, when there is a lexicon.
+    squeezed: Option<[String; 2]>,
 }
 
 impl Analyzer {
@@ -90,6 +101,7 @@ impl Analyzer {
             Analyzer {
                 segmenter,
                 rules,
+                lexicon: Lexicon::new(&config.lexicon, &config.allow),
                 thresholds: config.settings.analysis.thresholds,
             },
             errors,
@@ -104,8 +116,12 @@ impl Analyzer {
         &self.rules
     }
 
+    pub fn lexicon(&self) -> &Lexicon {
+        &self.lexicon
+    }
+
     /// The normalized, segmented form of an item that rules match.
-    fn prepare(&self, item: &Item) -> (MatchDoc, Vec<Token>, Vec<Token>) {
+    fn prepare(&self, item: &Item) -> Prepared {
         let title = Normalized::new(&item.title);
         let text = Normalized::new(&item.text);
         let (title_tokens, title_bounds) = self.segmenter.tokens_of(&title);
@@ -114,19 +130,36 @@ impl Analyzer {
         doc.author = item.author.as_deref().map(normalize).unwrap_or_default();
         doc.site = item.site.to_ascii_lowercase();
         doc.source_type = item.source_type;
-        (doc, title_tokens, text_tokens)
+        let squeezed =
+            (!self.lexicon.is_empty()).then(|| [title.squeezed().text, text.squeezed().text]);
+        Prepared {
+            doc,
+            title_tokens,
+            text_tokens,
+            squeezed,
+        }
     }
 
     /// How each rule (or rule `id`) meets `item`, for `yuqing rules test`.
     pub fn explain(&self, item: &Item, id: Option<&str>) -> Vec<Explanation> {
-        let (doc, _, _) = self.prepare(item);
-        self.rules.explain(&doc, id)
+        self.rules.explain(&self.prepare(item).doc, id)
     }
 
     pub fn analyze(&self, item: Item) -> AnalyzedItem {
-        let (doc, title_tokens, text_tokens) = self.prepare(&item);
+        let Prepared {
+            doc,
+            title_tokens,
+            text_tokens,
+            squeezed,
+        } = self.prepare(&item);
         let hits = self.rules.matches(&doc);
-        let score = hits.iter().map(|h| h.weight).sum::<u32>().min(100) as u8;
+        let lexicon_hits = squeezed
+            .map(|[t, x]| self.lexicon.scan(&[&t, &x]))
+            .unwrap_or_default();
+        // Each rule's weight once, and each lexicon word's weight once.
+        let score = (hits.iter().map(|h| h.weight).sum::<u32>()
+            + lexicon_hits.iter().map(|h| h.weight).sum::<u32>())
+        .min(100) as u8;
         let level = hits
             .iter()
             .map(|h| h.level)
@@ -143,6 +176,7 @@ impl Analyzer {
             title_tokens,
             text_tokens,
             hits,
+            lexicon_hits,
             score,
             level,
             simhash,

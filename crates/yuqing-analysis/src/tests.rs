@@ -123,3 +123,46 @@ fn reprints_get_close_fingerprints() {
     assert!(near <= 6, "reprint distance {near}");
     assert!(far > 12, "distinct distance {far}");
 }
+
+#[test]
+fn lexicon_words_add_to_the_score_and_traditional_text_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::create_dir_all(dir.path().join("lexicons")).unwrap();
+    std::fs::write(
+        dir.path().join("main.toml"),
+        "[analysis]\nlexicons = [\"lexicons/risk.txt\"]\nallow_lists = [\"lexicons/allow.txt\"]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("rules/r.toml"), RULES).unwrap();
+    std::fs::write(
+        dir.path().join("lexicons/risk.txt"),
+        "爆炸\t40\t安全\n上访\t30\t维稳\n坏行\tx\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("lexicons/allow.txt"), "信息爆炸\n").unwrap();
+    let cfg = Loader::default()
+        .load(&dir.path().join("main.toml"))
+        .unwrap();
+    assert!(
+        cfg.rule_errors
+            .iter()
+            .any(|e| e.to_string().contains("risk.txt:3:4: weight `x`")),
+        "{:?}",
+        cfg.rule_errors
+    );
+    let (a, _) = Analyzer::new(&cfg);
+    assert_eq!(a.lexicon().len(), 2);
+    let out = a.analyze(item("化工廠爆炸", "附近村民上*访。信息爆炸的时代"));
+    let words: Vec<(&str, u32)> = out
+        .lexicon_hits
+        .iter()
+        .map(|h| (h.word.as_str(), h.count))
+        .collect();
+    assert_eq!(words, vec![("爆炸", 1), ("上访", 1)]);
+    assert_eq!(out.score, 70);
+    assert_eq!(out.level, Some(Level::Orange), "by the default thresholds");
+    let plain = a.analyze(item("信息爆炸", "读书节开幕"));
+    assert!(plain.lexicon_hits.is_empty());
+    assert_eq!(plain.score, 0);
+}

@@ -10,6 +10,7 @@
 
 mod error;
 mod expand;
+mod lexicon;
 mod rules;
 mod settings;
 mod source;
@@ -18,6 +19,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors, PathSeg, display_path, line_col, value_span};
+pub use lexicon::LexiconEntry;
 pub use rules::{QueryOrigin, RuleConfig};
 pub use settings::{
     AlertConfig, AnalysisConfig, BusConfig, CrawlerConfig, IndexConfig, ReportConfig, ServerConfig,
@@ -32,11 +34,15 @@ pub use source::{
 pub struct Config {
     pub settings: Settings,
     pub rules: Vec<RuleConfig>,
+    /// Every word of every lexicon file, in file order.
+    pub lexicon: Vec<LexiconEntry>,
+    /// Every phrase of every allow-list.
+    pub allow: Vec<String>,
     /// The main file's name, for messages.
     pub origin: PathBuf,
-    /// Problems in rule files. The rules (or whole files) they name are left
-    /// out, and the rest run: one broken rule file never stops monitoring.
-    /// `yuqing check` treats them as errors.
+    /// Problems in rule and lexicon files. The rules, lines (or whole
+    /// files) they name are left out, and the rest run: one broken rule file
+    /// never stops monitoring. `yuqing check` treats them as errors.
     pub rule_errors: Vec<ConfigError>,
 }
 
@@ -204,10 +210,42 @@ impl Loader {
         let (rules, mut invalid) = rules::validate_rules(rules);
         rule_errors.append(&mut invalid);
 
+        let mut lexicon = Vec::new();
+        let mut allow = Vec::new();
+        let lists = settings
+            .analysis
+            .lexicons
+            .iter()
+            .map(|p| (p, true))
+            .chain(settings.analysis.allow_lists.iter().map(|p| (p, false)));
+        for (path, weighted) in lists {
+            let file = base.join(path);
+            let shown_file = display_path(&file);
+            match files.read(&file) {
+                Ok(t) if weighted => {
+                    let (mut entries, mut e) = lexicon::parse_lexicon(&shown_file, &t);
+                    lexicon.append(&mut entries);
+                    rule_errors.append(&mut e);
+                }
+                Ok(t) => allow.append(&mut lexicon::parse_allow(&t)),
+                Err(e) => rule_errors.push(
+                    ConfigError::new(&shown, format!("cannot read {}: {e}", file.display())).field(
+                        if weighted {
+                            "analysis.lexicons"
+                        } else {
+                            "analysis.allow_lists"
+                        },
+                    ),
+                ),
+            }
+        }
+
         if errors.is_empty() {
             Ok(Config {
                 settings,
                 rules,
+                lexicon,
+                allow,
                 origin: shown,
                 rule_errors,
             })

@@ -233,6 +233,14 @@ pub struct AnalysisConfig {
     /// fires.
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// Lexicon files (`word<TAB>weight<TAB>category` a line), relative to
+    /// this config file. Their words add their weights to the score.
+    #[serde(default)]
+    pub lexicons: Vec<PathBuf>,
+    /// Allow-lists (a phrase a line): a lexicon word found inside one of
+    /// these phrases does not count (`爆炸` inside `信息爆炸`).
+    #[serde(default)]
+    pub allow_lists: Vec<PathBuf>,
 }
 
 fn default_rules_dir() -> PathBuf {
@@ -244,6 +252,8 @@ impl Default for AnalysisConfig {
         AnalysisConfig {
             rules_dir: default_rules_dir(),
             thresholds: Thresholds::default(),
+            lexicons: Vec::new(),
+            allow_lists: Vec::new(),
         }
     }
 }

@@ -171,6 +171,17 @@ pub struct RuleHit {
     pub terms: Vec<String>,
 }
 
+/// A lexicon word found in an item (outside every allow-list phrase).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LexiconHit {
+    /// The word as the lexicon normalizes it.
+    pub word: String,
+    pub category: String,
+    pub weight: u32,
+    /// Times found.
+    pub count: u32,
+}
+
 /// An item with the analyzer's judgement, as emitted on `items.analyzed`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnalyzedItem {
@@ -180,6 +191,9 @@ pub struct AnalyzedItem {
     /// Segmentation of the text.
     pub text_tokens: Vec<Token>,
     pub hits: Vec<RuleHit>,
+    /// Lexicon words found, heaviest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lexicon_hits: Vec<LexiconHit>,
     /// Sensitivity score, 0-100.
     pub score: u8,
     /// Alert level: the highest of the score's level and every hit rule's level.

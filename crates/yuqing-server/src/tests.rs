@@ -35,6 +35,7 @@ fn state(dir: &std::path::Path) -> AppState {
         text_tokens: seg.tokens(&item.text),
         item,
         hits: vec![],
+        lexicon_hits: Vec::new(),
         score: 0,
         level: None,
         simhash: 0,

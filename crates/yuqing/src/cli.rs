@@ -271,7 +271,7 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
     };
     let config = result.map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
     for e in &config.rule_errors {
-        eprintln!("warning: rule left out: {e}");
+        eprintln!("warning: left out: {e}");
     }
     Ok(config)
 }
@@ -301,10 +301,11 @@ fn check(path: Option<PathBuf>) -> Result<ExitCode> {
     }
     if errors.is_empty() {
         println!(
-            "{}: ok ({} sources, {} rules)",
+            "{}: ok ({} sources, {} rules, {} lexicon words)",
             config.origin.display(),
             config.settings.sources.len(),
-            rules.len()
+            rules.len(),
+            config.lexicon.len()
         );
         Ok(ExitCode::SUCCESS)
     } else {

@@ -82,7 +82,7 @@ pub struct Pipeline {
     pub index: Arc<ItemIndex>,
     pub alerter: Alerter,
     pub registry: prometheus::Registry,
-    /// Rules left out because they do not compile (reported at start).
+    /// Rule files, lexicon lines and rules left out (reported at start).
     pub rule_errors: Vec<ConfigError>,
     bus: InProcessBus,
     crawl_stop: CancellationToken,
@@ -111,10 +111,14 @@ impl Pipeline {
         ));
 
         let cfg = config.clone();
-        let (analyzer, rule_errors) =
+        let (analyzer, compile_errors) =
             tokio::task::spawn_blocking(move || Analyzer::new(&cfg)).await?;
+        // Rule and lexicon files that did not load, then queries that did not
+        // compile: each left out, the rest running.
+        let mut rule_errors = config.rule_errors.clone();
+        rule_errors.extend(compile_errors);
         for e in &rule_errors {
-            error!("rule left out: {e}");
+            error!("left out: {e}");
         }
         let analyzer = Arc::new(analyzer);
         info!(rules = analyzer.rules().len(), "analyzer ready");

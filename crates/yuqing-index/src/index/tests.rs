@@ -25,6 +25,7 @@ fn analyzed(seg: &Segmenter, id: &str, title: &str, text: &str, hours_ago: i64) 
         text_tokens: seg.tokens(&item.text),
         item,
         hits: vec![],
+        lexicon_hits: Vec::new(),
         score: 0,
         level: Some(Level::Blue),
         simhash: 0,

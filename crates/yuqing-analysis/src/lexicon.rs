@@ -1,0 +1,172 @@
+//! Weighted word lists matched in one automaton pass, with allow-lists
+//! that cancel a hit inside an allowed phrase (`爆炸` inside `信息爆炸`).
+//! Words and text are compared in their squeezed form, so `敏*感` and
+//! `敏 感` count as `敏感`.
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use yuqing_config::LexiconEntry;
+use yuqing_model::LexiconHit;
+
+use crate::normalize::Normalized;
+
+#[derive(Debug)]
+struct Word {
+    text: String,
+    weight: u32,
+    category: String,
+}
+
+/// The compiled lexicon.
+#[derive(Debug, Default)]
+pub struct Lexicon {
+    /// Patterns `0..words.len()` are words, the rest allowed phrases.
+    words: Vec<Word>,
+    automaton: Option<AhoCorasick>,
+}
+
+impl Lexicon {
+    /// Compiles `entries` and `allow`. A word listed twice keeps its highest
+    /// weight.
+    pub fn new(entries: &[LexiconEntry], allow: &[String]) -> Lexicon {
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut words: Vec<Word> = Vec::new();
+        for e in entries {
+            let text = Normalized::new(&e.word).squeezed().text;
+            if text.trim().is_empty() {
+                continue;
+            }
+            match index.get(&text) {
+                Some(&i) if words[i].weight >= e.weight => {}
+                Some(&i) => {
+                    words[i].weight = e.weight;
+                    words[i].category = e.category.clone();
+                }
+                None => {
+                    index.insert(text.clone(), words.len());
+                    words.push(Word {
+                        text,
+                        weight: e.weight,
+                        category: e.category.clone(),
+                    });
+                }
+            }
+        }
+        let allowed: Vec<String> = allow
+            .iter()
+            .map(|a| Normalized::new(a).squeezed().text)
+            .filter(|a| !a.trim().is_empty())
+            .collect();
+        let patterns: Vec<&str> = words
+            .iter()
+            .map(|w| w.text.as_str())
+            .chain(allowed.iter().map(String::as_str))
+            .collect();
+        let automaton = (!words.is_empty()).then(|| {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&patterns)
+                .expect("lexicon words build an automaton")
+        });
+        Lexicon { words, automaton }
+    }
+
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// The words found in the squeezed `fields`, heaviest first.
+    pub fn scan(&self, fields: &[&str]) -> Vec<LexiconHit> {
+        let Some(ac) = &self.automaton else {
+            return Vec::new();
+        };
+        let mut counts: HashMap<usize, u32> = HashMap::new();
+        let mut found: Vec<(usize, usize, usize)> = Vec::new();
+        let mut allowed: Vec<(usize, usize)> = Vec::new();
+        for text in fields {
+            found.clear();
+            allowed.clear();
+            for m in ac.find_overlapping_iter(*text) {
+                let p = m.pattern().as_usize();
+                if p < self.words.len() {
+                    found.push((p, m.start(), m.end()));
+                } else {
+                    allowed.push((m.start(), m.end()));
+                }
+            }
+            for &(p, s, e) in &found {
+                if !allowed.iter().any(|&(a, b)| a <= s && e <= b) {
+                    *counts.entry(p).or_default() += 1;
+                }
+            }
+        }
+        let mut hits: Vec<LexiconHit> = counts
+            .into_iter()
+            .map(|(p, count)| {
+                let w = &self.words[p];
+                LexiconHit {
+                    word: w.text.clone(),
+                    category: w.category.clone(),
+                    weight: w.weight,
+                    count,
+                }
+            })
+            .collect();
+        hits.sort_by(|a, b| b.weight.cmp(&a.weight).then_with(|| a.word.cmp(&b.word)));
+        hits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(word: &str, weight: u32) -> LexiconEntry {
+        LexiconEntry {
+            word: word.into(),
+            weight,
+            category: "risk".into(),
+        }
+    }
+
+    fn squeezed(s: &str) -> String {
+        Normalized::new(s).squeezed().text
+    }
+
+    #[test]
+    fn words_fillers_traditional_and_allow_lists() {
+        let lex = Lexicon::new(
+            &[
+                entry("爆炸", 40),
+                entry("上访", 30),
+                entry("爆炸", 20),
+                entry("維權", 25),
+            ],
+            &["信息爆炸".into()],
+        );
+        assert_eq!(lex.len(), 3, "a repeated word keeps its highest weight");
+        let text = squeezed("工厂爆炸后，村民上 * 访；信息爆炸时代，网友维\u{200b}权");
+        let hits = lex.scan(&[&text]);
+        let got: Vec<(&str, u32, u32)> = hits
+            .iter()
+            .map(|h| (h.word.as_str(), h.weight, h.count))
+            .collect();
+        assert_eq!(got, vec![("爆炸", 40, 1), ("上访", 30, 1), ("维权", 25, 1)]);
+    }
+
+    #[test]
+    fn ten_thousand_words_in_one_automaton() {
+        let entries: Vec<LexiconEntry> = (0..10_000)
+            .map(|i| entry(&format!("词{i:05}"), 1 + i % 100))
+            .collect();
+        let lex = Lexicon::new(&entries, &[]);
+        assert_eq!(lex.len(), 10_000);
+        let hits = lex.scan(&["这里有词00042和词09999"]);
+        assert_eq!(hits.len(), 2);
+    }
+}

@@ -1,0 +1,115 @@
+//! Lexicon files: weighted word lists (sensitive words, risk words) and
+//! allow-lists whose entries cancel a hit inside them.
+//!
+//! One entry a line: `word<TAB>weight<TAB>category`, where weight (0-100,
+//! default 10) and category (default: the file's name) may be left out and
+//! spaces may stand for tabs. Blank lines and lines starting with `#` are
+//! skipped. An allow-list has one phrase a line.
+
+use std::path::Path;
+
+use crate::error::ConfigError;
+
+/// One word of a lexicon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LexiconEntry {
+    pub word: String,
+    pub weight: u32,
+    pub category: String,
+}
+
+const DEFAULT_WEIGHT: u32 = 10;
+
+/// Parses a lexicon file; a bad line is reported and left out.
+pub(crate) fn parse_lexicon(file: &Path, text: &str) -> (Vec<LexiconEntry>, Vec<ConfigError>) {
+    let category = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut entries = Vec::new();
+    let mut errors = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let content = line.trim_end_matches(['\n', '\r']);
+        let trimmed = content.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let mut fields = content
+            .split(['\t', ' ', '\u{3000}'])
+            .filter(|f| !f.is_empty());
+        let word = fields.next().unwrap_or_default().to_string();
+        let weight = match fields.next() {
+            None => DEFAULT_WEIGHT,
+            Some(w) => match w.parse::<u32>() {
+                Ok(n) if n <= 100 => n,
+                _ => {
+                    let at = start + content.find(w).unwrap_or(0);
+                    errors.push(
+                        ConfigError::new(
+                            file,
+                            format!("weight `{w}` of `{word}` is not a number from 0 to 100; the line is left out"),
+                        )
+                        .at_offset(text, at),
+                    );
+                    continue;
+                }
+            },
+        };
+        let category = fields
+            .next()
+            .map_or_else(|| category.clone(), str::to_string);
+        entries.push(LexiconEntry {
+            word,
+            weight,
+            category,
+        });
+    }
+    (entries, errors)
+}
+
+/// Parses an allow-list: one phrase a line.
+pub(crate) fn parse_allow(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_defaults_comments_and_bad_weights() {
+        let text = "# 示例\n爆炸\t40\t安全\n上访 30\n维权\n\n坍塌\tmany\n";
+        let (entries, errors) = parse_lexicon(Path::new("risk.txt"), text);
+        assert_eq!(
+            entries,
+            vec![
+                LexiconEntry {
+                    word: "爆炸".into(),
+                    weight: 40,
+                    category: "安全".into()
+                },
+                LexiconEntry {
+                    word: "上访".into(),
+                    weight: 30,
+                    category: "risk".into()
+                },
+                LexiconEntry {
+                    word: "维权".into(),
+                    weight: 10,
+                    category: "risk".into()
+                },
+            ]
+        );
+        assert_eq!(errors.len(), 1);
+        let e = errors[0].to_string();
+        assert!(e.starts_with("risk.txt:6:4: weight `many`"), "{e}");
+        assert_eq!(parse_allow("# x\n爆炸新闻\n\n"), vec!["爆炸新闻"]);
+    }
+}
