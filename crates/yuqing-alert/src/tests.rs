@@ -46,6 +46,7 @@ fn analyzed(
             .into_iter()
             .collect(),
         lexicon_hits: Vec::new(),
+        keywords: Vec::new(),
         score: 10,
         level,
         simhash,

@@ -6,6 +6,7 @@ use jieba_rs::Jieba;
 use yuqing_config::{Config, ConfigError, Thresholds};
 use yuqing_model::{AnalyzedItem, Item, Token};
 
+use crate::keywords::KeywordExtractor;
 use crate::lexicon::Lexicon;
 use crate::normalize::{Normalized, normalize};
 use crate::rules::{Explanation, MatchDoc, RuleSet};
@@ -79,8 +80,12 @@ pub struct Analyzer {
     segmenter: Segmenter,
     rules: RuleSet,
     lexicon: Lexicon,
+    keywords: KeywordExtractor,
     thresholds: Thresholds,
 }
+
+/// Keywords kept per item.
+const KEYWORDS_PER_ITEM: usize = 8;
 
 /// An item normalized and segmented, ready for the rules and the lexicon.
 struct Prepared {
@@ -102,6 +107,7 @@ impl Analyzer {
                 segmenter,
                 rules,
                 lexicon: Lexicon::new(&config.lexicon, &config.allow),
+                keywords: KeywordExtractor::new(),
                 thresholds: config.settings.analysis.thresholds,
             },
             errors,
@@ -165,6 +171,9 @@ impl Analyzer {
             .map(|h| h.level)
             .chain(self.thresholds.level_for(score))
             .max();
+        let keywords = self
+            .keywords
+            .extract(&title_tokens, &text_tokens, KEYWORDS_PER_ITEM);
         let fingerprint_tokens = if text_tokens.is_empty() {
             &title_tokens
         } else {
@@ -177,6 +186,7 @@ impl Analyzer {
             text_tokens,
             hits,
             lexicon_hits,
+            keywords,
             score,
             level,
             simhash,

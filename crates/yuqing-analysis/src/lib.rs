@@ -8,6 +8,7 @@
 //! gives the same result, and analyzers scale out as a consumer group.
 
 mod analyzer;
+pub mod keywords;
 pub mod lexicon;
 pub mod normalize;
 pub mod query;

@@ -171,6 +171,13 @@ pub struct RuleHit {
     pub terms: Vec<String>,
 }
 
+/// A keyword of an item, by TF-IDF.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Keyword {
+    pub word: String,
+    pub weight: f32,
+}
+
 /// A lexicon word found in an item (outside every allow-list phrase).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LexiconHit {
@@ -194,6 +201,9 @@ pub struct AnalyzedItem {
     /// Lexicon words found, heaviest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lexicon_hits: Vec<LexiconHit>,
+    /// Its words with the highest TF-IDF, highest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<Keyword>,
     /// Sensitivity score, 0-100.
     pub score: u8,
     /// Alert level: the highest of the score's level and every hit rule's level.

@@ -36,6 +36,7 @@ fn state(dir: &std::path::Path) -> AppState {
         item,
         hits: vec![],
         lexicon_hits: Vec::new(),
+        keywords: Vec::new(),
         score: 0,
         level: None,
         simhash: 0,

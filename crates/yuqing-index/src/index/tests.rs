@@ -26,6 +26,7 @@ fn analyzed(seg: &Segmenter, id: &str, title: &str, text: &str, hours_ago: i64) 
         item,
         hits: vec![],
         lexicon_hits: Vec::new(),
+        keywords: Vec::new(),
         score: 0,
         level: Some(Level::Blue),
         simhash: 0,

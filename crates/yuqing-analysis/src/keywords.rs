@@ -1,0 +1,295 @@
+//! Keywords: TF-IDF over an item's tokens, with jieba's IDF table (the
+//! common words of it; rarer words get the table's median, as jieba gives
+//! unknown words), and the hot words of many items in a time window.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+
+use yuqing_model::{Keyword, Token};
+
+/// The words of jieba's IDF table with an IDF under 11, `word idf` a line
+/// (82,000 of its 270,000 words; jieba-rs, MIT licence).
+static IDF_TABLE: &[u8] = include_bytes!("../data/idf-common.txt.gz");
+
+/// IDF of a word not in the table: the median of jieba's full table.
+const DEFAULT_IDF: f32 = 11.95;
+
+/// Words that say nothing about what an item is about, whatever their IDF.
+const STOP_WORDS: &[&str] = &[
+    "一个",
+    "一些",
+    "一样",
+    "一直",
+    "上述",
+    "不是",
+    "不过",
+    "个人",
+    "为了",
+    "之后",
+    "也是",
+    "了解",
+    "什么",
+    "今天",
+    "今年",
+    "他们",
+    "以及",
+    "以来",
+    "作为",
+    "你们",
+    "其中",
+    "具体",
+    "即可",
+    "去年",
+    "可以",
+    "可能",
+    "同时",
+    "因为",
+    "因此",
+    "如果",
+    "已经",
+    "并且",
+    "当天",
+    "当时",
+    "我们",
+    "所以",
+    "据悉",
+    "据了解",
+    "日前",
+    "日电",
+    "时间",
+    "昨天",
+    "是否",
+    "有关",
+    "本报讯",
+    "来源",
+    "没有",
+    "然而",
+    "现在",
+    "目前",
+    "相关",
+    "看到",
+    "表示",
+    "记者",
+    "责任编辑",
+    "还是",
+    "这个",
+    "这些",
+    "这样",
+    "进行",
+    "通过",
+    "那么",
+    "需要",
+    "非常",
+    "上午",
+    "下午",
+    "晚上",
+    "近日",
+    "此外",
+    "但是",
+    "而且",
+    "对于",
+    "关于",
+    "由于",
+    "虽然",
+    "还有",
+    "就是",
+    "自己",
+    "这种",
+    "这里",
+    "其他",
+    "有些",
+    "其实",
+    "大家",
+    "编辑",
+    "发布",
+    "报道",
+    "http",
+    "https",
+    "www",
+    "com",
+    "html",
+];
+
+/// Builds keywords from tokens.
+#[derive(Debug)]
+pub struct KeywordExtractor {
+    idf: HashMap<String, f32>,
+    stop: HashSet<&'static str>,
+}
+
+impl Default for KeywordExtractor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl KeywordExtractor {
+    pub fn new() -> KeywordExtractor {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(IDF_TABLE)
+            .read_to_string(&mut text)
+            .expect("the bundled IDF table decodes");
+        let idf = text
+            .lines()
+            .filter_map(|l| {
+                let (w, v) = l.split_once(' ')?;
+                Some((w.to_string(), v.parse().ok()?))
+            })
+            .collect();
+        KeywordExtractor {
+            idf,
+            stop: STOP_WORDS.iter().copied().collect(),
+        }
+    }
+
+    /// Whether a token can be a keyword: two characters or more, Chinese or
+    /// a Latin word, not a number, not a stop word.
+    fn candidate(&self, w: &str) -> bool {
+        let chars = w.chars().count();
+        (2..=12).contains(&chars)
+            && !w
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
+            && w.chars().any(char::is_alphabetic)
+            && !self.stop.contains(w)
+    }
+
+    /// The `top` words with the highest TF-IDF; title words count twice.
+    pub fn extract(&self, title: &[Token], text: &[Token], top: usize) -> Vec<Keyword> {
+        let mut tf: HashMap<&str, f32> = HashMap::new();
+        let mut total = 0f32;
+        for (tokens, weight) in [(title, 2.0f32), (text, 1.0)] {
+            for t in tokens {
+                if self.candidate(&t.text) {
+                    *tf.entry(t.text.as_str()).or_default() += weight;
+                    total += weight;
+                }
+            }
+        }
+        if total == 0.0 {
+            return Vec::new();
+        }
+        let mut scored: Vec<Keyword> = tf
+            .into_iter()
+            .map(|(w, n)| Keyword {
+                word: w.to_string(),
+                weight: n / total * self.idf.get(w).copied().unwrap_or(DEFAULT_IDF),
+            })
+            .collect();
+        scored.sort_by(|a, b| {
+            b.weight
+                .total_cmp(&a.weight)
+                .then_with(|| a.word.cmp(&b.word))
+        });
+        scored.truncate(top);
+        scored
+    }
+}
+
+/// A word that many items of a window are about.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct HotWord {
+    pub word: String,
+    /// Items that have it among their keywords.
+    pub items: u32,
+    /// Sum of its keyword weights over those items.
+    pub weight: f32,
+}
+
+/// The hot words of a window: words ranked by how many items have them as
+/// keywords, then by their summed weight.
+pub fn hot_words<'a>(items: impl IntoIterator<Item = &'a [Keyword]>, top: usize) -> Vec<HotWord> {
+    let mut by_word: HashMap<&str, (u32, f32)> = HashMap::new();
+    for keywords in items {
+        for k in keywords {
+            let e = by_word.entry(k.word.as_str()).or_default();
+            e.0 += 1;
+            e.1 += k.weight;
+        }
+    }
+    let mut hot: Vec<HotWord> = by_word
+        .into_iter()
+        .map(|(w, (items, weight))| HotWord {
+            word: w.to_string(),
+            items,
+            weight,
+        })
+        .collect();
+    hot.sort_by(|a, b| {
+        b.items
+            .cmp(&a.items)
+            .then_with(|| b.weight.total_cmp(&a.weight))
+            .then_with(|| a.word.cmp(&b.word))
+    });
+    hot.truncate(top);
+    hot
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(words: &[&str]) -> Vec<Token> {
+        words
+            .iter()
+            .map(|w| Token {
+                text: (*w).into(),
+                start: 0,
+                end: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rare_topical_words_outrank_common_ones() {
+        let k = KeywordExtractor::new();
+        assert!(k.idf.len() > 80_000);
+        let title = tokens(&["化工厂", "爆炸"]);
+        let text = tokens(&[
+            "今天",
+            "化工厂",
+            "发生",
+            "爆炸",
+            "记者",
+            "表示",
+            "爆炸",
+            "造成",
+            "3",
+            "人",
+            "受伤",
+            "工作",
+            "进行",
+        ]);
+        let got: Vec<String> = k
+            .extract(&title, &text, 3)
+            .into_iter()
+            .map(|k| k.word)
+            .collect();
+        assert_eq!(got[0], "爆炸");
+        assert!(got.contains(&"化工厂".to_string()), "{got:?}");
+        assert!(
+            !got.iter().any(|w| w == "今天" || w == "记者" || w == "3"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn hot_words_rank_by_items_then_weight() {
+        let kw = |pairs: &[(&str, f32)]| -> Vec<Keyword> {
+            pairs
+                .iter()
+                .map(|(w, v)| Keyword {
+                    word: (*w).into(),
+                    weight: *v,
+                })
+                .collect()
+        };
+        let a = kw(&[("停水", 0.5), ("管网", 0.3)]);
+        let b = kw(&[("停水", 0.4), ("爆炸", 0.9)]);
+        let c = kw(&[("爆炸", 0.2), ("管网", 0.1)]);
+        let hot = hot_words([a.as_slice(), b.as_slice(), c.as_slice()], 2);
+        assert_eq!(hot[0].word, "爆炸");
+        assert_eq!(hot[0].items, 2);
+        assert_eq!(hot[1].word, "停水");
+    }
+}
