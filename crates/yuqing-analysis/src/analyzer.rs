@@ -61,7 +61,7 @@ impl Segmenter {
                 bounds.push(t.byte_start as u32);
             }
             bounds.push(t.byte_end as u32);
-            if t.word.chars().any(char::is_alphanumeric) {
+            if is_word(t.word) {
                 let r = n.original_range(t.byte_start..t.byte_end);
                 tokens.push(Token {
                     text: t.word.to_string(),
@@ -87,13 +87,29 @@ pub struct Analyzer {
 /// Keywords kept per item.
 const KEYWORDS_PER_ITEM: usize = 8;
 
+/// Time spent in each stage of the analysis, summed over items.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageTimes(pub [std::time::Duration; 6]);
+
+impl StageTimes {
+    /// The stages, in order.
+    pub const NAMES: [&'static str; 6] = [
+        "normalize",
+        "segment",
+        "rules",
+        "lexicon",
+        "score+keywords",
+        "simhash",
+    ];
+}
+
 /// An item normalized and segmented, ready for the rules and the lexicon.
 struct Prepared {
     doc: MatchDoc,
+    title: Normalized,
+    text: Normalized,
     title_tokens: Vec<Token>,
     text_tokens: Vec<Token>,
-    /// Squeezed title and text, when there is a lexicon.
-    squeezed: Option<[String; 2]>,
 }
 
 impl Analyzer {
@@ -127,41 +143,66 @@ impl Analyzer {
     }
 
     /// The normalized, segmented form of an item that rules match.
-    fn prepare(&self, item: &Item) -> Prepared {
+    fn prepare(&self, item: &Item, lap: &mut dyn FnMut(usize)) -> Prepared {
         let title = Normalized::new(&item.title);
         let text = Normalized::new(&item.text);
+        lap(0);
         let (title_tokens, title_bounds) = self.segmenter.tokens_of(&title);
         let (text_tokens, text_bounds) = self.segmenter.tokens_of(&text);
+        lap(1);
         let mut doc = MatchDoc::new(&title.text, &text.text, title_bounds, text_bounds);
         doc.author = item.author.as_deref().map(normalize).unwrap_or_default();
         doc.site = item.site.to_ascii_lowercase();
         doc.source_type = item.source_type;
-        let squeezed =
-            (!self.lexicon.is_empty()).then(|| [title.squeezed().text, text.squeezed().text]);
         Prepared {
             doc,
+            title,
+            text,
             title_tokens,
             text_tokens,
-            squeezed,
         }
     }
 
     /// How each rule (or rule `id`) meets `item`, for `yuqing rules test`.
     pub fn explain(&self, item: &Item, id: Option<&str>) -> Vec<Explanation> {
-        self.rules.explain(&self.prepare(item).doc, id)
+        self.rules.explain(&self.prepare(item, &mut |_| {}).doc, id)
     }
 
     pub fn analyze(&self, item: Item) -> AnalyzedItem {
+        self.analyze_timed(item, None)
+    }
+
+    /// [`Analyzer::analyze`], adding the time each stage took to `times`.
+    pub fn analyze_timed(&self, item: Item, mut times: Option<&mut StageTimes>) -> AnalyzedItem {
+        let mut clock = times.as_ref().map(|_| std::time::Instant::now());
+        let mut lap = |stage: usize, times: &mut Option<&mut StageTimes>| {
+            if let (Some(t), Some(c)) = (times.as_deref_mut(), clock.as_mut()) {
+                let now = std::time::Instant::now();
+                t.0[stage] += now - *c;
+                *c = now;
+            }
+        };
         let Prepared {
             doc,
+            title,
+            text,
             title_tokens,
             text_tokens,
-            squeezed,
-        } = self.prepare(&item);
+        } = self.prepare(&item, &mut |stage| lap(stage, &mut times));
         let hits = self.rules.matches(&doc);
-        let lexicon_hits = squeezed
-            .map(|[t, x]| self.lexicon.scan(&[&t, &x]))
-            .unwrap_or_default();
+        lap(2, &mut times);
+        // The lexicon reads the squeezed text, which is the normalized text
+        // itself unless fillers sit inside words.
+        let lexicon_hits = if self.lexicon.is_empty() {
+            Vec::new()
+        } else {
+            let (t, x) = (title.squeezed(), text.squeezed());
+            self.lexicon.scan(&[
+                t.as_ref().map_or(title.text.as_str(), |n| n.text.as_str()),
+                x.as_ref().map_or(text.text.as_str(), |n| n.text.as_str()),
+            ])
+        };
+        lap(3, &mut times);
         // Each rule's weight once, and each lexicon word's weight once.
         let score = (hits.iter().map(|h| h.weight).sum::<u32>()
             + lexicon_hits.iter().map(|h| h.weight).sum::<u32>())
@@ -174,12 +215,14 @@ impl Analyzer {
         let keywords = self
             .keywords
             .extract(&title_tokens, &text_tokens, KEYWORDS_PER_ITEM);
+        lap(4, &mut times);
         let fingerprint_tokens = if text_tokens.is_empty() {
             &title_tokens
         } else {
             &text_tokens
         };
         let simhash = simhash(fingerprint_tokens.iter().map(|t| t.text.as_str()));
+        lap(5, &mut times);
         AnalyzedItem {
             item,
             title_tokens,
@@ -191,5 +234,15 @@ impl Analyzer {
             level,
             simhash,
         }
+    }
+}
+
+/// Whether a segment is a word rather than punctuation or space: a quick
+/// look at the first character settles almost every segment.
+fn is_word(w: &str) -> bool {
+    match w.chars().next() {
+        Some(c) if c.is_ascii_alphanumeric() || crate::normalize::is_han(c) => true,
+        Some(c) if c.is_ascii() && w.len() == 1 => false,
+        _ => w.chars().any(char::is_alphanumeric),
     }
 }

@@ -2,7 +2,9 @@
 //! common words of it; rarer words get the table's median, as jieba gives
 //! unknown words), and the hot words of many items in a time window.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::io::Read;
 
 use yuqing_model::{Keyword, Token};
@@ -113,8 +115,8 @@ const STOP_WORDS: &[&str] = &[
 /// Builds keywords from tokens.
 #[derive(Debug)]
 pub struct KeywordExtractor {
-    idf: HashMap<String, f32>,
-    stop: HashSet<&'static str>,
+    idf: FxHashMap<String, f32>,
+    stop: FxHashSet<&'static str>,
 }
 
 impl Default for KeywordExtractor {
@@ -142,21 +144,39 @@ impl KeywordExtractor {
         }
     }
 
+    /// The words of the IDF table with an IDF in `lo..hi`, sorted.
+    pub fn vocabulary_with_idf(&self, lo: f32, hi: f32) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .idf
+            .iter()
+            .filter(|(_, i)| (lo..hi).contains(*i))
+            .map(|(w, _)| w.as_str())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Whether a token can be a keyword: two characters or more, Chinese or
     /// a Latin word, not a number, not a stop word.
     fn candidate(&self, w: &str) -> bool {
-        let chars = w.chars().count();
-        (2..=12).contains(&chars)
-            && !w
-                .chars()
-                .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
-            && w.chars().any(char::is_alphabetic)
-            && !self.stop.contains(w)
+        // Two to twelve characters: at least 2 bytes, at most 48.
+        if w.len() < 2 || w.len() > 48 {
+            return false;
+        }
+        let mut chars = 0;
+        let mut letters = false;
+        for c in w.chars() {
+            chars += 1;
+            letters |= c.is_ascii_alphabetic()
+                || crate::normalize::is_han(c)
+                || (!c.is_ascii() && c.is_alphabetic());
+        }
+        (2..=12).contains(&chars) && letters && !self.stop.contains(w)
     }
 
     /// The `top` words with the highest TF-IDF; title words count twice.
     pub fn extract(&self, title: &[Token], text: &[Token], top: usize) -> Vec<Keyword> {
-        let mut tf: HashMap<&str, f32> = HashMap::new();
+        let mut tf: FxHashMap<&str, f32> = FxHashMap::default();
         let mut total = 0f32;
         for (tokens, weight) in [(title, 2.0f32), (text, 1.0)] {
             for t in tokens {
@@ -169,20 +189,29 @@ impl KeywordExtractor {
         if total == 0.0 {
             return Vec::new();
         }
-        let mut scored: Vec<Keyword> = tf
+        let mut scored: Vec<(&str, f32)> = tf
             .into_iter()
-            .map(|(w, n)| Keyword {
-                word: w.to_string(),
-                weight: n / total * self.idf.get(w).copied().unwrap_or(DEFAULT_IDF),
+            .map(|(w, n)| {
+                (
+                    w,
+                    n / total * self.idf.get(w).copied().unwrap_or(DEFAULT_IDF),
+                )
             })
             .collect();
-        scored.sort_by(|a, b| {
-            b.weight
-                .total_cmp(&a.weight)
-                .then_with(|| a.word.cmp(&b.word))
-        });
+        let by_weight =
+            |a: &(&str, f32), b: &(&str, f32)| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0));
+        if top > 0 && scored.len() > top {
+            scored.select_nth_unstable_by(top - 1, by_weight);
+        }
         scored.truncate(top);
+        scored.sort_by(by_weight);
         scored
+            .into_iter()
+            .map(|(w, weight)| Keyword {
+                word: w.to_string(),
+                weight,
+            })
+            .collect()
     }
 }
 

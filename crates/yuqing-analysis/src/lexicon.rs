@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, MatchKind};
 use yuqing_config::LexiconEntry;
 use yuqing_model::LexiconHit;
 
+use crate::automaton::Automaton;
 use crate::normalize::Normalized;
 
 #[derive(Debug)]
@@ -23,7 +23,7 @@ struct Word {
 pub struct Lexicon {
     /// Patterns `0..words.len()` are words, the rest allowed phrases.
     words: Vec<Word>,
-    automaton: Option<AhoCorasick>,
+    automaton: Option<Automaton>,
 }
 
 impl Lexicon {
@@ -33,7 +33,7 @@ impl Lexicon {
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut words: Vec<Word> = Vec::new();
         for e in entries {
-            let text = Normalized::new(&e.word).squeezed().text;
+            let text = Normalized::new(&e.word).squeezed_text().into_owned();
             if text.trim().is_empty() {
                 continue;
             }
@@ -53,22 +53,25 @@ impl Lexicon {
                 }
             }
         }
-        let allowed: Vec<String> = allow
+        let mut allowed: Vec<String> = allow
             .iter()
-            .map(|a| Normalized::new(a).squeezed().text)
+            .map(|a| Normalized::new(a).squeezed_text().into_owned())
             .filter(|a| !a.trim().is_empty())
             .collect();
+        allowed.sort();
+        allowed.dedup();
+        // A word that is itself an allowed phrase never counts.
+        words.retain(|w| allowed.binary_search(&w.text).is_err());
         let patterns: Vec<&str> = words
             .iter()
             .map(|w| w.text.as_str())
             .chain(allowed.iter().map(String::as_str))
             .collect();
-        let automaton = (!words.is_empty()).then(|| {
-            AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .build(&patterns)
-                .expect("lexicon words build an automaton")
-        });
+        let automaton = if words.is_empty() {
+            None
+        } else {
+            Automaton::new(&patterns)
+        };
         Lexicon { words, automaton }
     }
 
@@ -85,35 +88,41 @@ impl Lexicon {
         let Some(ac) = &self.automaton else {
             return Vec::new();
         };
-        let mut counts: HashMap<usize, u32> = HashMap::new();
-        let mut found: Vec<(usize, usize, usize)> = Vec::new();
+        // Words found, as pattern ids; few per text, so a vector beats a map.
+        let mut counted: Vec<u32> = Vec::new();
+        let mut found: Vec<(u32, usize, usize)> = Vec::new();
         let mut allowed: Vec<(usize, usize)> = Vec::new();
+        let words = self.words.len() as u32;
         for text in fields {
             found.clear();
             allowed.clear();
-            for m in ac.find_overlapping_iter(*text) {
-                let p = m.pattern().as_usize();
-                if p < self.words.len() {
-                    found.push((p, m.start(), m.end()));
+            for (p, start, end) in ac.find_overlapping(text) {
+                if p < words {
+                    found.push((p, start, end));
                 } else {
-                    allowed.push((m.start(), m.end()));
+                    allowed.push((start, end));
                 }
             }
-            for &(p, s, e) in &found {
-                if !allowed.iter().any(|&(a, b)| a <= s && e <= b) {
-                    *counts.entry(p).or_default() += 1;
-                }
-            }
+            counted.extend(
+                found
+                    .iter()
+                    .filter(|&&(_, s, e)| !allowed.iter().any(|&(a, b)| a <= s && e <= b))
+                    .map(|&(p, _, _)| p),
+            );
         }
-        let mut hits: Vec<LexiconHit> = counts
-            .into_iter()
-            .map(|(p, count)| {
-                let w = &self.words[p];
+        if counted.is_empty() {
+            return Vec::new();
+        }
+        counted.sort_unstable();
+        let mut hits: Vec<LexiconHit> = counted
+            .chunk_by(|a, b| a == b)
+            .map(|run| {
+                let w = &self.words[run[0] as usize];
                 LexiconHit {
                     word: w.text.clone(),
                     category: w.category.clone(),
                     weight: w.weight,
-                    count,
+                    count: run.len() as u32,
                 }
             })
             .collect();
@@ -135,7 +144,7 @@ mod tests {
     }
 
     fn squeezed(s: &str) -> String {
-        Normalized::new(s).squeezed().text
+        Normalized::new(s).squeezed_text().into_owned()
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! gives the same result, and analyzers scale out as a consumer group.
 
 mod analyzer;
+mod automaton;
 pub mod keywords;
 pub mod lexicon;
 pub mod normalize;
@@ -16,7 +17,7 @@ pub mod rules;
 pub mod simhash;
 mod worker;
 
-pub use analyzer::{Analyzer, Segmenter};
+pub use analyzer::{Analyzer, Segmenter, StageTimes};
 pub use rules::{Explanation, MatchDoc, RuleSet};
 pub use worker::{AnalyzerMetrics, run_analyzer};
 

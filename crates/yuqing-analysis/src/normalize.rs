@@ -12,9 +12,11 @@ use std::ops::Range;
 pub struct Normalized {
     pub text: String,
     /// `origin[i]`: the byte offset in the original text of the character
-    /// that byte `i` of `text` came from; one more entry holds the
-    /// original's length.
+    /// that byte `i` of `text` came from. Empty when every character kept
+    /// its place and byte length (the common case), so offsets are equal.
     origin: Vec<u32>,
+    /// Byte length of the original text.
+    original_len: usize,
 }
 
 /// Characters that carry nothing and are used to break up words.
@@ -57,6 +59,41 @@ pub(crate) fn is_han(c: char) -> bool {
     matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}' | '\u{f900}'..='\u{faff}' | '\u{20000}'..='\u{2ffff}')
 }
 
+/// CJK characters that simplified conversion changes on their own, as a
+/// bit set over U+3400..U+FAFF. A text without any of them is left alone,
+/// which spares the phrase converter on the great majority of texts.
+fn traditional(c: char) -> bool {
+    static SET: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
+    const BASE: u32 = 0x3400;
+    const END: u32 = 0xfb00;
+    let set = SET.get_or_init(|| {
+        let mut bits = vec![0u64; ((END - BASE) as usize).div_ceil(64)];
+        let mut buf = String::with_capacity(4);
+        for cp in BASE..END {
+            let Some(ch) = char::from_u32(cp) else {
+                continue;
+            };
+            if !is_han(ch) {
+                continue;
+            }
+            buf.clear();
+            buf.push(ch);
+            if zhconv::zhconv(&buf, zhconv::Variant::ZhHans) != buf {
+                let i = (cp - BASE) as usize;
+                bits[i / 64] |= 1 << (i % 64);
+            }
+        }
+        bits
+    });
+    let cp = c as u32;
+    if !(BASE..END).contains(&cp) {
+        // Beyond the BMP's common blocks: rare, let the converter decide.
+        return cp >= 0x20000;
+    }
+    let i = (cp - BASE) as usize;
+    set[i / 64] >> (i % 64) & 1 == 1
+}
+
 /// Full-width ASCII forms and the ideographic space as their half-width
 /// equivalents.
 fn half_width(c: char) -> char {
@@ -71,32 +108,86 @@ impl Normalized {
     /// Normalizes `original`.
     pub fn new(original: &str) -> Normalized {
         let mut text = String::with_capacity(original.len());
-        let mut origin = Vec::with_capacity(original.len() + 1);
-        let mut has_han = false;
+        let mut origin: Vec<u32> = Vec::new();
+        // Whether every character so far kept its byte length.
+        let mut identity = true;
+        let mut has_traditional = false;
         for (i, c) in original.char_indices() {
-            if is_invisible(c) {
+            if c.is_ascii() {
+                if identity {
+                    text.push(c.to_ascii_lowercase());
+                } else {
+                    text.push(c.to_ascii_lowercase());
+                    origin.push(i as u32);
+                }
                 continue;
             }
-            let c = half_width(c);
-            has_han |= is_han(c);
-            let at = i as u32;
-            if c.is_ascii() {
-                let l = c.to_ascii_lowercase();
-                text.push(l);
-                origin.push(at);
-            } else {
-                for l in c.to_lowercase() {
-                    text.push(l);
-                    origin.extend(std::iter::repeat_n(at, l.len_utf8()));
+            // Han characters have no case and no width variant: the bulk of
+            // a Chinese text takes this path.
+            if is_han(c) {
+                has_traditional |= traditional(c);
+                text.push(c);
+                if !identity {
+                    origin.extend(std::iter::repeat_n(i as u32, c.len_utf8()));
                 }
+                continue;
+            }
+            if is_invisible(c) {
+                if identity {
+                    identity = false;
+                    origin.extend(0..text.len() as u32);
+                }
+                continue;
+            }
+            let h = half_width(c);
+            has_traditional |= is_han(h) && traditional(h);
+            let mut lower = h.to_lowercase();
+            let single = lower.len() == 1;
+            if identity && single {
+                let l = lower.next().expect("one character");
+                if l.len_utf8() == c.len_utf8() {
+                    text.push(l);
+                    continue;
+                }
+                identity = false;
+                origin.extend(0..text.len() as u32);
+                text.push(l);
+                origin.extend(std::iter::repeat_n(i as u32, l.len_utf8()));
+                continue;
+            }
+            if identity {
+                identity = false;
+                origin.extend(0..text.len() as u32);
+            }
+            for l in lower {
+                text.push(l);
+                origin.extend(std::iter::repeat_n(i as u32, l.len_utf8()));
             }
         }
-        origin.push(original.len() as u32);
-        let mut n = Normalized { text, origin };
-        if has_han {
+        let mut n = Normalized {
+            text,
+            origin,
+            original_len: original.len(),
+        };
+        // Only a text with a traditional character is converted; the
+        // converter then works by phrase over the whole text.
+        if has_traditional {
             n.simplify();
         }
         n
+    }
+
+    fn is_identity(&self) -> bool {
+        self.origin.is_empty() && self.text.len() == self.original_len
+    }
+
+    /// The full origin map, built when a change of layout needs it.
+    fn origin_map(&self) -> Vec<u32> {
+        if self.origin.is_empty() {
+            (0..self.text.len() as u32).collect()
+        } else {
+            self.origin.clone()
+        }
     }
 
     /// Converts traditional characters to simplified. Conversion is by
@@ -107,23 +198,32 @@ impl Normalized {
         if converted == self.text {
             return;
         }
+        let same_layout = converted.len() == self.text.len()
+            && converted
+                .chars()
+                .zip(self.text.chars())
+                .all(|(a, b)| a.len_utf8() == b.len_utf8());
+        if same_layout {
+            self.text = converted;
+            return;
+        }
+        let old_origin = self.origin_map();
         let before = self.text.chars().count();
         let after = converted.chars().count();
         if before == after {
-            let mut origin = Vec::with_capacity(converted.len() + 1);
+            let mut origin = Vec::with_capacity(converted.len());
             let mut old = self.text.char_indices();
             for c in converted.chars() {
                 let (i, _) = old.next().expect("same number of characters");
-                origin.extend(std::iter::repeat_n(self.origin[i], c.len_utf8()));
+                origin.extend(std::iter::repeat_n(old_origin[i], c.len_utf8()));
             }
-            origin.push(*self.origin.last().expect("origin has its end"));
             self.text = converted;
             self.origin = origin;
             return;
         }
         // Clause by clause: most keep their length.
         let mut text = String::with_capacity(converted.len());
-        let mut origin = Vec::with_capacity(converted.len() + 1);
+        let mut origin = Vec::with_capacity(converted.len());
         let mut start = 0;
         let bytes = self.text.as_str();
         let clause = |range: Range<usize>, text: &mut String, origin: &mut Vec<u32>| {
@@ -134,13 +234,13 @@ impl Normalized {
                 for c in conv.chars() {
                     let (i, _) = old.next().expect("same number of characters");
                     origin.extend(std::iter::repeat_n(
-                        self.origin[range.start + i],
+                        old_origin[range.start + i],
                         c.len_utf8(),
                     ));
                     text.push(c);
                 }
             } else {
-                let at = self.origin[range.start];
+                let at = old_origin[range.start];
                 for c in conv.chars() {
                     origin.extend(std::iter::repeat_n(at, c.len_utf8()));
                     text.push(c);
@@ -156,16 +256,29 @@ impl Normalized {
         if start < bytes.len() {
             clause(start..bytes.len(), &mut text, &mut origin);
         }
-        origin.push(*self.origin.last().expect("origin has its end"));
         self.text = text;
         self.origin = origin;
     }
 
+    /// The original byte offset of normalized byte `i`.
+    pub fn original_offset(&self, i: usize) -> usize {
+        if i >= self.text.len() {
+            self.original_len
+        } else if self.origin.is_empty() {
+            i
+        } else {
+            self.origin[i] as usize
+        }
+    }
+
     /// The original byte range of the normalized byte range `range`.
     pub fn original_range(&self, range: Range<usize>) -> Range<usize> {
-        let start = self.origin[range.start.min(self.text.len())] as usize;
+        if self.is_identity() {
+            return range.start.min(self.original_len)..range.end.min(self.original_len);
+        }
+        let start = self.original_offset(range.start);
         let end = if range.end >= self.text.len() {
-            *self.origin.last().expect("origin has its end") as usize
+            self.original_len
         } else {
             // The end is where the next character starts; if characters
             // were dropped in between, the range stops before them.
@@ -173,24 +286,40 @@ impl Normalized {
                 .char_indices()
                 .next_back()
                 .map_or(range.end, |(i, _)| i);
-            let next = self.origin[range.end] as usize;
-            let last_start = self.origin[last] as usize;
-            next.max(last_start)
+            self.original_offset(range.end)
+                .max(self.original_offset(last))
         };
         start..end.max(start)
     }
 
-    /// The original byte offset of normalized byte `i`.
-    pub fn original_offset(&self, i: usize) -> usize {
-        self.origin[i.min(self.text.len())] as usize
-    }
-
     /// This text without filler characters between two Han characters
-    /// (`敏*感`, `敏 感`, `敏.感` become `敏感`), for lexicon matching. Its
-    /// map still points into the original text.
-    pub fn squeezed(&self) -> Normalized {
+    /// (`敏*感`, `敏 感`, `敏.感` become `敏感`), for lexicon matching, or
+    /// `None` when there are none. Its map still points into the original
+    /// text.
+    pub fn squeezed(&self) -> Option<Normalized> {
+        // Most texts have nothing to squeeze: check before building.
+        let mut prev_han = false;
+        let mut in_run = false;
+        let mut needed = false;
+        for c in self.text.chars() {
+            if is_han(c) {
+                if in_run {
+                    needed = true;
+                    break;
+                }
+                prev_han = true;
+            } else if prev_han && is_filler(c) {
+                in_run = true;
+            } else {
+                prev_han = false;
+                in_run = false;
+            }
+        }
+        if !needed {
+            return None;
+        }
         let mut text = String::with_capacity(self.text.len());
-        let mut origin = Vec::with_capacity(self.text.len() + 1);
+        let mut origin = Vec::with_capacity(self.text.len());
         let chars: Vec<(usize, char)> = self.text.char_indices().collect();
         let mut k = 0;
         let mut prev_han = false;
@@ -208,12 +337,25 @@ impl Normalized {
                 }
             }
             text.push(c);
-            origin.extend_from_slice(&self.origin[i..i + c.len_utf8()]);
+            for b in i..i + c.len_utf8() {
+                origin.push(self.original_offset(b) as u32);
+            }
             prev_han = is_han(c);
             k += 1;
         }
-        origin.push(*self.origin.last().expect("origin has its end"));
-        Normalized { text, origin }
+        Some(Normalized {
+            text,
+            origin,
+            original_len: self.original_len,
+        })
+    }
+
+    /// [`Normalized::squeezed`], or this text when nothing is squeezed.
+    pub fn squeezed_text(&self) -> std::borrow::Cow<'_, str> {
+        match self.squeezed() {
+            Some(s) => std::borrow::Cow::Owned(s.text),
+            None => std::borrow::Cow::Borrowed(&self.text),
+        }
     }
 }
 
@@ -258,10 +400,10 @@ mod tests {
             ("敏 a", "敏 a"),
             ("结尾 ", "结尾 "),
         ] {
-            assert_eq!(Normalized::new(input).squeezed().text, want, "{input}");
+            assert_eq!(Normalized::new(input).squeezed_text(), want, "{input}");
         }
         let original = "这是敏 * 感内容";
-        let s = Normalized::new(original).squeezed();
+        let s = Normalized::new(original).squeezed().unwrap();
         let i = s.text.find("敏感").unwrap();
         assert_eq!(&original[s.original_range(i..i + "敏感".len())], "敏 * 感");
     }

@@ -5,7 +5,9 @@
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use rustc_hash::FxHashMap;
+
+use crate::automaton::Automaton;
 use yuqing_config::{ConfigError, RuleConfig};
 use yuqing_model::{RuleHit, SourceType};
 
@@ -91,7 +93,7 @@ pub struct RuleSet {
     patterns: Vec<String>,
     /// Pattern → rules that use it.
     pattern_rules: Vec<Vec<usize>>,
-    automaton: Option<AhoCorasick>,
+    automaton: Option<Automaton>,
 }
 
 /// How the rules met one document, for [`RuleSet::explain`].
@@ -124,12 +126,7 @@ impl RuleSet {
             }
         }
         if !set.patterns.is_empty() {
-            set.automaton = Some(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .build(&set.patterns)
-                    .expect("rule terms build an automaton"),
-            );
+            set.automaton = Automaton::new(&set.patterns);
         }
         (set, errors)
     }
@@ -193,11 +190,9 @@ impl RuleSet {
             return Vec::new();
         };
         let mut candidates: Vec<usize> = eval
-            .occurrences
+            .found
             .iter()
-            .enumerate()
-            .filter(|(_, o)| !o.is_empty())
-            .flat_map(|(p, _)| self.pattern_rules[p].iter().copied())
+            .flat_map(|&p| self.pattern_rules[p as usize].iter().copied())
             .collect();
         candidates.sort_unstable();
         candidates.dedup();
@@ -228,15 +223,19 @@ impl RuleSet {
     /// One automaton pass over the document.
     fn scan<'a>(&'a self, doc: &'a MatchDoc) -> Option<Eval<'a>> {
         let ac = self.automaton.as_ref()?;
-        let mut occurrences: Vec<Vec<Span>> = vec![Vec::new(); self.patterns.len()];
-        for m in ac.find_overlapping_iter(&doc.combined) {
-            occurrences[m.pattern().as_usize()].push((m.start() as u32, m.end() as u32));
-        }
+        let mut matches: Vec<(u32, u32, u32)> = ac
+            .find_overlapping(&doc.combined)
+            .map(|(p, start, end)| (p, start as u32, end as u32))
+            .collect();
+        matches.sort_unstable();
+        let mut found: Vec<u32> = matches.iter().map(|m| m.0).collect();
+        found.dedup();
         Some(Eval {
             set: self,
             doc,
-            occurrences,
-            spans: RefCell::new(vec![None; self.specs.len()]),
+            found,
+            matches,
+            spans: RefCell::new(FxHashMap::default()),
             chars: OnceCell::new(),
         })
     }
@@ -288,11 +287,13 @@ fn parse_rule(cfg: &RuleConfig) -> Result<Query, ConfigError> {
 struct Eval<'a> {
     set: &'a RuleSet,
     doc: &'a MatchDoc,
-    /// Per pattern, every occurrence.
-    occurrences: Vec<Vec<Span>>,
+    /// Patterns found.
+    found: Vec<u32>,
+    /// Every occurrence of every pattern, `(pattern, start, end)`, sorted.
+    matches: Vec<(u32, u32, u32)>,
     /// Per term, its occurrences in its scope and on word boundaries if
     /// asked.
-    spans: RefCell<Vec<Option<Rc<Vec<Span>>>>>,
+    spans: RefCell<FxHashMap<usize, Rc<Vec<Span>>>>,
     /// Character index of every byte of the document, for NEAR distances.
     chars: OnceCell<Vec<u32>>,
 }
@@ -302,15 +303,24 @@ struct Eval<'a> {
 const MAX_NEAR_SPANS: usize = 4096;
 
 impl Eval<'_> {
+    /// Every occurrence of pattern `p`.
+    fn occurrences(&self, p: usize) -> &[(u32, u32, u32)] {
+        let p = p as u32;
+        let lo = self.matches.partition_point(|m| m.0 < p);
+        let hi = self.matches.partition_point(|m| m.0 <= p);
+        &self.matches[lo..hi]
+    }
+
     fn spans(&self, term: usize) -> Rc<Vec<Span>> {
-        if let Some(Some(s)) = self.spans.borrow().get(term) {
+        if let Some(s) = self.spans.borrow().get(&term) {
             return s.clone();
         }
         let spec = &self.set.specs[term];
         let te = self.doc.title_end as u32;
-        let s: Vec<Span> = self.occurrences[self.set.spec_pattern[term]]
+        let s: Vec<Span> = self
+            .occurrences(self.set.spec_pattern[term])
             .iter()
-            .copied()
+            .map(|&(_, a, b)| (a, b))
             .filter(|&(a, b)| match spec.scope {
                 Scope::Any => true,
                 Scope::Title => b <= te,
@@ -319,7 +329,7 @@ impl Eval<'_> {
             .filter(|&(a, b)| !spec.boundary || (self.doc.is_bound(a) && self.doc.is_bound(b)))
             .collect();
         let s = Rc::new(s);
-        self.spans.borrow_mut()[term] = Some(s.clone());
+        self.spans.borrow_mut().insert(term, s.clone());
         s
     }
 
@@ -440,7 +450,7 @@ impl Eval<'_> {
                     Scope::Any => {}
                 }
                 let detail = if spans.is_empty() {
-                    let raw = self.occurrences[self.set.spec_pattern[g]].len();
+                    let raw = self.occurrences(self.set.spec_pattern[g]).len();
                     if raw > 0 {
                         format!(
                             "found {raw} times, none {}",

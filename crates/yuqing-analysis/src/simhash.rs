@@ -3,17 +3,15 @@
 
 /// SimHash of the given features, each weighted by its count.
 pub fn simhash<'a>(features: impl IntoIterator<Item = &'a str>) -> u64 {
-    let mut acc = [0i64; 64];
+    // Per bit: +1 for each feature hash with the bit set, -1 otherwise,
+    // computed without branches so the loop vectorizes.
+    let mut acc = [0i32; 64];
     let mut any = false;
     for f in features {
         any = true;
         let h = feature_hash(f);
         for (bit, a) in acc.iter_mut().enumerate() {
-            if h >> bit & 1 == 1 {
-                *a += 1;
-            } else {
-                *a -= 1;
-            }
+            *a += ((h >> bit) & 1) as i32 * 2 - 1;
         }
     }
     if !any {

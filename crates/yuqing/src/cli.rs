@@ -100,6 +100,18 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchKind {
+    /// The whole analysis (normalize, segment, 200 rules, a 10,000-word
+    /// lexicon, SimHash, keywords) against plain jieba segmentation of the
+    /// same texts.
+    Analysis {
+        /// One text a line (or `label<TAB>text`); default: the sample site's
+        /// items.
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+        /// Seconds each side runs at least.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
     /// Shingle F1 of article extraction on a benchmark folder
     /// (`ground-truth.json` + `html/*.html.gz`), beside the readability
     /// fallback alone.
@@ -225,6 +237,9 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Bench {
             what: BenchKind::Extraction { data, chars, pages },
         } => bench_extraction(&data, chars, pages),
+        Command::Bench {
+            what: BenchKind::Analysis { corpus, seconds },
+        } => tokio::task::spawn_blocking(move || bench_analysis(corpus, seconds)).await?,
         Command::Rules {
             what:
                 RulesKind::Test {
@@ -689,6 +704,67 @@ async fn rules_test(
         Some(_) if !explanations.iter().any(|e| e.fired) => ExitCode::FAILURE,
         _ => ExitCode::SUCCESS,
     })
+}
+
+fn bench_analysis(corpus: Option<PathBuf>, seconds: f64) -> Result<ExitCode> {
+    use yuqing::bench;
+    let (docs, name) = match &corpus {
+        Some(p) => (bench::corpus_file(p)?, p.display().to_string()),
+        None => (
+            bench::sample_corpus(),
+            "the sample site's items".to_string(),
+        ),
+    };
+    let bytes: usize = docs.iter().map(|d| d.title.len() + d.text.len()).sum();
+    println!(
+        "corpus: {} ({} texts, {:.2} MB, {:.0} characters a text)",
+        name,
+        docs.len(),
+        bytes as f64 / 1e6,
+        docs.iter()
+            .map(|d| d.title.chars().count() + d.text.chars().count())
+            .sum::<usize>() as f64
+            / docs.len() as f64
+    );
+    let dir = tempfile::tempdir()?;
+    let analyzer = bench::analyzer_for(&docs, dir.path())?;
+    println!(
+        "analysis: normalize, segment, {} rules, {} lexicon words, SimHash, keywords",
+        bench::RULES,
+        bench::LEXICON_WORDS
+    );
+    let c = bench::compare(
+        &analyzer,
+        &docs,
+        std::time::Duration::from_secs_f64(seconds),
+    );
+    println!("{:<24} {:>8} {:>10}", "", "MB/s", "docs/s");
+    for (label, t) in [
+        ("jieba-rs cut (baseline)", &c.segmentation),
+        ("full analysis", &c.analysis),
+    ] {
+        println!("{label:<24} {:>8.2} {:>10.0}", t.mb_per_s(), t.docs_per_s());
+    }
+    let total: f64 = c
+        .stages
+        .0
+        .iter()
+        .map(|d| d.as_secs_f64())
+        .sum::<f64>()
+        .max(1e-9);
+    let shares: Vec<String> = yuqing_analysis::StageTimes::NAMES
+        .iter()
+        .zip(c.stages.0.iter())
+        .map(|(n, d)| format!("{n} {:.0}%", 100.0 * d.as_secs_f64() / total))
+        .collect();
+    println!("analysis time by stage: {}", shares.join(", "));
+    println!(
+        "ratio: full analysis runs at {:.2} of plain segmentation speed ({} rule hits, {} lexicon hits)",
+        c.analysis.mb_per_s() / c.segmentation.mb_per_s().max(1e-9),
+        c.rule_hits,
+        c.lexicon_hits
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn bench_extraction(data: &Path, chars: bool, pages: bool) -> Result<ExitCode> {

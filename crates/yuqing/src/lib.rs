@@ -2,6 +2,7 @@
 //! role in one process, the bundled demo site, and the config files compiled
 //! into the binary. `main.rs` is the command line over it.
 
+pub mod bench;
 pub mod demo_site;
 pub mod embedded;
 pub mod pipeline;

@@ -1,0 +1,257 @@
+//! `yuqing bench analysis`: the whole analysis of an item against plain
+//! jieba segmentation of the same text, in one run.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use yuqing_analysis::Analyzer;
+use yuqing_model::{Item, SourceKind, SourceType};
+
+use crate::demo_site::Site;
+
+/// Rules and lexicon words the benchmark analyzer carries.
+pub const RULES: usize = 200;
+pub const LEXICON_WORDS: usize = 10_000;
+
+/// One text of the corpus: a title (maybe empty) and a body.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    pub title: String,
+    pub text: String,
+}
+
+/// The bundled sample site's items: news articles, forum threads and
+/// replies, microblog posts.
+pub fn sample_corpus() -> Vec<Doc> {
+    let site = Site::bundled();
+    let mut docs: Vec<Doc> = site
+        .news
+        .iter()
+        .map(|n| Doc {
+            title: n.title.clone(),
+            text: n.body.clone(),
+        })
+        .collect();
+    for t in &site.thread {
+        docs.push(Doc {
+            title: t.title.clone(),
+            text: t.body.clone(),
+        });
+        docs.extend(t.reply.iter().map(|r| Doc {
+            title: String::new(),
+            text: r.body.clone(),
+        }));
+    }
+    docs.extend(site.post.iter().map(|p| Doc {
+        title: String::new(),
+        text: p.text.clone(),
+    }));
+    docs
+}
+
+/// A corpus file: one item a line; a TSV line counts by its last column
+/// (so `label<TAB>text` files work); a header line `label<TAB>text_a` is
+/// skipped.
+pub fn corpus_file(path: &Path) -> Result<Vec<Doc>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let docs: Vec<Doc> = text
+        .lines()
+        .filter(|l| !l.starts_with("label\t"))
+        .map(|l| l.rsplit('\t').next().unwrap_or(l).trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| Doc {
+            title: String::new(),
+            text: l.to_string(),
+        })
+        .collect();
+    anyhow::ensure!(!docs.is_empty(), "{}: no texts", path.display());
+    Ok(docs)
+}
+
+/// A small deterministic generator, so every run builds the same rules.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
+}
+
+/// Writes a config with `RULES` rules over the corpus's own words and a
+/// lexicon of `LEXICON_WORDS` words into `dir`, and builds its analyzer.
+pub fn analyzer_for(docs: &[Doc], dir: &Path) -> Result<Analyzer> {
+    // Rule terms: words of the corpus, drawn across its vocabulary (the 100
+    // most frequent left out), as real rules name topical words.
+    let segmenter = yuqing_analysis::Segmenter::new(std::iter::empty());
+    let mut freq: std::collections::HashMap<String, usize> = Default::default();
+    for d in docs.iter().take(2000) {
+        for t in segmenter.tokens(&d.text) {
+            if t.text.chars().count() >= 2 && t.text.chars().all(|c| !c.is_ascii()) {
+                *freq.entry(t.text).or_default() += 1;
+            }
+        }
+    }
+    let mut words: Vec<(String, usize)> = freq.into_iter().collect();
+    words.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let words: Vec<String> = words.into_iter().skip(100).map(|(w, _)| w).collect();
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut pick = || words[rng.below(words.len())].clone();
+    let mut rules = String::new();
+    for i in 0..RULES {
+        let (a, b, c, d, e) = (pick(), pick(), pick(), pick(), pick());
+        let query = match i % 5 {
+            0 => format!("({a} OR {b} OR {c}) AND ({d} OR {e})"),
+            1 => format!("{a} NEAR/10 {b} NOT {c}"),
+            2 => format!("title:{a} OR [{b}] {c}"),
+            3 => format!("\\\"{a}{b}\\\" OR ({c} -{d})"),
+            _ => format!("({a} | {b}) + {c} - ({d} | {e})"),
+        };
+        rules.push_str(&format!(
+            "[[rule]]\nid = \"r{i}\"\nquery = \"{query}\"\nlevel = \"blue\"\nweight = {}\n\n",
+            1 + i % 20
+        ));
+    }
+    std::fs::create_dir_all(dir.join("rules"))?;
+    std::fs::write(dir.join("rules/bench.toml"), rules)?;
+    let mut lexicon = String::new();
+    let extractor = yuqing_analysis::keywords::KeywordExtractor::new();
+    // The lexicon: words of middling frequency (jieba IDF 9 to 11), like the
+    // names, places and phrases of a real sensitive-word list, which most
+    // texts do not contain.
+    let vocabulary = extractor.vocabulary_with_idf(9.0, 11.0);
+    let step = (vocabulary.len() / (LEXICON_WORDS + LEXICON_WORDS / 10)).max(1);
+    // Distinct after normalization (traditional and simplified forms of a
+    // word are one word).
+    let mut distinct = std::collections::HashSet::new();
+    for w in vocabulary.iter().step_by(step) {
+        if distinct.len() == LEXICON_WORDS {
+            break;
+        }
+        if distinct.insert(yuqing_analysis::normalize::normalize(w)) {
+            lexicon.push_str(&format!("{w}\t{}\n", 1 + distinct.len() % 30));
+        }
+    }
+    std::fs::write(dir.join("lexicon.txt"), lexicon)?;
+    std::fs::write(
+        dir.join("main.toml"),
+        "[analysis]\nlexicons = [\"lexicon.txt\"]\n",
+    )?;
+    let config = yuqing_config::Loader::default()
+        .load(&dir.join("main.toml"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    anyhow::ensure!(config.rule_errors.is_empty(), "{:?}", config.rule_errors);
+    let (analyzer, errors) = Analyzer::new(&config);
+    anyhow::ensure!(errors.is_empty(), "{errors:?}");
+    anyhow::ensure!(analyzer.rules().len() == RULES);
+    anyhow::ensure!(analyzer.lexicon().len() == LEXICON_WORDS);
+    Ok(analyzer)
+}
+
+/// What one side of the benchmark did.
+#[derive(Debug, Clone, Copy)]
+pub struct Throughput {
+    pub docs: usize,
+    pub bytes: usize,
+    pub elapsed: Duration,
+}
+
+impl Throughput {
+    pub fn mb_per_s(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub fn docs_per_s(&self) -> f64 {
+        self.docs as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The benchmark's result: plain segmentation and the whole analysis over
+/// the same texts, passes alternating.
+#[derive(Debug, Clone, Copy)]
+pub struct Comparison {
+    pub segmentation: Throughput,
+    pub analysis: Throughput,
+    /// Rules that fired, over all analysed docs, so the work is not
+    /// optimised away and is visibly real.
+    pub rule_hits: usize,
+    pub lexicon_hits: usize,
+    /// Where the analysis spends its time, from one extra timed pass.
+    pub stages: yuqing_analysis::StageTimes,
+}
+
+fn item(d: &Doc) -> Item {
+    Item {
+        id: String::new(),
+        source: "bench".into(),
+        source_kind: SourceKind::Feed,
+        source_type: SourceType::News,
+        site: "bench.example".into(),
+        url: String::new(),
+        title: d.title.clone(),
+        text: d.text.clone(),
+        author: None,
+        published_at: None,
+        fetched_at: chrono::Utc::now(),
+        engagement: Default::default(),
+        parent_id: None,
+    }
+}
+
+/// Runs passes over `docs` until each side has run for `min_time`.
+pub fn compare(analyzer: &Analyzer, docs: &[Doc], min_time: Duration) -> Comparison {
+    let jieba = jieba_rs::Jieba::new();
+    let bytes: usize = docs.iter().map(|d| d.title.len() + d.text.len()).sum();
+    let items: Vec<Item> = docs.iter().map(item).collect();
+    let mut seg = Throughput {
+        docs: 0,
+        bytes: 0,
+        elapsed: Duration::ZERO,
+    };
+    let mut all = seg;
+    let (mut rule_hits, mut lexicon_hits) = (0, 0);
+    let mut sink = 0usize;
+    // Passes alternate while both sides need time, so both see the same
+    // machine conditions.
+    while seg.elapsed < min_time || all.elapsed < min_time {
+        if seg.elapsed < min_time {
+            let t = Instant::now();
+            for d in docs {
+                sink += jieba.cut(&d.title, true).len();
+                sink += jieba.cut(&d.text, true).len();
+            }
+            seg.elapsed += t.elapsed();
+            seg.docs += docs.len();
+            seg.bytes += bytes;
+        }
+        if all.elapsed >= min_time {
+            continue;
+        }
+        let batch = items.clone();
+        let t = Instant::now();
+        for it in batch {
+            let a = analyzer.analyze(it);
+            rule_hits += a.hits.len();
+            lexicon_hits += a.lexicon_hits.len();
+        }
+        all.elapsed += t.elapsed();
+        all.docs += docs.len();
+        all.bytes += bytes;
+    }
+    std::hint::black_box(sink);
+    let mut stages = yuqing_analysis::StageTimes::default();
+    for it in items {
+        analyzer.analyze_timed(it, Some(&mut stages));
+    }
+    Comparison {
+        segmentation: seg,
+        analysis: all,
+        rule_hits,
+        lexicon_hits,
+        stages,
+    }
+}
