@@ -241,3 +241,21 @@ fn rules_test_explains_why_a_rule_fires_or_not() {
     assert!(!ok, "exit status 1 when the rule does not fire");
     assert!(out.contains("✗ building-collapse"), "{out}");
 }
+
+#[test]
+fn bench_analysis_compares_with_plain_segmentation() {
+    let (ok, out, err) = run(yuqing().args(["bench", "analysis", "--seconds", "0.2"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("200 rules, 10000 lexicon words"), "{out}");
+    assert!(out.contains("jieba-rs cut (baseline)"), "{out}");
+    assert!(out.contains("analysis time by stage: normalize"), "{out}");
+    let ratio: f64 = out
+        .split("runs at ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(ratio > 0.0, "{out}");
+    // The generated rules and lexicon do match the corpus.
+    assert!(!out.contains("(0 rule hits"), "{out}");
+}
