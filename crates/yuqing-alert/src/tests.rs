@@ -47,6 +47,7 @@ fn analyzed(
             .collect(),
         lexicon_hits: Vec::new(),
         keywords: Vec::new(),
+        sentiment: None,
         score: 10,
         level,
         simhash,

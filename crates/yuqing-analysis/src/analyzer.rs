@@ -10,6 +10,7 @@ use crate::keywords::KeywordExtractor;
 use crate::lexicon::Lexicon;
 use crate::normalize::{Normalized, normalize};
 use crate::rules::{Explanation, MatchDoc, RuleSet};
+use crate::sentiment::SentimentModel;
 use crate::simhash::simhash;
 
 /// One jieba instance for the whole process: building it loads a 5 MB
@@ -81,6 +82,7 @@ pub struct Analyzer {
     rules: RuleSet,
     lexicon: Lexicon,
     keywords: KeywordExtractor,
+    sentiment: Option<Arc<SentimentModel>>,
     thresholds: Thresholds,
 }
 
@@ -89,16 +91,17 @@ const KEYWORDS_PER_ITEM: usize = 8;
 
 /// Time spent in each stage of the analysis, summed over items.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct StageTimes(pub [std::time::Duration; 6]);
+pub struct StageTimes(pub [std::time::Duration; 7]);
 
 impl StageTimes {
     /// The stages, in order.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "normalize",
         "segment",
         "rules",
         "lexicon",
         "score+keywords",
+        "sentiment",
         "simhash",
     ];
 }
@@ -116,7 +119,34 @@ impl Analyzer {
     /// Builds the analyzer from a loaded config. Rules whose queries do not
     /// compile are left out and returned as errors, which the caller reports.
     pub fn new(config: &Config) -> (Analyzer, Vec<ConfigError>) {
-        let (rules, errors) = RuleSet::compile(&config.rules);
+        let (rules, mut errors) = RuleSet::compile(&config.rules);
+        let sentiment = match config.settings.analysis.sentiment_model.as_str() {
+            "off" => None,
+            "bundled" => Some(Arc::new(SentimentModel::bundled())),
+            path => {
+                let file = config
+                    .origin
+                    .parent()
+                    .unwrap_or(std::path::Path::new(""))
+                    .join(path);
+                match std::fs::File::open(&file)
+                    .map_err(|e| e.to_string())
+                    .and_then(|mut f| SentimentModel::read(&mut f))
+                {
+                    Ok(m) => Some(Arc::new(m)),
+                    Err(e) => {
+                        errors.push(
+                            ConfigError::new(
+                                &config.origin,
+                                format!("{}: {e}; the bundled model is used", file.display()),
+                            )
+                            .field("analysis.sentiment_model"),
+                        );
+                        Some(Arc::new(SentimentModel::bundled()))
+                    }
+                }
+            }
+        };
         let segmenter = Segmenter::new(rules.terms().iter().map(String::as_str));
         (
             Analyzer {
@@ -124,6 +154,7 @@ impl Analyzer {
                 rules,
                 lexicon: Lexicon::new(&config.lexicon, &config.allow),
                 keywords: KeywordExtractor::new(),
+                sentiment,
                 thresholds: config.settings.analysis.thresholds,
             },
             errors,
@@ -216,19 +247,28 @@ impl Analyzer {
             .keywords
             .extract(&title_tokens, &text_tokens, KEYWORDS_PER_ITEM);
         lap(4, &mut times);
+        let sentiment = self.sentiment.as_ref().map(|m| {
+            if title.text.is_empty() {
+                m.classify_normalized(&[&text.text])
+            } else {
+                m.classify_normalized(&[&title.text, &text.text])
+            }
+        });
+        lap(5, &mut times);
         let fingerprint_tokens = if text_tokens.is_empty() {
             &title_tokens
         } else {
             &text_tokens
         };
         let simhash = simhash(fingerprint_tokens.iter().map(|t| t.text.as_str()));
-        lap(5, &mut times);
+        lap(6, &mut times);
         AnalyzedItem {
             item,
             title_tokens,
             text_tokens,
             hits,
             lexicon_hits,
+            sentiment,
             keywords,
             score,
             level,

@@ -14,6 +14,7 @@ pub mod lexicon;
 pub mod normalize;
 pub mod query;
 pub mod rules;
+pub mod sentiment;
 pub mod simhash;
 mod worker;
 

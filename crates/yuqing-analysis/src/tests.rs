@@ -166,3 +166,24 @@ fn lexicon_words_add_to_the_score_and_traditional_text_is_read() {
     assert!(plain.lexicon_hits.is_empty());
     assert_eq!(plain.score, 0);
 }
+
+#[test]
+fn the_bundled_model_judges_sentiment_with_negation() {
+    let cfg = config_with_rules(RULES);
+    let (a, _) = Analyzer::new(&cfg);
+    let bad = a
+        .analyze(item("", "酒店服务很差，房间又脏又小，再也不会来了。"))
+        .sentiment
+        .unwrap();
+    assert_eq!(bad.label, yuqing_model::SentimentLabel::Negative, "{bad:?}");
+    let good = a
+        .analyze(item("", "房间干净，服务热情周到，下次还会再来。"))
+        .sentiment
+        .unwrap();
+    assert_eq!(
+        good.label,
+        yuqing_model::SentimentLabel::Positive,
+        "{good:?}"
+    );
+    assert!(good.confidence >= 0.6 && good.confidence <= 1.0);
+}

@@ -241,6 +241,15 @@ pub struct AnalysisConfig {
     /// these phrases does not count (`爆炸` inside `信息爆炸`).
     #[serde(default)]
     pub allow_lists: Vec<PathBuf>,
+    /// Sentiment model: `bundled` (the model shipped with yuqing), `off`,
+    /// or a file written by `yuqing sentiment train`, relative to this
+    /// config file.
+    #[serde(default = "default_sentiment")]
+    pub sentiment_model: String,
+}
+
+fn default_sentiment() -> String {
+    "bundled".into()
 }
 
 fn default_rules_dir() -> PathBuf {
@@ -254,6 +263,7 @@ impl Default for AnalysisConfig {
             thresholds: Thresholds::default(),
             lexicons: Vec::new(),
             allow_lists: Vec::new(),
+            sentiment_model: default_sentiment(),
         }
     }
 }

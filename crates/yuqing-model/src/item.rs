@@ -171,6 +171,43 @@ pub struct RuleHit {
     pub terms: Vec<String>,
 }
 
+/// How an item feels: 正面, 中性 or 负面.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SentimentLabel {
+    Positive,
+    Neutral,
+    Negative,
+}
+
+impl SentimentLabel {
+    pub fn zh(self) -> &'static str {
+        match self {
+            SentimentLabel::Positive => "正面",
+            SentimentLabel::Neutral => "中性",
+            SentimentLabel::Negative => "负面",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SentimentLabel::Positive => "positive",
+            SentimentLabel::Neutral => "neutral",
+            SentimentLabel::Negative => "negative",
+        }
+    }
+}
+
+/// The sentiment judgement of an item.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Sentiment {
+    pub label: SentimentLabel,
+    /// How sure the call is, 0.5 to 1.
+    pub confidence: f32,
+    /// The model's probability that the item is positive.
+    pub positive: f32,
+}
+
 /// A keyword of an item, by TF-IDF.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Keyword {
@@ -201,6 +238,9 @@ pub struct AnalyzedItem {
     /// Lexicon words found, heaviest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lexicon_hits: Vec<LexiconHit>,
+    /// 正面 / 中性 / 负面, when a sentiment model is loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentiment: Option<Sentiment>,
     /// Its words with the highest TF-IDF, highest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keywords: Vec<Keyword>,

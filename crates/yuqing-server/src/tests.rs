@@ -37,6 +37,7 @@ fn state(dir: &std::path::Path) -> AppState {
         hits: vec![],
         lexicon_hits: Vec::new(),
         keywords: Vec::new(),
+        sentiment: None,
         score: 0,
         level: None,
         simhash: 0,

@@ -81,6 +81,11 @@ enum Command {
         #[arg(long)]
         allow_private: bool,
     },
+    /// Train or evaluate a sentiment model.
+    Sentiment {
+        #[command(subcommand)]
+        what: SentimentKind,
+    },
     /// Work with rules.
     Rules {
         #[command(subcommand)]
@@ -124,6 +129,38 @@ enum BenchKind {
         /// Print each page's scores.
         #[arg(long)]
         pages: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SentimentKind {
+    /// Train a model from labelled texts and write it to `--out`.
+    Train {
+        /// `label<TAB>text` lines, 1 positive, 0 negative (repeatable).
+        #[arg(long)]
+        data: Vec<PathBuf>,
+        /// A file of positive texts, one a line (repeatable).
+        #[arg(long)]
+        positive: Vec<PathBuf>,
+        /// A file of negative texts, one a line (repeatable).
+        #[arg(long)]
+        negative: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Settings for data from another domain than the items to judge
+        /// (stronger regularization, repeated texts dropped).
+        #[arg(long)]
+        cross_domain: bool,
+        /// Keep only this many of the heaviest weights (a smaller file).
+        #[arg(long)]
+        keep: Option<usize>,
+    },
+    /// Accuracy of a model (default: the bundled one) on labelled texts.
+    Eval {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
 }
 
@@ -240,6 +277,25 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Bench {
             what: BenchKind::Analysis { corpus, seconds },
         } => tokio::task::spawn_blocking(move || bench_analysis(corpus, seconds)).await?,
+        Command::Sentiment {
+            what:
+                SentimentKind::Train {
+                    data,
+                    positive,
+                    negative,
+                    out,
+                    cross_domain,
+                    keep,
+                },
+        } => {
+            tokio::task::spawn_blocking(move || {
+                sentiment_train(&data, &positive, &negative, &out, cross_domain, keep)
+            })
+            .await?
+        }
+        Command::Sentiment {
+            what: SentimentKind::Eval { data, model },
+        } => tokio::task::spawn_blocking(move || sentiment_eval(&data, model.as_deref())).await?,
         Command::Rules {
             what:
                 RulesKind::Test {
@@ -650,6 +706,98 @@ async fn extract(target: &str, json: bool, allow_private: bool) -> Result<ExitCo
         println!();
         println!("{}", e.text);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sentiment_train(
+    data: &[PathBuf],
+    positive: &[PathBuf],
+    negative: &[PathBuf],
+    out: &Path,
+    cross_domain: bool,
+    keep: Option<usize>,
+) -> Result<ExitCode> {
+    use yuqing_analysis::sentiment::{SentimentModel, TrainOptions, accuracy, read_labelled};
+    let read =
+        |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    let mut labelled = Vec::new();
+    for p in data {
+        labelled.extend(
+            read_labelled(&read(p)?, &p.display().to_string()).map_err(|e| anyhow::anyhow!(e))?,
+        );
+    }
+    for (files, label) in [(positive, 1u8), (negative, 0u8)] {
+        for p in files {
+            labelled.extend(
+                read(p)?
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| (label, l.to_string())),
+            );
+        }
+    }
+    anyhow::ensure!(
+        labelled.iter().any(|(y, _)| *y == 1) && labelled.iter().any(|(y, _)| *y == 0),
+        "training needs positive and negative texts (--data, --positive, --negative)"
+    );
+    let opts = if cross_domain {
+        TrainOptions::cross_domain()
+    } else {
+        TrainOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let mut model = SentimentModel::train(&labelled, &opts);
+    if let Some(k) = keep {
+        model.prune(k);
+    }
+    let mut file = Vec::new();
+    model.write(&mut file)?;
+    std::fs::write(out, &file).with_context(|| format!("writing {}", out.display()))?;
+    // What was written is what is measured.
+    let written = SentimentModel::read(&mut file.as_slice()).map_err(|e| anyhow::anyhow!(e))?;
+    println!(
+        "trained on {} texts in {:.1} s; {} ({} KB); accuracy on the training data {:.4}",
+        labelled.len(),
+        started.elapsed().as_secs_f64(),
+        out.display(),
+        file.len() / 1024,
+        accuracy(&written, &labelled)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sentiment_eval(data: &Path, model: Option<&Path>) -> Result<ExitCode> {
+    use yuqing_analysis::sentiment::{SentimentModel, accuracy, read_labelled};
+    let text =
+        std::fs::read_to_string(data).with_context(|| format!("reading {}", data.display()))?;
+    let labelled =
+        read_labelled(&text, &data.display().to_string()).map_err(|e| anyhow::anyhow!(e))?;
+    let (model, name) = match model {
+        Some(p) => {
+            let mut f =
+                std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
+            (
+                SentimentModel::read(&mut f)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+                p.display().to_string(),
+            )
+        }
+        None => (SentimentModel::bundled(), "the bundled model".to_string()),
+    };
+    let started = std::time::Instant::now();
+    let acc = accuracy(&model, &labelled);
+    let neutral = labelled
+        .iter()
+        .filter(|(_, t)| model.classify(t).label == yuqing_model::SentimentLabel::Neutral)
+        .count();
+    println!(
+        "{name} on {}: accuracy {:.4} (positive against negative, {} texts, {:.0} texts/s); {:.1}% judged neutral",
+        data.display(),
+        acc,
+        labelled.len(),
+        labelled.len() as f64 / started.elapsed().as_secs_f64().max(1e-9) / 2.0,
+        100.0 * neutral as f64 / labelled.len() as f64
+    );
     Ok(ExitCode::SUCCESS)
 }
 

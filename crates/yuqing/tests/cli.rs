@@ -259,3 +259,70 @@ fn bench_analysis_compares_with_plain_segmentation() {
     // The generated rules and lexicon do match the corpus.
     assert!(!out.contains("(0 rule hits"), "{out}");
 }
+
+fn sentiment_data() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("YUQING_SENTIMENT_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sentiment")
+        });
+    if dir.join("chnsenticorp-dev.tsv").exists() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipping: no sentiment corpora at ../shared/data/sentiment (set YUQING_SENTIMENT_DATA to the folder)"
+        );
+        None
+    }
+}
+
+fn accuracy_of(out: &str) -> f64 {
+    out.split("accuracy ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"))
+}
+
+#[test]
+fn sentiment_models_reach_their_accuracy_on_chnsenticorp() {
+    let Some(data) = sentiment_data() else { return };
+    let dev = data.join("chnsenticorp-dev.tsv");
+    let (ok, out, err) = run(yuqing().args(["sentiment", "eval", "--data"]).arg(&dev));
+    assert!(ok, "{err}");
+    let bundled = accuracy_of(&out);
+    assert!(bundled >= 0.85, "bundled model: {out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("chn.model");
+    let (ok, out, err) = run(yuqing()
+        .args(["sentiment", "train", "--data"])
+        .arg(data.join("chnsenticorp-train.tsv"))
+        .arg("--out")
+        .arg(&model));
+    assert!(ok, "{err}");
+    assert!(out.contains("trained on 9600 texts"), "{out}");
+    let (ok, out, err) = run(yuqing()
+        .args(["sentiment", "eval", "--data"])
+        .arg(&dev)
+        .arg("--model")
+        .arg(&model));
+    assert!(ok, "{err}");
+    let trained = accuracy_of(&out);
+    assert!(trained >= 0.92, "trained model: {out}");
+    eprintln!("bundled {bundled:.4}, trained on ChnSentiCorp {trained:.4}");
+}
+
+#[test]
+fn sentiment_train_names_a_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("bad.tsv");
+    std::fs::write(&data, "1\t很好\n5\t很差\n").unwrap();
+    let (ok, _, err) = run(yuqing()
+        .args(["sentiment", "train", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.path().join("m")));
+    assert!(!ok);
+    assert!(err.contains("bad.tsv:2: label `5`"), "{err}");
+}

@@ -27,6 +27,7 @@ fn analyzed(seg: &Segmenter, id: &str, title: &str, text: &str, hours_ago: i64) 
         hits: vec![],
         lexicon_hits: Vec::new(),
         keywords: Vec::new(),
+        sentiment: None,
         score: 0,
         level: Some(Level::Blue),
         simhash: 0,
