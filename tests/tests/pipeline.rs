@@ -227,6 +227,26 @@ async fn sample_site_flows_through_every_stage() {
     assert_eq!(report.items as usize, site.item_count());
     let md = std::fs::read_to_string(&report.markdown_path).unwrap();
     assert!(md.contains("日报") && md.contains("建筑坍塌伤亡"), "{md}");
+    // Sentiment counts and the hot words of the day, from every item.
+    let sentiment_line = md
+        .lines()
+        .find(|l| l.starts_with("- 情感倾向："))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(sentiment_line.contains("负面"), "{sentiment_line}");
+    let counted: u64 = sentiment_line
+        .split(['：', '，'])
+        .filter_map(|p| {
+            p.split_whitespace()
+                .nth(1)
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .sum();
+    assert_eq!(counted as usize, site.item_count(), "{sentiment_line}");
+    let hot_line = md
+        .lines()
+        .find(|l| l.starts_with("- 热词："))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(hot_line.matches('（').count() >= 5, "{hot_line}");
     let red = md.find("| 红色 |").unwrap();
     let blue = md.find("| 蓝色 |").unwrap();
     assert!(red < blue, "most severe first");

@@ -38,6 +38,16 @@ pub struct Report {
     pub items: u64,
 }
 
+/// Hot words a report lists.
+const HOT_WORDS: usize = 10;
+
+#[derive(Serialize)]
+struct HotWordRow {
+    word: String,
+    word_md: String,
+    items: u64,
+}
+
 #[derive(Serialize)]
 struct SourceCount {
     name: String,
@@ -117,6 +127,8 @@ pub fn build_report(
     let mut incidents = store.incidents_between(start, period_end, cfg.min_level)?;
     incidents.retain(|i| i.rule_id != "collector");
     let counts = store.item_counts_by_source_type(start, period_end)?;
+    let sentiments = store.item_counts_by_sentiment(start, period_end)?;
+    let hot = store.hot_words(start, period_end, HOT_WORDS)?;
     let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
     let nil = incidents.is_empty();
     let rows: Vec<IncidentRow> = incidents
@@ -169,6 +181,20 @@ pub fn build_report(
             count: *n,
         }).collect::<Vec<_>>()),
         incidents => minijinja::value::Serde(&rows),
+        by_sentiment => minijinja::value::Serde(sentiments.iter().map(|(label, n)| SourceCount {
+            name: match label.as_str() {
+                "positive" => "正面",
+                "negative" => "负面",
+                _ => "中性",
+            }
+            .to_string(),
+            count: *n,
+        }).collect::<Vec<_>>()),
+        hot_words => minijinja::value::Serde(hot.iter().map(|(w, n)| HotWordRow {
+            word_md: md_escape(w),
+            word: w.clone(),
+            items: *n,
+        }).collect::<Vec<_>>()),
         min_level_zh => format!("{}（{}级）", cfg.min_level.zh(), cfg.min_level.grade()),
     };
     let env = environment();

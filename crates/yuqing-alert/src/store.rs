@@ -133,6 +133,17 @@ const MIGRATIONS: &[M<'static>] = &[
         updated_at INTEGER NOT NULL
     );",
     ),
+    // Sentiment and keywords of items, for the reports' sentiment counts
+    // and hot words.
+    M::up(
+        "ALTER TABLE items ADD COLUMN sentiment TEXT;
+    CREATE TABLE item_keywords (
+        item_id TEXT NOT NULL,
+        word TEXT NOT NULL,
+        weight REAL NOT NULL,
+        PRIMARY KEY (item_id, word)
+    );",
+    ),
 ];
 
 /// Items sharing at least this many tokens are fingerprinted reliably
@@ -270,8 +281,8 @@ impl AlertStore {
                 let (event_id, c) = assign_event(&tx, &fingerprints, a, max_distance, now)?;
                 change = c;
                 tx.execute(
-                    "INSERT INTO items (item_id, event_id, source, source_type, title, url, level, score, published_at, processed_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    "INSERT INTO items (item_id, event_id, source, source_type, title, url, level, score, published_at, processed_at, sentiment)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     params![
                         a.item.id,
                         event_id,
@@ -282,9 +293,16 @@ impl AlertStore {
                         a.level.map(Level::as_str),
                         a.score,
                         ts(a.item.time()),
-                        ts(now)
+                        ts(now),
+                        a.sentiment.map(|s| s.label.as_str())
                     ],
                 )?;
+                for k in &a.keywords {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO item_keywords (item_id, word, weight) VALUES (?1, ?2, ?3)",
+                        params![a.item.id, k.word, f64::from(k.weight)],
+                    )?;
+                }
                 event_id
             }
         };
@@ -553,6 +571,49 @@ impl AlertStore {
         )?;
         let rows = stmt
             .query_map(params![ts(from), ts(to)], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Items published in `(from, to]` counted by sentiment label
+    /// (`positive`, `neutral`, `negative`), most first.
+    pub fn item_counts_by_sentiment(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare_cached(
+            "SELECT sentiment, COUNT(*) FROM items
+             WHERE published_at > ?1 AND published_at <= ?2 AND sentiment IS NOT NULL
+             GROUP BY sentiment ORDER BY COUNT(*) DESC",
+        )?;
+        let rows = stmt
+            .query_map(params![ts(from), ts(to)], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// The hot words of items published in `(from, to]`: keywords ranked
+    /// by how many items have them, then by their summed weight.
+    pub fn hot_words(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        top: usize,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare_cached(
+            "SELECT k.word, COUNT(*) AS n FROM item_keywords k JOIN items i ON i.item_id = k.item_id
+             WHERE i.published_at > ?1 AND i.published_at <= ?2
+             GROUP BY k.word ORDER BY n DESC, SUM(k.weight) DESC, k.word LIMIT ?3",
+        )?;
+        let rows = stmt
+            .query_map(params![ts(from), ts(to), top as i64], |r| {
                 Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
             })?
             .collect::<Result<Vec<_>, _>>()?;
