@@ -96,7 +96,7 @@ impl Alerter {
         let out = self.store.process(
             a,
             self.alert.min_level,
-            self.alert.simhash_max_distance,
+            yuqing_analysis::events::ReprintThresholds::from_config(&self.alert),
             &self.channels,
             &|incident, reason| webhook_payload(incident, reason, &console),
         )?;

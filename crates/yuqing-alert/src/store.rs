@@ -9,7 +9,11 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use rusqlite_migration::{M, Migrations};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
+use yuqing_analysis::events::{
+    Assignment, EventClusterer, MIN_TOKENS_FOR_EVENT, ReprintThresholds, item_heat,
+};
 use yuqing_model::{
     AnalyzedItem, Incident, IncidentStatus, Level, ReportKind, ReportRecord, SourceState,
     SourceStatus,
@@ -144,11 +148,23 @@ const MIGRATIONS: &[M<'static>] = &[
         PRIMARY KEY (item_id, word)
     );",
     ),
+    // Reprint chains and heat: every fingerprinted item's SimHash (so a
+    // reprint of a reprint joins the event), the item it was found nearest
+    // to, and each item's and event's heat. Items that started a
+    // fingerprinted event take that event's SimHash.
+    M::up(
+        "ALTER TABLE items ADD COLUMN site TEXT NOT NULL DEFAULT '';
+    ALTER TABLE items ADD COLUMN simhash INTEGER;
+    ALTER TABLE items ADD COLUMN simhash_pairs INTEGER;
+    ALTER TABLE items ADD COLUMN reprint_of TEXT;
+    ALTER TABLE items ADD COLUMN distance INTEGER;
+    ALTER TABLE items ADD COLUMN heat REAL NOT NULL DEFAULT 0;
+    ALTER TABLE events ADD COLUMN heat REAL NOT NULL DEFAULT 0;
+    UPDATE items SET simhash = (SELECT e.simhash FROM events e WHERE e.event_id = items.item_id AND e.fingerprinted = 1);
+    CREATE INDEX items_by_event ON items(event_id, published_at);",
+    ),
 ];
 
-/// Items sharing at least this many tokens are fingerprinted reliably
-/// enough to join an event; shorter ones stand alone.
-const MIN_TOKENS_FOR_EVENT: usize = 12;
 /// Events older than this are not joined any more.
 const EVENT_WINDOW_SECS: i64 = 7 * 86_400;
 
@@ -179,6 +195,28 @@ pub struct EventSummary {
     pub first_source: String,
     pub first_published_at: DateTime<Utc>,
     pub item_count: u64,
+    /// 热度: the summed heat of its items (source-type weight plus
+    /// engagement, see [`item_heat`]).
+    pub heat: f64,
+}
+
+/// One item of an event's reprint chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainLink {
+    pub item_id: String,
+    pub title: String,
+    pub url: String,
+    pub source: String,
+    pub source_type: String,
+    pub site: String,
+    pub published_at: DateTime<Utc>,
+    /// The earlier item this one was found nearest to when it joined (none
+    /// for the item that started the event).
+    pub reprint_of: Option<String>,
+    /// SimHash distance in bits to `reprint_of`, words and word pairs
+    /// together (of 128).
+    pub distance: Option<u32>,
+    pub heat: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -189,28 +227,90 @@ pub struct PendingNotification {
     pub attempts: u32,
 }
 
-/// A joinable event's fingerprint, kept in memory: finding near-duplicates
-/// is a linear scan of popcounts (about 100k events per millisecond), which
-/// no SQL index does better for distances up to 10 bits.
-#[derive(Debug, Clone)]
-struct Fingerprint {
-    simhash: u64,
-    event_id: String,
-    updated_at: i64,
+/// The fingerprints of the items of joinable events (updated within the
+/// event window), in a multi-index SimHash index held in memory and loaded
+/// from the database on first use.
+#[derive(Debug)]
+struct EventCache {
+    clusterer: EventClusterer<String>,
+    /// Last update of each indexed event.
+    updated: FxHashMap<String, i64>,
+    /// When expired events were last swept out of the index.
+    swept_at: i64,
 }
 
-/// How processing an item changes the fingerprint cache, applied only after
-/// its transaction commits.
+impl EventCache {
+    fn load(
+        conn: &Connection,
+        thresholds: ReprintThresholds,
+        now: i64,
+    ) -> Result<EventCache, StoreError> {
+        let mut clusterer = EventClusterer::new(thresholds);
+        let mut updated = FxHashMap::default();
+        let mut stmt = conn.prepare(
+            "SELECT i.simhash, i.simhash_pairs, i.event_id, i.item_id, e.updated_at FROM items i JOIN events e ON e.event_id = i.event_id
+             WHERE i.simhash IS NOT NULL AND e.fingerprinted = 1 AND e.updated_at >= ?1 ORDER BY i.processed_at, i.rowid",
+        )?;
+        let rows = stmt.query_map([now - EVENT_WINDOW_SECS], |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                r.get::<_, Option<i64>>(1)?.unwrap_or(0) as u64,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (simhash, pairs, event, item, at) = row?;
+            updated.insert(event.clone(), at);
+            clusterer.add(simhash, pairs, event, item);
+        }
+        Ok(EventCache {
+            clusterer,
+            updated,
+            swept_at: now,
+        })
+    }
+
+    /// Applies a committed item's change.
+    fn apply(&mut self, change: CacheChange, now: i64) {
+        let CacheChange::Add {
+            simhash,
+            pairs,
+            event,
+            item,
+        } = change
+        else {
+            return;
+        };
+        self.updated.insert(event.clone(), now);
+        self.clusterer.add(simhash, pairs, event, item);
+        if now - self.swept_at > 3_600 {
+            let cutoff = now - EVENT_WINDOW_SECS;
+            self.updated.retain(|_, at| *at >= cutoff);
+            let updated = &self.updated;
+            self.clusterer.retain(|e| updated.contains_key(e));
+            self.swept_at = now;
+        }
+    }
+}
+
+/// How processing an item changes the event cache, applied only after its
+/// transaction commits.
 enum CacheChange {
     None,
-    Touch(String, i64),
-    Add(Fingerprint),
+    Add {
+        simhash: u64,
+        pairs: u64,
+        event: String,
+        item: String,
+    },
 }
 
 #[derive(Debug, Clone)]
 pub struct AlertStore {
     conn: Arc<Mutex<Connection>>,
-    fingerprints: Arc<Mutex<Vec<Fingerprint>>>,
+    events: Arc<Mutex<Option<EventCache>>>,
 }
 
 pub(crate) fn ts(t: DateTime<Utc>) -> i64 {
@@ -233,22 +333,9 @@ impl AlertStore {
         Migrations::from_slice(MIGRATIONS)
             .to_latest(&mut conn)
             .map_err(|e| StoreError(format!("migrating {}: {e}", path.display())))?;
-        let fingerprints = {
-            let mut stmt = conn.prepare(
-                "SELECT event_id, simhash, updated_at FROM events WHERE fingerprinted = 1 AND updated_at >= ?1",
-            )?;
-            stmt.query_map([ts(Utc::now()) - EVENT_WINDOW_SECS], |r| {
-                Ok(Fingerprint {
-                    event_id: r.get(0)?,
-                    simhash: r.get::<_, i64>(1)? as u64,
-                    updated_at: r.get(2)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?
-        };
         Ok(AlertStore {
             conn: Arc::new(Mutex::new(conn)),
-            fingerprints: Arc::new(Mutex::new(fingerprints)),
+            events: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -259,14 +346,21 @@ impl AlertStore {
         &self,
         a: &AnalyzedItem,
         min_level: Level,
-        max_distance: u32,
+        reprints: ReprintThresholds,
         channels: &[Channel],
         payload: &dyn Fn(&Incident, &str) -> String,
     ) -> Result<Outcome, StoreError> {
         let mut conn = self.conn.lock().unwrap();
-        let mut fingerprints = self.fingerprints.lock().unwrap();
-        let tx = conn.transaction()?;
         let now = Utc::now();
+        let mut events = self.events.lock().unwrap();
+        if events
+            .as_ref()
+            .is_none_or(|c| c.clusterer.thresholds() != reprints)
+        {
+            *events = Some(EventCache::load(&conn, reprints, ts(now))?);
+        }
+        let cache = events.as_mut().expect("loaded above");
+        let tx = conn.transaction()?;
         let existing: Option<String> = tx
             .query_row(
                 "SELECT event_id FROM items WHERE item_id = ?1",
@@ -278,11 +372,20 @@ impl AlertStore {
         let event_id = match existing {
             Some(e) => e,
             None => {
-                let (event_id, c) = assign_event(&tx, &fingerprints, a, max_distance, now)?;
-                change = c;
+                let joined = assign_event(&tx, cache, a, now)?;
+                let event_id = joined.event_id.clone();
+                if joined.fingerprinted {
+                    change = CacheChange::Add {
+                        simhash: a.simhash,
+                        pairs: a.simhash_pairs,
+                        event: event_id.clone(),
+                        item: a.item.id.clone(),
+                    };
+                }
                 tx.execute(
-                    "INSERT INTO items (item_id, event_id, source, source_type, title, url, level, score, published_at, processed_at, sentiment)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    "INSERT INTO items (item_id, event_id, source, source_type, title, url, level, score, published_at, processed_at, sentiment,
+                                        site, simhash, simhash_pairs, reprint_of, distance, heat)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                     params![
                         a.item.id,
                         event_id,
@@ -294,7 +397,13 @@ impl AlertStore {
                         a.score,
                         ts(a.item.time()),
                         ts(now),
-                        a.sentiment.map(|s| s.label.as_str())
+                        a.sentiment.map(|s| s.label.as_str()),
+                        a.item.site,
+                        joined.fingerprinted.then_some(a.simhash as i64),
+                        joined.fingerprinted.then_some(a.simhash_pairs as i64),
+                        joined.reprint_of,
+                        joined.distance,
+                        joined.heat
                     ],
                 )?;
                 for k in &a.keywords {
@@ -385,19 +494,7 @@ impl AlertStore {
             }
         }
         tx.commit()?;
-        let cutoff = ts(now) - EVENT_WINDOW_SECS;
-        match change {
-            CacheChange::None => {}
-            CacheChange::Touch(id, at) => {
-                if let Some(f) = fingerprints.iter_mut().find(|f| f.event_id == id) {
-                    f.updated_at = at;
-                }
-            }
-            CacheChange::Add(f) => {
-                fingerprints.retain(|f| f.updated_at >= cutoff);
-                fingerprints.push(f);
-            }
-        }
+        cache.apply(change, ts(now));
         Ok(out)
     }
 
@@ -624,7 +721,7 @@ impl AlertStore {
         let conn = self.conn.lock().unwrap();
         Ok(conn
             .query_row(
-                "SELECT event_id, first_title, first_url, first_source, first_published_at, item_count FROM events WHERE event_id = ?1",
+                "SELECT event_id, first_title, first_url, first_source, first_published_at, item_count, heat FROM events WHERE event_id = ?1",
                 [event_id],
                 |r| {
                     Ok(EventSummary {
@@ -634,10 +731,38 @@ impl AlertStore {
                         first_source: r.get(3)?,
                         first_published_at: from_ts(r.get(4)?),
                         item_count: r.get::<_, i64>(5)? as u64,
+                        heat: r.get(6)?,
                     })
                 },
             )
             .optional()?)
+    }
+
+    /// An event's items in the order they were published: the first
+    /// publisher, then its reprints, each with the item it is nearest to.
+    pub fn event_chain(&self, event_id: &str) -> Result<Vec<ChainLink>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare_cached(
+            "SELECT item_id, title, url, source, source_type, site, published_at, reprint_of, distance, heat
+             FROM items WHERE event_id = ?1 ORDER BY published_at, processed_at, rowid",
+        )?;
+        let rows = stmt
+            .query_map([event_id], |r| {
+                Ok(ChainLink {
+                    item_id: r.get(0)?,
+                    title: r.get(1)?,
+                    url: r.get(2)?,
+                    source: r.get(3)?,
+                    source_type: r.get(4)?,
+                    site: r.get(5)?,
+                    published_at: from_ts(r.get(6)?),
+                    reprint_of: r.get(7)?,
+                    distance: r.get::<_, Option<i64>>(8)?.map(|d| d as u32),
+                    heat: r.get(9)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
     }
 
     /// The event an item belongs to.
@@ -820,62 +945,77 @@ fn display_title(a: &AnalyzedItem) -> String {
     t.replace('\n', " ")
 }
 
-/// Finds the event of the item's near-duplicates (SimHash within
-/// `max_distance` bits) or starts a new one. The earliest-published item is
-/// the event's first publisher.
+/// Where an item went among the events.
+struct Joined {
+    event_id: String,
+    /// Whether the item's fingerprint is indexed for later items to join.
+    fingerprinted: bool,
+    /// The indexed item it is nearest to, when it joined an event.
+    reprint_of: Option<String>,
+    distance: Option<u32>,
+    heat: f64,
+}
+
+/// Finds the event of the item's near-duplicates (SimHash within the
+/// cache's distance of any indexed item of a live event) or starts a new
+/// one. The earliest-published item is the event's first publisher; the
+/// event's heat is the sum of its items' heat.
 fn assign_event(
     tx: &Transaction<'_>,
-    fingerprints: &[Fingerprint],
+    cache: &EventCache,
     a: &AnalyzedItem,
-    max_distance: u32,
     now: DateTime<Utc>,
-) -> Result<(String, CacheChange), StoreError> {
+) -> Result<Joined, StoreError> {
     let fingerprinted =
         a.text_tokens.len() + a.title_tokens.len() >= MIN_TOKENS_FOR_EVENT && a.simhash != 0;
     let published = ts(a.item.time());
     let cutoff = ts(now) - EVENT_WINDOW_SECS;
-    let best = if fingerprinted {
-        fingerprints
-            .iter()
-            .filter(|f| f.updated_at >= cutoff)
-            .map(|f| ((f.simhash ^ a.simhash).count_ones(), f))
-            .filter(|(d, _)| *d <= max_distance)
-            .min_by_key(|(d, _)| *d)
-            .map(|(_, f)| f.event_id.clone())
+    let heat = item_heat(a.item.source_type, &a.item.engagement);
+    let assignment = if fingerprinted {
+        cache.clusterer.assign(a.simhash, a.simhash_pairs, |e| {
+            cache.updated.get(e).is_some_and(|at| *at >= cutoff)
+        })
     } else {
-        None
+        Assignment::Starts
     };
-    match best {
-        Some(event_id) => {
+    match assignment {
+        Assignment::Joins {
+            event,
+            of,
+            distance,
+        } => {
             tx.execute(
-                "UPDATE events SET item_count = item_count + 1, updated_at = ?2 WHERE event_id = ?1",
-                params![event_id, ts(now)],
+                "UPDATE events SET item_count = item_count + 1, updated_at = ?2, heat = heat + ?3 WHERE event_id = ?1",
+                params![event, ts(now), heat],
             )?;
             // An earlier item becomes the event's first publisher.
             tx.execute(
                 "UPDATE events SET first_item_id = ?2, first_title = ?3, first_url = ?4, first_source = ?5, first_published_at = ?6
                  WHERE event_id = ?1 AND first_published_at > ?6",
-                params![event_id, a.item.id, display_title(a), a.item.url, a.item.source, published],
+                params![event, a.item.id, display_title(a), a.item.url, a.item.source, published],
             )?;
-            Ok((event_id.clone(), CacheChange::Touch(event_id, ts(now))))
+            Ok(Joined {
+                event_id: event,
+                fingerprinted,
+                reprint_of: Some(of),
+                distance: Some(distance),
+                heat,
+            })
         }
-        None => {
+        Assignment::Starts => {
             let event_id = a.item.id.clone();
             tx.execute(
-                "INSERT INTO events (event_id, simhash, first_item_id, first_title, first_url, first_source, first_published_at, item_count, updated_at, fingerprinted)
-                 VALUES (?1, ?2, ?1, ?3, ?4, ?5, ?6, 1, ?7, ?8)",
-                params![event_id, a.simhash as i64, display_title(a), a.item.url, a.item.source, published, ts(now), fingerprinted],
+                "INSERT INTO events (event_id, simhash, first_item_id, first_title, first_url, first_source, first_published_at, item_count, updated_at, fingerprinted, heat)
+                 VALUES (?1, ?2, ?1, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?9)",
+                params![event_id, a.simhash as i64, display_title(a), a.item.url, a.item.source, published, ts(now), fingerprinted, heat],
             )?;
-            let change = if fingerprinted {
-                CacheChange::Add(Fingerprint {
-                    simhash: a.simhash,
-                    event_id: event_id.clone(),
-                    updated_at: ts(now),
-                })
-            } else {
-                CacheChange::None
-            };
-            Ok((event_id, change))
+            Ok(Joined {
+                event_id,
+                fingerprinted,
+                reprint_of: None,
+                distance: None,
+                heat,
+            })
         }
     }
 }

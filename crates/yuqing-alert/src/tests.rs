@@ -1,6 +1,8 @@
 use chrono::{Duration, TimeZone, Utc};
 use yuqing_model::{AnalyzedItem, Item, Level, RuleHit, SourceKind, SourceType};
 
+use yuqing_analysis::events::ReprintThresholds;
+
 use crate::store::{AlertStore, Channel};
 
 fn analyzed(
@@ -51,8 +53,15 @@ fn analyzed(
         score: 10,
         level,
         simhash,
+        simhash_pairs: simhash,
     }
 }
+
+/// Word SimHashes within 3 bits, and 6 with word pairs, are one article.
+const T: ReprintThresholds = ReprintThresholds {
+    max_distance: 3,
+    max_combined: 6,
+};
 
 fn channels() -> Vec<Channel> {
     vec![Channel {
@@ -71,15 +80,15 @@ fn reprints_share_one_incident_raised_to_the_highest_level_and_replays_change_no
     let b = analyzed("b", Some(Level::Red), Some("r1"), h ^ 0b101, 90); // 2 bits away, earlier
     let c = analyzed("c", Some(Level::Yellow), Some("r1"), !h, 10); // far away: another event
 
-    let oa = store.process(&a, Level::Blue, 3, &channels(), &p).unwrap();
+    let oa = store.process(&a, Level::Blue, T, &channels(), &p).unwrap();
     assert_eq!(oa.opened.len(), 1);
     assert_eq!(oa.notifications, 1);
-    let ob = store.process(&b, Level::Blue, 3, &channels(), &p).unwrap();
+    let ob = store.process(&b, Level::Blue, T, &channels(), &p).unwrap();
     assert_eq!(ob.event_id, oa.event_id, "reprint joins the event");
     assert!(ob.opened.is_empty());
     assert_eq!(ob.raised, oa.opened, "a red reprint raises the incident");
     assert_eq!(ob.notifications, 1, "raising notifies again");
-    let oc = store.process(&c, Level::Blue, 3, &channels(), &p).unwrap();
+    let oc = store.process(&c, Level::Blue, T, &channels(), &p).unwrap();
     assert_ne!(oc.event_id, oa.event_id);
     assert_eq!(oc.opened.len(), 1);
 
@@ -100,11 +109,79 @@ fn reprints_share_one_incident_raised_to_the_highest_level_and_replays_change_no
 
     // Replays: nothing new.
     for x in [&a, &b, &c] {
-        let o = store.process(x, Level::Blue, 3, &channels(), &p).unwrap();
+        let o = store.process(x, Level::Blue, T, &channels(), &p).unwrap();
         assert!(o.opened.is_empty() && o.raised.is_empty() && o.notifications == 0);
     }
     assert_eq!(store.incidents(10).unwrap().len(), 2);
     assert_eq!(store.notification_counts().unwrap(), (0, 3, 0));
+}
+
+#[test]
+fn reprint_chains_survive_restarts_and_follow_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alert.db");
+    let p = |_: &yuqing_model::Incident, r: &str| r.to_string();
+    let h = 0x0123_4567_89ab_cdefu64;
+    let mut a = analyzed("a", None, None, h, 300);
+    a.item.source_type = SourceType::Government;
+    let mut b = analyzed("b", None, None, h ^ 0b111, 200);
+    b.item.source_type = SourceType::Forum;
+    b.item.engagement.reposts = Some(40);
+    // 6 bits from a, 3 from b: joins through b.
+    let c = analyzed("c", None, None, h ^ 0b11_1111, 100);
+    // Near in words, far in word pairs: a distinct article.
+    let mut d = analyzed("d", None, None, h ^ 0b1, 50);
+    d.simhash_pairs = !h;
+    let e;
+    {
+        let store = AlertStore::open(&path).unwrap();
+        e = store
+            .process(&a, Level::Blue, T, &channels(), &p)
+            .unwrap()
+            .event_id;
+        assert_eq!(
+            store
+                .process(&b, Level::Blue, T, &channels(), &p)
+                .unwrap()
+                .event_id,
+            e
+        );
+    }
+    // A new process loads the fingerprints from the database.
+    let store = AlertStore::open(&path).unwrap();
+    assert_eq!(
+        store
+            .process(&c, Level::Blue, T, &channels(), &p)
+            .unwrap()
+            .event_id,
+        e
+    );
+    assert_ne!(
+        store
+            .process(&d, Level::Blue, T, &channels(), &p)
+            .unwrap()
+            .event_id,
+        e
+    );
+
+    let chain = store.event_chain(&e).unwrap();
+    let ids: Vec<&str> = chain.iter().map(|l| l.item_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    assert_eq!(chain[0].reprint_of, None);
+    assert_eq!(chain[1].reprint_of.as_deref(), Some("a"));
+    assert_eq!(chain[1].distance, Some(6));
+    assert_eq!(chain[2].reprint_of.as_deref(), Some("b"));
+    assert_eq!(chain[2].site, "e.com");
+    let event = store.event(&e).unwrap().unwrap();
+    assert_eq!(event.item_count, 3);
+    let heats: f64 = chain.iter().map(|l| l.heat).sum();
+    assert!((event.heat - heats).abs() < 1e-9);
+    // Government 3 + forum 1 with log2(81) for 40 reposts + news 2.
+    assert!(
+        (event.heat - (3.0 + 1.0 + 81f64.log2() + 2.0)).abs() < 1e-9,
+        "{}",
+        event.heat
+    );
 }
 
 #[test]
@@ -116,7 +193,7 @@ fn items_below_the_level_open_nothing() {
         .process(
             &analyzed("a", Some(Level::Blue), Some("r"), 1, 1),
             Level::Yellow,
-            3,
+            T,
             &channels(),
             &p,
         )
@@ -126,7 +203,7 @@ fn items_below_the_level_open_nothing() {
         .process(
             &analyzed("b", None, None, 2, 1),
             Level::Blue,
-            3,
+            T,
             &channels(),
             &p,
         )
@@ -144,7 +221,7 @@ fn notifications_retry_then_die() {
         .process(
             &analyzed("a", Some(Level::Red), Some("r"), 1, 1),
             Level::Blue,
-            3,
+            T,
             &channels(),
             &p,
         )
@@ -199,7 +276,7 @@ fn a_report_written_now_includes_what_opened_this_second() {
         .process(
             &analyzed("a", Some(Level::Red), Some("r"), 1, 0),
             Level::Blue,
-            3,
+            T,
             &channels(),
             &p,
         )

@@ -11,7 +11,7 @@ use crate::lexicon::Lexicon;
 use crate::normalize::{Normalized, normalize};
 use crate::rules::{Explanation, MatchDoc, RuleSet};
 use crate::sentiment::SentimentModel;
-use crate::simhash::simhash;
+use crate::simhash::fingerprints;
 
 /// One jieba instance for the whole process: building it loads a 5 MB
 /// dictionary (about 0.3 s), so every analyzer and the index's query
@@ -260,7 +260,7 @@ impl Analyzer {
         } else {
             &text_tokens
         };
-        let simhash = simhash(fingerprint_tokens.iter().map(|t| t.text.as_str()));
+        let (simhash, simhash_pairs) = fingerprints(fingerprint_tokens);
         lap(6, &mut times);
         AnalyzedItem {
             item,
@@ -273,6 +273,7 @@ impl Analyzer {
             score,
             level,
             simhash,
+            simhash_pairs,
         }
     }
 }

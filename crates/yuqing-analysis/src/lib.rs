@@ -9,6 +9,7 @@
 
 mod analyzer;
 mod automaton;
+pub mod events;
 pub mod keywords;
 pub mod lexicon;
 pub mod normalize;

@@ -290,6 +290,23 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
             format!("invalid cron expression `{}`: {e}", s.report.schedule),
         ));
     }
+    if s.alert.simhash_max_distance > 23 {
+        errors.push(at(
+            &[PathSeg::Key("alert"), PathSeg::Key("simhash_max_distance")],
+            "alert.simhash_max_distance".into(),
+            format!(
+                "{} is too far: at most 23 bits (past that, distinct articles match and the event index probes tens of thousands of buckets per item)",
+                s.alert.simhash_max_distance
+            ),
+        ));
+    }
+    if s.alert.simhash_max_combined > 128 {
+        errors.push(at(
+            &[PathSeg::Key("alert"), PathSeg::Key("simhash_max_combined")],
+            "alert.simhash_max_combined".into(),
+            "at most 128 (two 64-bit SimHashes)".into(),
+        ));
+    }
     if s.bus.capacity == 0 {
         errors.push(at(
             &[PathSeg::Key("bus"), PathSeg::Key("capacity")],

@@ -95,6 +95,7 @@ fn semantic_errors_are_all_reported_with_lines() {
         "main.toml",
         r#"[alert]
 timezone = "Mars/Olympus"
+simhash_max_distance = 30
 
 [[source]]
 id = "x"
@@ -115,9 +116,13 @@ url = "https://example.com/feed"
         joined.contains("main.toml:2:12: alert.timezone: unknown time zone"),
         "{joined}"
     );
-    assert!(joined.contains("main.toml:7:7: source[0].url"), "{joined}");
     assert!(
-        joined.contains("main.toml:10:6: source[1].id: duplicate source id `x`"),
+        joined.contains("main.toml:3:24: alert.simhash_max_distance: 30 is too far"),
+        "{joined}"
+    );
+    assert!(joined.contains("main.toml:8:7: source[0].url"), "{joined}");
+    assert!(
+        joined.contains("main.toml:11:6: source[1].id: duplicate source id `x`"),
         "{joined}"
     );
 }

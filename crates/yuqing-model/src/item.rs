@@ -249,6 +249,11 @@ pub struct AnalyzedItem {
     /// Alert level: the highest of the score's level and every hit rule's level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<Level>,
-    /// 64-bit SimHash of the content, for grouping reprints into events.
+    /// 64-bit SimHash of the content's words, for grouping reprints into
+    /// events.
     pub simhash: u64,
+    /// 64-bit SimHash of its pairs of consecutive words, which confirms a
+    /// reprint the word SimHash finds (0 from analyzers before it existed).
+    #[serde(default)]
+    pub simhash_pairs: u64,
 }

@@ -9,7 +9,7 @@ use minijinja::{Environment, context};
 use serde::Serialize;
 use yuqing_model::{Incident, Level};
 
-use crate::{AppState, SearchParams, safe_url};
+use crate::{AppState, HotWordParams, SearchParams, safe_url};
 
 const TZ: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
 
@@ -120,7 +120,38 @@ fn render(name: &str, ctx: minijinja::Value) -> Response {
     }
 }
 
-pub(crate) async fn home(State(st): State<AppState>, Query(p): Query<SearchParams>) -> Response {
+/// The console's hot-word window: `hw=1h|24h|7d` (default 24h).
+#[derive(Debug, serde::Deserialize, Default)]
+pub(crate) struct HomeParams {
+    hw: Option<String>,
+}
+
+const HOT_WINDOWS: [(&str, &str); 3] = [("1h", "1 小时"), ("24h", "24 小时"), ("7d", "7 天")];
+
+pub(crate) async fn home(
+    State(st): State<AppState>,
+    Query(p): Query<SearchParams>,
+    Query(h): Query<HomeParams>,
+) -> Response {
+    let window =
+        h.hw.filter(|w| HOT_WINDOWS.iter().any(|(v, _)| v == w))
+            .unwrap_or_else(|| "24h".into());
+    let store = st.alerts.clone();
+    let since = window.clone();
+    let hot = tokio::task::spawn_blocking(move || {
+        crate::hot_words_in(
+            &store,
+            &HotWordParams {
+                since: Some(since),
+                until: None,
+                limit: Some(20),
+            },
+        )
+    })
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .unwrap_or_default();
     let store = st.alerts.clone();
     let incidents = tokio::task::spawn_blocking(move || store.incidents(50))
         .await
@@ -213,6 +244,16 @@ pub(crate) async fn home(State(st): State<AppState>, Query(p): Query<SearchParam
             error => error,
             sources => sources,
             reports => reports,
+            hot => hot
+                .iter()
+                .map(|w| context! {
+                    word => &w.word,
+                    items => w.items,
+                    q => url::form_urlencoded::byte_serialize(w.word.as_bytes()).collect::<String>(),
+                })
+                .collect::<Vec<_>>(),
+            hw => window,
+            hot_windows => HOT_WINDOWS.to_vec(),
         },
     )
 }
@@ -247,19 +288,47 @@ pub(crate) async fn report(State(st): State<AppState>, Path(period_end): Path<i6
 pub(crate) async fn incident(State(st): State<AppState>, Path(id): Path<i64>) -> Response {
     let store = st.alerts.clone();
     let found = tokio::task::spawn_blocking(move || {
-        let i = store.incident(id)?;
-        let first = match &i {
-            Some(i) => store.event(&i.event_id)?.map(|e| e.first_source),
-            None => None,
+        let Some(i) = store.incident(id)? else {
+            return Ok(None);
         };
-        Ok::<_, yuqing_alert::StoreError>(i.map(|i| (i, first)))
+        let event = store.event(&i.event_id)?;
+        let chain = store.event_chain(&i.event_id)?;
+        Ok::<_, yuqing_alert::StoreError>(Some((i, event, chain)))
     })
     .await;
     match found {
-        Ok(Ok(Some((i, first)))) => render(
-            "incident.html",
-            context! { i => minijinja::value::Serde(IncidentView::new(&i, first)) },
-        ),
+        Ok(Ok(Some((i, event, chain)))) => {
+            let ids: std::collections::HashMap<&str, usize> = chain
+                .iter()
+                .enumerate()
+                .map(|(n, l)| (l.item_id.as_str(), n + 1))
+                .collect();
+            let chain: Vec<_> = chain
+                .iter()
+                .map(|l| {
+                    context! {
+                        published => local(l.published_at),
+                        site => &l.site,
+                        source => &l.source,
+                        source_type => yuqing_model::SourceType::parse(&l.source_type)
+                            .map_or(l.source_type.clone(), |t| t.zh().to_string()),
+                        title => &l.title,
+                        url => safe_url(&l.url),
+                        reprint_of => l.reprint_of.as_deref().and_then(|r| ids.get(r)),
+                        distance => l.distance,
+                        heat => format!("{:.1}", l.heat),
+                    }
+                })
+                .collect();
+            render(
+                "incident.html",
+                context! {
+                    i => minijinja::value::Serde(IncidentView::new(&i, event.as_ref().map(|e| e.first_source.clone()))),
+                    heat => event.as_ref().map(|e| format!("{:.1}", e.heat)),
+                    chain => chain,
+                },
+            )
+        }
         Ok(Ok(None)) => (StatusCode::NOT_FOUND, "no such incident").into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),

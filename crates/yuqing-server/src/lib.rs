@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -41,6 +41,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/incidents", get(incidents))
         .route("/api/sources", get(sources))
         .route("/api/reports", get(reports))
+        .route("/api/hotwords", get(hot_words))
+        .route("/api/events/{id}", get(event))
         .route("/reports/{period_end}", get(console::report))
         .with_state(state)
 }
@@ -179,6 +181,90 @@ async fn reports(
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(Json(list))
+}
+
+/// The window of `/api/hotwords` and of the console's hot words.
+#[derive(Debug, Deserialize, Default)]
+pub struct HotWordParams {
+    /// Start: RFC 3339, YYYY-MM-DD or a span back from now; default 24h.
+    pub since: Option<String>,
+    /// End, in the same forms; default now.
+    pub until: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// One hot word of a window.
+#[derive(Debug, serde::Serialize)]
+pub struct HotWord {
+    pub word: String,
+    /// Items published in the window with it among their keywords.
+    pub items: u64,
+}
+
+impl HotWordParams {
+    /// The window `(from, to]`, checked.
+    pub fn window(&self, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+        let pick = |v: &Option<String>| {
+            v.as_deref()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| parse_since(s, now))
+                .transpose()
+        };
+        let from = pick(&self.since)?.unwrap_or(now - Duration::hours(24));
+        let to = pick(&self.until)?.unwrap_or(now);
+        if from >= to {
+            return Err("since must be before until".into());
+        }
+        Ok((from, to))
+    }
+}
+
+/// The words most items of a window are about: keywords ranked by how
+/// many items published in the window have them.
+pub fn hot_words_in(store: &AlertStore, p: &HotWordParams) -> Result<Vec<HotWord>, ApiError> {
+    let (from, to) = p
+        .window(Utc::now())
+        .map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))?;
+    let limit = p.limit.unwrap_or(20).clamp(1, 200);
+    Ok(store
+        .hot_words(from, to, limit)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .into_iter()
+        .map(|(word, items)| HotWord { word, items })
+        .collect())
+}
+
+async fn hot_words(
+    State(st): State<AppState>,
+    Query(p): Query<HotWordParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let store = st.alerts.clone();
+    let words = tokio::task::spawn_blocking(move || hot_words_in(&store, &p))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok(Json(words))
+}
+
+/// A reprint event: its first publisher, item count and heat, and its
+/// chain of items in publication order.
+async fn event(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let store = st.alerts.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        Ok::<_, yuqing_alert::StoreError>(match store.event(&id)? {
+            Some(e) => Some((e, store.event_chain(&id)?)),
+            None => None,
+        })
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    match found {
+        Some((event, chain)) => Ok(Json(serde_json::json!({ "event": event, "chain": chain }))),
+        None => Err(ApiError(StatusCode::NOT_FOUND, "no such event".into())),
+    }
 }
 
 async fn sources(State(st): State<AppState>) -> impl IntoResponse {

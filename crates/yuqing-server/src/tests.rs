@@ -41,6 +41,7 @@ fn state(dir: &std::path::Path) -> AppState {
         score: 0,
         level: None,
         simhash: 0,
+        simhash_pairs: 0,
     };
     w.upsert(&a).unwrap();
     w.commit().unwrap();
@@ -113,4 +114,149 @@ fn relative_times() {
     );
     assert!(crate::parse_since("2026-11-26", now).is_ok());
     assert!(crate::parse_since("soon", now).is_err());
+}
+
+/// An analyzed item for the alert store: `keywords` as its keywords,
+/// `simhash` as both fingerprints, published `hours_ago`.
+fn alert_item(
+    id: &str,
+    title: &str,
+    keywords: &[&str],
+    simhash: u64,
+    hours_ago: i64,
+) -> AnalyzedItem {
+    let item = Item {
+        id: id.into(),
+        source: "s".into(),
+        source_kind: SourceKind::Page,
+        source_type: SourceType::News,
+        site: "<i>news</i>.example.com".into(),
+        url: format!("https://news.example.com/{id}"),
+        title: title.into(),
+        text: "正文".into(),
+        author: None,
+        published_at: Some(Utc::now() - chrono::Duration::hours(hours_ago)),
+        fetched_at: Utc::now(),
+        engagement: Default::default(),
+        parent_id: None,
+    };
+    let tok = yuqing_model::Token {
+        text: "词语".into(),
+        start: 0,
+        end: 6,
+    };
+    AnalyzedItem {
+        item,
+        title_tokens: vec![],
+        text_tokens: vec![tok; 20],
+        hits: vec![yuqing_model::RuleHit {
+            rule_id: "r".into(),
+            rule_name: "规则".into(),
+            topic: "专题".into(),
+            level: yuqing_model::Level::Red,
+            weight: 50,
+            terms: vec![],
+        }],
+        lexicon_hits: Vec::new(),
+        keywords: keywords
+            .iter()
+            .map(|w| yuqing_model::Keyword {
+                word: w.to_string(),
+                weight: 1.0,
+            })
+            .collect(),
+        sentiment: None,
+        score: 50,
+        level: Some(yuqing_model::Level::Red),
+        simhash,
+        simhash_pairs: simhash,
+    }
+}
+
+#[tokio::test]
+async fn hot_words_for_any_window_and_reprint_chains() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let thresholds = yuqing_analysis::events::ReprintThresholds {
+        max_distance: 3,
+        max_combined: 6,
+    };
+    let p = |_: &yuqing_model::Incident, r: &str| r.to_string();
+    let h = 0x1234_5678_9abc_def0u64;
+    let items = [
+        alert_item(
+            "a",
+            "<script>首发</script>",
+            &["暴雨", "<b>积水</b>"],
+            h,
+            30,
+        ),
+        alert_item("b", "转载", &["暴雨", "转移"], h ^ 0b11, 2),
+        alert_item("c", "另一篇", &["暴雨"], !h, 1),
+    ];
+    let mut event = String::new();
+    for a in &items {
+        let o = st
+            .alerts
+            .process(a, yuqing_model::Level::Blue, thresholds, &[], &p)
+            .unwrap();
+        if a.item.id == "a" {
+            event = o.event_id;
+        }
+    }
+
+    // The last 24 hours hold b and c; the last 48 all three.
+    let (s, body) = get(app(st.clone()), "/api/hotwords?since=24h").await;
+    assert_eq!(s, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v[0]["word"], "暴雨");
+    assert_eq!(v[0]["items"], 2);
+    assert_eq!(v.as_array().unwrap().len(), 2, "{body}");
+    let (_, body) = get(app(st.clone()), "/api/hotwords?since=48h&limit=1").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["items"], 3);
+    let (s, _) = get(app(st.clone()), "/api/hotwords?since=1h&until=2h").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = get(app(st.clone()), "/api/hotwords?since=later").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // The console shows the window's hot words, escaped, linked to search.
+    let (_, body) = get(app(st.clone()), "/?hw=7d").await;
+    assert!(body.contains("&lt;b&gt;积水&lt;"), "{body}");
+    assert!(!body.contains("<b>积水"));
+    assert!(body.contains("<b>7 天</b>"));
+    assert!(body.contains("href=\"/?q=%E6%9A%B4%E9%9B%A8\""), "{body}");
+
+    // The event: first publisher a, b reprinted from it, c elsewhere.
+    let (s, body) = get(app(st.clone()), &format!("/api/events/{event}")).await;
+    assert_eq!(s, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["event"]["item_count"], 2);
+    assert_eq!(v["event"]["first_url"], "https://news.example.com/a");
+    assert!(v["event"]["heat"].as_f64().unwrap() >= 4.0);
+    let chain = v["chain"].as_array().unwrap();
+    assert_eq!(chain.len(), 2);
+    assert_eq!(chain[0]["item_id"], "a");
+    assert_eq!(chain[1]["reprint_of"], "a");
+    assert_eq!(chain[1]["distance"], 4);
+    let (s, _) = get(app(st.clone()), "/api/events/nope").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // The incident page lists the chain, escaped.
+    let incident = st
+        .alerts
+        .incidents(10)
+        .unwrap()
+        .into_iter()
+        .find(|i| i.event_id == event)
+        .unwrap();
+    let (s, body) = get(app(st), &format!("/incidents/{}", incident.id)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.contains("转载链（2 条）"), "{body}");
+    assert!(body.contains("&lt;script&gt;首发"), "{body}");
+    assert!(body.contains("&lt;i&gt;news&lt;"), "{body}");
+    assert!(!body.contains("<i>news"));
+    assert!(!body.contains("<script>首发"));
+    assert!(body.contains("#1（相差 4 位）"), "{body}");
 }

@@ -117,6 +117,20 @@ enum BenchKind {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
+    /// Pairwise precision and recall of reprint events on a reprint test
+    /// set: base articles reprinted with other page furniture, edited
+    /// leads, added 来源/编辑 lines and trailers.
+    Reprints {
+        /// The set's folder (with `articles/*.txt`).
+        #[arg(default_value = "tests/fixtures/reprints")]
+        dir: PathBuf,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// SimHash distance to score at (default: the config's
+        /// `alert.simhash_max_distance`).
+        #[arg(long)]
+        max_distance: Option<u32>,
+    },
     /// Shingle F1 of article extraction on a benchmark folder
     /// (`ground-truth.json` + `html/*.html.gz`), beside the readability
     /// fallback alone.
@@ -274,6 +288,17 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Bench {
             what: BenchKind::Extraction { data, chars, pages },
         } => bench_extraction(&data, chars, pages),
+        Command::Bench {
+            what:
+                BenchKind::Reprints {
+                    dir,
+                    config,
+                    max_distance,
+                },
+        } => {
+            let config = load_config(config.as_deref())?;
+            tokio::task::spawn_blocking(move || bench_reprints(&dir, &config, max_distance)).await?
+        }
         Command::Bench {
             what: BenchKind::Analysis { corpus, seconds },
         } => tokio::task::spawn_blocking(move || bench_analysis(corpus, seconds)).await?,
@@ -911,6 +936,77 @@ fn bench_analysis(corpus: Option<PathBuf>, seconds: f64) -> Result<ExitCode> {
         c.analysis.mb_per_s() / c.segmentation.mb_per_s().max(1e-9),
         c.rule_hits,
         c.lexicon_hits
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_reprints(dir: &Path, config: &Config, max_distance: Option<u32>) -> Result<ExitCode> {
+    use yuqing::reprints;
+    use yuqing_analysis::events::ReprintThresholds;
+    let articles = reprints::read_articles(dir)?;
+    let pages = reprints::generate(&articles);
+    let (analyzer, _) = yuqing_analysis::Analyzer::new(config);
+    let analyzed = reprints::analyze_pages(&pages, &analyzer);
+    let reprinted = pages.iter().filter(|p| p.reprint).count();
+    let topics: std::collections::HashSet<&str> =
+        articles.iter().map(|a| a.topic.as_str()).collect();
+    let sites: std::collections::HashSet<&str> = pages.iter().map(|p| p.site.as_str()).collect();
+    println!(
+        "{} articles in {} topics, {} pages ({} reprints) on {} sites",
+        articles.len(),
+        topics.len(),
+        pages.len(),
+        reprinted,
+        sites.len()
+    );
+    let s = reprints::distance_spread(&analyzed);
+    println!(
+        "SimHash bits from a page to the nearest page of its article: at most {} in words, {} in words and word pairs",
+        s.words_within, s.combined_within
+    );
+    println!(
+        "SimHash bits between distinct articles: at least {} in words, {} in words and word pairs",
+        s.words_across, s.combined_across
+    );
+    let mut chosen = ReprintThresholds::from_config(&config.settings.alert);
+    if let Some(d) = max_distance {
+        chosen.max_distance = d;
+    }
+    println!(
+        "{:>10} {:>10} {:>9} {:>9} {:>7}",
+        "words ≤", "combined ≤", "precision", "recall", "events"
+    );
+    let mut rows: Vec<(u32, u32)> = vec![(chosen.max_distance, u32::MAX)];
+    rows.extend((20..=44).step_by(4).map(|c| (chosen.max_distance, c)));
+    rows.push((chosen.max_distance, chosen.max_combined));
+    rows.sort_unstable();
+    rows.dedup();
+    for (words, combined) in rows {
+        let t = ReprintThresholds {
+            max_distance: words,
+            max_combined: combined,
+        };
+        let r = reprints::score(&analyzed, t);
+        let shown = if combined == u32::MAX {
+            "any".to_string()
+        } else {
+            combined.to_string()
+        };
+        let mark = if t == chosen { "  ← configured" } else { "" };
+        println!(
+            "{words:>10} {shown:>10} {:>9.3} {:>9.3} {:>7}{mark}",
+            r.precision, r.recall, r.events
+        );
+    }
+    let r = reprints::score(&analyzed, chosen);
+    println!(
+        "configured (words ≤ {}, combined ≤ {}): precision {:.3}, recall {:.3}, {} events for {} articles",
+        chosen.max_distance,
+        chosen.max_combined,
+        r.precision,
+        r.recall,
+        r.events,
+        articles.len()
     );
     Ok(ExitCode::SUCCESS)
 }

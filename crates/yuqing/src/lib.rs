@@ -6,5 +6,6 @@ pub mod bench;
 pub mod demo_site;
 pub mod embedded;
 pub mod pipeline;
+pub mod reprints;
 
 pub use pipeline::{Pipeline, PipelineOptions, Summary};

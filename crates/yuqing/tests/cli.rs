@@ -326,3 +326,33 @@ fn sentiment_train_names_a_bad_line() {
     assert!(!ok);
     assert!(err.contains("bad.tsv:2: label `5`"), "{err}");
 }
+
+#[test]
+fn bench_reprints_groups_the_reprint_set_precisely() {
+    let (ok, out, err) = run(yuqing().args(["bench", "reprints"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("60 articles in 20 topics"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("configured"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let figure = |name: &str| -> f64 {
+        let rest = &line[line.find(name).unwrap() + name.len()..];
+        rest.trim_start()
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (p, r) = (figure("precision"), figure("recall"));
+    assert!(p >= 0.95 && r >= 0.90, "precision {p}, recall {r}\n{out}");
+    // The sweep shows what the word-pair check adds: with any combined
+    // distance, precision falls.
+    let any = out
+        .lines()
+        .find(|l| l.contains(" any "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let any_p: f64 = any.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(any_p < p, "{out}");
+}

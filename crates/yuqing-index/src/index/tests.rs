@@ -31,6 +31,7 @@ fn analyzed(seg: &Segmenter, id: &str, title: &str, text: &str, hours_ago: i64) 
         score: 0,
         level: Some(Level::Blue),
         simhash: 0,
+        simhash_pairs: 0,
     }
 }
 
