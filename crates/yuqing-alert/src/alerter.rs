@@ -15,7 +15,7 @@ use yuqing_model::{AnalyzedItem, Envelope, ReportRecord, SourceStatus};
 use crate::metrics::AlertMetrics;
 use crate::notify::{run_sender, webhook_payload};
 use crate::report::{ReportError, build_report, write_report};
-use crate::store::{AlertStore, Channel, Outcome, StoreError};
+use crate::store::{AlertStore, Channel, Outcome, Policy, StoreError};
 
 /// Where the report schedule starts counting, so a first start does not
 /// write reports for days the system never saw.
@@ -25,6 +25,7 @@ const SCHEDULE_SINCE: &str = "report_schedule_since";
 pub struct Alerter {
     store: AlertStore,
     alert: AlertConfig,
+    policy: Policy,
     report: ReportConfig,
     report_dir: PathBuf,
     tz: Tz,
@@ -62,6 +63,7 @@ impl Alerter {
         Alerter {
             store,
             alert: s.alert.clone(),
+            policy: Policy::from_config(&s.alert),
             report: s.report.clone(),
             report_dir: s.data_dir.join(&s.report.dir),
             tz: config.timezone(),
@@ -93,14 +95,19 @@ impl Alerter {
     /// Records one analyzed item (idempotent).
     pub fn process(&self, a: &AnalyzedItem) -> Result<Outcome, StoreError> {
         let console = self.console_url.clone();
-        let out = self.store.process(
-            a,
-            self.alert.min_level,
-            yuqing_analysis::events::ReprintThresholds::from_config(&self.alert),
-            &self.channels,
-            &|incident, reason| webhook_payload(incident, reason, &console),
-        )?;
+        let out = self
+            .store
+            .process(a, &self.policy, &self.channels, &|incident, reason| {
+                webhook_payload(incident, reason, &console)
+            })?;
         self.metrics.items.inc();
+        for (_, topic) in &out.spikes {
+            self.metrics.spikes.with_label_values(&[topic]).inc();
+            self.metrics
+                .incidents
+                .with_label_values(&[self.alert.spike.level.as_str()])
+                .inc();
+        }
         for _ in &out.opened {
             if let Some(level) = a.level {
                 self.metrics
@@ -210,9 +217,20 @@ impl Alerter {
             shutdown.clone(),
         ));
         let reports = tokio::spawn(self.clone().run_reports(shutdown.clone()));
+        let mut sweep = tokio::time::interval(Duration::from_secs(300));
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = sweep.tick() => {
+                    let me = self.clone();
+                    let quiet = i64::from(self.alert.spike.quiet_hours);
+                    match tokio::task::spawn_blocking(move || me.store.resolve_quiet_spikes(Utc::now(), quiet)).await {
+                        Ok(Ok(n)) if n > 0 => info!(resolved = n, "spike incidents quiet again"),
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => error!(error = %e, "cannot resolve quiet spike incidents"),
+                        Err(e) => error!(error = %e, "alert task failed"),
+                    }
+                }
                 d = items.recv() => {
                     let Some(d) = d else { break };
                     match Envelope::<AnalyzedItem>::from_bytes(&d.payload, "item.analyzed") {

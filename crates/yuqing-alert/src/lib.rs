@@ -21,7 +21,9 @@ pub use alerter::Alerter;
 pub use metrics::AlertMetrics;
 pub use notify::{MAX_ATTEMPTS, webhook_payload};
 pub use report::{Report, ReportError, build_report, write_report};
-pub use store::{AlertStore, ChainLink, Channel, EventSummary, Outcome, StoreError};
+pub use store::{
+    AlertStore, ChainLink, Channel, EventSummary, Outcome, Policy, SpikeRecord, StoreError,
+};
 
 #[cfg(test)]
 mod tests;

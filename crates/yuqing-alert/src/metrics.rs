@@ -6,6 +6,7 @@ pub struct AlertMetrics {
     pub incidents: IntCounterVec,
     pub notifications: IntCounterVec,
     pub reports: IntCounterVec,
+    pub spikes: IntCounterVec,
 }
 
 impl AlertMetrics {
@@ -39,11 +40,20 @@ impl AlertMetrics {
             &["kind"],
         )
         .unwrap();
+        let spikes = IntCounterVec::new(
+            Opts::new(
+                "yuqing_alert_spikes_total",
+                "Spike incidents opened, by rule topic.",
+            ),
+            &["topic"],
+        )
+        .unwrap();
         for m in [
             Box::new(items.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(incidents.clone()),
             Box::new(notifications.clone()),
             Box::new(reports.clone()),
+            Box::new(spikes.clone()),
         ] {
             let _ = registry.register(m);
         }
@@ -52,6 +62,7 @@ impl AlertMetrics {
             incidents,
             notifications,
             reports,
+            spikes,
         }
     }
 }

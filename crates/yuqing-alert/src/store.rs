@@ -14,6 +14,8 @@ use serde::Serialize;
 use yuqing_analysis::events::{
     Assignment, EventClusterer, MIN_TOKENS_FOR_EVENT, ReprintThresholds, item_heat,
 };
+use yuqing_analysis::spikes::{Baseline, SpikeSize, detect};
+use yuqing_config::{AlertConfig, SpikeConfig};
 use yuqing_model::{
     AnalyzedItem, Incident, IncidentStatus, Level, ReportKind, ReportRecord, SourceState,
     SourceStatus,
@@ -163,10 +165,65 @@ const MIGRATIONS: &[M<'static>] = &[
     UPDATE items SET simhash = (SELECT e.simhash FROM events e WHERE e.event_id = items.item_id AND e.fingerprinted = 1);
     CREATE INDEX items_by_event ON items(event_id, published_at);",
     ),
+    // Hourly item counts per rule topic, and the spikes found in them.
+    M::up(
+        "CREATE TABLE topic_hours (
+        topic TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        items INTEGER NOT NULL,
+        PRIMARY KEY (topic, hour)
+    );
+    CREATE TABLE spikes (
+        topic TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        items INTEGER NOT NULL,
+        expected REAL NOT NULL,
+        ratio REAL NOT NULL,
+        z REAL NOT NULL,
+        incident_id INTEGER NOT NULL,
+        -- The ratio its incident last notified at (0 when it did not).
+        notified_ratio REAL NOT NULL,
+        detected_at INTEGER NOT NULL,
+        PRIMARY KEY (topic, hour)
+    );",
+    ),
 ];
 
 /// Events older than this are not joined any more.
 const EVENT_WINDOW_SECS: i64 = 7 * 86_400;
+
+/// What the alerter decides by: the level that opens incidents, when items
+/// are reprints, and when a topic's volume is a spike.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub min_level: Level,
+    pub reprints: ReprintThresholds,
+    pub spike: SpikeConfig,
+}
+
+impl Policy {
+    pub fn from_config(c: &AlertConfig) -> Policy {
+        Policy {
+            min_level: c.min_level,
+            reprints: ReprintThresholds::from_config(c),
+            spike: c.spike.clone(),
+        }
+    }
+}
+
+/// A volume spike of a topic in one hour, as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpikeRecord {
+    pub topic: String,
+    pub hour: DateTime<Utc>,
+    pub items: u32,
+    pub expected: f64,
+    pub ratio: f64,
+    pub z: f64,
+    pub incident_id: i64,
+}
+
+const HOUR: i64 = 3_600;
 
 /// A notification to enqueue, built by the caller per channel.
 #[derive(Debug, Clone)]
@@ -181,8 +238,10 @@ pub struct Outcome {
     pub event_id: String,
     /// Incidents opened by this item.
     pub opened: Vec<i64>,
-    /// Incidents whose level this item raised.
+    /// Incidents whose level this item raised, or spikes it doubled.
     pub raised: Vec<i64>,
+    /// Spike incidents this item opened, with their topics.
+    pub spikes: Vec<(i64, String)>,
     /// Notifications enqueued.
     pub notifications: usize,
 }
@@ -345,13 +404,14 @@ impl AlertStore {
     pub fn process(
         &self,
         a: &AnalyzedItem,
-        min_level: Level,
-        reprints: ReprintThresholds,
+        policy: &Policy,
         channels: &[Channel],
         payload: &dyn Fn(&Incident, &str) -> String,
     ) -> Result<Outcome, StoreError> {
+        let (min_level, reprints) = (policy.min_level, policy.reprints);
         let mut conn = self.conn.lock().unwrap();
         let now = Utc::now();
+        let mut spiking: Vec<String> = Vec::new();
         let mut events = self.events.lock().unwrap();
         if events
             .as_ref()
@@ -411,6 +471,24 @@ impl AlertStore {
                         "INSERT OR IGNORE INTO item_keywords (item_id, word, weight) VALUES (?1, ?2, ?3)",
                         params![a.item.id, k.word, f64::from(k.weight)],
                     )?;
+                }
+                // Each topic the item's rules belong to counts it once in
+                // the hour it was published.
+                let hour = ts(a.item.time()).div_euclid(HOUR) * HOUR;
+                let mut topics: Vec<String> = a.hits.iter().map(topic_of).collect();
+                topics.sort_unstable();
+                topics.dedup();
+                for t in topics {
+                    tx.execute(
+                        "INSERT INTO topic_hours (topic, hour, items) VALUES (?1, ?2, 1)
+                         ON CONFLICT(topic, hour) DO UPDATE SET items = items + 1",
+                        params![t, hour],
+                    )?;
+                    // Only the current and the previous hour can spike: a
+                    // backfill of old items raises nothing.
+                    if policy.spike.enabled && hour >= ts(now).div_euclid(HOUR) * HOUR - HOUR {
+                        spiking.push(t);
+                    }
                 }
                 event_id
             }
@@ -492,6 +570,19 @@ impl AlertStore {
                 };
                 out.notifications += enqueue(&tx, incident_id, reason, channels, payload, now)?;
             }
+        }
+        let hour = ts(a.item.time()).div_euclid(HOUR) * HOUR;
+        for topic in spiking {
+            check_spike(
+                &tx,
+                &topic,
+                hour,
+                &policy.spike,
+                now,
+                channels,
+                payload,
+                &mut out,
+            )?;
         }
         tx.commit()?;
         cache.apply(change, ts(now));
@@ -765,6 +856,52 @@ impl AlertStore {
         Ok(rows)
     }
 
+    /// Spikes found in hours after `since`, newest first.
+    pub fn spikes(&self, since: DateTime<Utc>) -> Result<Vec<SpikeRecord>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare_cached(
+            "SELECT topic, hour, items, expected, ratio, z, incident_id FROM spikes
+             WHERE hour >= ?1 ORDER BY hour DESC, ratio DESC",
+        )?;
+        let rows = stmt
+            .query_map([ts(since).div_euclid(HOUR) * HOUR], |r| {
+                Ok(SpikeRecord {
+                    topic: r.get(0)?,
+                    hour: from_ts(r.get(1)?),
+                    items: r.get(2)?,
+                    expected: r.get(3)?,
+                    ratio: r.get(4)?,
+                    z: r.get(5)?,
+                    incident_id: r.get(6)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Resolves the spike incidents not grown for `quiet_hours`; returns how
+    /// many.
+    pub fn resolve_quiet_spikes(
+        &self,
+        now: DateTime<Utc>,
+        quiet_hours: i64,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction()?;
+        let ids: Vec<i64> = {
+            let mut stmt = tx.prepare(
+                "SELECT id FROM incidents WHERE dedup_key LIKE 'spike:%' AND status != 'resolved' AND updated_at < ?1",
+            )?;
+            stmt.query_map([ts(now) - quiet_hours * HOUR], |r| r.get(0))?
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        for &id in &ids {
+            resolve(&tx, id, now, "quiet")?;
+        }
+        tx.commit()?;
+        Ok(ids.len())
+    }
+
     /// The event an item belongs to.
     pub fn event_of(&self, item_id: &str) -> Result<Option<String>, StoreError> {
         let conn = self.conn.lock().unwrap();
@@ -943,6 +1080,140 @@ fn display_title(a: &AnalyzedItem) -> String {
     }
     let t: String = a.item.text.chars().take(40).collect();
     t.replace('\n', " ")
+}
+
+/// The topic a rule hit counts towards: its topic, else its rule's name.
+fn topic_of(h: &yuqing_model::RuleHit) -> String {
+    if !h.topic.is_empty() {
+        h.topic.clone()
+    } else if !h.rule_name.is_empty() {
+        h.rule_name.clone()
+    } else {
+        h.rule_id.clone()
+    }
+}
+
+/// Checks a topic's count for `hour` against its baseline for that hour of
+/// the day, and opens or grows the topic's spike incident (keyed
+/// `spike:<topic>`). A spike incident notifies when it opens and again each
+/// time the spike doubles.
+#[allow(clippy::too_many_arguments)]
+fn check_spike(
+    tx: &Transaction<'_>,
+    topic: &str,
+    hour: i64,
+    cfg: &SpikeConfig,
+    now: DateTime<Utc>,
+    channels: &[Channel],
+    payload: &dyn Fn(&Incident, &str) -> String,
+    out: &mut Outcome,
+) -> Result<(), StoreError> {
+    let count: u32 = tx.query_row(
+        "SELECT items FROM topic_hours WHERE topic = ?1 AND hour = ?2",
+        params![topic, hour],
+        |r| r.get(0),
+    )?;
+    if count < cfg.min_count {
+        return Ok(());
+    }
+    // History: the same hour on each earlier day since counting began.
+    let first: i64 = tx.query_row("SELECT MIN(hour) FROM topic_hours", [], |r| r.get(0))?;
+    let days = ((hour - first) / (24 * HOUR)).clamp(0, i64::from(cfg.history_days));
+    let mut history = Vec::with_capacity(days as usize);
+    {
+        let mut stmt =
+            tx.prepare_cached("SELECT items FROM topic_hours WHERE topic = ?1 AND hour = ?2")?;
+        for d in 1..=days {
+            let c: Option<u32> = stmt
+                .query_row(params![topic, hour - d * 24 * HOUR], |r| r.get(0))
+                .optional()?;
+            history.push(c.unwrap_or(0));
+        }
+    }
+    let Some(size) = detect(count, &Baseline::from_same_hour(&history), cfg) else {
+        return Ok(());
+    };
+    let dedup_key = format!("spike:{topic}");
+    let detail = spike_detail(topic, &size);
+    let open: Option<(i64, i64)> = tx
+        .query_row(
+            "SELECT id, updated_at FROM incidents WHERE dedup_key = ?1 AND status != 'resolved'",
+            [&dedup_key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let open = match open {
+        // A spike incident quiet for longer than `quiet_hours` is over;
+        // this is a new spike.
+        Some((id, updated)) if ts(now) - updated > i64::from(cfg.quiet_hours) * HOUR => {
+            resolve(tx, id, now, "quiet")?;
+            None
+        }
+        other => other.map(|(id, _)| id),
+    };
+    let previous: Option<f64> = tx
+        .query_row(
+            "SELECT MAX(notified_ratio) FROM spikes WHERE topic = ?1 AND incident_id = ?2",
+            params![topic, open.unwrap_or(-1)],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let (incident_id, reason) = match open {
+        None => {
+            tx.execute(
+                "INSERT INTO incidents (dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at)
+                 VALUES (?1, 'spike', '信息量激增', ?2, '', ?3, 'triggered', ?4, '', ?5, ?6, ?6)",
+                params![dedup_key, topic, cfg.level.as_str(), detail, count, ts(now)],
+            )?;
+            let id = tx.last_insert_rowid();
+            timeline(tx, id, now, "system", "triggered", &detail)?;
+            out.spikes.push((id, topic.to_string()));
+            (id, Some("opened".to_string()))
+        }
+        Some(id) => {
+            tx.execute(
+                "UPDATE incidents SET title = ?2, item_count = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id, detail, count, ts(now)],
+            )?;
+            // Notify again each time the spike doubles.
+            let doubled = previous.is_some_and(|p| size.ratio >= 2.0 * p);
+            if doubled {
+                timeline(tx, id, now, "system", "grew", &detail)?;
+                out.raised.push(id);
+            }
+            let reason = doubled.then(|| format!("grew:{:.0}x", size.ratio.log2().floor().exp2()));
+            (id, reason)
+        }
+    };
+    let notified = if reason.is_some() { size.ratio } else { 0.0 };
+    tx.execute(
+        "INSERT INTO spikes (topic, hour, items, expected, ratio, z, incident_id, notified_ratio, detected_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT(topic, hour) DO UPDATE SET items = excluded.items, expected = excluded.expected,
+           ratio = MAX(ratio, excluded.ratio), z = excluded.z, incident_id = excluded.incident_id,
+           notified_ratio = MAX(notified_ratio, excluded.notified_ratio)",
+        params![topic, hour, count, size.expected, size.ratio, size.z, incident_id, notified, ts(now)],
+    )?;
+    if let Some(reason) = reason {
+        out.notifications += enqueue(tx, incident_id, &reason, channels, payload, now)?;
+    }
+    Ok(())
+}
+
+fn spike_detail(topic: &str, s: &SpikeSize) -> String {
+    format!(
+        "专题「{topic}」信息量激增：本小时 {} 条，同时段常态 {:.1} 条（{:.1} 倍）",
+        s.count, s.expected, s.ratio
+    )
+}
+
+fn resolve(tx: &Transaction<'_>, id: i64, now: DateTime<Utc>, why: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE incidents SET status = 'resolved', updated_at = ?2 WHERE id = ?1",
+        params![id, ts(now)],
+    )?;
+    timeline(tx, id, now, "system", "resolved", why)
 }
 
 /// Where an item went among the events.

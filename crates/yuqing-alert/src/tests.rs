@@ -3,7 +3,7 @@ use yuqing_model::{AnalyzedItem, Item, Level, RuleHit, SourceKind, SourceType};
 
 use yuqing_analysis::events::ReprintThresholds;
 
-use crate::store::{AlertStore, Channel};
+use crate::store::{AlertStore, Channel, Policy};
 
 fn analyzed(
     id: &str,
@@ -63,6 +63,14 @@ const T: ReprintThresholds = ReprintThresholds {
     max_combined: 6,
 };
 
+fn policy(min_level: Level) -> Policy {
+    Policy {
+        min_level,
+        reprints: T,
+        spike: yuqing_config::SpikeConfig::default(),
+    }
+}
+
 fn channels() -> Vec<Channel> {
     vec![Channel {
         name: "ops".into(),
@@ -80,15 +88,21 @@ fn reprints_share_one_incident_raised_to_the_highest_level_and_replays_change_no
     let b = analyzed("b", Some(Level::Red), Some("r1"), h ^ 0b101, 90); // 2 bits away, earlier
     let c = analyzed("c", Some(Level::Yellow), Some("r1"), !h, 10); // far away: another event
 
-    let oa = store.process(&a, Level::Blue, T, &channels(), &p).unwrap();
+    let oa = store
+        .process(&a, &policy(Level::Blue), &channels(), &p)
+        .unwrap();
     assert_eq!(oa.opened.len(), 1);
     assert_eq!(oa.notifications, 1);
-    let ob = store.process(&b, Level::Blue, T, &channels(), &p).unwrap();
+    let ob = store
+        .process(&b, &policy(Level::Blue), &channels(), &p)
+        .unwrap();
     assert_eq!(ob.event_id, oa.event_id, "reprint joins the event");
     assert!(ob.opened.is_empty());
     assert_eq!(ob.raised, oa.opened, "a red reprint raises the incident");
     assert_eq!(ob.notifications, 1, "raising notifies again");
-    let oc = store.process(&c, Level::Blue, T, &channels(), &p).unwrap();
+    let oc = store
+        .process(&c, &policy(Level::Blue), &channels(), &p)
+        .unwrap();
     assert_ne!(oc.event_id, oa.event_id);
     assert_eq!(oc.opened.len(), 1);
 
@@ -109,7 +123,9 @@ fn reprints_share_one_incident_raised_to_the_highest_level_and_replays_change_no
 
     // Replays: nothing new.
     for x in [&a, &b, &c] {
-        let o = store.process(x, Level::Blue, T, &channels(), &p).unwrap();
+        let o = store
+            .process(x, &policy(Level::Blue), &channels(), &p)
+            .unwrap();
         assert!(o.opened.is_empty() && o.raised.is_empty() && o.notifications == 0);
     }
     assert_eq!(store.incidents(10).unwrap().len(), 2);
@@ -136,12 +152,12 @@ fn reprint_chains_survive_restarts_and_follow_drift() {
     {
         let store = AlertStore::open(&path).unwrap();
         e = store
-            .process(&a, Level::Blue, T, &channels(), &p)
+            .process(&a, &policy(Level::Blue), &channels(), &p)
             .unwrap()
             .event_id;
         assert_eq!(
             store
-                .process(&b, Level::Blue, T, &channels(), &p)
+                .process(&b, &policy(Level::Blue), &channels(), &p)
                 .unwrap()
                 .event_id,
             e
@@ -151,14 +167,14 @@ fn reprint_chains_survive_restarts_and_follow_drift() {
     let store = AlertStore::open(&path).unwrap();
     assert_eq!(
         store
-            .process(&c, Level::Blue, T, &channels(), &p)
+            .process(&c, &policy(Level::Blue), &channels(), &p)
             .unwrap()
             .event_id,
         e
     );
     assert_ne!(
         store
-            .process(&d, Level::Blue, T, &channels(), &p)
+            .process(&d, &policy(Level::Blue), &channels(), &p)
             .unwrap()
             .event_id,
         e
@@ -192,8 +208,7 @@ fn items_below_the_level_open_nothing() {
     let o = store
         .process(
             &analyzed("a", Some(Level::Blue), Some("r"), 1, 1),
-            Level::Yellow,
-            T,
+            &policy(Level::Yellow),
             &channels(),
             &p,
         )
@@ -202,8 +217,7 @@ fn items_below_the_level_open_nothing() {
     let o = store
         .process(
             &analyzed("b", None, None, 2, 1),
-            Level::Blue,
-            T,
+            &policy(Level::Blue),
             &channels(),
             &p,
         )
@@ -220,8 +234,7 @@ fn notifications_retry_then_die() {
     store
         .process(
             &analyzed("a", Some(Level::Red), Some("r"), 1, 1),
-            Level::Blue,
-            T,
+            &policy(Level::Blue),
             &channels(),
             &p,
         )
@@ -275,8 +288,7 @@ fn a_report_written_now_includes_what_opened_this_second() {
     store
         .process(
             &analyzed("a", Some(Level::Red), Some("r"), 1, 0),
-            Level::Blue,
-            T,
+            &policy(Level::Blue),
             &channels(),
             &p,
         )
@@ -374,4 +386,100 @@ fn collector_incident_opens_once_and_resolves_on_recovery() {
         .unwrap();
     assert_eq!(again.opened.len(), 1);
     assert_ne!(again.opened, down.opened);
+}
+
+/// An item of topic `topic` with no level (so it opens no rule incident),
+/// published `hours_ago`.
+fn topical(id: &str, topic: &str, hours_ago: i64) -> AnalyzedItem {
+    let mut a = analyzed(id, None, Some("r"), 0, 0);
+    a.hits[0].topic = topic.into();
+    a.item.published_at = Some(Utc::now() - Duration::hours(hours_ago));
+    a
+}
+
+#[test]
+fn a_topic_spikes_against_its_own_hour_of_day_and_notifies_when_it_doubles() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let p = |_: &yuqing_model::Incident, r: &str| r.to_string();
+    let pol = policy(Level::Blue);
+    let run = |a: &AnalyzedItem| store.process(a, &pol, &channels(), &p).unwrap();
+    // A week of history: at this hour of the day, 暴雨 had 1 item a day and
+    // 早高峰 had 30; six hours earlier each day, 暴雨 had 20.
+    for d in 1..=7 {
+        run(&topical(&format!("r{d}"), "暴雨", 24 * d));
+        for n in 0..20 {
+            run(&topical(&format!("r{d}-{n}"), "暴雨", 24 * d + 6));
+        }
+        for n in 0..30 {
+            assert!(
+                run(&topical(&format!("b{d}-{n}"), "早高峰", 24 * d))
+                    .spikes
+                    .is_empty()
+            );
+        }
+    }
+    // A busy hour at its usual volume is not a spike.
+    for n in 0..30 {
+        assert!(
+            run(&topical(&format!("b0-{n}"), "早高峰", 0))
+                .spikes
+                .is_empty()
+        );
+    }
+    // A backfill of old items raises nothing, however many.
+    for n in 0..10 {
+        assert!(
+            run(&topical(&format!("old-{n}"), "暴雨", 50))
+                .spikes
+                .is_empty()
+        );
+    }
+    // Now: 暴雨 at this hour, against its baseline of 1. The fifth item is
+    // the spike (min_count 5, 5 times the baseline, 4 spreads above it).
+    for n in 0..4 {
+        assert!(
+            run(&topical(&format!("now-{n}"), "暴雨", 0))
+                .spikes
+                .is_empty()
+        );
+    }
+    let o = run(&topical("now-4", "暴雨", 0));
+    assert_eq!(o.spikes.len(), 1, "{o:?}");
+    let (id, topic) = o.spikes[0].clone();
+    assert_eq!(topic, "暴雨");
+    assert_eq!(o.notifications, 1);
+    let i = store.incident(id).unwrap().unwrap();
+    assert_eq!(i.level, Level::Orange);
+    assert_eq!(i.dedup_key, "spike:暴雨");
+    assert!(
+        i.title.contains("本小时 5 条，同时段常态 1.0 条（5.0 倍）"),
+        "{}",
+        i.title
+    );
+    // Growing without doubling: no new notification; at 10 (twice 5), one.
+    for n in 5..9 {
+        let o = run(&topical(&format!("now-{n}"), "暴雨", 0));
+        assert!(o.spikes.is_empty() && o.raised.is_empty() && o.notifications == 0);
+    }
+    let o = run(&topical("now-9", "暴雨", 0));
+    assert_eq!((o.raised.clone(), o.notifications), (vec![id], 1));
+    // A replay changes nothing.
+    let o = run(&topical("now-9", "暴雨", 0));
+    assert!(o.raised.is_empty() && o.notifications == 0);
+
+    let spikes = store.spikes(Utc::now() - Duration::hours(1)).unwrap();
+    assert_eq!(spikes.len(), 1);
+    assert_eq!((spikes[0].items, spikes[0].expected), (10, 1.0));
+    assert_eq!(spikes[0].incident_id, id);
+    // Quiet for longer than quiet_hours: resolved.
+    assert_eq!(store.resolve_quiet_spikes(Utc::now(), 2).unwrap(), 0);
+    assert_eq!(
+        store
+            .resolve_quiet_spikes(Utc::now() + Duration::hours(3), 2)
+            .unwrap(),
+        1
+    );
+    let i = store.incident(id).unwrap().unwrap();
+    assert_eq!(i.status, yuqing_model::IncidentStatus::Resolved);
 }

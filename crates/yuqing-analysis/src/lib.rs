@@ -17,6 +17,7 @@ pub mod query;
 pub mod rules;
 pub mod sentiment;
 pub mod simhash;
+pub mod spikes;
 mod worker;
 
 pub use analyzer::{Analyzer, Segmenter, StageTimes};

@@ -23,7 +23,7 @@ pub use lexicon::LexiconEntry;
 pub use rules::{QueryOrigin, RuleConfig};
 pub use settings::{
     AlertConfig, AnalysisConfig, BusConfig, CrawlerConfig, IndexConfig, ReportConfig, ServerConfig,
-    Settings, Thresholds, WebhookConfig,
+    Settings, SpikeConfig, Thresholds, WebhookConfig,
 };
 pub use source::{
     FeedSource, ForumSource, ForumSpec, JsonSource, MastodonSource, PageSource, SourceConfig,

@@ -360,6 +360,46 @@ pub struct AlertConfig {
     /// Generic webhook channels; every new or raised incident is posted to each.
     #[serde(default)]
     pub webhook: Vec<WebhookConfig>,
+    /// Volume spikes per rule topic.
+    #[serde(default)]
+    pub spike: SpikeConfig,
+}
+
+/// When a topic's hourly volume is a spike: against the median of the same
+/// hour on previous days (see `yuqing_analysis::spikes`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpikeConfig {
+    pub enabled: bool,
+    /// Days of the same hour the baseline looks back over.
+    pub history_days: u32,
+    /// No spike is called before this many days of history exist.
+    pub min_history_days: u32,
+    /// Items in the hour, at least.
+    pub min_count: u32,
+    /// Times the baseline, at least.
+    pub min_ratio: f64,
+    /// Robust standard deviations above the baseline, at least.
+    pub min_z: f64,
+    /// Level of a spike incident.
+    pub level: Level,
+    /// A spike incident resolves after this many hours without a spike.
+    pub quiet_hours: u32,
+}
+
+impl Default for SpikeConfig {
+    fn default() -> Self {
+        SpikeConfig {
+            enabled: true,
+            history_days: 14,
+            min_history_days: 3,
+            min_count: 5,
+            min_ratio: 2.0,
+            min_z: 4.0,
+            level: Level::Orange,
+            quiet_hours: 2,
+        }
+    }
 }
 
 fn default_alert_level() -> Level {
@@ -392,6 +432,7 @@ impl Default for AlertConfig {
             simhash_max_combined: default_simhash_combined(),
             collector_level: default_collector_level(),
             webhook: Vec::new(),
+            spike: SpikeConfig::default(),
         }
     }
 }

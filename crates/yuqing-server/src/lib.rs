@@ -42,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/sources", get(sources))
         .route("/api/reports", get(reports))
         .route("/api/hotwords", get(hot_words))
+        .route("/api/spikes", get(spikes))
         .route("/api/events/{id}", get(event))
         .route("/reports/{period_end}", get(console::report))
         .with_state(state)
@@ -243,6 +244,26 @@ async fn hot_words(
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok(Json(words))
+}
+
+#[derive(Debug, Deserialize)]
+struct SpikeParams {
+    since: Option<String>,
+}
+
+/// Topic volume spikes found in hours since `since` (default 7d).
+async fn spikes(
+    State(st): State<AppState>,
+    Query(p): Query<SpikeParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let since = parse_since(p.since.as_deref().unwrap_or("7d"), Utc::now())
+        .map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))?;
+    let store = st.alerts.clone();
+    let list = tokio::task::spawn_blocking(move || store.spikes(since))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(list))
 }
 
 /// A reprint event: its first publisher, item count and heat, and its

@@ -101,8 +101,12 @@ async fn api_search_healthz_metrics_and_bad_queries() {
     let (s, body) = get(app(st.clone()), "/metrics").await;
     assert_eq!(s, StatusCode::OK);
     assert!(body.contains("yuqing_test_total 1"), "{body}");
-    let (s, body) = get(app(st), "/api/incidents").await;
+    let (s, body) = get(app(st.clone()), "/api/incidents").await;
     assert_eq!((s, body.as_str()), (StatusCode::OK, "[]"));
+    let (s, body) = get(app(st.clone()), "/api/spikes?since=7d").await;
+    assert_eq!((s, body.as_str()), (StatusCode::OK, "[]"));
+    let (s, _) = get(app(st), "/api/spikes?since=whenever").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
 #[test]
@@ -177,9 +181,13 @@ fn alert_item(
 async fn hot_words_for_any_window_and_reprint_chains() {
     let dir = tempfile::tempdir().unwrap();
     let st = state(dir.path());
-    let thresholds = yuqing_analysis::events::ReprintThresholds {
-        max_distance: 3,
-        max_combined: 6,
+    let policy = yuqing_alert::Policy {
+        min_level: yuqing_model::Level::Blue,
+        reprints: yuqing_analysis::events::ReprintThresholds {
+            max_distance: 3,
+            max_combined: 6,
+        },
+        spike: Default::default(),
     };
     let p = |_: &yuqing_model::Incident, r: &str| r.to_string();
     let h = 0x1234_5678_9abc_def0u64;
@@ -196,10 +204,7 @@ async fn hot_words_for_any_window_and_reprint_chains() {
     ];
     let mut event = String::new();
     for a in &items {
-        let o = st
-            .alerts
-            .process(a, yuqing_model::Level::Blue, thresholds, &[], &p)
-            .unwrap();
+        let o = st.alerts.process(a, &policy, &[], &p).unwrap();
         if a.item.id == "a" {
             event = o.event_id;
         }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use yuqing::reprints;
-use yuqing_alert::{AlertStore, Channel};
+use yuqing_alert::{AlertStore, Channel, Policy};
 use yuqing_analysis::Analyzer;
 use yuqing_analysis::events::ReprintThresholds;
 use yuqing_config::Loader;
@@ -20,6 +20,10 @@ fn the_alerter_groups_reprints_with_first_publisher_and_chain() {
         .load(&root.join("config/default.toml"))
         .unwrap();
     let thresholds = ReprintThresholds::from_config(&config.settings.alert);
+    let policy = Policy {
+        min_level: Level::Red,
+        ..Policy::from_config(&config.settings.alert)
+    };
     let articles = reprints::read_articles(&root.join("tests/fixtures/reprints")).unwrap();
     let pages = reprints::generate(&articles);
     let (analyzer, _) = Analyzer::new(&config);
@@ -57,9 +61,7 @@ fn the_alerter_groups_reprints_with_first_publisher_and_chain() {
         };
         ids[i] = item.id.clone();
         let a = analyzer.analyze(item);
-        let out = store
-            .process(&a, Level::Red, thresholds, &channels, &payload)
-            .unwrap();
+        let out = store.process(&a, &policy, &channels, &payload).unwrap();
         event_of[i] = out.event_id;
     }
 
