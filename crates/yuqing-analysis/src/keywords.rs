@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use std::io::Read;
 
 use yuqing_model::{Keyword, Token};
@@ -115,8 +115,23 @@ const STOP_WORDS: &[&str] = &[
 /// Builds keywords from tokens.
 #[derive(Debug)]
 pub struct KeywordExtractor {
-    idf: FxHashMap<String, f32>,
-    stop: FxHashSet<&'static str>,
+    /// IDF by the 64-bit hash of the word ([`word_key`]), and [`STOP`] for
+    /// stop words: one probe per token, with no string compared.
+    idf: FxHashMap<u64, f32>,
+    /// The table's words, for [`KeywordExtractor::vocabulary_with_idf`].
+    words: Vec<(String, f32)>,
+}
+
+/// The IDF entry of a stop word.
+const STOP: f32 = -1.0;
+
+/// A word's key in the IDF map. Two of the table's words sharing a key
+/// would be caught when the table loads.
+fn word_key(w: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(w.as_bytes());
+    h.finish()
 }
 
 impl Default for KeywordExtractor {
@@ -131,25 +146,27 @@ impl KeywordExtractor {
         flate2::read::GzDecoder::new(IDF_TABLE)
             .read_to_string(&mut text)
             .expect("the bundled IDF table decodes");
-        let idf = text
+        let words: Vec<(String, f32)> = text
             .lines()
             .filter_map(|l| {
                 let (w, v) = l.split_once(' ')?;
                 Some((w.to_string(), v.parse().ok()?))
             })
             .collect();
-        KeywordExtractor {
-            idf,
-            stop: STOP_WORDS.iter().copied().collect(),
+        let mut idf: FxHashMap<u64, f32> = words.iter().map(|(w, v)| (word_key(w), *v)).collect();
+        assert_eq!(idf.len(), words.len(), "IDF words with one key");
+        for w in STOP_WORDS {
+            idf.insert(word_key(w), STOP);
         }
+        KeywordExtractor { idf, words }
     }
 
     /// The words of the IDF table with an IDF in `lo..hi`, sorted.
     pub fn vocabulary_with_idf(&self, lo: f32, hi: f32) -> Vec<&str> {
         let mut v: Vec<&str> = self
-            .idf
+            .words
             .iter()
-            .filter(|(_, i)| (lo..hi).contains(*i))
+            .filter(|(w, i)| (lo..hi).contains(i) && self.idf.get(&word_key(w)) != Some(&STOP))
             .map(|(w, _)| w.as_str())
             .collect();
         v.sort_unstable();
@@ -157,8 +174,8 @@ impl KeywordExtractor {
     }
 
     /// Whether a token can be a keyword: two characters or more, Chinese or
-    /// a Latin word, not a number, not a stop word.
-    fn candidate(&self, w: &str) -> bool {
+    /// a Latin word, not a number (stop words are left to the IDF probe).
+    fn candidate(w: &str) -> bool {
         // Two to twelve characters: at least 2 bytes, at most 48.
         if w.len() < 2 || w.len() > 48 {
             return false;
@@ -171,32 +188,38 @@ impl KeywordExtractor {
                 || crate::normalize::is_han(c)
                 || (!c.is_ascii() && c.is_alphabetic());
         }
-        (2..=12).contains(&chars) && letters && !self.stop.contains(w)
+        (2..=12).contains(&chars) && letters
     }
 
     /// The `top` words with the highest TF-IDF; title words count twice.
     pub fn extract(&self, title: &[Token], text: &[Token], top: usize) -> Vec<Keyword> {
-        let mut tf: FxHashMap<&str, f32> = FxHashMap::default();
+        // Per distinct word (by key): the word, its IDF, its weighted count.
+        let mut tf: FxHashMap<u64, (&str, f32, f32)> = FxHashMap::default();
         let mut total = 0f32;
         for (tokens, weight) in [(title, 2.0f32), (text, 1.0)] {
             for t in tokens {
-                if self.candidate(&t.text) {
-                    *tf.entry(t.text.as_str()).or_default() += weight;
-                    total += weight;
+                if !Self::candidate(&t.text) {
+                    continue;
                 }
+                let key = word_key(&t.text);
+                let e = tf.entry(key).or_insert_with(|| {
+                    let idf = self.idf.get(&key).copied().unwrap_or(DEFAULT_IDF);
+                    (t.text.as_str(), idf, 0.0)
+                });
+                if e.1 == STOP {
+                    continue;
+                }
+                e.2 += weight;
+                total += weight;
             }
         }
         if total == 0.0 {
             return Vec::new();
         }
         let mut scored: Vec<(&str, f32)> = tf
-            .into_iter()
-            .map(|(w, n)| {
-                (
-                    w,
-                    n / total * self.idf.get(w).copied().unwrap_or(DEFAULT_IDF),
-                )
-            })
+            .into_values()
+            .filter(|(_, idf, _)| *idf != STOP)
+            .map(|(w, idf, n)| (w, n / total * idf))
             .collect();
         let by_weight =
             |a: &(&str, f32), b: &(&str, f32)| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0));

@@ -127,7 +127,13 @@ fn prepare(text: &str) -> Vec<char> {
 
 /// [`prepare`] of texts already normalized, joined by `。`.
 fn prepare_normalized(parts: &[&str]) -> Vec<char> {
-    let mut out: Vec<char> = Vec::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() / 2);
+    let mut out = Vec::new();
+    prepare_into(parts, &mut out);
+    out
+}
+
+fn prepare_into(parts: &[&str], out: &mut Vec<char>) {
+    out.clear();
     for (i, part) in parts.iter().enumerate() {
         if i > 0 {
             out.push('。');
@@ -142,7 +148,6 @@ fn prepare_normalized(parts: &[&str]) -> Vec<char> {
             out.push(c);
         }
     }
-    out
 }
 
 /// Whether a character can start a negation word or an exception.
@@ -165,8 +170,9 @@ fn starts_with(t: &[char], i: usize, w: &str) -> Option<usize> {
 }
 
 /// Which characters are in a negation scope.
-fn negation_mask(t: &[char]) -> Vec<bool> {
-    let mut m = vec![false; t.len()];
+fn negation_mask_into(t: &[char], m: &mut Vec<bool>) {
+    m.clear();
+    m.resize(t.len(), false);
     let mut i = 0;
     while i < t.len() {
         if !may_negate(t[i]) {
@@ -190,7 +196,6 @@ fn negation_mask(t: &[char]) -> Vec<bool> {
         }
         i += hit;
     }
-    m
 }
 
 /// The distinct buckets of a text's n-grams, sorted.
@@ -199,11 +204,23 @@ fn buckets(text: &str) -> Vec<u32> {
 }
 
 fn buckets_of(t: &[char]) -> Vec<u32> {
-    let m = negation_mask(t);
-    let mask = (1u64 << BITS) - 1;
+    let mut m = Vec::new();
+    negation_mask_into(t, &mut m);
     let mut out = Vec::with_capacity(t.len() * (NMAX - NMIN + 1));
+    for_each_bucket(t, &m, |k| out.push(k));
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The bucket of every n-gram of `t`, repeats included: FNV-1a over the
+/// UTF-8 bytes of the n-gram, after a marker byte when its first character
+/// is in a negation scope.
+#[inline]
+fn for_each_bucket(t: &[char], negated: &[bool], mut f: impl FnMut(u32)) {
+    let mask = (1u64 << BITS) - 1;
     let mut buf = [0u8; 4];
-    for (i, negated) in m.iter().enumerate() {
+    for (i, negated) in negated.iter().enumerate() {
         let mut h = FNV_OFFSET;
         if *negated {
             h = (h ^ u64::from(NEG_PREFIX)).wrapping_mul(FNV_PRIME);
@@ -214,13 +231,25 @@ fn buckets_of(t: &[char]) -> Vec<u32> {
                 h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
             }
             if k + 1 >= NMIN {
-                out.push((h & mask) as u32);
+                f((h & mask) as u32);
             }
         }
     }
-    out.sort_unstable();
-    out.dedup();
-    out
+}
+
+/// Buffers reused across classifications on one thread.
+#[derive(Default)]
+struct Scratch {
+    chars: Vec<char>,
+    negated: Vec<bool>,
+    /// One bit per bucket: counted already in this text. All zero between
+    /// calls: `touched` lists the words to clear.
+    seen: Vec<u64>,
+    touched: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -368,7 +397,36 @@ impl SentimentModel {
     /// [`SentimentModel::classify`] of texts already normalized (the
     /// analyzer's title and text), read as one.
     pub fn classify_normalized(&self, parts: &[&str]) -> Sentiment {
-        self.judge(self.probability_of(&buckets_of(&prepare_normalized(parts))))
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            let Scratch {
+                chars,
+                negated,
+                seen,
+                touched,
+            } = &mut *s;
+            prepare_into(parts, chars);
+            negation_mask_into(chars, negated);
+            if seen.is_empty() {
+                seen.resize(1 << (BITS - 6), 0);
+            }
+            // The sum over distinct buckets, as `probability_of` reads
+            // them, with a bitset for "already counted" instead of a sort.
+            let mut sum = 0i32;
+            for_each_bucket(chars, negated, |k| {
+                let (word, bit) = ((k >> 6) as usize, 1u64 << (k & 63));
+                if seen[word] & bit == 0 {
+                    seen[word] |= bit;
+                    touched.push(word as u32);
+                    sum += i32::from(self.weights[k as usize]);
+                }
+            });
+            for w in touched.drain(..) {
+                seen[w as usize] = 0;
+            }
+            let p = sigmoid(f64::from(self.bias) + f64::from(sum) * f64::from(self.scale)) as f32;
+            self.judge(p)
+        })
     }
 
     fn judge(&self, p: f32) -> Sentiment {
@@ -543,9 +601,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_bitset_sum_equals_the_sorted_distinct_sum() {
+        let m = SentimentModel::bundled();
+        let texts = [
+            "房间很干净，服务也不错，下次还来",
+            "不好不好不好，非常不满意！！！没有热水",
+            "",
+            "a",
+            "临江市青山区暴雨 积水 2316人转移",
+            "不是很满意。不是很满意。不是很满意。",
+        ];
+        for a in texts {
+            for b in texts {
+                let parts = [a, b];
+                let want = m.judge(m.probability_of(&buckets_of(&prepare_normalized(&parts))));
+                assert_eq!(m.classify_normalized(&parts), want, "{a} / {b}");
+            }
+        }
+    }
+
+    #[test]
     fn negation_scopes_stop_at_punctuation_and_skip_exceptions() {
         let t: Vec<char> = "不好吃，服务不错，没有热水".chars().collect();
-        let m = negation_mask(&t);
+        let mut m = Vec::new();
+        negation_mask_into(&t, &mut m);
         let marked: String = t
             .iter()
             .zip(&m)
