@@ -75,6 +75,33 @@ impl Segmenter {
     }
 }
 
+fn match_doc(
+    title: &Normalized,
+    text: &Normalized,
+    title_bounds: Vec<u32>,
+    text_bounds: Vec<u32>,
+    item: &Item,
+) -> MatchDoc {
+    let mut doc = MatchDoc::new(&title.text, &text.text, title_bounds, text_bounds);
+    doc.author = item.author.as_deref().map(normalize).unwrap_or_default();
+    doc.site = item.site.to_ascii_lowercase();
+    doc.source_type = item.source_type;
+    doc
+}
+
+impl Segmenter {
+    /// What rules are evaluated against for `item` (its title, text,
+    /// author, site and source type), for checking a rule against stored
+    /// items.
+    pub fn match_doc(&self, item: &Item) -> MatchDoc {
+        let title = Normalized::new(&item.title);
+        let text = Normalized::new(&item.text);
+        let (_, title_bounds) = self.tokens_of(&title);
+        let (_, text_bounds) = self.tokens_of(&text);
+        match_doc(&title, &text, title_bounds, text_bounds, item)
+    }
+}
+
 /// Stateless analysis of one item at a time; cheap to share across tasks.
 #[derive(Debug)]
 pub struct Analyzer {
@@ -181,10 +208,7 @@ impl Analyzer {
         let (title_tokens, title_bounds) = self.segmenter.tokens_of(&title);
         let (text_tokens, text_bounds) = self.segmenter.tokens_of(&text);
         lap(1);
-        let mut doc = MatchDoc::new(&title.text, &text.text, title_bounds, text_bounds);
-        doc.author = item.author.as_deref().map(normalize).unwrap_or_default();
-        doc.site = item.site.to_ascii_lowercase();
-        doc.source_type = item.source_type;
+        let doc = match_doc(&title, &text, title_bounds, text_bounds, item);
         Prepared {
             doc,
             title,

@@ -109,6 +109,39 @@ pub struct Explanation {
 impl RuleSet {
     /// Compiles every rule that parses; the others come back as errors that
     /// point into their files. A broken rule never takes the others down.
+    /// A rule set of one ad-hoc query (a search or a draft rule), id `q`.
+    pub fn of_query(query: &str) -> Result<RuleSet, crate::query::QueryError> {
+        let q = crate::query::Query::parse(query)?;
+        let config = RuleConfig {
+            id: "q".into(),
+            name: "q".into(),
+            topic: String::new(),
+            query: query.into(),
+            level: yuqing_model::Level::Blue,
+            weight: 0,
+            exclude: Vec::new(),
+            origin: yuqing_config::QueryOrigin {
+                file: "query".into(),
+                file_text: query.into(),
+                query_offset: Some(0),
+                index: 0,
+            },
+        };
+        let mut set = RuleSet {
+            rules: Vec::new(),
+            specs: Vec::new(),
+            spec_pattern: Vec::new(),
+            patterns: Vec::new(),
+            pattern_rules: Vec::new(),
+            automaton: None,
+        };
+        set.add(config, q);
+        if !set.patterns.is_empty() {
+            set.automaton = Automaton::new(&set.patterns);
+        }
+        Ok(set)
+    }
+
     pub fn compile(configs: &[RuleConfig]) -> (RuleSet, Vec<ConfigError>) {
         let mut errors = Vec::new();
         let mut set = RuleSet {
@@ -237,6 +270,16 @@ impl RuleSet {
             matches,
             spans: RefCell::new(FxHashMap::default()),
             chars: OnceCell::new(),
+        })
+    }
+
+    /// Whether any term of any rule occurs in the normalized texts: a
+    /// quick test before building a whole [`MatchDoc`].
+    pub fn mentions_any(&self, texts: &[&str]) -> bool {
+        self.automaton.as_ref().is_some_and(|ac| {
+            texts
+                .iter()
+                .any(|t| ac.find_overlapping(t).next().is_some())
         })
     }
 

@@ -315,6 +315,14 @@ pub struct IndexConfig {
     /// Memory of the tantivy writer, MB.
     #[serde(default = "default_heap_mb")]
     pub writer_heap_mb: usize,
+    /// Items published longer ago than this many days are deleted from the
+    /// index (checked hourly); 0 keeps everything.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+}
+
+fn default_retention_days() -> u32 {
+    365
 }
 
 fn default_commit_docs() -> usize {
@@ -331,6 +339,7 @@ impl Default for IndexConfig {
     fn default() -> Self {
         IndexConfig {
             commit_every_docs: default_commit_docs(),
+            retention_days: default_retention_days(),
             commit_every_secs: default_commit_secs(),
             writer_heap_mb: default_heap_mb(),
         }

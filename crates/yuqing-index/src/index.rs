@@ -3,18 +3,28 @@ use std::path::Path;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
-use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery};
+use tantivy::aggregation::agg_req::Aggregations;
+use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLimitsGuard};
+use tantivy::collector::{Count, DocSetCollector, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery,
+    TermSetQuery,
+};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
     TextOptions, Value,
 };
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
-use yuqing_analysis::Segmenter;
-use yuqing_model::AnalyzedItem;
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
+};
+use yuqing_analysis::events::item_heat;
+use yuqing_analysis::normalize::{Normalized, normalize};
+use yuqing_analysis::query::{Expr, Meta, Query as RuleQuery, Scope};
+use yuqing_analysis::{RuleSet, Segmenter};
+use yuqing_model::{AnalyzedItem, Item, SourceKind, SourceType};
 
-use crate::tokenizer::{JiebaTokenizer, TOKENIZER, pre_tokenized};
+use crate::tokenizer::{JOINED, JiebaTokenizer, JoinedTokenizer, TOKENIZER, joined};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -24,6 +34,9 @@ pub enum IndexError {
     Open { path: String, message: String },
     #[error("invalid query: {0}")]
     Query(String),
+    /// A syntax error at a byte offset of the query.
+    #[error("invalid query: {message} (at byte {pos})")]
+    Syntax { pos: usize, message: String },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +45,12 @@ struct Fields {
     url: Field,
     title: Field,
     text: Field,
+    /// The title and text as published, stored apart from the indexed
+    /// fields: a stored pre-tokenized value would keep every token.
+    title_stored: Field,
+    text_stored: Field,
     author: Field,
+    author_norm: Field,
     site: Field,
     source: Field,
     source_type: Field,
@@ -41,47 +59,132 @@ struct Fields {
     level: Field,
     score: Field,
     rules: Field,
+    sentiment: Field,
+    heat: Field,
+    replies: Field,
+    reposts: Field,
+    likes: Field,
+    views: Field,
 }
+
+/// Bumped when the schema changes: an index of another version is moved
+/// aside and a new one started (see [`ItemIndex::open`]).
+const SCHEMA_VERSION: &str = "2";
+const VERSION_FILE: &str = "yuqing-schema-version";
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
-    let text_opts = TextOptions::default()
-        .set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer(TOKENIZER)
-                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-        )
-        .set_stored();
+    let text_opts = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(JOINED)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
     let fields = Fields {
         id: b.add_text_field("id", STRING | STORED),
         url: b.add_text_field("url", STORED),
         title: b.add_text_field("title", text_opts.clone()),
         text: b.add_text_field("text", text_opts),
+        title_stored: b.add_text_field("title_stored", STORED),
+        text_stored: b.add_text_field("text_stored", STORED),
         author: b.add_text_field("author", STRING | STORED),
+        // Normalized author, for `author:` (contains) in queries.
+        author_norm: b.add_text_field("author_norm", STRING),
         site: b.add_text_field("site", STRING | STORED | FAST),
         source: b.add_text_field("source", STRING | STORED | FAST),
         source_type: b.add_text_field("source_type", STRING | STORED | FAST),
-        // Unix seconds: range filters and newest-first sorting.
+        // Unix seconds: range filters, newest-first sorting, histograms.
         published: b.add_i64_field("published", INDEXED | STORED | FAST),
         fetched: b.add_i64_field("fetched", STORED),
         level: b.add_text_field("level", STRING | STORED | FAST),
         score: b.add_u64_field("score", STORED | FAST),
         rules: b.add_text_field("rules", STRING | STORED),
+        sentiment: b.add_text_field("sentiment", STRING | STORED | FAST),
+        // The item's own heat (source-type weight plus engagement).
+        heat: b.add_f64_field("heat", STORED | FAST),
+        replies: b.add_u64_field("replies", STORED),
+        reposts: b.add_u64_field("reposts", STORED),
+        likes: b.add_u64_field("likes", STORED),
+        views: b.add_u64_field("views", STORED),
     };
     (b.build(), fields)
+}
+
+/// How hits are ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SortBy {
+    /// Newest first.
+    #[default]
+    Time,
+    /// Highest sensitivity score first.
+    Score,
+    /// Hottest first (source-type weight plus engagement).
+    Heat,
+}
+
+impl SortBy {
+    pub fn parse(s: &str) -> Option<SortBy> {
+        match s {
+            "time" => Some(SortBy::Time),
+            "score" => Some(SortBy::Score),
+            "heat" => Some(SortBy::Heat),
+            _ => None,
+        }
+    }
+}
+
+/// Width of the buckets of the date histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Interval {
+    Hour,
+    Day,
+}
+
+impl Interval {
+    pub fn parse(s: &str) -> Option<Interval> {
+        match s {
+            "hour" => Some(Interval::Hour),
+            "day" => Some(Interval::Day),
+            _ => None,
+        }
+    }
+
+    fn seconds(self) -> i64 {
+        match self {
+            Interval::Hour => 3_600,
+            Interval::Day => 86_400,
+        }
+    }
 }
 
 /// What to search for.
 #[derive(Debug, Clone, Default)]
 pub struct SearchRequest {
-    /// Words and operators (`坍塌 AND 被困`, `"青山区" OR 临江`); empty means
-    /// everything.
+    /// A query in the rule language (`坍塌 AND 被困`, `title:"青山区" OR
+    /// 临江`, `暴雨 NEAR/10 转移`); empty means everything.
     pub query: String,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub source_type: Option<String>,
+    /// Host, exactly.
+    pub site: Option<String>,
+    /// `positive`, `neutral` or `negative`.
+    pub sentiment: Option<String>,
+    /// `blue` … `red`, exactly.
+    pub level: Option<String>,
+    /// Items the rule with this id fired on.
+    pub rule: Option<String>,
+    /// Only these item ids (an event's items).
+    pub ids: Option<Vec<String>>,
+    pub sort: SortBy,
     pub limit: usize,
     pub offset: usize,
+    /// Histogram buckets; by default days when the range is over three days
+    /// or open, hours otherwise.
+    pub interval: Option<Interval>,
+    /// East of UTC, in seconds, for day buckets (local midnight); default
+    /// UTC+8.
+    pub utc_offset: Option<i32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -96,6 +199,8 @@ pub struct SearchHit {
     pub published_at: Option<DateTime<Utc>>,
     pub level: Option<String>,
     pub score: u64,
+    pub sentiment: Option<String>,
+    pub heat: f64,
     pub rules: Vec<String>,
     /// A fragment of the text around the matches.
     pub snippet: String,
@@ -103,10 +208,82 @@ pub struct SearchHit {
     pub highlights: Vec<(usize, usize)>,
 }
 
+/// A facet value and how many matches have it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FacetCount {
+    pub value: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Facets {
+    pub source_type: Vec<FacetCount>,
+    pub sentiment: Vec<FacetCount>,
+    pub level: Vec<FacetCount>,
+    pub site: Vec<FacetCount>,
+}
+
+/// One bucket of the date histogram: matches published in
+/// `[start, start + interval)`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistogramBucket {
+    pub start: DateTime<Utc>,
+    pub count: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchResults {
     pub total: usize,
     pub hits: Vec<SearchHit>,
+    pub facets: Facets,
+    pub interval: Interval,
+    pub histogram: Vec<HistogramBucket>,
+    /// For queries with NEAR: candidates the index found, each then checked
+    /// against the query on its text. `truncated` when there were more than
+    /// [`MAX_VERIFIED`] (the counts are then a lower bound).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<Verified>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Verified {
+    pub candidates: usize,
+    pub truncated: bool,
+}
+
+/// Most candidates of a NEAR query checked on their text per search.
+pub const MAX_VERIFIED: usize = 20_000;
+
+/// One day of a backtest: how many stored items the rule fires on, with a
+/// few of them.
+#[derive(Debug, Clone, Serialize)]
+pub struct BacktestDay {
+    /// Local date.
+    pub day: chrono::NaiveDate,
+    pub matches: u64,
+    pub examples: Vec<BacktestExample>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BacktestExample {
+    pub id: String,
+    pub title: String,
+    pub url: String,
+    pub site: String,
+    pub published_at: DateTime<Utc>,
+}
+
+/// A rule run over the stored items of a time range.
+#[derive(Debug, Clone, Serialize)]
+pub struct Backtest {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// Items published in the range, all read.
+    pub scanned: usize,
+    pub matches: u64,
+    /// Every local day of the range, oldest first, days without matches
+    /// included.
+    pub days: Vec<BacktestDay>,
 }
 
 /// The item index, shared by the indexer (writes) and the API (reads).
@@ -114,6 +291,11 @@ pub struct ItemIndex {
     index: Index,
     reader: IndexReader,
     fields: Fields,
+    segmenter: Segmenter,
+    dir: std::path::PathBuf,
+    /// Documents are segmented by tantivy-jieba rather than taken
+    /// pre-tokenized (the baseline of `yuqing bench index`).
+    resegment: bool,
 }
 
 impl std::fmt::Debug for ItemIndex {
@@ -122,22 +304,59 @@ impl std::fmt::Debug for ItemIndex {
     }
 }
 
+/// Characters the regex syntax of tantivy's `RegexQuery` reads as
+/// operators.
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn term_query(field: Field, text: &str) -> Box<dyn Query> {
+    Box::new(tantivy::query::TermQuery::new(
+        Term::from_field_text(field, text),
+        IndexRecordOption::WithFreqsAndPositions,
+    ))
+}
+
 impl ItemIndex {
-    /// Opens the index in `dir`, creating it when absent.
+    /// Opens the index in `dir`, creating it when absent. An index written
+    /// with an older schema is moved aside to `<dir>.schema-<old>-<time>`
+    /// (and a warning logged): its items are searchable again when replayed.
     pub fn open(dir: &Path, segmenter: Segmenter) -> Result<ItemIndex, IndexError> {
-        std::fs::create_dir_all(dir).map_err(|e| IndexError::Open {
+        let open_err = |e: &dyn std::fmt::Display| IndexError::Open {
             path: dir.display().to_string(),
             message: e.to_string(),
-        })?;
+        };
+        std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
+        let version_file = dir.join(VERSION_FILE);
+        let version = std::fs::read_to_string(&version_file).ok();
+        let has_index = dir.join("meta.json").exists();
+        if has_index && version.as_deref().map(str::trim) != Some(SCHEMA_VERSION) {
+            let old = version.as_deref().map_or("1", str::trim).to_string();
+            let aside = dir.with_file_name(format!(
+                "{}.schema-{old}-{}",
+                dir.file_name()
+                    .map_or("index".into(), |n| n.to_string_lossy()),
+                Utc::now().format("%Y%m%d%H%M%S")
+            ));
+            std::fs::rename(dir, &aside).map_err(|e| open_err(&e))?;
+            tracing::warn!(old = %aside.display(), "the index had an older schema; it was moved aside and a new one started");
+            std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
+        }
+        std::fs::write(&version_file, SCHEMA_VERSION).map_err(|e| open_err(&e))?;
         let (schema, fields) = schema();
-        let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| IndexError::Open {
-            path: dir.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| open_err(&e))?;
         let index = Index::open_or_create(mmap, schema)?;
         index
             .tokenizers()
-            .register(TOKENIZER, JiebaTokenizer::new(segmenter));
+            .register(TOKENIZER, JiebaTokenizer::new(segmenter.clone()));
+        index.tokenizers().register(JOINED, JoinedTokenizer);
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -146,7 +365,23 @@ impl ItemIndex {
             index,
             reader,
             fields,
+            segmenter,
+            dir: dir.to_path_buf(),
+            resegment: false,
         })
+    }
+
+    /// An index that segments every document again with tantivy-jieba
+    /// (default mode, HMM on) instead of taking the analyzer's tokens: what
+    /// indexing costs without segment-once, for `yuqing bench index`.
+    pub fn open_resegmenting(dir: &Path, segmenter: Segmenter) -> Result<ItemIndex, IndexError> {
+        let mut index = Self::open(dir, segmenter)?;
+        index.index.tokenizers().register(
+            JOINED,
+            tantivy_jieba::JiebaTokenizer::with_search_mode(false),
+        );
+        index.resegment = true;
+        Ok(index)
     }
 
     /// The single writer. `heap_bytes` bounds its memory.
@@ -154,6 +389,7 @@ impl ItemIndex {
         Ok(ItemWriter {
             writer: self.index.writer(heap_bytes.max(15_000_000))?,
             fields: self.fields,
+            resegment: self.resegment,
         })
     }
 
@@ -166,22 +402,112 @@ impl ItemIndex {
         self.reader.searcher().num_docs()
     }
 
-    fn parse_query(&self, q: &str) -> Result<Box<dyn Query>, IndexError> {
-        if q.trim().is_empty() {
-            return Ok(Box::new(AllQuery));
-        }
-        let mut parser =
-            QueryParser::for_index(&self.index, vec![self.fields.title, self.fields.text]);
-        parser.set_conjunction_by_default();
-        parser
-            .parse_query(q)
-            .map_err(|e| IndexError::Query(e.to_string()))
+    /// Bytes the index takes on disk.
+    pub fn size_bytes(&self) -> u64 {
+        std::fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| e.metadata().ok())
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
     }
 
-    pub fn search(&self, req: &SearchRequest) -> Result<SearchResults, IndexError> {
+    /// The payload of the last commit (the bus position it covers).
+    pub fn commit_payload(&self) -> Result<Option<String>, IndexError> {
+        Ok(self.index.load_metas()?.payload)
+    }
+
+    /// The tantivy query of a rule-language expression. NEAR and ONEAR
+    /// become an AND of their sides; `needs_check` is set so the caller
+    /// checks the distance on the text.
+    fn translate(&self, q: &RuleQuery, e: &Expr, needs_check: &mut bool) -> Box<dyn Query> {
         let f = self.fields;
-        let text_query = self.parse_query(&req.query)?;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text_query.box_clone())];
+        match e {
+            Expr::Term(i) => {
+                let spec = &q.terms[*i];
+                let words: Vec<String> = self
+                    .segmenter
+                    .tokens(&spec.text)
+                    .into_iter()
+                    .map(|t| t.text.to_lowercase())
+                    .collect();
+                let fields: &[Field] = match spec.scope {
+                    Scope::Any => &[f.title, f.text],
+                    Scope::Title => &[f.title],
+                    Scope::Text => &[f.text],
+                };
+                let per_field: Vec<(Occur, Box<dyn Query>)> = fields
+                    .iter()
+                    .map(|&field| {
+                        let q: Box<dyn Query> = match words.as_slice() {
+                            [] => Box::new(EmptyQuery),
+                            [w] => term_query(field, w),
+                            many => Box::new(PhraseQuery::new(
+                                many.iter()
+                                    .map(|w| Term::from_field_text(field, w))
+                                    .collect(),
+                            )),
+                        };
+                        (Occur::Should, q)
+                    })
+                    .collect();
+                Box::new(BooleanQuery::new(per_field))
+            }
+            Expr::Meta(i) => match &q.metas[*i] {
+                Meta::Author(a) => match RegexQuery::from_pattern(
+                    &format!(".*{}.*", regex_escape(&a.to_lowercase())),
+                    f.author_norm,
+                ) {
+                    Ok(r) => Box::new(r),
+                    Err(_) => Box::new(EmptyQuery),
+                },
+                Meta::Site(h) => {
+                    let mut any: Vec<(Occur, Box<dyn Query>)> =
+                        vec![(Occur::Should, term_query(f.site, h))];
+                    if let Ok(r) =
+                        RegexQuery::from_pattern(&format!(".*\\.{}", regex_escape(h)), f.site)
+                    {
+                        any.push((Occur::Should, Box::new(r)));
+                    }
+                    Box::new(BooleanQuery::new(any))
+                }
+                Meta::SourceType(t) => term_query(f.source_type, t.as_str()),
+            },
+            Expr::And(v) => Box::new(BooleanQuery::new(
+                v.iter()
+                    .map(|e| match e {
+                        Expr::Not(inner) => (Occur::MustNot, self.translate(q, inner, needs_check)),
+                        e => (Occur::Must, self.translate(q, e, needs_check)),
+                    })
+                    .collect(),
+            )),
+            Expr::Or(v) => Box::new(BooleanQuery::new(
+                v.iter()
+                    .map(|e| (Occur::Should, self.translate(q, e, needs_check)))
+                    .collect(),
+            )),
+            Expr::Not(inner) => Box::new(BooleanQuery::new(vec![
+                (Occur::Must, Box::new(AllQuery) as Box<dyn Query>),
+                (Occur::MustNot, self.translate(q, inner, needs_check)),
+            ])),
+            Expr::Near { left, right, .. } => {
+                *needs_check = true;
+                Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, self.translate(q, left, needs_check)),
+                    (Occur::Must, self.translate(q, right, needs_check)),
+                ]))
+            }
+        }
+    }
+
+    /// The filters of a request, as query clauses.
+    fn filters(&self, req: &SearchRequest) -> Vec<(Occur, Box<dyn Query>)> {
+        let f = self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         if req.since.is_some() || req.until.is_some() {
             let lower = req.since.map_or(Bound::Unbounded, |t| {
                 Bound::Included(Term::from_field_i64(f.published, t.timestamp()))
@@ -191,31 +517,335 @@ impl ItemIndex {
             });
             clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
         }
-        if let Some(st) = &req.source_type {
+        for (field, value) in [
+            (f.source_type, &req.source_type),
+            (f.site, &req.site),
+            (f.sentiment, &req.sentiment),
+            (f.level, &req.level),
+            (f.rules, &req.rule),
+        ] {
+            if let Some(v) = value {
+                clauses.push((Occur::Must, term_query(field, v)));
+            }
+        }
+        if let Some(ids) = &req.ids {
             clauses.push((
                 Occur::Must,
-                Box::new(tantivy::query::TermQuery::new(
-                    Term::from_field_text(f.source_type, st),
-                    IndexRecordOption::Basic,
+                Box::new(TermSetQuery::new(
+                    ids.iter().map(|id| Term::from_field_text(f.id, id)),
                 )),
             ));
         }
-        let query = BooleanQuery::new(clauses);
+        clauses
+    }
+
+    /// An item rebuilt from a stored document, for checking a query on it.
+    fn stored_item(&self, doc: &TantivyDocument) -> Item {
+        let f = self.fields;
+        let s = |field: Field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let author = s(f.author);
+        let published = doc
+            .get_first(f.published)
+            .and_then(|v| v.as_i64())
+            .and_then(|t| Utc.timestamp_opt(t, 0).single())
+            .unwrap_or_default();
+        Item {
+            id: s(f.id),
+            source: s(f.source),
+            source_kind: SourceKind::Page,
+            source_type: SourceType::parse(&s(f.source_type)).unwrap_or(SourceType::News),
+            site: s(f.site),
+            url: s(f.url),
+            title: s(f.title_stored),
+            text: s(f.text_stored),
+            author: (!author.is_empty()).then_some(author),
+            published_at: Some(published),
+            fetched_at: published,
+            engagement: Default::default(),
+            parent_id: None,
+        }
+    }
+
+    /// Every item published in `[since, until)` that `rules` fires on,
+    /// checked on its stored text exactly as the analyzer checks a new
+    /// item; returns how many items were read. Items without any term of
+    /// the rules are passed over without segmenting them.
+    pub fn scan_matching(
+        &self,
+        rules: &RuleSet,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        mut each: impl FnMut(&Item),
+    ) -> Result<usize, IndexError> {
         let searcher = self.reader.searcher();
-        let limit = req.limit.clamp(1, 500);
-        let (total, top) = searcher.search(
-            &query,
-            &(
-                Count,
-                TopDocs::with_limit(limit)
-                    .and_offset(req.offset)
-                    .order_by_fast_field::<i64>("published", Order::Desc),
+        let range = BooleanQuery::new(
+            std::iter::once((Occur::Must, Box::new(AllQuery) as Box<dyn Query>))
+                .chain(self.filters(&SearchRequest {
+                    since,
+                    until,
+                    ..Default::default()
+                }))
+                .collect(),
+        );
+        let mut docs: Vec<DocAddress> = searcher
+            .search(&range, &DocSetCollector)?
+            .into_iter()
+            .collect();
+        docs.sort_unstable();
+        for addr in &docs {
+            let doc: TantivyDocument = searcher.doc(*addr)?;
+            let item = self.stored_item(&doc);
+            let (title, text) = (Normalized::new(&item.title), Normalized::new(&item.text));
+            if rules.mentions_any(&[&title.text, &text.text])
+                && !rules.matches(&self.segmenter.match_doc(&item)).is_empty()
+            {
+                each(&item);
+            }
+        }
+        Ok(docs.len())
+    }
+
+    /// Runs `rules` (one saved rule, or a draft) over the items published
+    /// in `[since, until)`: matches per local day (`utc_offset` seconds east
+    /// of UTC) with up to `examples` items a day, newest first.
+    pub fn backtest(
+        &self,
+        rules: &RuleSet,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        utc_offset: i32,
+        examples: usize,
+    ) -> Result<Backtest, IndexError> {
+        let tz = chrono::FixedOffset::east_opt(utc_offset)
+            .ok_or_else(|| IndexError::Query(format!("bad UTC offset {utc_offset}")))?;
+        let mut found: Vec<BacktestExample> = Vec::new();
+        let scanned = self.scan_matching(rules, Some(since), Some(until), |item| {
+            found.push(BacktestExample {
+                id: item.id.clone(),
+                title: item.title.clone(),
+                url: item.url.clone(),
+                site: item.site.clone(),
+                published_at: item.time(),
+            })
+        })?;
+        found.sort_by(|a, b| {
+            b.published_at
+                .cmp(&a.published_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        let mut days: Vec<BacktestDay> = Vec::new();
+        let (first, last) = (
+            since.with_timezone(&tz).date_naive(),
+            (until - chrono::Duration::seconds(1))
+                .with_timezone(&tz)
+                .date_naive(),
+        );
+        let mut day = first;
+        while day <= last {
+            days.push(BacktestDay {
+                day,
+                matches: 0,
+                examples: Vec::new(),
+            });
+            day = day.succ_opt().unwrap_or(day);
+            if days.len() > 3_660 {
+                break;
+            }
+        }
+        for e in &found {
+            let d = e.published_at.with_timezone(&tz).date_naive();
+            if let Some(slot) = days.iter_mut().find(|x| x.day == d) {
+                slot.matches += 1;
+                if slot.examples.len() < examples {
+                    slot.examples.push(e.clone());
+                }
+            }
+        }
+        Ok(Backtest {
+            since,
+            until,
+            scanned,
+            matches: found.len() as u64,
+            days,
+        })
+    }
+
+    pub fn search(&self, req: &SearchRequest) -> Result<SearchResults, IndexError> {
+        let f = self.fields;
+        let searcher = self.reader.searcher();
+        let mut needs_check = false;
+        let text_query: Box<dyn Query> = if req.query.trim().is_empty() {
+            Box::new(AllQuery)
+        } else {
+            let parsed = RuleQuery::parse(&req.query).map_err(|e| IndexError::Syntax {
+                pos: e.pos,
+                message: e.message,
+            })?;
+            self.translate(&parsed, &parsed.expr, &mut needs_check)
+        };
+        let mut clauses = vec![(Occur::Must, text_query.box_clone())];
+        clauses.extend(self.filters(req));
+        let mut query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
+        let mut verified = None;
+        if needs_check {
+            // NEAR: the index finds items with both sides; the text says
+            // whether they are near enough.
+            let rules = RuleSet::of_query(&req.query).map_err(|e| IndexError::Syntax {
+                pos: e.pos,
+                message: e.message,
+            })?;
+            let mut docs: Vec<DocAddress> = searcher
+                .search(&*query, &DocSetCollector)?
+                .into_iter()
+                .collect();
+            docs.sort_unstable();
+            let candidates = docs.len();
+            let mut ids = Vec::new();
+            for addr in docs.iter().take(MAX_VERIFIED) {
+                let doc: TantivyDocument = searcher.doc(*addr)?;
+                let item = self.stored_item(&doc);
+                if !rules.matches(&self.segmenter.match_doc(&item)).is_empty() {
+                    ids.push(Term::from_field_text(f.id, &item.id));
+                }
+            }
+            verified = Some(Verified {
+                candidates,
+                truncated: candidates > MAX_VERIFIED,
+            });
+            query = Box::new(TermSetQuery::new(ids));
+        }
+
+        let interval = req.interval.unwrap_or(match (req.since, req.until) {
+            (Some(s), u) if u.unwrap_or_else(Utc::now) - s <= chrono::Duration::days(3) => {
+                Interval::Hour
+            }
+            _ => Interval::Day,
+        });
+        let utc_offset = i64::from(req.utc_offset.unwrap_or(8 * 3_600));
+        let bucket_offset = (-utc_offset).rem_euclid(interval.seconds());
+        let aggs: Aggregations = serde_json::from_value(serde_json::json!({
+            "source_type": { "terms": { "field": "source_type", "size": 20 } },
+            "sentiment": { "terms": { "field": "sentiment", "size": 5 } },
+            "level": { "terms": { "field": "level", "size": 5 } },
+            "site": { "terms": { "field": "site", "size": 20 } },
+            "histogram": { "histogram": {
+                "field": "published",
+                "interval": interval.seconds(),
+                "offset": bucket_offset,
+            } },
+        }))
+        .map_err(|e| IndexError::Query(e.to_string()))?;
+        let agg_collector = AggregationCollector::from_aggs(
+            aggs,
+            AggContextParams::new(
+                AggregationLimitsGuard::default(),
+                self.index.tokenizers().clone(),
             ),
-        )?;
-        let mut snippets = SnippetGenerator::create(&searcher, &*text_query, f.text)?;
-        snippets.set_max_num_chars(160);
-        let mut hits = Vec::with_capacity(top.len());
-        for (_, addr) in top {
+        );
+        let limit = req.limit.clamp(1, 500);
+        let top = TopDocs::with_limit(limit).and_offset(req.offset);
+        let (total, addrs, agg_results) = match req.sort {
+            SortBy::Time => {
+                let (n, top, a) = searcher.search(
+                    &*query,
+                    &(
+                        Count,
+                        top.order_by_fast_field::<i64>("published", Order::Desc),
+                        agg_collector,
+                    ),
+                )?;
+                (n, top.into_iter().map(|(_, a)| a).collect::<Vec<_>>(), a)
+            }
+            SortBy::Score => {
+                let (n, top, a) = searcher.search(
+                    &*query,
+                    &(
+                        Count,
+                        top.order_by_fast_field::<u64>("score", Order::Desc),
+                        agg_collector,
+                    ),
+                )?;
+                (n, top.into_iter().map(|(_, a)| a).collect(), a)
+            }
+            SortBy::Heat => {
+                let (n, top, a) = searcher.search(
+                    &*query,
+                    &(
+                        Count,
+                        top.order_by_fast_field::<f64>("heat", Order::Desc),
+                        agg_collector,
+                    ),
+                )?;
+                (n, top.into_iter().map(|(_, a)| a).collect(), a)
+            }
+        };
+        let agg_json =
+            serde_json::to_value(&agg_results).map_err(|e| IndexError::Query(e.to_string()))?;
+        let buckets = |name: &str| -> Vec<FacetCount> {
+            agg_json[name]["buckets"]
+                .as_array()
+                .map(|b| {
+                    b.iter()
+                        .filter_map(|b| {
+                            Some(FacetCount {
+                                value: b["key"].as_str()?.to_string(),
+                                count: b["doc_count"].as_u64()?,
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let facets = Facets {
+            source_type: buckets("source_type"),
+            sentiment: buckets("sentiment"),
+            level: buckets("level"),
+            site: buckets("site"),
+        };
+        let histogram = agg_json["histogram"]["buckets"]
+            .as_array()
+            .map(|b| {
+                b.iter()
+                    .filter_map(|b| {
+                        Some(HistogramBucket {
+                            start: Utc.timestamp_opt(b["key"].as_f64()? as i64, 0).single()?,
+                            count: b["doc_count"].as_u64()?,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+
+        // Snippets: the query's words in the text, found again in the
+        // stored text by the analyzer's segmenter.
+        let mut words: std::collections::BTreeMap<String, f32> = Default::default();
+        let mut terms = Vec::new();
+        text_query.query_terms(&mut |term, _| {
+            if term.field() == f.text {
+                terms.push(term.clone());
+            }
+        });
+        for term in terms {
+            if let Some(w) = term.value().as_str() {
+                let df = searcher.doc_freq(&term)?;
+                if df > 0 {
+                    words.insert(w.to_string(), 1.0 / (1.0 + df as f32));
+                }
+            }
+        }
+        let snippets = SnippetGenerator::new(
+            words,
+            tantivy::tokenizer::TextAnalyzer::from(JiebaTokenizer::new(self.segmenter.clone())),
+            f.text,
+            160,
+        );
+        let mut hits = Vec::with_capacity(addrs.len());
+        for addr in addrs {
             let doc: TantivyDocument = searcher.doc(addr)?;
             let s = |field: Field| {
                 doc.get_first(field)
@@ -223,7 +853,7 @@ impl ItemIndex {
                     .unwrap_or_default()
                     .to_string()
             };
-            let text = s(f.text);
+            let text = s(f.text_stored);
             let snippet = snippets.snippet(&text);
             let (fragment, highlights) = if snippet.fragment().is_empty() {
                 (text.chars().take(120).collect::<String>(), Vec::new())
@@ -239,10 +869,11 @@ impl ItemIndex {
             };
             let author = s(f.author);
             let level = s(f.level);
+            let sentiment = s(f.sentiment);
             hits.push(SearchHit {
                 id: s(f.id),
                 url: s(f.url),
-                title: s(f.title),
+                title: s(f.title_stored),
                 site: s(f.site),
                 source: s(f.source),
                 source_type: s(f.source_type),
@@ -253,6 +884,11 @@ impl ItemIndex {
                     .and_then(|t| Utc.timestamp_opt(t, 0).single()),
                 level: (!level.is_empty()).then_some(level),
                 score: doc.get_first(f.score).and_then(|v| v.as_u64()).unwrap_or(0),
+                sentiment: (!sentiment.is_empty()).then_some(sentiment),
+                heat: doc
+                    .get_first(f.heat)
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(0.0),
                 rules: doc
                     .get_all(f.rules)
                     .filter_map(|v| v.as_str().map(str::to_string))
@@ -261,7 +897,14 @@ impl ItemIndex {
                 highlights,
             });
         }
-        Ok(SearchResults { total, hits })
+        Ok(SearchResults {
+            total,
+            hits,
+            facets,
+            interval,
+            histogram,
+            verified,
+        })
     }
 }
 
@@ -269,6 +912,7 @@ impl ItemIndex {
 pub struct ItemWriter {
     writer: IndexWriter,
     fields: Fields,
+    resegment: bool,
 }
 
 impl std::fmt::Debug for ItemWriter {
@@ -287,10 +931,18 @@ impl ItemWriter {
         let mut doc = TantivyDocument::new();
         doc.add_text(f.id, &item.id);
         doc.add_text(f.url, &item.url);
-        doc.add_pre_tokenized_text(f.title, pre_tokenized(&item.title, &a.title_tokens));
-        doc.add_pre_tokenized_text(f.text, pre_tokenized(&item.text, &a.text_tokens));
+        doc.add_text(f.title_stored, &item.title);
+        doc.add_text(f.text_stored, &item.text);
+        if self.resegment {
+            doc.add_text(f.title, &item.title);
+            doc.add_text(f.text, &item.text);
+        } else {
+            doc.add_text(f.title, joined(&a.title_tokens));
+            doc.add_text(f.text, joined(&a.text_tokens));
+        }
         if let Some(author) = &item.author {
             doc.add_text(f.author, author);
+            doc.add_text(f.author_norm, normalize(author).to_lowercase());
         }
         doc.add_text(f.site, &item.site);
         doc.add_text(f.source, &item.source);
@@ -304,6 +956,21 @@ impl ItemWriter {
         for h in &a.hits {
             doc.add_text(f.rules, &h.rule_id);
         }
+        if let Some(sentiment) = a.sentiment {
+            doc.add_text(f.sentiment, sentiment.label.as_str());
+        }
+        doc.add_f64(f.heat, item_heat(item.source_type, &item.engagement));
+        let e = &item.engagement;
+        for (field, value) in [
+            (f.replies, e.replies),
+            (f.reposts, e.reposts),
+            (f.likes, e.likes),
+            (f.views, e.views),
+        ] {
+            if let Some(v) = value {
+                doc.add_u64(field, v);
+            }
+        }
         self.writer.add_document(doc)?;
         Ok(())
     }
@@ -311,6 +978,29 @@ impl ItemWriter {
     /// Makes everything added so far durable.
     pub fn commit(&mut self) -> Result<(), IndexError> {
         self.writer.commit()?;
+        Ok(())
+    }
+
+    /// Makes everything added so far durable, with `payload` (the bus
+    /// position the commit covers) stored in the same commit.
+    pub fn commit_with(&mut self, payload: &str) -> Result<(), IndexError> {
+        let mut prepared = self.writer.prepare_commit()?;
+        prepared.set_payload(payload);
+        prepared.commit()?;
+        Ok(())
+    }
+
+    /// Deletes the items published before `cutoff`; durable at the next
+    /// commit.
+    pub fn delete_before(&mut self, cutoff: DateTime<Utc>) -> Result<(), IndexError> {
+        let range = RangeQuery::new(
+            Bound::Unbounded,
+            Bound::Excluded(Term::from_field_i64(
+                self.fields.published,
+                cutoff.timestamp(),
+            )),
+        );
+        self.writer.delete_query(Box::new(range))?;
         Ok(())
     }
 }

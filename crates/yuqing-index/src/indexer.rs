@@ -19,6 +19,8 @@ pub struct IndexerMetrics {
     pub commits: IntCounter,
     pub rejected: IntCounter,
     pub docs: IntGauge,
+    pub size: IntGauge,
+    pub expired: IntCounter,
 }
 
 impl IndexerMetrics {
@@ -35,11 +37,20 @@ impl IndexerMetrics {
         )
         .unwrap();
         let docs = IntGauge::new("yuqing_index_documents", "Documents in the index.").unwrap();
+        let size =
+            IntGauge::new("yuqing_index_size_bytes", "Bytes the index takes on disk.").unwrap();
+        let expired = IntCounter::new(
+            "yuqing_index_retention_runs_total",
+            "Retention passes that deleted items older than index.retention_days.",
+        )
+        .unwrap();
         for m in [
             Box::new(indexed.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(commits.clone()),
             Box::new(rejected.clone()),
             Box::new(docs.clone()),
+            Box::new(size.clone()),
+            Box::new(expired.clone()),
         ] {
             let _ = registry.register(m);
         }
@@ -48,6 +59,8 @@ impl IndexerMetrics {
             commits,
             rejected,
             docs,
+            size,
+            expired,
         }
     }
 }
@@ -69,6 +82,8 @@ pub async fn run_indexer(
     let mut batch: Vec<(AnalyzedItem, Ack)> = Vec::new();
     let mut deadline: Option<Instant> = None;
     metrics.docs.set(index.num_docs() as i64);
+    metrics.size.set(index.size_bytes() as i64);
+    let mut retention = tokio::time::interval(Duration::from_secs(3_600));
     loop {
         let timer = async {
             match deadline {
@@ -78,6 +93,10 @@ pub async fn run_indexer(
         };
         tokio::select! {
             _ = shutdown.cancelled() => break,
+            _ = retention.tick(), if cfg.retention_days > 0 => {
+                let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(cfg.retention_days));
+                expire(&index, &writer, cutoff, &metrics).await;
+            }
             _ = timer => {
                 flush(&index, &writer, &mut batch, &metrics).await;
                 deadline = None;
@@ -111,6 +130,37 @@ pub async fn run_indexer(
     Ok(())
 }
 
+/// Deletes the items published before `cutoff` and commits.
+async fn expire(
+    index: &Arc<ItemIndex>,
+    writer: &Arc<Mutex<ItemWriter>>,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    metrics: &IndexerMetrics,
+) {
+    let (w, idx) = (writer.clone(), index.clone());
+    let before = index.num_docs();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut w = w.lock().unwrap();
+        w.delete_before(cutoff)?;
+        w.commit()?;
+        idx.reload()
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => {
+            let after = index.num_docs();
+            metrics.expired.inc();
+            metrics.docs.set(after as i64);
+            metrics.size.set(index.size_bytes() as i64);
+            if after < before {
+                info!(deleted = before - after, %cutoff, "items past retention deleted");
+            }
+        }
+        Ok(Err(e)) => error!(error = %e, "index retention failed"),
+        Err(e) => error!(error = %e, "index task failed"),
+    }
+}
+
 async fn flush(
     index: &Arc<ItemIndex>,
     writer: &Arc<Mutex<ItemWriter>>,
@@ -138,6 +188,7 @@ async fn flush(
             metrics.indexed.inc_by(items.len() as u64);
             metrics.commits.inc();
             metrics.docs.set(index.num_docs() as i64);
+            metrics.size.set(index.size_bytes() as i64);
             for (_, ack) in items {
                 ack.ack();
             }

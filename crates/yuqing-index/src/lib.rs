@@ -18,6 +18,10 @@ mod index;
 mod indexer;
 mod tokenizer;
 
-pub use index::{IndexError, ItemIndex, ItemWriter, SearchHit, SearchRequest, SearchResults};
+pub use index::{
+    Backtest, BacktestDay, BacktestExample, FacetCount, Facets, HistogramBucket, IndexError,
+    Interval, ItemIndex, ItemWriter, MAX_VERIFIED, SearchHit, SearchRequest, SearchResults, SortBy,
+    Verified,
+};
 pub use indexer::{IndexerMetrics, run_indexer};
 pub use tokenizer::{JiebaTokenizer, TOKENIZER};

@@ -28,6 +28,8 @@ pub struct AppState {
     pub alerts: AlertStore,
     pub crawler: Option<Arc<Crawler>>,
     pub registry: prometheus::Registry,
+    /// The configured rules, for backtests of saved rules.
+    pub rules: Arc<Vec<yuqing_config::RuleConfig>>,
 }
 
 /// The router, apart from serving, so tests call it directly.
@@ -43,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/reports", get(reports))
         .route("/api/hotwords", get(hot_words))
         .route("/api/spikes", get(spikes))
+        .route("/api/backtest", get(backtest))
         .route("/api/events/{id}", get(event))
         .route("/reports/{period_end}", get(console::report))
         .with_state(state)
@@ -52,17 +55,80 @@ pub fn app(state: AppState) -> Router {
 #[derive(Debug)]
 pub struct ApiError(StatusCode, String);
 
+impl ApiError {
+    pub fn message(&self) -> &str {
+        &self.1
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
     }
 }
 
+/// A query syntax error: 400 with the message and the character position
+/// (counted from 0) where the query goes wrong.
+pub struct QueryError {
+    message: String,
+    position: usize,
+}
+
+impl IntoResponse for QueryError {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": self.message, "position": self.position })),
+        )
+            .into_response()
+    }
+}
+
+/// Either kind of API failure.
+pub enum SearchError {
+    Api(ApiError),
+    Query(QueryError),
+}
+
+impl IntoResponse for SearchError {
+    fn into_response(self) -> Response {
+        match self {
+            SearchError::Api(e) => e.into_response(),
+            SearchError::Query(e) => e.into_response(),
+        }
+    }
+}
+
+impl From<ApiError> for SearchError {
+    fn from(e: ApiError) -> Self {
+        SearchError::Api(e)
+    }
+}
+
+/// Maps an index error for `query`: syntax errors become a 400 with the
+/// character position.
+pub fn search_error(e: IndexError, query: &str) -> SearchError {
+    match e {
+        IndexError::Syntax { pos, message } => SearchError::Query(QueryError {
+            position: query.get(..pos).map_or(0, |p| p.chars().count()),
+            message: format!("invalid query: {message}"),
+        }),
+        IndexError::Query(m) => SearchError::Api(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("invalid query: {m}"),
+        )),
+        other => SearchError::Api(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            other.to_string(),
+        )),
+    }
+}
+
 impl From<IndexError> for ApiError {
     fn from(e: IndexError) -> Self {
         match e {
-            IndexError::Query(m) => {
-                ApiError(StatusCode::BAD_REQUEST, format!("invalid query: {m}"))
+            IndexError::Query(_) | IndexError::Syntax { .. } => {
+                ApiError(StatusCode::BAD_REQUEST, e.to_string())
             }
             other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }
@@ -77,8 +143,24 @@ pub struct SearchParams {
     pub since: Option<String>,
     pub until: Option<String>,
     pub source_type: Option<String>,
+    pub site: Option<String>,
+    /// 正面/中性/负面 or positive/neutral/negative.
+    pub sentiment: Option<String>,
+    /// 蓝/黄/橙/红 or blue/yellow/orange/red.
+    pub level: Option<String>,
+    pub rule: Option<String>,
+    /// An event id: only its items.
+    pub event: Option<String>,
+    /// `time` (default), `score` or `heat`.
+    pub sort: Option<String>,
+    /// `hour` or `day` histogram buckets.
+    pub interval: Option<String>,
     pub limit: Option<usize>,
     pub offset: Option<usize>,
+}
+
+fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// Parses `2026-11-26T08:00:00Z`, `2026-11-26`, or a span back from now
@@ -133,6 +215,49 @@ impl SearchParams {
                         .ok_or(format!("unknown source_type `{s}`"))
                 })
                 .transpose()?,
+            site: non_empty(&self.site).map(|s| s.to_ascii_lowercase()),
+            sentiment: non_empty(&self.sentiment)
+                .map(|s| match s {
+                    "positive" | "正面" => Ok("positive".to_string()),
+                    "neutral" | "中性" => Ok("neutral".to_string()),
+                    "negative" | "负面" => Ok("negative".to_string()),
+                    _ => Err(format!(
+                        "unknown sentiment `{s}`: positive, neutral or negative"
+                    )),
+                })
+                .transpose()?,
+            level: non_empty(&self.level)
+                .map(|s| {
+                    s.parse::<yuqing_model::Level>()
+                        .map(|l| l.as_str().to_string())
+                        .or_else(|_| {
+                            [
+                                yuqing_model::Level::Blue,
+                                yuqing_model::Level::Yellow,
+                                yuqing_model::Level::Orange,
+                                yuqing_model::Level::Red,
+                            ]
+                            .into_iter()
+                            .find(|l| l.zh() == s || l.zh().starts_with(s))
+                            .map(|l| l.as_str().to_string())
+                            .ok_or(format!("unknown level `{s}`: blue, yellow, orange or red"))
+                        })
+                })
+                .transpose()?,
+            rule: non_empty(&self.rule).map(str::to_string),
+            ids: None,
+            sort: match non_empty(&self.sort) {
+                None => yuqing_index::SortBy::Time,
+                Some(s) => yuqing_index::SortBy::parse(s)
+                    .ok_or(format!("unknown sort `{s}`: time, score or heat"))?,
+            },
+            interval: non_empty(&self.interval)
+                .map(|s| {
+                    yuqing_index::Interval::parse(s)
+                        .ok_or(format!("unknown interval `{s}`: hour or day"))
+                })
+                .transpose()?,
+            utc_offset: None,
             limit: self.limit.unwrap_or(20),
             offset: self.offset.unwrap_or(0),
         })
@@ -142,14 +267,25 @@ impl SearchParams {
 async fn search(
     State(st): State<AppState>,
     Query(p): Query<SearchParams>,
-) -> Result<impl IntoResponse, ApiError> {
-    let req = p
+) -> Result<impl IntoResponse, SearchError> {
+    let mut req = p
         .to_request()
         .map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))?;
+    if let Some(event) = non_empty(&p.event) {
+        let store = st.alerts.clone();
+        let event = event.to_string();
+        let chain = tokio::task::spawn_blocking(move || store.event_chain(&event))
+            .await
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        req.ids = Some(chain.into_iter().map(|l| l.item_id).collect());
+    }
     let index = st.index.clone();
+    let query = req.query.clone();
     let res = tokio::task::spawn_blocking(move || index.search(&req))
         .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| search_error(e, &query))?;
     Ok(Json(res))
 }
 
@@ -244,6 +380,84 @@ async fn hot_words(
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok(Json(words))
+}
+
+/// A backtest: `rule` (a configured rule's id) or `q` (a draft query),
+/// over `since` (default 30d) to `until` (default now).
+#[derive(Debug, Deserialize, Default)]
+pub struct BacktestParams {
+    pub rule: Option<String>,
+    pub q: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// Examples per day (default 3, at most 20).
+    pub examples: Option<usize>,
+}
+
+/// The rule set a backtest runs: a configured rule (with its exclusions)
+/// or a draft query.
+pub fn backtest_rules(
+    p: &BacktestParams,
+    rules: &[yuqing_config::RuleConfig],
+) -> Result<(yuqing_analysis::RuleSet, String), SearchError> {
+    match (non_empty(&p.rule), non_empty(&p.q)) {
+        (Some(id), None) => {
+            let cfg = rules.iter().find(|r| r.id == id).ok_or_else(|| {
+                ApiError(StatusCode::NOT_FOUND, format!("no rule with id `{id}`"))
+            })?;
+            let (set, errors) = yuqing_analysis::RuleSet::compile(std::slice::from_ref(cfg));
+            if let Some(e) = errors.first() {
+                return Err(ApiError(StatusCode::BAD_REQUEST, e.to_string()).into());
+            }
+            Ok((set, cfg.query.clone()))
+        }
+        (None, Some(q)) => yuqing_analysis::RuleSet::of_query(q)
+            .map(|set| (set, q.to_string()))
+            .map_err(|e| {
+                search_error(
+                    IndexError::Syntax {
+                        pos: e.pos,
+                        message: e.message,
+                    },
+                    q,
+                )
+            }),
+        _ => Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "give either rule (a configured rule's id) or q (a draft query)".into(),
+        )
+        .into()),
+    }
+}
+
+async fn backtest(
+    State(st): State<AppState>,
+    Query(p): Query<BacktestParams>,
+) -> Result<impl IntoResponse, SearchError> {
+    let now = Utc::now();
+    let since = parse_since(non_empty(&p.since).unwrap_or("30d"), now)
+        .map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))?;
+    let until = non_empty(&p.until)
+        .map(|u| parse_since(u, now))
+        .transpose()
+        .map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))?
+        // Open-ended: include what was published this very second.
+        .unwrap_or(now + chrono::Duration::seconds(1));
+    if since >= until {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "since must be before until".into()).into());
+    }
+    let (rules, query) = backtest_rules(&p, &st.rules)?;
+    let examples = p.examples.unwrap_or(3).min(20);
+    let index = st.index.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        index.backtest(&rules, since, until, 8 * 3_600, examples)
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| search_error(e, &query))?;
+    Ok(Json(
+        serde_json::json!({ "query": query, "backtest": result }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

@@ -51,6 +51,7 @@ fn state(dir: &std::path::Path) -> AppState {
         alerts: AlertStore::open(&dir.join("alert.db")).unwrap(),
         crawler: None,
         registry: prometheus::Registry::new(),
+        rules: Default::default(),
     }
 }
 
@@ -264,4 +265,67 @@ async fn hot_words_for_any_window_and_reprint_chains() {
     assert!(!body.contains("<i>news"));
     assert!(!body.contains("<script>首发"));
     assert!(body.contains("#1（相差 4 位）"), "{body}");
+}
+
+#[tokio::test]
+async fn search_filters_facets_syntax_positions_and_backtests() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut st = state(dir.path());
+    st.rules = std::sync::Arc::new(
+        yuqing_config::Loader::default()
+            .load(
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml"),
+            )
+            .unwrap()
+            .rules,
+    );
+    let (s, body) = get(
+        app(st.clone()),
+        "/api/search?q=%E8%A2%AB%E5%9B%B0&source_type=%E8%AE%BA%E5%9D%9B&sort=score&interval=hour",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["total"], 1);
+    assert_eq!(v["facets"]["source_type"][0]["value"], "forum");
+    assert_eq!(v["interval"], "hour");
+    assert_eq!(v["histogram"].as_array().unwrap().len(), 1);
+    // The position of a syntax error is in characters.
+    let (s, body) = get(
+        app(st.clone()),
+        "/api/search?q=%E8%A2%AB%E5%9B%B0%20AND%20(",
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["position"], 8, "{body}");
+    for bad in [
+        "sort=loudest",
+        "sentiment=angry",
+        "level=purple",
+        "interval=week",
+    ] {
+        let (s, _) = get(app(st.clone()), &format!("/api/search?{bad}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    // Backtests: a draft query, a saved rule, and the mistakes.
+    let (s, body) = get(
+        app(st.clone()),
+        "/api/backtest?q=%E8%A2%AB%E5%9B%B0&since=2d",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["backtest"]["matches"], 1, "{body}");
+    assert_eq!(v["backtest"]["scanned"], 1);
+    let rule = &st.rules[0].id;
+    let (s, body) = get(app(st.clone()), &format!("/api/backtest?rule={rule}")).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, _) = get(app(st.clone()), "/api/backtest?rule=nope").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = get(app(st.clone()), "/api/backtest").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, body) = get(app(st), "/api/backtest?q=(%E8%A2%AB%E5%9B%B0").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(body.contains("position"), "{body}");
 }

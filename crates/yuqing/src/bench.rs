@@ -255,3 +255,135 @@ pub fn compare(analyzer: &Analyzer, docs: &[Doc], min_time: Duration) -> Compari
         stages,
     }
 }
+
+/// `yuqing bench index`: indexing the analyzer's tokens against
+/// tantivy-jieba segmenting the same items again, then query latency on a
+/// large index.
+pub mod index {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use anyhow::Result;
+    use chrono::Utc;
+    use yuqing_analysis::{Analyzer, Segmenter};
+    use yuqing_index::{Interval, ItemIndex, SearchRequest};
+    use yuqing_model::{AnalyzedItem, SourceType};
+
+    use super::{Doc, item};
+
+    /// The corpus analyzed once: what the indexer receives.
+    pub fn analyzed(analyzer: &Analyzer, docs: &[Doc]) -> Vec<AnalyzedItem> {
+        docs.iter().map(|d| analyzer.analyze(item(d))).collect()
+    }
+
+    /// The `n`-th copy of a corpus item: its own id, a time spread over the
+    /// last 30 days, and a source type and site that vary.
+    pub fn nth(base: &[AnalyzedItem], n: usize) -> AnalyzedItem {
+        let mut a = base[n % base.len()].clone();
+        a.item.id = format!("bench-{n}");
+        a.item.url = format!("https://bench{}.example/{n}", n % 50);
+        a.item.site = format!("bench{}.example", n % 50);
+        a.item.source_type = SourceType::ALL[n % SourceType::ALL.len()];
+        // A deterministic spread: n * golden ratio, modulo 30 days.
+        let secs = (n as u64).wrapping_mul(0x9e37_79b9) % (30 * 86_400);
+        a.item.published_at = Some(Utc::now() - chrono::Duration::seconds(secs as i64));
+        a.item.engagement.reposts = Some((n % 97) as u64);
+        a
+    }
+
+    /// Indexes `count` items into a new index in `dir`, committing every
+    /// 50,000; returns the time taken.
+    pub fn ingest(
+        dir: &Path,
+        segmenter: &Segmenter,
+        base: &[AnalyzedItem],
+        count: usize,
+        heap: usize,
+        resegment: bool,
+    ) -> Result<(ItemIndex, Duration)> {
+        let index = if resegment {
+            ItemIndex::open_resegmenting(dir, segmenter.clone())?
+        } else {
+            ItemIndex::open(dir, segmenter.clone())?
+        };
+        let mut w = index.writer(heap)?;
+        let mut elapsed = Duration::ZERO;
+        let mut n = 0;
+        while n < count {
+            // The items are made outside the clock.
+            let batch: Vec<AnalyzedItem> =
+                (n..(n + 50_000).min(count)).map(|k| nth(base, k)).collect();
+            let started = Instant::now();
+            for a in &batch {
+                w.upsert(a)?;
+            }
+            w.commit()?;
+            elapsed += started.elapsed();
+            n += batch.len();
+        }
+        index.reload()?;
+        Ok((index, elapsed))
+    }
+
+    /// p50 and p99 of `runs` runs of `req`.
+    pub fn latency(
+        index: &ItemIndex,
+        req: &SearchRequest,
+        runs: usize,
+    ) -> Result<(Duration, Duration, usize)> {
+        let mut times = Vec::with_capacity(runs);
+        let mut total = 0;
+        for _ in 0..runs {
+            let t = Instant::now();
+            total = index.search(req)?.total;
+            times.push(t.elapsed());
+        }
+        times.sort();
+        let at =
+            |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
+        Ok((at(0.50), at(0.99), total))
+    }
+
+    /// The three measured queries over a corpus whose frequent words are
+    /// `words` (most frequent first).
+    pub fn queries(words: &[String]) -> Vec<(&'static str, SearchRequest)> {
+        let w = |i: usize| words.get(i).cloned().unwrap_or_else(|| "的".into());
+        vec![
+            (
+                "term query",
+                SearchRequest {
+                    query: w(20),
+                    limit: 20,
+                    ..Default::default()
+                },
+            ),
+            (
+                "boolean query with filters",
+                SearchRequest {
+                    query: format!("({} OR {}) AND {} -{}", w(10), w(30), w(5), w(60)),
+                    source_type: Some("forum".into()),
+                    since: Some(Utc::now() - chrono::Duration::days(7)),
+                    limit: 20,
+                    ..Default::default()
+                },
+            ),
+            (
+                "date histogram, 30 days",
+                SearchRequest {
+                    since: Some(Utc::now() - chrono::Duration::days(30)),
+                    interval: Some(Interval::Day),
+                    limit: 20,
+                    ..Default::default()
+                },
+            ),
+        ]
+    }
+
+    /// Peak resident memory of this process, from /proc (Linux).
+    pub fn peak_rss_mb() -> Option<f64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    }
+}

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use chrono::{NaiveDateTime, TimeZone, Utc};
+use chrono::{NaiveDateTime, Offset, TimeZone, Utc};
 use clap::{Parser, Subcommand};
 use yuqing::demo_site::{DemoSite, Site};
 use yuqing::{Pipeline, PipelineOptions, embedded};
@@ -58,6 +58,7 @@ enum Command {
     },
     /// Search the index.
     Search {
+        /// In the rule language: `垮塌 AND 被困`, `title:暴雨 NEAR/10 转移`.
         query: String,
         #[arg(long, short, env = "YUQING_CONFIG")]
         config: Option<PathBuf>,
@@ -65,7 +66,22 @@ enum Command {
         #[arg(long)]
         since: Option<String>,
         #[arg(long)]
+        until: Option<String>,
+        #[arg(long)]
         source_type: Option<String>,
+        #[arg(long)]
+        site: Option<String>,
+        /// 正面, 中性, 负面 (or positive, neutral, negative).
+        #[arg(long)]
+        sentiment: Option<String>,
+        #[arg(long)]
+        level: Option<String>,
+        /// Items this rule fired on.
+        #[arg(long)]
+        rule: Option<String>,
+        /// time (default), score or heat.
+        #[arg(long)]
+        sort: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: usize,
         #[arg(long)]
@@ -116,6 +132,26 @@ enum BenchKind {
         /// Seconds each side runs at least.
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
+    },
+    /// Indexing the analyzer's tokens against tantivy-jieba segmenting the
+    /// same items again, then query latency on a large index.
+    Index {
+        /// One text a line (or `label<TAB>text`); default: the sample site's
+        /// items.
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+        /// Items each ingest side indexes.
+        #[arg(long, default_value_t = 20_000)]
+        docs: usize,
+        /// Items in the index the queries run on (0 skips the queries).
+        #[arg(long, default_value_t = 1_000_000)]
+        query_docs: usize,
+        /// Runs of each query.
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+        /// Writer memory, MB.
+        #[arg(long, default_value_t = 64)]
+        heap_mb: usize,
     },
     /// Pairwise precision and recall of reprint events on a reprint test
     /// set: base articles reprinted with other page furniture, edited
@@ -203,6 +239,26 @@ enum RulesKind {
         #[arg(long)]
         rule: Option<String>,
     },
+    /// Run a configured rule (`--rule`) or a draft (`--query`) over the
+    /// indexed items of a time range: matches per day with examples.
+    Backtest {
+        #[arg(long, short, env = "YUQING_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long, conflicts_with = "query", required_unless_present = "query")]
+        rule: Option<String>,
+        #[arg(long)]
+        query: Option<String>,
+        /// RFC 3339 time, YYYY-MM-DD, or a span back from now.
+        #[arg(long, default_value = "30d")]
+        since: String,
+        #[arg(long)]
+        until: Option<String>,
+        /// Examples shown per day.
+        #[arg(long, default_value_t = 3)]
+        examples: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -273,10 +329,43 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             query,
             config,
             since,
+            until,
             source_type,
+            site,
+            sentiment,
+            level,
+            rule,
+            sort,
             limit,
             json,
-        } => search(config, query, since, source_type, limit, json).await,
+        } => {
+            let params = yuqing_server::SearchParams {
+                q: query,
+                since,
+                until,
+                source_type,
+                site,
+                sentiment,
+                level,
+                rule,
+                sort,
+                limit: Some(limit),
+                ..Default::default()
+            };
+            search(config, params, json).await
+        }
+        Command::Rules {
+            what:
+                RulesKind::Backtest {
+                    config,
+                    rule,
+                    query,
+                    since,
+                    until,
+                    examples,
+                    json,
+                },
+        } => rules_backtest(config, rule, query, since, until, examples, json).await,
         Command::Report {
             kind: ReportKind::Daily { config, at },
         } => report_daily(config, at).await,
@@ -298,6 +387,21 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
         } => {
             let config = load_config(config.as_deref())?;
             tokio::task::spawn_blocking(move || bench_reprints(&dir, &config, max_distance)).await?
+        }
+        Command::Bench {
+            what:
+                BenchKind::Index {
+                    corpus,
+                    docs,
+                    query_docs,
+                    runs,
+                    heap_mb,
+                },
+        } => {
+            tokio::task::spawn_blocking(move || {
+                bench_index(corpus, docs, query_docs, runs, heap_mb)
+            })
+            .await?
         }
         Command::Bench {
             what: BenchKind::Analysis { corpus, seconds },
@@ -573,24 +677,8 @@ async fn analyze(path: Option<PathBuf>) -> Result<ExitCode> {
     })
 }
 
-async fn search(
-    path: Option<PathBuf>,
-    query: String,
-    since: Option<String>,
-    source_type: Option<String>,
-    limit: usize,
-    json: bool,
-) -> Result<ExitCode> {
-    let config = load_config(path.as_deref())?;
-    let params = yuqing_server::SearchParams {
-        q: query,
-        since,
-        until: None,
-        source_type,
-        limit: Some(limit),
-        offset: None,
-    };
-    let req = params.to_request().map_err(|e| anyhow::anyhow!(e))?;
+/// The index of `config`, with the segmenter its rules give.
+fn open_index(config: &Config) -> Result<yuqing_index::ItemIndex> {
     let dir = config.settings.data_dir.join("index");
     if !dir.join("meta.json").exists() {
         bail!(
@@ -598,17 +686,57 @@ async fn search(
             dir.display()
         );
     }
+    let (rules, _) = yuqing_analysis::RuleSet::compile(&config.rules);
+    let seg = yuqing_analysis::Segmenter::new(rules.terms().iter().map(String::as_str));
+    Ok(yuqing_index::ItemIndex::open(&dir, seg)?)
+}
+
+/// A query error with a caret under where the query goes wrong.
+fn query_error(query: &str, e: yuqing_index::IndexError) -> anyhow::Error {
+    match e {
+        yuqing_index::IndexError::Syntax { pos, message } => {
+            let col = query.get(..pos).map_or(0, |p| {
+                p.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum()
+            });
+            anyhow::anyhow!(
+                "invalid query: {message}\n  {query}\n  {}^",
+                " ".repeat(col)
+            )
+        }
+        other => other.into(),
+    }
+}
+
+async fn search(
+    path: Option<PathBuf>,
+    params: yuqing_server::SearchParams,
+    json: bool,
+) -> Result<ExitCode> {
+    let config = load_config(path.as_deref())?;
+    let req = params.to_request().map_err(|e| anyhow::anyhow!(e))?;
+    let query = req.query.clone();
     let results = tokio::task::spawn_blocking(move || {
-        let (rules, _) = yuqing_analysis::RuleSet::compile(&config.rules);
-        let seg = yuqing_analysis::Segmenter::new(rules.terms().iter().map(String::as_str));
-        let index = yuqing_index::ItemIndex::open(&dir, seg)?;
-        index.search(&req)
+        let index = open_index(&config)?;
+        index.search(&req).map_err(|e| query_error(&query, e))
     })
     .await??;
     if json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
+        let facet = |name: &str, v: &[yuqing_index::FacetCount]| {
+            let parts: Vec<String> = v
+                .iter()
+                .map(|f| format!("{} {}", f.value, f.count))
+                .collect();
+            format!("{name}: {}", parts.join(", "))
+        };
         println!("{} matches", results.total);
+        println!(
+            "  {}; {}; {}",
+            facet("source types", &results.facets.source_type),
+            facet("sentiment", &results.facets.sentiment),
+            facet("levels", &results.facets.level)
+        );
         for h in results.hits {
             let when = h.published_at.map(|t| t.to_rfc3339()).unwrap_or_default();
             let title = if h.title.is_empty() {
@@ -623,6 +751,85 @@ async fn search(
                 h.url,
                 h.snippet.replace('\n', " ")
             );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn rules_backtest(
+    path: Option<PathBuf>,
+    rule: Option<String>,
+    query: Option<String>,
+    since: String,
+    until: Option<String>,
+    examples: usize,
+    json: bool,
+) -> Result<ExitCode> {
+    let config = load_config(path.as_deref())?;
+    let params = yuqing_server::BacktestParams {
+        rule,
+        q: query,
+        since: Some(since),
+        until,
+        examples: Some(examples),
+    };
+    let now = Utc::now();
+    let since = yuqing_server::parse_since(params.since.as_deref().unwrap_or("30d"), now)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let until = params
+        .until
+        .as_deref()
+        .map(|u| yuqing_server::parse_since(u, now))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!(e))?
+        .unwrap_or(now + chrono::Duration::seconds(1));
+    let (rules, query) = match yuqing_server::backtest_rules(&params, &config.rules) {
+        Ok(r) => r,
+        Err(yuqing_server::SearchError::Query(_)) => {
+            let q = params.q.clone().unwrap_or_default();
+            let e = yuqing_analysis::query::Query::parse(&q).err().map(|e| {
+                yuqing_index::IndexError::Syntax {
+                    pos: e.pos,
+                    message: e.message,
+                }
+            });
+            return Err(e.map_or_else(|| anyhow::anyhow!("invalid query"), |e| query_error(&q, e)));
+        }
+        Err(yuqing_server::SearchError::Api(e)) => bail!("{}", e.message()),
+    };
+    let offset = now
+        .with_timezone(&config.timezone())
+        .offset()
+        .fix()
+        .local_minus_utc();
+    let result = tokio::task::spawn_blocking(move || {
+        let index = open_index(&config)?;
+        Ok::<_, anyhow::Error>(index.backtest(&rules, since, until, offset, examples)?)
+    })
+    .await??;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "query": query, "backtest": result })
+            )?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("query: {query}");
+    println!(
+        "{} matches among {} items published {} to {}",
+        result.matches,
+        result.scanned,
+        since.format("%Y-%m-%d %H:%M"),
+        until.format("%Y-%m-%d %H:%M")
+    );
+    for d in &result.days {
+        println!("{}  {:>5}", d.day, d.matches);
+        for e in &d.examples {
+            let title: String = e.title.chars().take(40).collect();
+            println!("             {title}  {}", e.url);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -937,6 +1144,97 @@ fn bench_analysis(corpus: Option<PathBuf>, seconds: f64) -> Result<ExitCode> {
         c.rule_hits,
         c.lexicon_hits
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_index(
+    corpus: Option<PathBuf>,
+    docs: usize,
+    query_docs: usize,
+    runs: usize,
+    heap_mb: usize,
+) -> Result<ExitCode> {
+    use yuqing::bench;
+    use yuqing::bench::index as b;
+    let (texts, name) = match &corpus {
+        Some(p) => (bench::corpus_file(p)?, p.display().to_string()),
+        None => (
+            bench::sample_corpus(),
+            "the sample site's items".to_string(),
+        ),
+    };
+    let config = Loader::default()
+        .load_embedded(embedded::FILES, embedded::DEFAULT)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (analyzer, _) = yuqing_analysis::Analyzer::new(&config);
+    let base = b::analyzed(&analyzer, &texts);
+    let segmenter = analyzer.segmenter().clone();
+    println!(
+        "corpus: {name} ({} texts); {docs} items a side, writer heap {heap_mb} MB",
+        texts.len()
+    );
+    let heap = heap_mb * 1_000_000;
+    let mut rates = Vec::new();
+    for (label, resegment) in [
+        ("pre-tokenized (analyzer's tokens)", false),
+        ("tantivy-jieba segmenting again", true),
+    ] {
+        let dir = tempfile::tempdir()?;
+        let (_, took) = b::ingest(dir.path(), &segmenter, &base, docs, heap, resegment)?;
+        let rate = docs as f64 / took.as_secs_f64().max(1e-9);
+        println!("{label:<36} {rate:>9.0} docs/s");
+        rates.push(rate);
+    }
+    println!(
+        "ratio: pre-tokenized indexing is {:.2}x segmenting again",
+        rates[0] / rates[1].max(1e-9)
+    );
+    if query_docs == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut freq: std::collections::HashMap<&str, usize> = Default::default();
+    for a in &base {
+        for t in &a.text_tokens {
+            if t.text.chars().count() >= 2 && t.text.chars().all(|c| !c.is_ascii()) {
+                *freq.entry(t.text.as_str()).or_default() += 1;
+            }
+        }
+    }
+    let mut words: Vec<(&str, usize)> = freq.into_iter().collect();
+    words.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let words: Vec<String> = words.into_iter().map(|(w, _)| w.to_string()).collect();
+    let dir = tempfile::tempdir()?;
+    let (index, took) = b::ingest(dir.path(), &segmenter, &base, query_docs, heap, false)?;
+    println!(
+        "built an index of {} items in {:.0} s ({:.0} docs/s, {:.0} MB on disk)",
+        index.num_docs(),
+        took.as_secs_f64(),
+        query_docs as f64 / took.as_secs_f64().max(1e-9),
+        index.size_bytes() as f64 / 1e6
+    );
+    println!(
+        "{:<28} {:>9} {:>9} {:>9}",
+        "query", "p50 ms", "p99 ms", "matches"
+    );
+    for (label, req) in b::queries(&words) {
+        let (p50, p99, total) = b::latency(&index, &req, runs)?;
+        println!(
+            "{label:<28} {:>9.1} {:>9.1} {total:>9}",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+        println!(
+            "  {}",
+            if req.query.is_empty() {
+                "(all items)".to_string()
+            } else {
+                req.query.clone()
+            }
+        );
+    }
+    if let Some(mb) = b::peak_rss_mb() {
+        println!("peak resident memory: {mb:.0} MB");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -217,6 +217,7 @@ impl Pipeline {
             alerts: store,
             crawler: Some(crawler.clone()),
             registry: registry.clone(),
+            rules: Arc::new(config.rules.clone()),
         });
         let st = stop.clone();
         tasks.push(tokio::spawn(async move {

@@ -162,6 +162,62 @@ fn demo_runs_offline_for_a_duration_and_summarizes() {
     assert!(ok, "{err}");
     assert!(out.lines().next().unwrap().ends_with("matches"), "{out}");
     assert!(out.contains("垮塌"), "{out}");
+    assert!(out.contains("source types: "), "facets: {out}");
+
+    // The rule language, filters and sorting.
+    let (ok, out, err) = run(yuqing()
+        .args([
+            "search",
+            "坍塌 NEAR/30 被困",
+            "--sentiment",
+            "负面",
+            "--sort",
+            "score",
+            "--json",
+            "--config",
+            "config/demo.toml",
+        ])
+        .env("DEMO_DATA", dir.path()));
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["total"].as_u64().unwrap() >= 1, "{out}");
+    assert!(v["verified"]["candidates"].as_u64().unwrap() >= 1, "{out}");
+    assert!(
+        v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["sentiment"] == "negative"),
+        "{out}"
+    );
+    let (ok, _, err) = run(yuqing()
+        .args(["search", "垮塌 AND (被困", "--config", "config/demo.toml"])
+        .env("DEMO_DATA", dir.path()));
+    assert!(!ok);
+    assert!(err.contains("invalid query") && err.contains("^"), "{err}");
+
+    // Backtests of a saved rule and of a draft.
+    let (ok, out, err) = run(yuqing()
+        .args([
+            "rules",
+            "backtest",
+            "--rule",
+            "building-collapse",
+            "--since",
+            "2d",
+        ])
+        .args(["--config", "config/demo.toml"])
+        .env("DEMO_DATA", dir.path()));
+    assert!(ok, "{err}");
+    assert!(out.contains("matches among 88 items"), "{out}");
+    let (ok, out, err) = run(yuqing()
+        .args(["rules", "backtest", "--query", "垮塌 | 坍塌", "--json"])
+        .args(["--config", "config/demo.toml"])
+        .env("DEMO_DATA", dir.path()));
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["backtest"]["matches"].as_u64().unwrap() >= 1, "{out}");
+    assert_eq!(v["backtest"]["days"].as_array().unwrap().len(), 31, "{out}");
 }
 
 #[test]
@@ -355,4 +411,31 @@ fn bench_reprints_groups_the_reprint_set_precisely() {
         .unwrap_or_else(|| panic!("{out}"));
     let any_p: f64 = any.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert!(any_p < p, "{out}");
+}
+
+#[test]
+fn bench_index_compares_ingest_and_reports_query_latency() {
+    let (ok, out, err) = run(yuqing().args([
+        "bench",
+        "index",
+        "--docs",
+        "300",
+        "--query-docs",
+        "2000",
+        "--runs",
+        "3",
+    ]));
+    assert!(ok, "{err}");
+    assert!(out.contains("pre-tokenized (analyzer's tokens)"), "{out}");
+    assert!(out.contains("tantivy-jieba segmenting again"), "{out}");
+    assert!(out.contains("ratio: pre-tokenized indexing is"), "{out}");
+    assert!(out.contains("built an index of 2000 items"), "{out}");
+    for q in ["term query", "boolean query with filters", "date histogram, 30 days"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(q))
+            .unwrap_or_else(|| panic!("{q}: {out}"));
+        let matches: u64 = line.split_whitespace().last().unwrap().parse().unwrap();
+        assert!(matches > 0 || q.starts_with("boolean"), "{line}");
+    }
 }
