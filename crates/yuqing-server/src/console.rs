@@ -128,6 +128,66 @@ pub(crate) struct HomeParams {
 
 const HOT_WINDOWS: [(&str, &str); 3] = [("1h", "1 小时"), ("24h", "24 小时"), ("7d", "7 天")];
 
+/// Facet counts as links that narrow the current search by that value.
+fn facet_views(p: &SearchParams, f: &yuqing_index::Facets) -> Vec<minijinja::Value> {
+    let base = |skip: &str| {
+        let mut pairs: Vec<(&str, String)> = vec![("q", p.q.clone())];
+        for (k, v) in [
+            ("since", &p.since),
+            ("source_type", &p.source_type),
+            ("sentiment", &p.sentiment),
+            ("level", &p.level),
+            ("site", &p.site),
+            ("sort", &p.sort),
+        ] {
+            if let Some(v) = v.as_ref().filter(|v| k != skip && !v.is_empty()) {
+                pairs.push((k, v.clone()));
+            }
+        }
+        pairs
+    };
+    let zh = |name: &str, value: &str| -> String {
+        match name {
+            "source_type" => yuqing_model::SourceType::parse(value)
+                .map_or(value.to_string(), |t| t.zh().to_string()),
+            "sentiment" => match value {
+                "positive" => "正面".into(),
+                "neutral" => "中性".into(),
+                "negative" => "负面".into(),
+                v => v.into(),
+            },
+            "level" => value
+                .parse::<Level>()
+                .map_or(value.to_string(), |l| l.zh().to_string()),
+            _ => value.to_string(),
+        }
+    };
+    [
+        ("source_type", "来源", &f.source_type),
+        ("sentiment", "情感", &f.sentiment),
+        ("level", "级别", &f.level),
+        ("site", "站点", &f.site),
+    ]
+    .into_iter()
+    .filter(|(_, _, v)| !v.is_empty())
+    .map(|(name, label, values)| {
+        let values: Vec<_> = values
+            .iter()
+            .take(8)
+            .map(|c| {
+                let mut pairs = base(name);
+                pairs.push((name, c.value.clone()));
+                let href = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(pairs)
+                    .finish();
+                context! { value => zh(name, &c.value), count => c.count, href => format!("?{href}") }
+            })
+            .collect();
+        context! { label => label, values => values }
+    })
+    .collect()
+}
+
 pub(crate) async fn home(
     State(st): State<AppState>,
     Query(p): Query<SearchParams>,
@@ -158,18 +218,42 @@ pub(crate) async fn home(
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    let (hits, total, error) = match p.to_request() {
-        Err(e) => (Vec::new(), 0, Some(e)),
+    let (hits, total, error, facets, histogram) = match p.to_request() {
+        Err(e) => (Vec::new(), 0, Some(e), Default::default(), Vec::new()),
         Ok(mut req) => {
             req.limit = 30;
             let index = st.index.clone();
             match tokio::task::spawn_blocking(move || index.search(&req)).await {
-                Ok(Ok(r)) => (r.hits, r.total, None),
-                Ok(Err(e)) => (Vec::new(), 0, Some(e.to_string())),
-                Err(e) => (Vec::new(), 0, Some(e.to_string())),
+                Ok(Ok(r)) => (r.hits, r.total, None, r.facets, r.histogram),
+                Ok(Err(e)) => (
+                    Vec::new(),
+                    0,
+                    Some(e.to_string()),
+                    Default::default(),
+                    Vec::new(),
+                ),
+                Err(e) => (
+                    Vec::new(),
+                    0,
+                    Some(e.to_string()),
+                    Default::default(),
+                    Vec::new(),
+                ),
             }
         }
     };
+    let facets = facet_views(&p, &facets);
+    let peak = histogram.iter().map(|b| b.count).max().unwrap_or(0).max(1);
+    let histogram: Vec<_> = histogram
+        .iter()
+        .map(|b| {
+            context! {
+                label => local(b.start),
+                count => b.count,
+                height => (b.count * 100 / peak).max(u64::from(b.count > 0)),
+            }
+        })
+        .collect();
     let hits: Vec<_> = hits
         .into_iter()
         .map(|h| {
@@ -237,6 +321,9 @@ pub(crate) async fn home(
         context! {
             docs => st.index.num_docs(),
             incidents => minijinja::value::Serde(incidents.iter().map(|i| IncidentView::new(i, None)).collect::<Vec<_>>()),
+            facets => facets,
+            histogram => histogram,
+            sort => p.sort.clone().unwrap_or_default(),
             q => p.q,
             since => p.since.unwrap_or_default(),
             hits => hits,

@@ -79,6 +79,14 @@ async fn console_escapes_crawled_text_and_links() {
     assert!(!body.contains("javascript:"), "no javascript: link");
     assert!(body.contains("<mark>被困</mark>"), "highlight kept");
     assert!(body.contains("&lt;b&gt;作者"), "author escaped");
+    // Facets narrow the search; the histogram shows the matches.
+    assert!(
+        body.contains(
+            "来源：<a href=\"?q=%E8%A2%AB%E5%9B%B0&amp;source_type=forum\">论坛</a>（1）"
+        ),
+        "{body}"
+    );
+    assert!(body.contains("id=\"histogram\""), "{body}");
 }
 
 #[tokio::test]

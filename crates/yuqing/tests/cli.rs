@@ -430,7 +430,11 @@ fn bench_index_compares_ingest_and_reports_query_latency() {
     assert!(out.contains("tantivy-jieba segmenting again"), "{out}");
     assert!(out.contains("ratio: pre-tokenized indexing is"), "{out}");
     assert!(out.contains("built an index of 2000 items"), "{out}");
-    for q in ["term query", "boolean query with filters", "date histogram, 30 days"] {
+    for q in [
+        "term query",
+        "boolean query with filters",
+        "date histogram, 30 days",
+    ] {
         let line = out
             .lines()
             .find(|l| l.starts_with(q))
