@@ -127,6 +127,12 @@ impl RuleSet {
                 index: 0,
             },
         };
+        Ok(RuleSet::of_parsed([(config, q)]))
+    }
+
+    /// The rule set of rules already parsed: one automaton over all their
+    /// terms.
+    fn of_parsed(rules: impl IntoIterator<Item = (RuleConfig, Query)>) -> RuleSet {
         let mut set = RuleSet {
             rules: Vec::new(),
             specs: Vec::new(),
@@ -135,33 +141,25 @@ impl RuleSet {
             pattern_rules: Vec::new(),
             automaton: None,
         };
-        set.add(config, q);
+        for (config, q) in rules {
+            set.add(config, q);
+        }
         if !set.patterns.is_empty() {
             set.automaton = Automaton::new(&set.patterns);
         }
-        Ok(set)
+        set
     }
 
     pub fn compile(configs: &[RuleConfig]) -> (RuleSet, Vec<ConfigError>) {
         let mut errors = Vec::new();
-        let mut set = RuleSet {
-            rules: Vec::new(),
-            specs: Vec::new(),
-            spec_pattern: Vec::new(),
-            patterns: Vec::new(),
-            pattern_rules: Vec::new(),
-            automaton: None,
-        };
+        let mut parsed = Vec::new();
         for cfg in configs {
             match parse_rule(cfg) {
-                Ok(q) => set.add(cfg.clone(), q),
+                Ok(q) => parsed.push((cfg.clone(), q)),
                 Err(e) => errors.push(e),
             }
         }
-        if !set.patterns.is_empty() {
-            set.automaton = Automaton::new(&set.patterns);
-        }
-        (set, errors)
+        (RuleSet::of_parsed(parsed), errors)
     }
 
     fn add(&mut self, config: RuleConfig, q: Query) {

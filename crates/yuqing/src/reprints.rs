@@ -523,34 +523,38 @@ pub struct Analyzed {
     pub fingerprinted: bool,
 }
 
+/// The item a crawler would make of a page: its extracted title, text and
+/// author, published when the page says.
+pub fn page_item(p: &Page) -> Item {
+    let e = yuqing_crawler::extract::extract(
+        &p.html,
+        Some(&p.url),
+        chrono_tz::Asia::Shanghai,
+        p.published,
+    );
+    Item {
+        id: yuqing_model::item_id_for_url(&p.url),
+        source: p.site.clone(),
+        source_kind: SourceKind::Page,
+        source_type: p.source_type,
+        site: p.site.clone(),
+        url: p.url.clone(),
+        title: e.title,
+        text: e.text,
+        author: e.author,
+        published_at: Some(p.published),
+        fetched_at: p.published,
+        engagement: Engagement::default(),
+        parent_id: None,
+    }
+}
+
 /// Extracts and analyzes every page.
 pub fn analyze_pages(pages: &[Page], analyzer: &Analyzer) -> Vec<Analyzed> {
-    let now = Utc::now();
     pages
         .iter()
         .map(|p| {
-            let e = yuqing_crawler::extract::extract(
-                &p.html,
-                Some(&p.url),
-                chrono_tz::Asia::Shanghai,
-                now,
-            );
-            let item = Item {
-                id: yuqing_model::item_id_for_url(&p.url),
-                source: p.site.clone(),
-                source_kind: SourceKind::Page,
-                source_type: p.source_type,
-                site: p.site.clone(),
-                url: p.url.clone(),
-                title: e.title,
-                text: e.text,
-                author: e.author,
-                published_at: Some(p.published),
-                fetched_at: p.published,
-                engagement: Engagement::default(),
-                parent_id: None,
-            };
-            let a = analyzer.analyze(item);
+            let a = analyzer.analyze(page_item(p));
             Analyzed {
                 article: p.article,
                 published: p.published,

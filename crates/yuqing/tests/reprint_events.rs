@@ -11,7 +11,7 @@ use yuqing_alert::{AlertStore, Channel, Policy};
 use yuqing_analysis::Analyzer;
 use yuqing_analysis::events::ReprintThresholds;
 use yuqing_config::Loader;
-use yuqing_model::{Item, Level, SourceKind};
+use yuqing_model::Level;
 
 #[test]
 fn the_alerter_groups_reprints_with_first_publisher_and_chain() {
@@ -38,27 +38,7 @@ fn the_alerter_groups_reprints_with_first_publisher_and_chain() {
     let mut ids = vec![String::new(); pages.len()];
     for &i in &order {
         let p = &pages[i];
-        let e = yuqing_crawler::extract::extract(
-            &p.html,
-            Some(&p.url),
-            chrono_tz::Asia::Shanghai,
-            p.published,
-        );
-        let item = Item {
-            id: yuqing_model::item_id_for_url(&p.url),
-            source: p.site.clone(),
-            source_kind: SourceKind::Page,
-            source_type: p.source_type,
-            site: p.site.clone(),
-            url: p.url.clone(),
-            title: e.title,
-            text: e.text,
-            author: e.author,
-            published_at: Some(p.published),
-            fetched_at: p.published,
-            engagement: Default::default(),
-            parent_id: None,
-        };
+        let item = reprints::page_item(p);
         ids[i] = item.id.clone();
         let a = analyzer.analyze(item);
         let out = store.process(&a, &policy, &channels, &payload).unwrap();
