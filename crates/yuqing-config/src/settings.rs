@@ -316,7 +316,7 @@ pub struct IndexConfig {
     #[serde(default = "default_heap_mb")]
     pub writer_heap_mb: usize,
     /// Items published longer ago than this many days are deleted from the
-    /// index (checked hourly); 0 keeps everything.
+    /// index (when the indexer starts, then hourly); 0 keeps everything.
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
 }

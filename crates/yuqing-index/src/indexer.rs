@@ -83,7 +83,14 @@ pub async fn run_indexer(
     let mut deadline: Option<Instant> = None;
     metrics.docs.set(index.num_docs() as i64);
     metrics.size.set(index.size_bytes() as i64);
-    let mut retention = tokio::time::interval(Duration::from_secs(3_600));
+    // Retention runs at start, then hourly.
+    let retention_cutoff =
+        || chrono::Utc::now() - chrono::Duration::days(i64::from(cfg.retention_days));
+    if cfg.retention_days > 0 {
+        expire(&index, &writer, retention_cutoff(), &metrics).await;
+    }
+    let hour = Duration::from_secs(3_600);
+    let mut retention = tokio::time::interval_at(Instant::now() + hour, hour);
     loop {
         let timer = async {
             match deadline {
@@ -94,8 +101,7 @@ pub async fn run_indexer(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = retention.tick(), if cfg.retention_days > 0 => {
-                let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(cfg.retention_days));
-                expire(&index, &writer, cutoff, &metrics).await;
+                expire(&index, &writer, retention_cutoff(), &metrics).await;
             }
             _ = timer => {
                 flush(&index, &writer, &mut batch, &metrics).await;
@@ -196,5 +202,119 @@ async fn flush(
         // Unacknowledged: the items are replayed after a restart.
         Ok(Err(e)) => error!(error = %e, "index commit failed"),
         Err(e) => error!(error = %e, "index task failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration as Span, Utc};
+    use yuqing_analysis::Segmenter;
+    use yuqing_bus::InProcessBus;
+    use yuqing_model::{Item, SourceKind, SourceType};
+
+    use super::*;
+
+    fn analyzed(seg: &Segmenter, id: &str, days_ago: i64) -> AnalyzedItem {
+        let item = Item {
+            id: id.into(),
+            source: "s".into(),
+            source_kind: SourceKind::Feed,
+            source_type: SourceType::News,
+            site: "example.com".into(),
+            url: format!("https://example.com/{id}"),
+            title: "临江暴雨".into(),
+            text: "群众紧急转移。".into(),
+            author: None,
+            published_at: Some(Utc::now() - Span::days(days_ago)),
+            fetched_at: Utc::now(),
+            engagement: Default::default(),
+            parent_id: None,
+        };
+        AnalyzedItem {
+            title_tokens: seg.tokens(&item.title),
+            text_tokens: seg.tokens(&item.text),
+            item,
+            hits: vec![],
+            lexicon_hits: Vec::new(),
+            keywords: Vec::new(),
+            sentiment: None,
+            score: 0,
+            level: None,
+            simhash: 0,
+            simhash_pairs: 0,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_indexer_commits_what_it_receives_and_deletes_what_is_past_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = Segmenter::new([]);
+        let index = Arc::new(ItemIndex::open(dir.path(), seg.clone()).unwrap());
+        {
+            let mut w = index.writer(20_000_000).unwrap();
+            w.upsert(&analyzed(&seg, "old", 40)).unwrap();
+            w.upsert(&analyzed(&seg, "recent", 3)).unwrap();
+            w.commit().unwrap();
+        }
+        index.reload().unwrap();
+        assert_eq!(index.num_docs(), 2);
+
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(16));
+        let topics = Topics::default();
+        let registry = Registry::new();
+        let metrics = IndexerMetrics::new(&registry);
+        let shutdown = CancellationToken::new();
+        let cfg = IndexConfig {
+            commit_every_docs: 1,
+            retention_days: 30,
+            ..IndexConfig::default()
+        };
+        let task = tokio::spawn(run_indexer(
+            bus.clone(),
+            topics.clone(),
+            index.clone(),
+            index.writer(20_000_000).unwrap(),
+            cfg,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+        let env = yuqing_model::Envelope::new("item.analyzed", analyzed(&seg, "new", 0));
+        // Published once the indexer has joined its group.
+        let receipt = loop {
+            match bus
+                .publish(&topics.items_analyzed, "new", env.to_bytes())
+                .await
+            {
+                Ok(r) => break r,
+                Err(BusError::NoSubscribers(_)) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        receipt.durable().await.unwrap();
+        // The message is durable once the indexer acknowledged it, after
+        // its commit; retention ran before the indexer read anything.
+        let ids = |index: &ItemIndex| {
+            let mut v: Vec<String> = index
+                .search(&crate::SearchRequest {
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap()
+                .hits
+                .into_iter()
+                .map(|h| h.id)
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ids(&index), ["new", "recent"]);
+        assert_eq!(metrics.docs.get(), 2);
+        assert!(metrics.size.get() > 0);
+        assert_eq!(metrics.expired.get(), 1);
+        assert_eq!(metrics.indexed.get(), 1);
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
     }
 }
