@@ -315,10 +315,19 @@ pub struct IndexConfig {
     /// Memory of the tantivy writer, MB.
     #[serde(default = "default_heap_mb")]
     pub writer_heap_mb: usize,
+    /// Indexing threads of the writer. One by default: the analyzer has
+    /// already segmented the text, and in one process on a small machine
+    /// the cores are the analyzer's.
+    #[serde(default = "default_writer_threads")]
+    pub writer_threads: usize,
     /// Items published longer ago than this many days are deleted from the
     /// index (when the indexer starts, then hourly); 0 keeps everything.
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+}
+
+fn default_writer_threads() -> usize {
+    1
 }
 
 fn default_retention_days() -> u32 {
@@ -342,6 +351,7 @@ impl Default for IndexConfig {
             retention_days: default_retention_days(),
             commit_every_secs: default_commit_secs(),
             writer_heap_mb: default_heap_mb(),
+            writer_threads: default_writer_threads(),
         }
     }
 }

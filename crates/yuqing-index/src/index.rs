@@ -384,10 +384,25 @@ impl ItemIndex {
         Ok(index)
     }
 
-    /// The single writer. `heap_bytes` bounds its memory.
+    /// The single writer, with one indexing thread a core (up to 8).
+    /// `heap_bytes` bounds its memory.
     pub fn writer(&self, heap_bytes: usize) -> Result<ItemWriter, IndexError> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        self.writer_with_threads(heap_bytes, threads)
+    }
+
+    /// The single writer with `threads` indexing threads sharing
+    /// `heap_bytes` (at least 15 MB a thread).
+    pub fn writer_with_threads(
+        &self,
+        heap_bytes: usize,
+        threads: usize,
+    ) -> Result<ItemWriter, IndexError> {
+        let threads = threads.max(1);
         Ok(ItemWriter {
-            writer: self.index.writer(heap_bytes.max(15_000_000))?,
+            writer: self
+                .index
+                .writer_with_num_threads(threads, heap_bytes.max(15_000_000 * threads))?,
             fields: self.fields,
             resegment: self.resegment,
         })

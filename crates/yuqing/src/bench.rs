@@ -299,6 +299,7 @@ pub mod index {
         base: &[AnalyzedItem],
         count: usize,
         heap: usize,
+        threads: usize,
         resegment: bool,
     ) -> Result<(ItemIndex, Duration)> {
         let index = if resegment {
@@ -306,7 +307,7 @@ pub mod index {
         } else {
             ItemIndex::open(dir, segmenter.clone())?
         };
-        let mut w = index.writer(heap)?;
+        let mut w = index.writer_with_threads(heap, threads)?;
         let mut elapsed = Duration::ZERO;
         let mut n = 0;
         while n < count {

@@ -152,6 +152,9 @@ enum BenchKind {
         /// Writer memory, MB.
         #[arg(long, default_value_t = 64)]
         heap_mb: usize,
+        /// Indexing threads of the writer (both sides).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
     },
     /// Pairwise precision and recall of reprint events on a reprint test
     /// set: base articles reprinted with other page furniture, edited
@@ -396,10 +399,11 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
                     query_docs,
                     runs,
                     heap_mb,
+                    threads,
                 },
         } => {
             tokio::task::spawn_blocking(move || {
-                bench_index(corpus, docs, query_docs, runs, heap_mb)
+                bench_index(corpus, docs, query_docs, runs, heap_mb, threads)
             })
             .await?
         }
@@ -1153,6 +1157,7 @@ fn bench_index(
     query_docs: usize,
     runs: usize,
     heap_mb: usize,
+    threads: usize,
 ) -> Result<ExitCode> {
     use yuqing::bench;
     use yuqing::bench::index as b;
@@ -1170,7 +1175,7 @@ fn bench_index(
     let base = b::analyzed(&analyzer, &texts);
     let segmenter = analyzer.segmenter().clone();
     println!(
-        "corpus: {name} ({} texts); {docs} items a side, writer heap {heap_mb} MB",
+        "corpus: {name} ({} texts); {docs} items a side, writer heap {heap_mb} MB, {threads} indexing thread(s)",
         texts.len()
     );
     let heap = heap_mb * 1_000_000;
@@ -1180,7 +1185,15 @@ fn bench_index(
         ("tantivy-jieba segmenting again", true),
     ] {
         let dir = tempfile::tempdir()?;
-        let (_, took) = b::ingest(dir.path(), &segmenter, &base, docs, heap, resegment)?;
+        let (_, took) = b::ingest(
+            dir.path(),
+            &segmenter,
+            &base,
+            docs,
+            heap,
+            threads,
+            resegment,
+        )?;
         let rate = docs as f64 / took.as_secs_f64().max(1e-9);
         println!("{label:<36} {rate:>9.0} docs/s");
         rates.push(rate);
@@ -1204,7 +1217,15 @@ fn bench_index(
     words.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     let words: Vec<String> = words.into_iter().map(|(w, _)| w.to_string()).collect();
     let dir = tempfile::tempdir()?;
-    let (index, took) = b::ingest(dir.path(), &segmenter, &base, query_docs, heap, false)?;
+    let (index, took) = b::ingest(
+        dir.path(),
+        &segmenter,
+        &base,
+        query_docs,
+        heap,
+        threads,
+        false,
+    )?;
     println!(
         "built an index of {} items in {:.0} s ({:.0} docs/s, {:.0} MB on disk)",
         index.num_docs(),

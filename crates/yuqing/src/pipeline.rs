@@ -128,7 +128,7 @@ impl Pipeline {
                 .context("opening the index")?,
         );
         let writer = index
-            .writer(s.index.writer_heap_mb * 1024 * 1024)
+            .writer_with_threads(s.index.writer_heap_mb * 1024 * 1024, s.index.writer_threads)
             .context("opening the index writer (is another yuqing using this data directory?)")?;
 
         let listen = opts
