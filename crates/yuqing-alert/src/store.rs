@@ -31,7 +31,7 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-const MIGRATIONS: &[M<'static>] = &[
+pub(crate) const MIGRATIONS: &[M<'static>] = &[
     M::up(
         "CREATE TABLE items (
         item_id TEXT PRIMARY KEY,

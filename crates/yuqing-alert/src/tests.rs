@@ -483,3 +483,44 @@ fn a_topic_spikes_against_its_own_hour_of_day_and_notifies_when_it_doubles() {
     let i = store.incident(id).unwrap().unwrap();
     assert_eq!(i.status, yuqing_model::IncidentStatus::Resolved);
 }
+
+#[test]
+fn a_database_from_before_reprint_chains_upgrades_and_its_events_stay_joinable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alert.db");
+    let h = 0x0f0f_0f0f_1234_5678u64;
+    {
+        // The schema as it was before migration 4, with one fingerprinted
+        // event and its item.
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        rusqlite_migration::Migrations::from_slice(crate::store::MIGRATIONS)
+            .to_version(&mut conn, 3)
+            .unwrap();
+        let now = Utc::now().timestamp();
+        conn.execute(
+            "INSERT INTO items (item_id, event_id, source, source_type, title, url, level, score, published_at, processed_at, sentiment)
+             VALUES ('old', 'old', 's', 'news', '旧文', 'https://e.com/old', NULL, 0, ?1, ?1, NULL)",
+            [now - 3_600],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO events (event_id, simhash, first_item_id, first_title, first_url, first_source, first_published_at, item_count, updated_at, fingerprinted)
+             VALUES ('old', ?1, 'old', '旧文', 'https://e.com/old', 's', ?2, 1, ?2, 1)",
+            rusqlite::params![h as i64, now - 3_600],
+        )
+        .unwrap();
+    }
+    let store = AlertStore::open(&path).unwrap();
+    let p = |_: &yuqing_model::Incident, r: &str| r.to_string();
+    // A reprint 2 bits away joins the old event through the fingerprint
+    // the migration copied to its item.
+    let reprint = analyzed("new", None, None, h ^ 0b11, 10);
+    let o = store
+        .process(&reprint, &policy(Level::Blue), &channels(), &p)
+        .unwrap();
+    assert_eq!(o.event_id, "old");
+    let chain = store.event_chain("old").unwrap();
+    assert_eq!(chain.len(), 2);
+    assert_eq!(chain[1].reprint_of.as_deref(), Some("old"));
+    assert_eq!(store.event("old").unwrap().unwrap().item_count, 2);
+}
