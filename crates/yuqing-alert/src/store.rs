@@ -173,6 +173,8 @@ pub(crate) const MIGRATIONS: &[M<'static>] = &[
         items INTEGER NOT NULL,
         PRIMARY KEY (topic, hour)
     );
+    -- The first counted hour of any topic is read on every spike check.
+    CREATE INDEX topic_hours_by_hour ON topic_hours(hour);
     CREATE TABLE spikes (
         topic TEXT NOT NULL,
         hour INTEGER NOT NULL,
@@ -412,6 +414,7 @@ impl AlertStore {
         let mut conn = self.conn.lock().unwrap();
         let now = Utc::now();
         let mut spiking: Vec<String> = Vec::new();
+        let hour = ts(a.item.time()).div_euclid(HOUR) * HOUR;
         let mut events = self.events.lock().unwrap();
         if events
             .as_ref()
@@ -474,7 +477,6 @@ impl AlertStore {
                 }
                 // Each topic the item's rules belong to counts it once in
                 // the hour it was published.
-                let hour = ts(a.item.time()).div_euclid(HOUR) * HOUR;
                 let mut topics: Vec<String> = a.hits.iter().map(topic_of).collect();
                 topics.sort_unstable();
                 topics.dedup();
@@ -571,7 +573,6 @@ impl AlertStore {
                 out.notifications += enqueue(&tx, incident_id, reason, channels, payload, now)?;
             }
         }
-        let hour = ts(a.item.time()).div_euclid(HOUR) * HOUR;
         for topic in spiking {
             check_spike(
                 &tx,
@@ -643,11 +644,7 @@ impl AlertStore {
                 return Ok(out);
             }
             Some(id) => {
-                tx.execute(
-                    "UPDATE incidents SET status = 'resolved', updated_at = ?2 WHERE id = ?1",
-                    params![id, ts(now)],
-                )?;
-                timeline(&tx, id, now, "system", "resolved", "source recovered")?;
+                resolve(&tx, id, now, "source recovered")?;
                 (id, "resolved")
             }
             None => {
@@ -752,17 +749,7 @@ impl AlertStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(String, u64)>, StoreError> {
-        let conn = self.conn.lock().unwrap();
-        let mut stmt = conn.prepare_cached(
-            "SELECT source_type, COUNT(*) FROM items WHERE published_at > ?1 AND published_at <= ?2
-             GROUP BY source_type ORDER BY COUNT(*) DESC",
-        )?;
-        let rows = stmt
-            .query_map(params![ts(from), ts(to)], |r| {
-                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        self.item_counts_by("source_type", from, to)
     }
 
     /// Items published in `(from, to]` counted by sentiment label
@@ -772,12 +759,23 @@ impl AlertStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(String, u64)>, StoreError> {
+        self.item_counts_by("sentiment", from, to)
+    }
+
+    /// Items published in `(from, to]` with a value in `column` (one of
+    /// the two above, never user input), counted by it, most first.
+    fn item_counts_by(
+        &self,
+        column: &'static str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
         let conn = self.conn.lock().unwrap();
-        let mut stmt = conn.prepare_cached(
-            "SELECT sentiment, COUNT(*) FROM items
-             WHERE published_at > ?1 AND published_at <= ?2 AND sentiment IS NOT NULL
-             GROUP BY sentiment ORDER BY COUNT(*) DESC",
-        )?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {column}, COUNT(*) FROM items
+             WHERE published_at > ?1 AND published_at <= ?2 AND {column} IS NOT NULL
+             GROUP BY {column} ORDER BY COUNT(*) DESC"
+        ))?;
         let rows = stmt
             .query_map(params![ts(from), ts(to)], |r| {
                 Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
