@@ -94,11 +94,24 @@ impl Segmenter {
     /// author, site and source type), for checking a rule against stored
     /// items.
     pub fn match_doc(&self, item: &Item) -> MatchDoc {
-        let title = Normalized::new(&item.title);
-        let text = Normalized::new(&item.text);
-        let (_, title_bounds) = self.tokens_of(&title);
-        let (_, text_bounds) = self.tokens_of(&text);
-        match_doc(&title, &text, title_bounds, text_bounds, item)
+        self.match_doc_normalized(
+            &Normalized::new(&item.title),
+            &Normalized::new(&item.text),
+            item,
+        )
+    }
+
+    /// [`Segmenter::match_doc`] when the item's title and text are
+    /// normalized already.
+    pub fn match_doc_normalized(
+        &self,
+        title: &Normalized,
+        text: &Normalized,
+        item: &Item,
+    ) -> MatchDoc {
+        let (_, title_bounds) = self.tokens_of(title);
+        let (_, text_bounds) = self.tokens_of(text);
+        match_doc(title, text, title_bounds, text_bounds, item)
     }
 }
 

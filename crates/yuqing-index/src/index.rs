@@ -4,6 +4,7 @@ use std::path::Path;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 use tantivy::aggregation::agg_req::Aggregations;
+use tantivy::aggregation::agg_result::AggregationResults;
 use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLimitsGuard};
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::query::{
@@ -324,6 +325,41 @@ fn term_query(field: Field, text: &str) -> Box<dyn Query> {
     ))
 }
 
+/// Every document `query` matches, in index order.
+fn doc_set(searcher: &tantivy::Searcher, query: &dyn Query) -> Result<Vec<DocAddress>, IndexError> {
+    let mut docs: Vec<DocAddress> = searcher
+        .search(query, &DocSetCollector)?
+        .into_iter()
+        .collect();
+    docs.sort_unstable();
+    Ok(docs)
+}
+
+/// The count, the page of hits ordered by fast field `field` (highest
+/// first) and the aggregations of `query`, in one pass.
+fn sorted<T>(
+    searcher: &tantivy::Searcher,
+    query: &dyn Query,
+    top: TopDocs,
+    field: &str,
+    aggs: AggregationCollector,
+) -> Result<(usize, Vec<DocAddress>, AggregationResults), IndexError>
+where
+    T: tantivy::fastfield::FastValue,
+    tantivy::collector::sort_key::ComparatorEnum:
+        tantivy::collector::sort_key::Comparator<Option<T>>,
+{
+    let (n, hits, a) = searcher.search(
+        query,
+        &(
+            Count,
+            top.order_by_fast_field::<T>(field, Order::Desc),
+            aggs,
+        ),
+    )?;
+    Ok((n, hits.into_iter().map(|(_, a)| a).collect(), a))
+}
+
 impl ItemIndex {
     /// Opens the index in `dir`, creating it when absent. An index written
     /// with an older schema is moved aside to `<dir>.schema-<old>-<time>`
@@ -587,9 +623,8 @@ impl ItemIndex {
     }
 
     /// Every item published in `[since, until)` that `rules` fires on,
-    /// checked on its stored text exactly as the analyzer checks a new
-    /// item; returns how many items were read. Items without any term of
-    /// the rules are passed over without segmenting them.
+    /// checked on its stored text as the analyzer checks a new item;
+    /// returns how many items were read.
     pub fn scan_matching(
         &self,
         rules: &RuleSet,
@@ -607,22 +642,35 @@ impl ItemIndex {
                 }))
                 .collect(),
         );
-        let mut docs: Vec<DocAddress> = searcher
-            .search(&range, &DocSetCollector)?
-            .into_iter()
-            .collect();
-        docs.sort_unstable();
-        for addr in &docs {
+        let docs = doc_set(&searcher, &range)?;
+        self.check_stored(&searcher, &docs, rules, &mut each)?;
+        Ok(docs.len())
+    }
+
+    /// Calls `each` with every item of `docs` (in index order) that `rules`
+    /// fire on, checked on its stored text exactly as the analyzer checks a
+    /// new item. Items without any term of the rules are passed over
+    /// without segmenting them.
+    fn check_stored(
+        &self,
+        searcher: &tantivy::Searcher,
+        docs: &[DocAddress],
+        rules: &RuleSet,
+        each: &mut dyn FnMut(&Item),
+    ) -> Result<(), IndexError> {
+        for addr in docs {
             let doc: TantivyDocument = searcher.doc(*addr)?;
             let item = self.stored_item(&doc);
             let (title, text) = (Normalized::new(&item.title), Normalized::new(&item.text));
             if rules.mentions_any(&[&title.text, &text.text])
-                && !rules.matches(&self.segmenter.match_doc(&item)).is_empty()
+                && !rules
+                    .matches(&self.segmenter.match_doc_normalized(&title, &text, &item))
+                    .is_empty()
             {
                 each(&item);
             }
         }
-        Ok(docs.len())
+        Ok(())
     }
 
     /// Runs `rules` (one saved rule, or a draft) over the items published
@@ -714,20 +762,15 @@ impl ItemIndex {
                 pos: e.pos,
                 message: e.message,
             })?;
-            let mut docs: Vec<DocAddress> = searcher
-                .search(&*query, &DocSetCollector)?
-                .into_iter()
-                .collect();
-            docs.sort_unstable();
+            let docs = doc_set(&searcher, &*query)?;
             let candidates = docs.len();
             let mut ids = Vec::new();
-            for addr in docs.iter().take(MAX_VERIFIED) {
-                let doc: TantivyDocument = searcher.doc(*addr)?;
-                let item = self.stored_item(&doc);
-                if !rules.matches(&self.segmenter.match_doc(&item)).is_empty() {
-                    ids.push(Term::from_field_text(f.id, &item.id));
-                }
-            }
+            self.check_stored(
+                &searcher,
+                &docs[..candidates.min(MAX_VERIFIED)],
+                &rules,
+                &mut |item| ids.push(Term::from_field_text(f.id, &item.id)),
+            )?;
             verified = Some(Verified {
                 candidates,
                 truncated: candidates > MAX_VERIFIED,
@@ -765,39 +808,9 @@ impl ItemIndex {
         let limit = req.limit.clamp(1, 500);
         let top = TopDocs::with_limit(limit).and_offset(req.offset);
         let (total, addrs, agg_results) = match req.sort {
-            SortBy::Time => {
-                let (n, top, a) = searcher.search(
-                    &*query,
-                    &(
-                        Count,
-                        top.order_by_fast_field::<i64>("published", Order::Desc),
-                        agg_collector,
-                    ),
-                )?;
-                (n, top.into_iter().map(|(_, a)| a).collect::<Vec<_>>(), a)
-            }
-            SortBy::Score => {
-                let (n, top, a) = searcher.search(
-                    &*query,
-                    &(
-                        Count,
-                        top.order_by_fast_field::<u64>("score", Order::Desc),
-                        agg_collector,
-                    ),
-                )?;
-                (n, top.into_iter().map(|(_, a)| a).collect(), a)
-            }
-            SortBy::Heat => {
-                let (n, top, a) = searcher.search(
-                    &*query,
-                    &(
-                        Count,
-                        top.order_by_fast_field::<f64>("heat", Order::Desc),
-                        agg_collector,
-                    ),
-                )?;
-                (n, top.into_iter().map(|(_, a)| a).collect(), a)
-            }
+            SortBy::Time => sorted::<i64>(&searcher, &*query, top, "published", agg_collector)?,
+            SortBy::Score => sorted::<u64>(&searcher, &*query, top, "score", agg_collector)?,
+            SortBy::Heat => sorted::<f64>(&searcher, &*query, top, "heat", agg_collector)?,
         };
         let agg_json =
             serde_json::to_value(&agg_results).map_err(|e| IndexError::Query(e.to_string()))?;
@@ -1021,4 +1034,4 @@ impl ItemWriter {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

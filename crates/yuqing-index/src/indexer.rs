@@ -207,42 +207,13 @@ async fn flush(
 
 #[cfg(test)]
 mod tests {
-    use chrono::{Duration as Span, Utc};
     use yuqing_analysis::Segmenter;
     use yuqing_bus::InProcessBus;
-    use yuqing_model::{Item, SourceKind, SourceType};
 
     use super::*;
 
     fn analyzed(seg: &Segmenter, id: &str, days_ago: i64) -> AnalyzedItem {
-        let item = Item {
-            id: id.into(),
-            source: "s".into(),
-            source_kind: SourceKind::Feed,
-            source_type: SourceType::News,
-            site: "example.com".into(),
-            url: format!("https://example.com/{id}"),
-            title: "临江暴雨".into(),
-            text: "群众紧急转移。".into(),
-            author: None,
-            published_at: Some(Utc::now() - Span::days(days_ago)),
-            fetched_at: Utc::now(),
-            engagement: Default::default(),
-            parent_id: None,
-        };
-        AnalyzedItem {
-            title_tokens: seg.tokens(&item.title),
-            text_tokens: seg.tokens(&item.text),
-            item,
-            hits: vec![],
-            lexicon_hits: Vec::new(),
-            keywords: Vec::new(),
-            sentiment: None,
-            score: 0,
-            level: None,
-            simhash: 0,
-            simhash_pairs: 0,
-        }
+        crate::index::tests::analyzed(seg, id, "临江暴雨", "群众紧急转移。", days_ago * 24)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

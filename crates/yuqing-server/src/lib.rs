@@ -124,17 +124,6 @@ pub fn search_error(e: IndexError, query: &str) -> SearchError {
     }
 }
 
-impl From<IndexError> for ApiError {
-    fn from(e: IndexError) -> Self {
-        match e {
-            IndexError::Query(_) | IndexError::Syntax { .. } => {
-                ApiError(StatusCode::BAD_REQUEST, e.to_string())
-            }
-            other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
-        }
-    }
-}
-
 #[derive(Debug, Deserialize, Default)]
 pub struct SearchParams {
     #[serde(default)]

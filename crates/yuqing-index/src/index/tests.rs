@@ -4,7 +4,14 @@ use yuqing_model::{AnalyzedItem, Item, Level, SourceKind, SourceType};
 
 use super::*;
 
-fn analyzed(seg: &Segmenter, id: &str, title: &str, text: &str, hours_ago: i64) -> AnalyzedItem {
+/// An analyzed news item of example.com, published `hours_ago`.
+pub(crate) fn analyzed(
+    seg: &Segmenter,
+    id: &str,
+    title: &str,
+    text: &str,
+    hours_ago: i64,
+) -> AnalyzedItem {
     let item = Item {
         id: id.into(),
         source: "s".into(),
