@@ -52,8 +52,18 @@ pub fn sample_corpus() -> Vec<Doc> {
 
 /// A corpus file: one item a line; a TSV line counts by its last column
 /// (so `label<TAB>text` files work); a header line `label<TAB>text_a` is
-/// skipped.
+/// skipped. A folder is read as a reprint test set: its articles, each a
+/// title and its paragraphs.
 pub fn corpus_file(path: &Path) -> Result<Vec<Doc>> {
+    if path.is_dir() {
+        return Ok(crate::reprints::read_articles(path)?
+            .into_iter()
+            .map(|a| Doc {
+                title: a.title,
+                text: a.paragraphs.join("\n"),
+            })
+            .collect());
+    }
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let docs: Vec<Doc> = text

@@ -136,8 +136,8 @@ enum BenchKind {
     /// Indexing the analyzer's tokens against tantivy-jieba segmenting the
     /// same items again, then query latency on a large index.
     Index {
-        /// One text a line (or `label<TAB>text`); default: the sample site's
-        /// items.
+        /// One text a line (or `label<TAB>text`), or a reprint test set's
+        /// folder (its articles); default: the sample site's items.
         #[arg(long)]
         corpus: Option<PathBuf>,
         /// Items each ingest side indexes.
