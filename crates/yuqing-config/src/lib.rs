@@ -11,6 +11,7 @@
 mod error;
 mod expand;
 mod lexicon;
+mod routing;
 mod rules;
 mod settings;
 mod source;
@@ -20,6 +21,11 @@ use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors, PathSeg, display_path, line_col, value_span};
 pub use lexicon::LexiconEntry;
+pub use routing::{
+    ChannelConfig, ChannelKind, CoverageProblem, Dur, IncidentKind, PersonConfig, PolicyConfig,
+    RosterConfig, RouteConfig, ShiftConfig, SmtpTls, StepConfig, Target, WEEK_MINUTES, Window,
+    coverage_problems, format_minute,
+};
 pub use rules::{QueryOrigin, RuleConfig};
 pub use settings::{
     AlertConfig, AnalysisConfig, BusConfig, CrawlerConfig, IndexConfig, ReportConfig, ServerConfig,
@@ -336,6 +342,8 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
         }
     }
 
+    errors.extend(routing::validate(&s.alert, &at));
+
     let mut ids: HashMap<&str, usize> = HashMap::new();
     for (i, src) in s.sources.iter().enumerate() {
         let here =
@@ -449,7 +457,7 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
     errors
 }
 
-fn check_http_url(raw: &str) -> Result<(), String> {
+pub(crate) fn check_http_url(raw: &str) -> Result<(), String> {
     match url::Url::parse(raw) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
         Ok(u) => Err(format!(

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use yuqing_model::Level;
 
+use crate::routing::{ChannelConfig, Dur, PersonConfig, PolicyConfig, RosterConfig, RouteConfig};
 use crate::source::SourceConfig;
 
 /// The whole configuration as written in the main TOML file. Field docs are
@@ -382,6 +383,39 @@ pub struct AlertConfig {
     /// Volume spikes per rule topic.
     #[serde(default)]
     pub spike: SpikeConfig,
+    /// People who can be on duty or named in a policy.
+    #[serde(default)]
+    pub person: Vec<PersonConfig>,
+    /// Where messages go: robots, email, webhooks, an SMS gateway.
+    #[serde(default)]
+    pub channel: Vec<ChannelConfig>,
+    /// Duty rosters (值班表).
+    #[serde(default)]
+    pub roster: Vec<RosterConfig>,
+    /// Escalation policies.
+    #[serde(default)]
+    pub policy: Vec<PolicyConfig>,
+    /// Routes, tried in order; the first that matches an incident takes it.
+    #[serde(default)]
+    pub route: Vec<RouteConfig>,
+    /// Key that signs acknowledgement links. When unset, a random key is
+    /// made once and kept in the alert database.
+    #[serde(default)]
+    pub ack_secret: Option<String>,
+    /// How long an acknowledgement link in a message stays valid.
+    #[serde(default = "default_ack_link_valid")]
+    pub ack_link_valid: Dur,
+    /// A rule incident without a new item for this long resolves itself.
+    #[serde(default = "default_auto_resolve")]
+    pub auto_resolve: Dur,
+}
+
+fn default_ack_link_valid() -> Dur {
+    Dur::secs(24 * 3_600)
+}
+
+fn default_auto_resolve() -> Dur {
+    Dur::secs(24 * 3_600)
 }
 
 /// When a topic's hourly volume is a spike: against the median of the same
@@ -452,6 +486,14 @@ impl Default for AlertConfig {
             collector_level: default_collector_level(),
             webhook: Vec::new(),
             spike: SpikeConfig::default(),
+            person: Vec::new(),
+            channel: Vec::new(),
+            roster: Vec::new(),
+            policy: Vec::new(),
+            route: Vec::new(),
+            ack_secret: None,
+            ack_link_valid: default_ack_link_valid(),
+            auto_resolve: default_auto_resolve(),
         }
     }
 }

@@ -226,3 +226,134 @@ fn every_broken_rule_of_a_file_is_reported_and_its_good_rules_load() {
         errors[2]
     );
 }
+
+const DUTY: &str = r#"
+[[alert.person]]
+id = "zhang"
+name = "张伟"
+mobile = "13800000001"
+channels = ["duty-ding"]
+
+[[alert.person]]
+id = "li"
+name = "李娜"
+mobile = "13800000002"
+email = "li@example.org"
+channels = ["duty-ding", "mail"]
+
+[[alert.channel]]
+id = "duty-ding"
+kind = "dingtalk"
+url = "https://oapi.dingtalk.com/robot/send?access_token=t"
+secret = "SECabc"
+
+[[alert.channel]]
+id = "mail"
+kind = "email"
+smtp = "smtp.example.org:465"
+from = "舆情 <yq@example.org>"
+
+[[alert.roster]]
+id = "duty"
+[[alert.roster.shift]]
+when = "mon-fri 09:00-21:00"
+person = "zhang"
+[[alert.roster.shift]]
+when = "mon-fri 21:00-09:00"
+person = "li"
+[[alert.roster.shift]]
+when = "sat,sun 09:00-21:00"
+person = "li"
+[[alert.roster.shift]]
+when = "sat,sun 21:00-09:00"
+person = "zhang"
+
+[[alert.policy]]
+id = "default"
+loops = 2
+[[alert.policy.step]]
+targets = ["roster:duty"]
+ack_timeout = "15m"
+[[alert.policy.step]]
+targets = ["person:li", "channel:mail"]
+ack_timeout = "30m"
+
+[[alert.route]]
+id = "red"
+min_level = "red"
+policy = "default"
+group_wait = "10s"
+
+[[alert.route]]
+id = "all"
+policy = "default"
+quiet_hours = ["22:00-07:00"]
+"#;
+
+#[test]
+fn loads_duty_and_routing() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "rules/a.toml", RULES);
+    let main = write(dir.path(), "main.toml", &format!("{MAIN}{DUTY}"));
+    let cfg = Loader::default().load(&main).unwrap();
+    let a = &cfg.settings.alert;
+    assert_eq!(a.person.len(), 2);
+    assert_eq!(a.roster[0].shift.len(), 4);
+    assert_eq!(
+        a.policy[0].step[1].targets[1],
+        Target::Channel("mail".into())
+    );
+    assert_eq!(a.policy[0].step[1].ack_timeout, Dur(1_800));
+    assert_eq!(a.route[0].group_wait, Dur(10));
+    assert_eq!(a.route[1].group_wait, Dur(30));
+    assert!(a.route[1].quiet_hours[0].contains(23 * 60));
+}
+
+#[test]
+fn every_routing_problem_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = DUTY
+        // A gap on weekday evenings and an overlap at the weekend.
+        .replace("mon-fri 21:00-09:00", "mon-fri 22:00-09:00")
+        .replace("sat,sun 21:00-09:00", "sat,sun 20:00-09:00")
+        .replace("secret = \"SECabc\"\n", "")
+        .replace("\"person:li\"", "\"person:wang\"")
+        .replace(
+            "id = \"all\"\npolicy = \"default\"",
+            "id = \"all\"\npolicy = \"nightly\"",
+        );
+    write(dir.path(), "rules/a.toml", RULES);
+    let main = write(dir.path(), "main.toml", &format!("{MAIN}{broken}"));
+    let err = Loader::default().load(&main).unwrap_err();
+    let text = err.to_string();
+    for expected in [
+        "alert.channel[0].secret: a DingTalk robot needs its signing `secret`",
+        "roster `duty`: no one is on duty from mon 21:00 to mon 22:00",
+        "roster `duty`: no one is on duty from fri 21:00 to fri 22:00",
+        "roster `duty`: shift[2] and shift[3] overlap from sat 20:00 to sat 21:00",
+        "alert.policy[0].step[1].targets: `person:wang` names an unknown person",
+        "alert.route[1].policy: unknown policy `nightly`",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+    // Each is located in the file.
+    assert!(
+        err.0.iter().all(|e| e.line.is_some()),
+        "{:?}",
+        err.0
+            .iter()
+            .filter(|e| e.line.is_none())
+            .collect::<Vec<_>>()
+    );
+    // Without a catch-all route some incidents would reach no one.
+    let no_catch_all = DUTY.replace(
+        "id = \"all\"\npolicy",
+        "id = \"all\"\nmin_level = \"blue\"\npolicy",
+    );
+    let main = write(dir.path(), "main.toml", &format!("{MAIN}{no_catch_all}"));
+    let text = Loader::default().load(&main).unwrap_err().to_string();
+    assert!(
+        text.contains("alert.route[1]: no route takes every incident"),
+        "{text}"
+    );
+}
