@@ -12,12 +12,19 @@
 //! written before they are sent and retried until sent or dead.
 
 mod alerter;
+mod duty;
+mod escalation;
 mod metrics;
 mod notify;
 mod report;
 mod store;
 
 pub use alerter::Alerter;
+pub use duty::{AckLinkError, Duty, OnDuty, RouteKey, minute_of_week};
+pub use escalation::{
+    AckOutcome, Handover, Matchers, Mention, Message, MessageIncident, Silence, TickOutcome,
+    TimelineEntry,
+};
 pub use metrics::AlertMetrics;
 pub use notify::{MAX_ATTEMPTS, webhook_payload};
 pub use report::{Report, ReportError, build_report, write_report};
@@ -25,5 +32,7 @@ pub use store::{
     AlertStore, ChainLink, Channel, EventSummary, Outcome, Policy, SpikeRecord, StoreError,
 };
 
+#[cfg(test)]
+mod escalation_tests;
 #[cfg(test)]
 mod tests;

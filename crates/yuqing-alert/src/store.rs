@@ -189,6 +189,61 @@ pub(crate) const MIGRATIONS: &[M<'static>] = &[
         PRIMARY KEY (topic, hour)
     );",
     ),
+    // Routing, escalation and duty. An incident owes a message while
+    // `pending` says why (opened, raised, spread, escalated, repeat,
+    // retriggered, resolved); `held` says what holds it back. Each message
+    // round of an incident reaches each target once (`deliveries`), and
+    // the next escalation time is stored, so a restart neither loses nor
+    // repeats one.
+    M::up(
+        "ALTER TABLE incidents ADD COLUMN source_type TEXT NOT NULL DEFAULT '';
+    ALTER TABLE incidents ADD COLUMN region TEXT NOT NULL DEFAULT '';
+    ALTER TABLE incidents ADD COLUMN route TEXT;
+    ALTER TABLE incidents ADD COLUMN step INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE incidents ADD COLUMN loop INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE incidents ADD COLUMN round INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE incidents ADD COLUMN pending TEXT;
+    ALTER TABLE incidents ADD COLUMN pending_since INTEGER;
+    ALTER TABLE incidents ADD COLUMN held TEXT;
+    ALTER TABLE incidents ADD COLUMN next_escalation_at INTEGER;
+    ALTER TABLE incidents ADD COLUMN last_notified_at INTEGER;
+    ALTER TABLE incidents ADD COLUMN notified_items INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE incidents ADD COLUMN acknowledged_at INTEGER;
+    ALTER TABLE incidents ADD COLUMN acknowledged_by TEXT;
+    ALTER TABLE incidents ADD COLUMN ack_expires_at INTEGER;
+    ALTER TABLE incidents ADD COLUMN resolved_at INTEGER;
+    CREATE INDEX incidents_by_status ON incidents(status);
+    CREATE TABLE route_groups (
+        route TEXT PRIMARY KEY,
+        last_sent_at INTEGER NOT NULL
+    );
+    CREATE TABLE deliveries (
+        incident_id INTEGER NOT NULL,
+        round INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        notification_id INTEGER NOT NULL,
+        PRIMARY KEY (incident_id, round, target)
+    );
+    CREATE TABLE silences (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        matchers TEXT NOT NULL,
+        starts_at INTEGER NOT NULL,
+        ends_at INTEGER NOT NULL,
+        author TEXT NOT NULL,
+        comment TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE handovers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        roster TEXT NOT NULL,
+        author TEXT NOT NULL,
+        note TEXT NOT NULL,
+        at INTEGER NOT NULL
+    );
+    -- `webhook-legacy` rows carry a ready body; others a message that the
+    -- channel of that kind renders when it sends.
+    ALTER TABLE notifications ADD COLUMN kind TEXT NOT NULL DEFAULT 'webhook-legacy';",
+    ),
 ];
 
 /// Events older than this are not joined any more.
@@ -201,6 +256,8 @@ pub struct Policy {
     pub min_level: Level,
     pub reprints: ReprintThresholds,
     pub spike: SpikeConfig,
+    /// Each source's region, for routing its incidents.
+    pub regions: FxHashMap<String, String>,
 }
 
 impl Policy {
@@ -209,6 +266,7 @@ impl Policy {
             min_level: c.min_level,
             reprints: ReprintThresholds::from_config(c),
             spike: c.spike.clone(),
+            regions: FxHashMap::default(),
         }
     }
 }
@@ -370,7 +428,7 @@ enum CacheChange {
 
 #[derive(Debug, Clone)]
 pub struct AlertStore {
-    conn: Arc<Mutex<Connection>>,
+    pub(crate) conn: Arc<Mutex<Connection>>,
     events: Arc<Mutex<Option<EventCache>>>,
 }
 
@@ -517,10 +575,16 @@ impl AlertStore {
                             [&event_id],
                             |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
                         )?;
+                        let region = policy
+                            .regions
+                            .get(&a.item.source)
+                            .map_or("", String::as_str);
                         tx.execute(
-                            "INSERT INTO incidents (dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'triggered', ?7, ?8, 1, ?9, ?9)",
-                            params![dedup_key, hit.rule_id, hit.rule_name, hit.topic, event_id, item_level.as_str(), title, url, ts(now)],
+                            "INSERT INTO incidents (dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at,
+                                                   source_type, region)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'triggered', ?7, ?8, 1, ?9, ?9, ?10, ?11)",
+                            params![dedup_key, hit.rule_id, hit.rule_name, hit.topic, event_id, item_level.as_str(), title, url, ts(now),
+                                    a.item.source_type.as_str(), region],
                         )?;
                         let id = tx.last_insert_rowid();
                         tx.execute(
@@ -644,7 +708,7 @@ impl AlertStore {
                 return Ok(out);
             }
             Some(id) => {
-                resolve(&tx, id, now, "source recovered")?;
+                resolve(&tx, id, now, "system", "source recovered")?;
                 (id, "resolved")
             }
             None => {
@@ -894,7 +958,7 @@ impl AlertStore {
                 .collect::<Result<Vec<_>, _>>()?
         };
         for &id in &ids {
-            resolve(&tx, id, now, "quiet")?;
+            resolve(&tx, id, now, "system", "quiet")?;
         }
         tx.commit()?;
         Ok(ids.len())
@@ -1144,7 +1208,7 @@ fn check_spike(
         // A spike incident quiet for longer than `quiet_hours` is over;
         // this is a new spike.
         Some((id, updated)) if ts(now) - updated > i64::from(cfg.quiet_hours) * HOUR => {
-            resolve(tx, id, now, "quiet")?;
+            resolve(tx, id, now, "system", "quiet")?;
             None
         }
         other => other.map(|(id, _)| id),
@@ -1206,12 +1270,23 @@ fn spike_detail(topic: &str, s: &SpikeSize) -> String {
     )
 }
 
-fn resolve(tx: &Transaction<'_>, id: i64, now: DateTime<Utc>, why: &str) -> Result<(), StoreError> {
+/// Resolves an incident; whoever was told of it is told it is over.
+pub(crate) fn resolve(
+    tx: &Transaction<'_>,
+    id: i64,
+    now: DateTime<Utc>,
+    actor: &str,
+    why: &str,
+) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE incidents SET status = 'resolved', updated_at = ?2 WHERE id = ?1",
+        "UPDATE incidents SET status = 'resolved', updated_at = ?2, resolved_at = ?2, next_escalation_at = NULL,
+           ack_expires_at = NULL, held = NULL,
+           pending = CASE WHEN last_notified_at IS NOT NULL THEN 'resolved' END,
+           pending_since = CASE WHEN last_notified_at IS NOT NULL THEN ?2 END
+         WHERE id = ?1",
         params![id, ts(now)],
     )?;
-    timeline(tx, id, now, "system", "resolved", why)
+    timeline(tx, id, now, actor, "resolved", why)
 }
 
 /// Where an item went among the events.
@@ -1299,6 +1374,20 @@ fn enqueue(
     payload: &dyn Fn(&Incident, &str) -> String,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
+    // The routed message owed: the first reason owed stays until it is
+    // sent. (A resolution's is set by `resolve`.)
+    if reason != "resolved" {
+        let owed = if reason == "opened" {
+            "opened"
+        } else {
+            "raised"
+        };
+        tx.execute(
+            "UPDATE incidents SET pending = COALESCE(pending, ?2), pending_since = COALESCE(pending_since, ?3)
+             WHERE id = ?1 AND status != 'resolved'",
+            params![incident_id, owed, ts(now)],
+        )?;
+    }
     let incident = load_incident(tx, incident_id)?;
     let mut added = 0;
     for ch in channels {

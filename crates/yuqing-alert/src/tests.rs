@@ -5,7 +5,7 @@ use yuqing_analysis::events::ReprintThresholds;
 
 use crate::store::{AlertStore, Channel, Policy};
 
-fn analyzed(
+pub(crate) fn analyzed(
     id: &str,
     level: Option<Level>,
     rule: Option<&str>,
@@ -63,11 +63,12 @@ const T: ReprintThresholds = ReprintThresholds {
     max_combined: 6,
 };
 
-fn policy(min_level: Level) -> Policy {
+pub(crate) fn policy(min_level: Level) -> Policy {
     Policy {
         min_level,
         reprints: T,
         spike: yuqing_config::SpikeConfig::default(),
+        regions: Default::default(),
     }
 }
 

@@ -64,6 +64,17 @@ impl SourceConfig {
         }
     }
 
+    /// The region the source reports on, when configured.
+    pub fn region(&self) -> Option<&str> {
+        match self {
+            SourceConfig::Feed(s) => s.region.as_deref(),
+            SourceConfig::Forum(s) => s.region.as_deref(),
+            SourceConfig::Json(s) => s.region.as_deref(),
+            SourceConfig::Page(s) => s.region.as_deref(),
+            SourceConfig::Microblog(s) => s.region.as_deref(),
+        }
+    }
+
     /// Whether the source may fetch private and loopback addresses.
     pub fn allow_private(&self) -> bool {
         match self {
@@ -130,6 +141,10 @@ pub struct FeedSource {
     /// default: a public source that redirects into the intranet is refused.
     #[serde(default)]
     pub allow_private: bool,
+    /// The region the source reports on (a city or district), for routing
+    /// its incidents.
+    #[serde(default)]
+    pub region: Option<String>,
     /// The feed's URL.
     pub url: String,
 }
@@ -144,6 +159,10 @@ pub struct ForumSource {
     pub interval_secs: Option<u64>,
     #[serde(default)]
     pub allow_private: bool,
+    /// The region the source reports on (a city or district), for routing
+    /// its incidents.
+    #[serde(default)]
+    pub region: Option<String>,
     /// `discuz` fills in every selector for Discuz! X forums, and with
     /// `base_url` and `forum_ids` the list pages too.
     pub preset: Option<String>,
@@ -281,6 +300,10 @@ pub struct JsonSource {
     pub interval_secs: Option<u64>,
     #[serde(default)]
     pub allow_private: bool,
+    /// The region the source reports on (a city or district), for routing
+    /// its incidents.
+    #[serde(default)]
+    pub region: Option<String>,
     /// Timeline endpoint. The cursor is added as `?{cursor_param}=<last id>`.
     pub url: String,
     /// Query parameter carrying the cursor (the newest id already seen).
@@ -363,6 +386,10 @@ pub struct PageSource {
     pub interval_secs: Option<u64>,
     #[serde(default)]
     pub allow_private: bool,
+    /// The region the source reports on (a city or district), for routing
+    /// its incidents.
+    #[serde(default)]
+    pub region: Option<String>,
     /// List pages whose links lead to articles.
     #[serde(default)]
     pub list_urls: Vec<String>,
@@ -413,6 +440,10 @@ pub struct MastodonSource {
     pub interval_secs: Option<u64>,
     #[serde(default)]
     pub allow_private: bool,
+    /// The region the source reports on (a city or district), for routing
+    /// its incidents.
+    #[serde(default)]
+    pub region: Option<String>,
     /// The server, e.g. `https://mastodon.social`.
     pub instance: String,
     /// `public`, `local`, `tag:<hashtag>` or `account:<id>`.

@@ -1,0 +1,296 @@
+//! Duty: who is on duty, which route takes an incident, and the signed
+//! acknowledgement links in messages. Built once from the config; the
+//! escalation engine (`escalation.rs`) reads it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
+use chrono_tz::Tz;
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+use yuqing_config::{
+    AlertConfig, ChannelConfig, IncidentKind, PersonConfig, PolicyConfig, RosterConfig,
+    RouteConfig, Target, WEEK_MINUTES, Window,
+};
+use yuqing_model::{Level, SourceType};
+
+/// Minute of the week (Monday 00:00 is 0) of `at` in `tz`.
+pub fn minute_of_week(at: DateTime<Utc>, tz: Tz) -> u32 {
+    let l = at.with_timezone(&tz);
+    l.weekday().num_days_from_monday() * 1440 + l.hour() * 60 + l.minute()
+}
+
+/// Who is on duty in a roster, and the shift they are in.
+#[derive(Debug, Clone, Serialize)]
+pub struct OnDuty {
+    pub roster: String,
+    pub roster_name: String,
+    pub person: String,
+    pub name: String,
+    pub mobile: Option<String>,
+    /// The shift as written, in the roster's time zone.
+    pub shift: String,
+    pub timezone: String,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+/// What routing looks at in an incident.
+#[derive(Debug, Clone)]
+pub struct RouteKey<'a> {
+    pub dedup_key: &'a str,
+    pub level: Level,
+    pub topic: &'a str,
+    pub source_type: &'a str,
+    pub region: &'a str,
+}
+
+/// The routing config, compiled.
+#[derive(Debug, Clone)]
+pub struct Duty {
+    pub routes: Vec<RouteConfig>,
+    pub policies: HashMap<String, PolicyConfig>,
+    pub rosters: HashMap<String, (RosterConfig, Tz)>,
+    pub persons: HashMap<String, PersonConfig>,
+    pub channels: HashMap<String, ChannelConfig>,
+    pub tz: Tz,
+    pub console_url: String,
+    ack_key: Vec<u8>,
+    pub ack_link_valid: Duration,
+    pub auto_resolve: Duration,
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+impl Duty {
+    /// `ack_key` signs acknowledgement links.
+    pub fn new(alert: &AlertConfig, tz: Tz, console_url: &str, ack_key: Vec<u8>) -> Duty {
+        Duty {
+            routes: alert.route.clone(),
+            policies: alert
+                .policy
+                .iter()
+                .map(|p| (p.id.clone(), p.clone()))
+                .collect(),
+            rosters: alert
+                .roster
+                .iter()
+                .map(|r| {
+                    let rtz = r
+                        .timezone
+                        .as_deref()
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(tz);
+                    (r.id.clone(), (r.clone(), rtz))
+                })
+                .collect(),
+            persons: alert
+                .person
+                .iter()
+                .map(|p| (p.id.clone(), p.clone()))
+                .collect(),
+            channels: alert
+                .channel
+                .iter()
+                .map(|c| (c.id.clone(), c.clone()))
+                .collect(),
+            tz,
+            console_url: console_url.trim_end_matches('/').to_string(),
+            ack_key,
+            ack_link_valid: Duration::seconds(alert.ack_link_valid.as_secs()),
+            auto_resolve: Duration::seconds(alert.auto_resolve.as_secs()),
+        }
+    }
+
+    /// Whether any route is configured; without one, only the plain
+    /// webhooks are told of incidents.
+    pub fn is_active(&self) -> bool {
+        !self.routes.is_empty()
+    }
+
+    /// Who is on duty in `roster` at `at`.
+    pub fn on_duty(&self, roster: &str, at: DateTime<Utc>) -> Option<OnDuty> {
+        let (r, tz) = self.rosters.get(roster)?;
+        let m = minute_of_week(at, *tz);
+        let (shift, &(a, b)) = r.shift.iter().find_map(|s| {
+            s.when
+                .ranges
+                .iter()
+                .find(|&&(a, b)| m >= a && m < b)
+                .map(|r| (s, r))
+        })?;
+        let person = self.persons.get(&shift.person)?;
+        // A shift that wraps past Sunday midnight continues in the range
+        // that starts the week.
+        let mut until = b;
+        if b == WEEK_MINUTES
+            && let Some(&(_, b2)) = shift.when.ranges.iter().find(|&&(a2, _)| a2 == 0)
+        {
+            until = WEEK_MINUTES + b2;
+        }
+        let mut since = a;
+        if a == 0
+            && let Some(&(a2, _)) = shift
+                .when
+                .ranges
+                .iter()
+                .find(|&&(_, b2)| b2 == WEEK_MINUTES)
+        {
+            since = a2;
+        }
+        let minute_start = at - Duration::seconds(i64::from(at.second()));
+        let back = if since <= m {
+            m - since
+        } else {
+            m + WEEK_MINUTES - since
+        };
+        Some(OnDuty {
+            roster: r.id.clone(),
+            roster_name: if r.name.is_empty() {
+                r.id.clone()
+            } else {
+                r.name.clone()
+            },
+            person: person.id.clone(),
+            name: person.display_name().to_string(),
+            mobile: person.mobile.clone(),
+            shift: shift.when.text.clone(),
+            timezone: tz.name().to_string(),
+            since: minute_start - Duration::minutes(i64::from(back)),
+            until: minute_start + Duration::minutes(i64::from(until - m)),
+        })
+    }
+
+    /// Everyone on duty now, one per roster, in roster order.
+    pub fn on_duty_all(&self, at: DateTime<Utc>) -> Vec<OnDuty> {
+        let mut ids: Vec<&String> = self.rosters.keys().collect();
+        ids.sort();
+        ids.into_iter()
+            .filter_map(|r| self.on_duty(r, at))
+            .collect()
+    }
+
+    /// The first route that takes the incident.
+    pub fn route_for(&self, k: &RouteKey<'_>) -> Option<&RouteConfig> {
+        let kind = IncidentKind::of_dedup_key(k.dedup_key);
+        self.routes.iter().find(|r| {
+            r.min_level.is_none_or(|m| k.level >= m)
+                && (r.topics.is_empty() || r.topics.iter().any(|t| t == k.topic))
+                && (r.source_types.is_empty()
+                    || SourceType::parse(k.source_type)
+                        .is_some_and(|st| r.source_types.contains(&st)))
+                && (r.regions.is_empty() || r.regions.iter().any(|x| x == k.region))
+                && (r.kinds.is_empty() || r.kinds.contains(&kind))
+        })
+    }
+
+    /// Why a message of an incident at `level` on `route` waits at `at`:
+    /// quiet hours, or outside the active intervals. Red never waits.
+    pub fn quiet(&self, route: &RouteConfig, level: Level, at: DateTime<Utc>) -> Option<String> {
+        if level == Level::Red {
+            return None;
+        }
+        let m = minute_of_week(at, self.tz);
+        if let Some(w) = route.quiet_hours.iter().find(|w| w.contains(m)) {
+            return Some(format!("quiet hours {}", w.text));
+        }
+        if !route.active_intervals.is_empty()
+            && !route
+                .active_intervals
+                .iter()
+                .any(|w: &Window| w.contains(m))
+        {
+            return Some("outside active intervals".to_string());
+        }
+        None
+    }
+
+    /// The people and channels a target reaches at `at`: (channel id,
+    /// person id, the target a delivery is recorded under).
+    pub fn expand(
+        &self,
+        target: &Target,
+        at: DateTime<Utc>,
+    ) -> Vec<(String, Option<String>, String)> {
+        let person = |id: &str| -> Vec<(String, Option<String>, String)> {
+            self.persons
+                .get(id)
+                .map(|p| {
+                    p.channels
+                        .iter()
+                        .map(|c| (c.clone(), Some(p.id.clone()), format!("person:{}", p.id)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        match target {
+            Target::Roster(r) => self
+                .on_duty(r, at)
+                .map(|d| person(&d.person))
+                .unwrap_or_default(),
+            Target::Person(p) => person(p),
+            Target::Channel(c) => vec![(c.clone(), None, format!("channel:{c}"))],
+        }
+    }
+
+    fn ack_mac(&self, incident: i64, expires: i64, who: &str) -> String {
+        let mut mac = HmacSha256::new_from_slice(&self.ack_key).expect("HMAC takes any key");
+        mac.update(format!("ack\n{incident}\n{expires}\n{who}").as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// A link that acknowledges one incident, valid until `now` plus
+    /// `ack_link_valid`, naming who it was sent to.
+    pub fn ack_link(&self, incident: i64, who: &str, now: DateTime<Utc>) -> String {
+        let expires = (now + self.ack_link_valid).timestamp();
+        let sig = self.ack_mac(incident, expires, who);
+        let who_q: String = url::form_urlencoded::byte_serialize(who.as_bytes()).collect();
+        format!(
+            "{}/ack/{incident}?exp={expires}&who={who_q}&sig={sig}",
+            self.console_url
+        )
+    }
+
+    /// Checks an acknowledgement link's signature and expiry.
+    pub fn verify_ack(
+        &self,
+        incident: i64,
+        expires: i64,
+        who: &str,
+        sig: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AckLinkError> {
+        let mut mac = HmacSha256::new_from_slice(&self.ack_key).expect("HMAC takes any key");
+        mac.update(format!("ack\n{incident}\n{expires}\n{who}").as_bytes());
+        let bytes = decode_hex(sig).ok_or(AckLinkError::BadSignature)?;
+        mac.verify_slice(&bytes)
+            .map_err(|_| AckLinkError::BadSignature)?;
+        if now.timestamp() > expires {
+            return Err(AckLinkError::Expired);
+        }
+        Ok(())
+    }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AckLinkError {
+    #[error("the link's signature is not valid")]
+    BadSignature,
+    #[error("the link has expired")]
+    Expired,
+}

@@ -1,0 +1,623 @@
+//! The escalation engine with an injected clock: every tick is given its
+//! time, so nothing waits.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use yuqing_config::AlertConfig;
+use yuqing_model::{Level, SourceState, SourceStatus};
+
+use crate::duty::Duty;
+use crate::escalation::{AckOutcome, Matchers, Message};
+use crate::store::AlertStore;
+use crate::tests::{analyzed, policy};
+
+const CONFIG: &str = r#"
+[[person]]
+id = "zhang"
+name = "张伟"
+mobile = "13800000001"
+channels = ["ding"]
+
+[[person]]
+id = "li"
+name = "李娜"
+mobile = "13800000002"
+email = "li@example.org"
+channels = ["ding", "mail"]
+
+[[channel]]
+id = "ding"
+kind = "dingtalk"
+url = "http://127.0.0.1:9/robot/send?access_token=t"
+secret = "SECabc"
+
+[[channel]]
+id = "mail"
+kind = "email"
+smtp = "127.0.0.1:25"
+from = "yq@example.org"
+
+[[roster]]
+id = "duty"
+[[roster.shift]]
+when = "mon-sun 00:00-24:00"
+person = "zhang"
+
+[[policy]]
+id = "default"
+loops = 2
+ack_expires = "4h"
+[[policy.step]]
+targets = ["roster:duty"]
+ack_timeout = "15m"
+[[policy.step]]
+targets = ["person:li"]
+ack_timeout = "30m"
+
+[[route]]
+id = "all"
+policy = "default"
+group_wait = "30s"
+group_interval = "5m"
+repeat_interval = "4h"
+"#;
+
+fn duty_with(extra_route: &str) -> Duty {
+    let text = format!("{}{CONFIG}", extra_route);
+    let alert: AlertConfig = toml::from_str(&text).unwrap();
+    Duty::new(
+        &alert,
+        chrono_tz::Asia::Shanghai,
+        "http://console.test",
+        b"test key".to_vec(),
+    )
+}
+
+fn duty() -> Duty {
+    duty_with("")
+}
+
+/// Opens an incident of `rule` at `level` on its own event.
+fn open(store: &AlertStore, id: &str, rule: &str, level: Level, simhash: u64) -> i64 {
+    let a = analyzed(id, Some(level), Some(rule), simhash, 5);
+    let out = store
+        .process(&a, &policy(Level::Blue), &[], &|_, r| r.to_string())
+        .unwrap();
+    out.opened.first().copied().unwrap_or(0)
+}
+
+/// Routed messages in the outbox after notification `after`.
+fn messages(store: &AlertStore, after: i64) -> Vec<(i64, String, Message)> {
+    let far = Utc::now() + Duration::days(400);
+    store
+        .due_notifications(far, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.id > after)
+        .filter_map(|n| {
+            serde_json::from_str::<Message>(&n.payload)
+                .ok()
+                .map(|m| (n.id, n.channel, m))
+        })
+        .collect()
+}
+
+fn last_id(store: &AlertStore) -> i64 {
+    messages(store, 0).last().map_or(0, |m| m.0)
+}
+
+fn ids(m: &Message) -> Vec<i64> {
+    m.incidents.iter().map(|i| i.id).collect()
+}
+
+fn store() -> (tempfile::TempDir, AlertStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn a_burst_waits_for_its_group_and_becomes_one_message() {
+    let (_d, store) = store();
+    let duty = duty();
+    let t0 = Utc::now();
+    let a = open(&store, "a", "r1", Level::Orange, 0x1111_0000_0000_0000);
+    let b = open(&store, "b", "r1", Level::Yellow, 0x0000_1111_0000_0000);
+    let c = open(&store, "c", "r2", Level::Red, 0x0000_0000_1111_0000);
+    assert_eq!(store.tick(&duty, t0).unwrap().messages, 0, "group_wait");
+    let out = store.tick(&duty, t0 + Duration::seconds(31)).unwrap();
+    assert_eq!(out.messages, 1);
+    let m = messages(&store, 0);
+    assert_eq!(m.len(), 1);
+    let (_, channel, msg) = &m[0];
+    assert_eq!(channel, "ding");
+    // Most severe first; the officer on duty is mentioned.
+    assert_eq!(ids(msg), vec![c, a, b]);
+    assert_eq!(msg.level, Level::Red);
+    assert_eq!(msg.mentions.len(), 1);
+    assert_eq!(msg.mentions[0].name, "张伟");
+    assert!(msg.incidents.iter().all(|i| i.reason == "opened"));
+    assert!(
+        msg.incidents[0]
+            .ack_link
+            .as_deref()
+            .unwrap()
+            .starts_with("http://console.test/ack/")
+    );
+    // Another tick sends nothing more.
+    assert_eq!(
+        store
+            .tick(&duty, t0 + Duration::seconds(40))
+            .unwrap()
+            .messages,
+        0
+    );
+
+    // A new incident in the group waits for group_interval after the last
+    // message, then goes alone.
+    let d = open(&store, "d", "r1", Level::Orange, 0x0000_0000_0000_1111);
+    assert_eq!(
+        store
+            .tick(&duty, t0 + Duration::seconds(100))
+            .unwrap()
+            .messages,
+        0
+    );
+    assert_eq!(
+        store
+            .tick(&duty, t0 + Duration::seconds(31 + 300))
+            .unwrap()
+            .messages,
+        1
+    );
+    let m = messages(&store, 0);
+    assert_eq!(ids(&m[1].2), vec![d]);
+}
+
+#[test]
+fn unacknowledged_incidents_escalate_step_by_step_loop_after_loop_then_repeat() {
+    let (_d, store) = store();
+    let duty = duty();
+    let t0 = Utc::now() + Duration::seconds(31);
+    let a = open(&store, "a", "r1", Level::Orange, 1);
+    store.tick(&duty, t0).unwrap();
+    let mut seen = last_id(&store);
+    let mentioned = |store: &AlertStore, after: i64| -> Vec<(String, Vec<String>)> {
+        messages(store, after)
+            .into_iter()
+            .map(|(_, ch, m)| (ch, m.mentions.iter().map(|p| p.person.clone()).collect()))
+            .collect()
+    };
+    // 15 minutes without an acknowledgement: step 2, Li on both her channels.
+    let t1 = t0 + Duration::minutes(15);
+    let out = store.tick(&duty, t1 - Duration::seconds(1)).unwrap();
+    assert!(out.escalated.is_empty(), "not before the timeout");
+    let out = store.tick(&duty, t1).unwrap();
+    assert_eq!(out.escalated, vec![a]);
+    let got = mentioned(&store, seen);
+    assert_eq!(
+        got,
+        vec![
+            ("ding".to_string(), vec!["li".to_string()]),
+            ("mail".to_string(), vec!["li".to_string()])
+        ]
+    );
+    let msg = &messages(&store, seen)[0].2;
+    assert_eq!(msg.incidents[0].reason, "escalated");
+    assert_eq!((msg.incidents[0].step, msg.incidents[0].loop_), (2, 1));
+    seen = last_id(&store);
+    // 30 more minutes: the second loop starts at step 1 again.
+    let t2 = t1 + Duration::minutes(30);
+    store.tick(&duty, t2).unwrap();
+    assert_eq!(
+        mentioned(&store, seen),
+        vec![("ding".into(), vec!["zhang".into()])]
+    );
+    let msg = &messages(&store, seen)[0].2;
+    assert_eq!((msg.incidents[0].step, msg.incidents[0].loop_), (1, 2));
+    seen = last_id(&store);
+    let t3 = t2 + Duration::minutes(15);
+    store.tick(&duty, t3).unwrap();
+    assert_eq!(mentioned(&store, seen).len(), 2, "loop 2, step 2");
+    seen = last_id(&store);
+    // After the last step of the last loop, nothing more escalates...
+    let t4 = t3 + Duration::minutes(30);
+    let out = store.tick(&duty, t4).unwrap();
+    assert!(out.escalated.is_empty());
+    assert_eq!(out.messages, 0);
+    assert!(
+        store
+            .timeline(a)
+            .unwrap()
+            .iter()
+            .any(|t| t.action == "exhausted")
+    );
+    // ...but the open incident is sent again after repeat_interval.
+    let out = store.tick(&duty, t3 + Duration::hours(4)).unwrap();
+    assert_eq!(out.messages, 2);
+    let msg = &messages(&store, seen)[0].2;
+    assert_eq!(msg.incidents[0].reason, "repeat");
+}
+
+#[test]
+fn acknowledgement_stops_escalation_until_it_expires() {
+    let (_d, store) = store();
+    let duty = duty();
+    let t0 = Utc::now() + Duration::seconds(31);
+    let a = open(&store, "a", "r1", Level::Orange, 1);
+    store.tick(&duty, t0).unwrap();
+    assert_eq!(
+        store
+            .acknowledge(&duty, a, "zhang", "console", t0 + Duration::minutes(5))
+            .unwrap(),
+        AckOutcome::Acknowledged
+    );
+    assert_eq!(
+        store
+            .acknowledge(&duty, a, "li", "api", t0 + Duration::minutes(6))
+            .unwrap(),
+        AckOutcome::Already
+    );
+    let seen = last_id(&store);
+    let out = store.tick(&duty, t0 + Duration::minutes(20)).unwrap();
+    assert!(out.escalated.is_empty());
+    assert_eq!(out.messages, 0);
+    // Acknowledged but unresolved for 4 hours: triggered again, from step 1.
+    let out = store
+        .tick(&duty, t0 + Duration::minutes(5) + Duration::hours(4))
+        .unwrap();
+    assert_eq!(out.retriggered, vec![a]);
+    let m = messages(&store, seen);
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].2.incidents[0].reason, "retriggered");
+    assert_eq!(m[0].2.mentions[0].person, "zhang");
+    let actions: Vec<String> = store
+        .timeline(a)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.action)
+        .collect();
+    for expected in ["triggered", "notified", "acknowledged", "retriggered"] {
+        assert!(actions.contains(&expected.to_string()), "{actions:?}");
+    }
+    // Resolved: whoever was told hears it is over; a link cannot ack it.
+    assert_eq!(
+        store
+            .resolve_by(a, "zhang", "console", t0 + Duration::hours(5))
+            .unwrap(),
+        Some(true)
+    );
+    let seen = last_id(&store);
+    store.tick(&duty, t0 + Duration::hours(5)).unwrap();
+    let m = messages(&store, seen);
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].2.incidents[0].reason, "resolved");
+    assert!(m[0].2.incidents[0].ack_link.is_none());
+    assert_eq!(
+        store
+            .acknowledge(&duty, a, "zhang", "link", t0 + Duration::hours(6))
+            .unwrap(),
+        AckOutcome::Resolved
+    );
+}
+
+#[test]
+fn ack_links_are_signed_per_incident_and_expire() {
+    let duty = duty();
+    let now = Utc.with_ymd_and_hms(2026, 11, 27, 3, 0, 0).unwrap();
+    let link = duty.ack_link(42, "zhang", now);
+    let url = url::Url::parse(&link).unwrap();
+    assert_eq!(url.path(), "/ack/42");
+    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let exp: i64 = q["exp"].parse().unwrap();
+    assert_eq!(exp, (now + Duration::hours(24)).timestamp());
+    assert!(duty.verify_ack(42, exp, "zhang", &q["sig"], now).is_ok());
+    // Another incident, another person, a later expiry, another key: refused.
+    assert!(duty.verify_ack(43, exp, "zhang", &q["sig"], now).is_err());
+    assert!(duty.verify_ack(42, exp, "li", &q["sig"], now).is_err());
+    assert!(
+        duty.verify_ack(42, exp + 3600, "zhang", &q["sig"], now)
+            .is_err()
+    );
+    assert!(duty.verify_ack(42, exp, "zhang", "zz", now).is_err());
+    let other = Duty::new(
+        &toml::from_str::<AlertConfig>(CONFIG).unwrap(),
+        chrono_tz::Asia::Shanghai,
+        "http://console.test",
+        b"another key".to_vec(),
+    );
+    assert!(other.verify_ack(42, exp, "zhang", &q["sig"], now).is_err());
+    assert_eq!(
+        duty.verify_ack(42, exp, "zhang", &q["sig"], now + Duration::hours(25)),
+        Err(crate::duty::AckLinkError::Expired)
+    );
+}
+
+#[test]
+fn silences_hold_messages_until_they_end() {
+    let (_d, store) = store();
+    let duty = duty();
+    let t0 = Utc::now();
+    let sid = store
+        .add_silence(
+            &Matchers {
+                rule: Some("r1".into()),
+                ..Default::default()
+            },
+            t0 - Duration::minutes(1),
+            t0 + Duration::hours(1),
+            "王主任",
+            "已知事件，正在处置",
+            t0,
+        )
+        .unwrap();
+    let a = open(&store, "a", "r1", Level::Red, 1);
+    let b = open(&store, "b", "r2", Level::Orange, 0xffff_0000_0000_0000);
+    store.tick(&duty, t0 + Duration::seconds(31)).unwrap();
+    let m = messages(&store, 0);
+    assert_eq!(m.len(), 1);
+    assert_eq!(ids(&m[0].2), vec![b], "r1 is silenced, r2 is not");
+    let held = store.timeline(a).unwrap();
+    assert!(held.iter().any(|t| t.action == "held"
+        && t.detail.contains(&format!("silence {sid}"))
+        && t.detail.contains("王主任")));
+    assert_eq!(store.silences(t0).unwrap().len(), 1);
+    // The silence is lifted early: the held incident goes out.
+    assert!(
+        store
+            .expire_silence(sid, t0 + Duration::minutes(10))
+            .unwrap()
+    );
+    assert!(
+        store
+            .silences(t0 + Duration::minutes(10))
+            .unwrap()
+            .is_empty()
+    );
+    let seen = last_id(&store);
+    store.tick(&duty, t0 + Duration::minutes(11)).unwrap();
+    assert_eq!(ids(&messages(&store, seen)[0].2), vec![a]);
+}
+
+#[test]
+fn quiet_hours_hold_all_but_red() {
+    let (_d, store) = store();
+    // Quiet all week long, so the test does not depend on the hour.
+    let duty = duty_with(
+        r#"
+[[route]]
+id = "quiet"
+topics = ["专题"]
+policy = "default"
+group_wait = "0s"
+quiet_hours = ["00:00-24:00"]
+"#,
+    );
+    let t0 = Utc::now();
+    let orange = open(&store, "a", "r1", Level::Orange, 1);
+    let red = open(&store, "b", "r2", Level::Red, 0xffff_0000_0000_0000);
+    store.tick(&duty, t0).unwrap();
+    let m = messages(&store, 0);
+    assert_eq!(m.len(), 1);
+    assert_eq!(ids(&m[0].2), vec![red]);
+    assert_eq!(m[0].2.route, "quiet");
+    let tl = store.timeline(orange).unwrap();
+    assert!(
+        tl.iter()
+            .any(|t| t.action == "held" && t.detail.contains("quiet hours 00:00-24:00"))
+    );
+    // Held, not lost: it is still owed, and no escalation started for it
+    // (the red one escalates).
+    let out = store.tick(&duty, t0 + Duration::hours(1)).unwrap();
+    assert_eq!(out.escalated, vec![red]);
+    assert!(
+        messages(&store, 0)
+            .iter()
+            .all(|m| !ids(&m.2).contains(&orange))
+    );
+    assert_eq!(
+        store
+            .timeline(orange)
+            .unwrap()
+            .iter()
+            .filter(|t| t.action == "held")
+            .count(),
+        1,
+        "held once, not at every tick"
+    );
+}
+
+#[test]
+fn an_open_red_incident_inhibits_lower_ones_of_its_event() {
+    let (_d, store) = store();
+    let duty = duty();
+    let t0 = Utc::now() + Duration::seconds(31);
+    // One item, two rules: a red and a yellow incident of the same event.
+    let mut a = analyzed("a", Some(Level::Red), Some("r-red"), 7, 5);
+    let mut yellow_hit = a.hits[0].clone();
+    yellow_hit.rule_id = "r-yellow".into();
+    yellow_hit.level = Level::Yellow;
+    a.hits.push(yellow_hit);
+    a.hits[0].level = Level::Red;
+    let out = store
+        .process(&a, &policy(Level::Blue), &[], &|_, r| r.to_string())
+        .unwrap();
+    assert_eq!(out.opened.len(), 2);
+    // Both incidents take the item's level (red); lower one of them.
+    let yellow = out.opened[1];
+    {
+        let conn = store.conn.lock().unwrap();
+        conn.execute(
+            "UPDATE incidents SET level = 'yellow' WHERE id = ?1",
+            [yellow],
+        )
+        .unwrap();
+    }
+    store.tick(&duty, t0).unwrap();
+    let m = messages(&store, 0);
+    assert_eq!(m.len(), 1);
+    assert_eq!(ids(&m[0].2), vec![out.opened[0]]);
+    assert!(
+        store
+            .timeline(yellow)
+            .unwrap()
+            .iter()
+            .any(|t| t.action == "held" && t.detail.contains("inhibited by red incident"))
+    );
+    // Once the red one resolves, the other is no longer held back.
+    store
+        .resolve_by(out.opened[0], "zhang", "console", t0)
+        .unwrap();
+    let seen = last_id(&store);
+    store.tick(&duty, t0 + Duration::minutes(6)).unwrap();
+    let m = messages(&store, seen);
+    assert!(
+        m.iter().any(|(_, _, msg)| ids(msg).contains(&yellow)),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn a_restart_between_due_and_sent_sends_the_escalation_once_and_replays_add_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alert.db");
+    let duty = duty();
+    let t0 = Utc::now() + Duration::seconds(31);
+    let item = analyzed("a", Some(Level::Orange), Some("r1"), 1, 5);
+    {
+        let store = AlertStore::open(&path).unwrap();
+        store
+            .process(&item, &policy(Level::Blue), &[], &|_, r| r.to_string())
+            .unwrap();
+        store.tick(&duty, t0).unwrap();
+        // The escalation falls due; the alerter is killed before its tick.
+    }
+    let store = AlertStore::open(&path).unwrap();
+    let seen = last_id(&store);
+    let late = t0 + Duration::minutes(40);
+    let out = store.tick(&duty, late).unwrap();
+    assert_eq!(out.escalated.len(), 1, "overdue escalation fires at once");
+    assert_eq!(messages(&store, seen).len(), 2, "li on ding and mail");
+    // Ticking again, or replaying the item, writes nothing new.
+    assert_eq!(store.tick(&duty, late).unwrap().messages, 0);
+    let out = store
+        .process(&item, &policy(Level::Blue), &[], &|_, r| r.to_string())
+        .unwrap();
+    assert!(out.opened.is_empty() && out.raised.is_empty());
+    assert_eq!(
+        store
+            .tick(&duty, late + Duration::seconds(1))
+            .unwrap()
+            .messages,
+        0
+    );
+    assert_eq!(messages(&store, seen).len(), 2);
+}
+
+#[test]
+fn quiet_rule_incidents_resolve_themselves_and_say_so() {
+    let (_d, store) = store();
+    let duty = duty();
+    let t0 = Utc::now() + Duration::seconds(31);
+    let a = open(&store, "a", "r1", Level::Orange, 1);
+    store.tick(&duty, t0).unwrap();
+    store.acknowledge(&duty, a, "zhang", "console", t0).unwrap();
+    let seen = last_id(&store);
+    let out = store.tick(&duty, t0 + Duration::hours(25)).unwrap();
+    assert_eq!(out.auto_resolved, vec![a]);
+    let m = messages(&store, seen);
+    assert_eq!(m[0].2.incidents[0].reason, "resolved");
+    assert_eq!(
+        store.incident(a).unwrap().unwrap().status,
+        yuqing_model::IncidentStatus::Resolved
+    );
+}
+
+#[test]
+fn collector_incidents_route_by_kind() {
+    let (_d, store) = store();
+    let duty = duty_with(
+        r#"
+[[route]]
+id = "collectors"
+kinds = ["collector"]
+policy = "default"
+group_wait = "0s"
+"#,
+    );
+    let st = SourceStatus {
+        source: "jzrb".into(),
+        name: "江州日报".into(),
+        state: SourceState::Blocked,
+        consecutive_failures: 3,
+        reason: Some("HTTP 403".into()),
+        last_success_at: None,
+        at: Utc::now(),
+    };
+    store
+        .record_source_status(&st, Level::Yellow, &[], &|_, r| r.to_string())
+        .unwrap();
+    store.tick(&duty, Utc::now()).unwrap();
+    let m = messages(&store, 0);
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].2.route, "collectors");
+    assert!(m[0].2.incidents[0].title.contains("江州日报"));
+}
+
+fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    chrono_tz::Asia::Shanghai
+        .with_ymd_and_hms(y, mo, d, h, mi, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+#[test]
+fn who_is_on_duty_follows_the_shifts_in_the_rosters_time_zone() {
+    let text = CONFIG.replace(
+        "[[roster.shift]]\nwhen = \"mon-sun 00:00-24:00\"\nperson = \"zhang\"",
+        "[[roster.shift]]\nwhen = \"mon-fri 09:00-18:00\"\nperson = \"zhang\"\n\
+         [[roster.shift]]\nwhen = \"mon-fri 18:00-09:00\"\nperson = \"li\"\n\
+         [[roster.shift]]\nwhen = \"sat 09:00-24:00\"\nperson = \"li\"\n\
+         [[roster.shift]]\nwhen = \"sun\"\nperson = \"zhang\"\n\
+         [[roster.shift]]\nwhen = \"mon 00:00-09:00\"\nperson = \"zhang\"",
+    );
+    let alert: AlertConfig = toml::from_str(&text).unwrap();
+    let duty = Duty::new(&alert, chrono_tz::Asia::Shanghai, "http://c", b"k".to_vec());
+    // 2026-11-23 is a Monday.
+    let d = duty.on_duty("duty", at(2026, 11, 24, 10, 30)).unwrap();
+    assert_eq!(
+        (d.person.as_str(), d.shift.as_str()),
+        ("zhang", "mon-fri 09:00-18:00")
+    );
+    assert_eq!(d.since, at(2026, 11, 24, 9, 0));
+    assert_eq!(d.until, at(2026, 11, 24, 18, 0));
+    // Tuesday 02:00 is Monday night's shift.
+    let n = duty.on_duty("duty", at(2026, 11, 25, 2, 0)).unwrap();
+    assert_eq!(n.person, "li");
+    assert_eq!(n.since, at(2026, 11, 24, 18, 0));
+    assert_eq!(n.until, at(2026, 11, 25, 9, 0));
+    // Sunday runs to Monday 09:00 through two shifts of the same person;
+    // the one in force ends at midnight.
+    let s = duty.on_duty("duty", at(2026, 11, 29, 23, 0)).unwrap();
+    assert_eq!(s.person, "zhang");
+    assert_eq!(s.until, at(2026, 11, 30, 0, 0));
+    // Escalation targets follow.
+    let t = duty.expand(
+        &yuqing_config::Target::Roster("duty".into()),
+        at(2026, 11, 25, 2, 0),
+    );
+    assert_eq!(
+        t,
+        vec![
+            (
+                "ding".to_string(),
+                Some("li".to_string()),
+                "person:li".to_string()
+            ),
+            (
+                "mail".to_string(),
+                Some("li".to_string()),
+                "person:li".to_string()
+            )
+        ]
+    );
+}
