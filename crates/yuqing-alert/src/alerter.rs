@@ -12,14 +12,18 @@ use yuqing_bus::{Bus, BusError, Topics};
 use yuqing_config::{AlertConfig, Config, ReportConfig};
 use yuqing_model::{AnalyzedItem, Envelope, ReportRecord, SourceStatus};
 
+use crate::duty::Duty;
 use crate::metrics::AlertMetrics;
-use crate::notify::{run_sender, webhook_payload};
+use crate::notify::{Outlets, run_sender, webhook_payload};
 use crate::report::{ReportError, build_report, write_report};
 use crate::store::{AlertStore, Channel, Outcome, Policy, StoreError};
 
 /// Where the report schedule starts counting, so a first start does not
 /// write reports for days the system never saw.
 const SCHEDULE_SINCE: &str = "report_schedule_since";
+
+/// How often the escalation engine runs.
+const ENGINE_TICK: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct Alerter {
@@ -32,6 +36,7 @@ pub struct Alerter {
     console_url: String,
     channels: Vec<Channel>,
     urls: HashMap<String, String>,
+    duty: Arc<Duty>,
     metrics: AlertMetrics,
     wake_sender: Arc<Notify>,
 }
@@ -57,13 +62,39 @@ impl Alerter {
                 metrics.notifications.with_label_values(&[&w.name, outcome]);
             }
         }
+        for c in &s.alert.channel {
+            for outcome in ["sent", "retry", "dead"] {
+                metrics.notifications.with_label_values(&[&c.id, outcome]);
+            }
+        }
         for kind in ["daily", "nil"] {
             metrics.reports.with_label_values(&[kind]);
         }
+        let ack_key = match &s.alert.ack_secret {
+            Some(k) if !k.is_empty() => k.as_bytes().to_vec(),
+            _ => store.ack_key().unwrap_or_else(|e| {
+                // Links signed with a key that is not kept stop working
+                // at the next start; the console and API still acknowledge.
+                error!(error = %e, "cannot keep the acknowledgement key; links last until restart");
+                crate::store::random_key()
+            }),
+        };
+        let duty = Arc::new(Duty::new(
+            &s.alert,
+            config.timezone(),
+            &console_url,
+            ack_key,
+        ));
+        let mut policy = Policy::from_config(&s.alert);
+        policy.regions = s
+            .sources
+            .iter()
+            .filter_map(|src| Some((src.id().to_string(), src.region()?.to_string())))
+            .collect();
         Alerter {
             store,
             alert: s.alert.clone(),
-            policy: Policy::from_config(&s.alert),
+            policy,
             report: s.report.clone(),
             report_dir: s.data_dir.join(&s.report.dir),
             tz: config.timezone(),
@@ -83,6 +114,7 @@ impl Alerter {
                 .iter()
                 .map(|w| (w.name.clone(), w.url.clone()))
                 .collect(),
+            duty,
             metrics,
             wake_sender: Arc::new(Notify::new()),
         }
@@ -90,6 +122,24 @@ impl Alerter {
 
     pub fn store(&self) -> &AlertStore {
         &self.store
+    }
+
+    /// Routing, duty and acknowledgement links.
+    pub fn duty(&self) -> Arc<Duty> {
+        self.duty.clone()
+    }
+
+    /// Runs the escalation engine at `now` and wakes the sender when it
+    /// wrote messages.
+    pub fn tick(&self, now: DateTime<Utc>) -> Result<crate::TickOutcome, StoreError> {
+        let out = self.store.tick(&self.duty, now)?;
+        for _ in &out.escalated {
+            self.metrics.escalations.inc();
+        }
+        if out.messages > 0 {
+            self.wake_sender.notify_one();
+        }
+        Ok(out)
     }
 
     /// Records one analyzed item (idempotent).
@@ -211,16 +261,34 @@ impl Alerter {
         let mut statuses = bus.subscribe(&topics.sources_status, "alerter").await?;
         let sender = tokio::spawn(run_sender(
             self.store.clone(),
-            self.urls.clone(),
+            Outlets {
+                webhooks: self.urls.clone(),
+                duty: self.duty.clone(),
+            },
             self.metrics.clone(),
             self.wake_sender.clone(),
             shutdown.clone(),
         ));
         let reports = tokio::spawn(self.clone().run_reports(shutdown.clone()));
         let mut sweep = tokio::time::interval(Duration::from_secs(300));
+        // The engine's timers are stored; ticking at once after a start
+        // fires whatever fell due while the alerter was down.
+        let mut ticks = tokio::time::interval(ENGINE_TICK);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = ticks.tick() => {
+                    let me = self.clone();
+                    match tokio::task::spawn_blocking(move || me.tick(Utc::now())).await {
+                        Ok(Ok(out)) => {
+                            if !out.escalated.is_empty() || !out.retriggered.is_empty() {
+                                info!(escalated = ?out.escalated, retriggered = ?out.retriggered, "incidents escalated");
+                            }
+                        }
+                        Ok(Err(e)) => error!(error = %e, "escalation engine failed; retrying at the next tick"),
+                        Err(e) => error!(error = %e, "alert task failed"),
+                    }
+                }
                 _ = sweep.tick() => {
                     let me = self.clone();
                     let quiet = i64::from(self.alert.spike.quiet_hours);

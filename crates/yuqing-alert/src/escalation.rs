@@ -136,6 +136,20 @@ pub struct TimelineEntry {
     pub detail: String,
 }
 
+/// A notification that failed for good.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DeadLetter {
+    pub id: i64,
+    /// The first incident of the message.
+    pub incident_id: i64,
+    pub channel: String,
+    pub kind: String,
+    pub attempts: u32,
+    pub error: String,
+    pub created_at: DateTime<Utc>,
+    pub dead_at: DateTime<Utc>,
+}
+
 /// What one tick did.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct TickOutcome {
@@ -710,6 +724,76 @@ impl AlertStore {
                     actor: r.get(1)?,
                     action: r.get(2)?,
                     detail: r.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// A notification that finally failed raises a delivery incident
+    /// (`delivery:<channel>`), routed like any other but never sent through
+    /// the channel that failed. Returns the incident.
+    pub fn record_dead_letter(
+        &self,
+        notification: i64,
+        channel: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction()?;
+        let key = format!("delivery:{channel}");
+        let open: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM incidents WHERE dedup_key = ?1 AND status != 'resolved'",
+                [&key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let detail = format!("notification {notification} failed for good: {error}");
+        let id = match open {
+            Some(id) => {
+                tx.execute(
+                    "UPDATE incidents SET item_count = item_count + 1, updated_at = ?2 WHERE id = ?1",
+                    params![id, ts(now)],
+                )?;
+                timeline(&tx, id, now, "system", "failed", &detail)?;
+                id
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO incidents (dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at,
+                                           pending, pending_since)
+                     VALUES (?1, 'delivery', '通知发送失败', '通知渠道', ?2, 'orange', 'triggered', ?3, '', 1, ?4, ?4, 'opened', ?4)",
+                    params![key, channel, format!("通知渠道 {channel} 发送失败：{error}"), ts(now)],
+                )?;
+                let id = tx.last_insert_rowid();
+                timeline(&tx, id, now, "system", "triggered", &detail)?;
+                id
+            }
+        };
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Notifications that failed for good, newest first.
+    pub fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, incident_id, channel, kind, attempts, last_error, created_at, dead_at FROM notifications
+             WHERE dead_at IS NOT NULL ORDER BY dead_at DESC, id DESC LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(DeadLetter {
+                    id: r.get(0)?,
+                    incident_id: r.get(1)?,
+                    channel: r.get(2)?,
+                    kind: r.get(3)?,
+                    attempts: r.get(4)?,
+                    error: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                    created_at: from_ts(r.get(6)?),
+                    dead_at: from_ts(r.get(7)?),
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;

@@ -12,6 +12,7 @@
 //! written before they are sent and retried until sent or dead.
 
 mod alerter;
+pub mod channels;
 mod duty;
 mod escalation;
 mod metrics;
@@ -22,8 +23,8 @@ mod store;
 pub use alerter::Alerter;
 pub use duty::{AckLinkError, Duty, OnDuty, RouteKey, minute_of_week};
 pub use escalation::{
-    AckOutcome, Handover, Matchers, Mention, Message, MessageIncident, Silence, TickOutcome,
-    TimelineEntry,
+    AckOutcome, DeadLetter, Handover, Matchers, Mention, Message, MessageIncident, Silence,
+    TickOutcome, TimelineEntry,
 };
 pub use metrics::AlertMetrics;
 pub use notify::{MAX_ATTEMPTS, webhook_payload};
@@ -34,5 +35,7 @@ pub use store::{
 
 #[cfg(test)]
 mod escalation_tests;
+#[cfg(test)]
+mod sender_tests;
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@ pub struct AlertMetrics {
     pub notifications: IntCounterVec,
     pub reports: IntCounterVec,
     pub spikes: IntCounterVec,
+    pub escalations: prometheus::IntCounter,
 }
 
 impl AlertMetrics {
@@ -48,8 +49,14 @@ impl AlertMetrics {
             &["topic"],
         )
         .unwrap();
+        let escalations = prometheus::IntCounter::new(
+            "yuqing_alert_escalations_total",
+            "Incidents escalated to their policy's next step for want of an acknowledgement.",
+        )
+        .unwrap();
         for m in [
-            Box::new(items.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(escalations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(items.clone()),
             Box::new(incidents.clone()),
             Box::new(notifications.clone()),
             Box::new(reports.clone()),
@@ -63,6 +70,7 @@ impl AlertMetrics {
             notifications,
             reports,
             spikes,
+            escalations,
         }
     }
 }

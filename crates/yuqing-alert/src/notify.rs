@@ -1,19 +1,26 @@
 //! The notification outbox sender: every notification is a row before it is
 //! a request, so a crash between the two re-sends instead of losing it, and
-//! the unique key (incident, channel, reason, level) means a replay never
-//! enqueues a second one.
+//! the unique keys (incident, channel, reason, level) of plain webhook rows
+//! and (incident, round, target) of routed messages mean a replay never
+//! enqueues a second one. Each channel keeps to its platform's rate limit;
+//! a message the platform throttles waits without using up an attempt.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
+use yuqing_config::{ChannelConfig, ChannelKind, SmtpTls};
 use yuqing_model::Incident;
 
+use crate::channels::{Request, SendFailure, check_answer, render};
+use crate::duty::Duty;
+use crate::escalation::Message;
 use crate::metrics::AlertMetrics;
-use crate::store::AlertStore;
+use crate::store::{AlertStore, PendingNotification};
 
 /// After this many failed attempts a notification becomes a dead letter.
 pub const MAX_ATTEMPTS: u32 = 8;
@@ -61,10 +68,62 @@ pub fn webhook_payload(incident: &Incident, reason: &str, console_url: &str) -> 
     .to_string()
 }
 
+/// Where outbox rows go: plain webhooks by name, and the routed channels.
+#[derive(Debug, Clone)]
+pub struct Outlets {
+    pub webhooks: HashMap<String, String>,
+    pub duty: Arc<Duty>,
+}
+
+/// Send times per channel over the last minute.
+#[derive(Debug, Default)]
+struct RateLimiter {
+    sent: HashMap<String, VecDeque<DateTime<Utc>>>,
+}
+
+impl RateLimiter {
+    /// When the channel may send next, if not now.
+    fn wait_until(
+        &mut self,
+        channel: &str,
+        per_minute: u32,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let q = self.sent.entry(channel.to_string()).or_default();
+        while q
+            .front()
+            .is_some_and(|t| now - *t >= chrono::Duration::minutes(1))
+        {
+            q.pop_front();
+        }
+        (q.len() >= per_minute as usize).then(|| q[0] + chrono::Duration::minutes(1))
+    }
+
+    fn record(&mut self, channel: &str, now: DateTime<Utc>) {
+        self.sent
+            .entry(channel.to_string())
+            .or_default()
+            .push_back(now);
+    }
+}
+
+enum Outcome {
+    Sent,
+    /// Rate-limited here or by the platform: try again then.
+    Later(DateTime<Utc>),
+    Failed(String),
+    /// Cannot ever succeed (the channel is gone, the row unreadable).
+    Dead(String),
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(f).await.ok()
+}
+
 /// Sends due notifications until shutdown.
 pub async fn run_sender(
     store: AlertStore,
-    channels: HashMap<String, String>,
+    outlets: Outlets,
     metrics: AlertMetrics,
     wake: std::sync::Arc<tokio::sync::Notify>,
     shutdown: CancellationToken,
@@ -79,73 +138,244 @@ pub async fn run_sender(
             return;
         }
     };
+    let limiter = Arc::new(std::sync::Mutex::new(RateLimiter::default()));
+    let busy: Arc<std::sync::Mutex<std::collections::HashSet<String>>> = Default::default();
+    let mut tasks = tokio::task::JoinSet::new();
     loop {
         let s = store.clone();
-        let due = tokio::task::spawn_blocking(move || s.due_notifications(Utc::now(), 50))
-            .await
-            .expect("store task does not panic");
-        match due {
-            Ok(rows) => {
+        match blocking(move || s.due_notifications(Utc::now(), 200)).await {
+            Some(Ok(rows)) => {
+                // Channels send side by side, each in order: a slow mail
+                // server does not hold up the robots. A channel still busy
+                // with its last batch is left to finish it.
+                let mut by_channel: HashMap<String, Vec<PendingNotification>> = HashMap::new();
                 for n in rows {
-                    let Some(url) = channels.get(&n.channel) else {
-                        let s = store.clone();
-                        let _ = tokio::task::spawn_blocking(move || {
-                            s.mark_failed(n.id, "channel no longer configured", Utc::now(), None)
-                        })
-                        .await;
-                        continue;
-                    };
-                    let result = client
-                        .post(url)
-                        .header("content-type", "application/json")
-                        .body(n.payload.clone())
-                        .send()
-                        .await
-                        .map_err(|e| e.to_string())
-                        .and_then(|r| {
-                            if r.status().is_success() {
-                                Ok(())
-                            } else {
-                                Err(format!("HTTP {}", r.status()))
-                            }
-                        });
-                    let s = store.clone();
-                    let now = Utc::now();
-                    match result {
-                        Ok(()) => {
-                            info!(channel = %n.channel, notification = n.id, "notification sent");
-                            metrics
-                                .notifications
-                                .with_label_values(&[&n.channel, "sent"])
-                                .inc();
-                            let _ =
-                                tokio::task::spawn_blocking(move || s.mark_sent(n.id, now)).await;
-                        }
-                        Err(e) => {
-                            let attempts = n.attempts + 1;
-                            let retry = (attempts < MAX_ATTEMPTS).then(|| {
-                                now + chrono::Duration::seconds(2i64.pow(attempts).min(300))
-                            });
-                            let outcome = if retry.is_some() { "retry" } else { "dead" };
-                            warn!(channel = %n.channel, notification = n.id, attempts, error = %e, outcome, "notification failed");
-                            metrics
-                                .notifications
-                                .with_label_values(&[&n.channel, outcome])
-                                .inc();
-                            let _ = tokio::task::spawn_blocking(move || {
-                                s.mark_failed(n.id, &e, now, retry)
-                            })
-                            .await;
-                        }
-                    }
+                    by_channel.entry(n.channel.clone()).or_default().push(n);
                 }
+                for (channel, rows) in by_channel {
+                    if !busy.lock().unwrap().insert(channel.clone()) {
+                        continue;
+                    }
+                    let (client, outlets, limiter) =
+                        (client.clone(), outlets.clone(), limiter.clone());
+                    let (store, metrics, busy, wake) =
+                        (store.clone(), metrics.clone(), busy.clone(), wake.clone());
+                    tasks.spawn(async move {
+                        for n in rows {
+                            let outcome = send(&client, &outlets, &limiter, &n).await;
+                            settle(&store, &metrics, n, outcome).await;
+                        }
+                        busy.lock().unwrap().remove(&channel);
+                        wake.notify_one();
+                    });
+                }
+                // Reap finished channel tasks.
+                while tasks.try_join_next().is_some() {}
             }
-            Err(e) => warn!(error = %e, "cannot read notification outbox"),
+            Some(Err(e)) => warn!(error = %e, "cannot read notification outbox"),
+            None => {}
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+    // Let sends in flight finish, so a sent message is marked sent.
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+async fn send(
+    client: &reqwest::Client,
+    outlets: &Outlets,
+    limiter: &std::sync::Mutex<RateLimiter>,
+    n: &PendingNotification,
+) -> Outcome {
+    let now = Utc::now();
+    if n.kind == "webhook-legacy" {
+        let Some(url) = outlets.webhooks.get(&n.channel) else {
+            return Outcome::Dead("channel no longer configured".into());
+        };
+        let request = Request::Http {
+            url: url.clone(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: n.payload.clone(),
+        };
+        return match http(client, ChannelKind::Webhook, &request).await {
+            Ok(()) => Outcome::Sent,
+            Err(f) => Outcome::Failed(f.error),
+        };
+    }
+    let Some(ch) = outlets.duty.channels.get(&n.channel) else {
+        return Outcome::Dead("channel no longer configured".into());
+    };
+    if let Some(at) = limiter
+        .lock()
+        .unwrap()
+        .wait_until(&ch.id, ch.rate_per_minute(), now)
+    {
+        return Outcome::Later(at);
+    }
+    let message: Message = match serde_json::from_str(&n.payload) {
+        Ok(m) => m,
+        Err(e) => return Outcome::Dead(format!("unreadable message: {e}")),
+    };
+    let requests = match render(ch, &message, now) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Dead(e),
+    };
+    for r in &requests {
+        limiter.lock().unwrap().record(&ch.id, now);
+        let result = match r {
+            Request::Http { .. } => http(client, ch.kind, r).await,
+            Request::Email { to, subject, html } => email(ch, to, subject, html).await,
+        };
+        if let Err(f) = result {
+            if f.throttled {
+                // DingTalk throttles a robot for 10 minutes once it is over.
+                let wait = if ch.kind == ChannelKind::Dingtalk {
+                    600
+                } else {
+                    60
+                };
+                warn!(channel = %ch.id, error = %f.error, "throttled by the platform");
+                return Outcome::Later(now + chrono::Duration::seconds(wait));
+            }
+            return Outcome::Failed(f.error);
+        }
+    }
+    Outcome::Sent
+}
+
+async fn http(client: &reqwest::Client, kind: ChannelKind, r: &Request) -> Result<(), SendFailure> {
+    let Request::Http { url, headers, body } = r else {
+        return Ok(());
+    };
+    let mut req = client.post(url).body(body.clone());
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.map_err(|e| SendFailure {
+        error: e.to_string(),
+        throttled: false,
+    })?;
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.unwrap_or_default();
+    check_answer(kind, status, &String::from_utf8_lossy(&bytes))
+}
+
+/// Sends an HTML email through the channel's SMTP server.
+async fn email(
+    c: &ChannelConfig,
+    to: &[String],
+    subject: &str,
+    html: &str,
+) -> Result<(), SendFailure> {
+    use lettre::message::header::ContentType;
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    let fail = |e: String| SendFailure {
+        error: e,
+        throttled: false,
+    };
+    let smtp = c.smtp.as_deref().unwrap_or("");
+    let (host, port) = smtp
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+        .ok_or_else(|| fail(format!("bad smtp address `{smtp}`")))?;
+    let builder = match c.tls {
+        SmtpTls::Implicit => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
+        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
+        SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+            host,
+        )),
+    }
+    .map_err(|e| fail(e.to_string()))?;
+    let mut builder = builder.port(port).timeout(Some(Duration::from_secs(20)));
+    if let (Some(u), Some(p)) = (&c.username, &c.password) {
+        builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
+    }
+    let transport = builder.build();
+    let from = c.from.as_deref().unwrap_or("");
+    let mut m = lettre::Message::builder()
+        .from(
+            from.parse()
+                .map_err(|e| fail(format!("from `{from}`: {e}")))?,
+        )
+        .subject(subject);
+    for t in to {
+        m = m.to(t
+            .parse()
+            .map_err(|e| fail(format!("recipient `{t}`: {e}")))?);
+    }
+    let message = m
+        .header(ContentType::TEXT_HTML)
+        .body(html.to_string())
+        .map_err(|e| fail(e.to_string()))?;
+    transport
+        .send(message)
+        .await
+        .map(|_| ())
+        .map_err(|e| fail(e.to_string()))
+}
+
+/// Records how a send went: sent, put off, retried with backoff, or dead,
+/// when a delivery incident is raised for it.
+async fn settle(
+    store: &AlertStore,
+    metrics: &AlertMetrics,
+    n: PendingNotification,
+    outcome: Outcome,
+) {
+    let s = store.clone();
+    let now = Utc::now();
+    let channel = n.channel.clone();
+    let (id, attempts) = (n.id, n.attempts + 1);
+    match outcome {
+        Outcome::Sent => {
+            info!(channel = %channel, notification = id, "notification sent");
+            metrics
+                .notifications
+                .with_label_values(&[&channel, "sent"])
+                .inc();
+            let _ = blocking(move || s.mark_sent(id, now)).await;
+        }
+        Outcome::Later(at) => {
+            let _ = blocking(move || s.postpone(id, at)).await;
+        }
+        Outcome::Failed(e) if attempts < MAX_ATTEMPTS => {
+            let retry = now + chrono::Duration::seconds(2i64.pow(attempts).min(300));
+            warn!(channel = %channel, notification = id, attempts, error = %e, "notification failed; retrying");
+            metrics
+                .notifications
+                .with_label_values(&[&channel, "retry"])
+                .inc();
+            let _ = blocking(move || s.mark_failed(id, &e, now, Some(retry))).await;
+        }
+        Outcome::Failed(e) | Outcome::Dead(e) => {
+            error!(channel = %channel, notification = id, attempts, error = %e, "notification failed for good");
+            metrics
+                .notifications
+                .with_label_values(&[&channel, "dead"])
+                .inc();
+            let legacy = n.kind == "webhook-legacy";
+            let r = blocking(move || {
+                s.mark_failed(id, &e, now, None)?;
+                // A plain webhook's failure is in the metrics and the API;
+                // a routed channel's also raises a delivery incident.
+                if legacy {
+                    Ok(None)
+                } else {
+                    s.record_dead_letter(id, &channel, &e, now).map(Some)
+                }
+            })
+            .await;
+            if let Some(Err(e)) = r {
+                error!(error = %e, "cannot record a dead notification");
+            }
         }
     }
 }

@@ -342,6 +342,9 @@ pub struct ChainLink {
 pub struct PendingNotification {
     pub id: i64,
     pub channel: String,
+    /// `webhook-legacy` (a ready body for a plain webhook) or the kind of
+    /// channel that renders the stored message.
+    pub kind: String,
     pub payload: String,
     pub attempts: u32,
 }
@@ -989,7 +992,7 @@ impl AlertStore {
     ) -> Result<Vec<PendingNotification>, StoreError> {
         let conn = self.conn.lock().unwrap();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, channel, payload, attempts FROM notifications
+            "SELECT id, channel, payload, attempts, kind FROM notifications
              WHERE sent_at IS NULL AND dead_at IS NULL AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
         )?;
         let rows = stmt
@@ -999,6 +1002,7 @@ impl AlertStore {
                     channel: r.get(1)?,
                     payload: r.get(2)?,
                     attempts: r.get::<_, i64>(3)? as u32,
+                    kind: r.get(4)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -1037,6 +1041,17 @@ impl AlertStore {
         Ok(())
     }
 
+    /// Puts a notification off until `at` without counting an attempt:
+    /// the channel's rate limit is reached.
+    pub fn postpone(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let conn = self.conn.lock().unwrap();
+        conn.execute(
+            "UPDATE notifications SET next_attempt_at = ?2 WHERE id = ?1",
+            params![id, ts(at)],
+        )?;
+        Ok(())
+    }
+
     /// (sent, pending, dead) notification counts.
     pub fn notification_counts(&self) -> Result<(u64, u64, u64), StoreError> {
         let conn = self.conn.lock().unwrap();
@@ -1045,6 +1060,21 @@ impl AlertStore {
             [],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64)),
         )?)
+    }
+
+    /// The key that signs acknowledgement links: made once, kept here.
+    pub fn ack_key(&self) -> Result<Vec<u8>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let fresh: String = random_key().iter().map(|b| format!("{b:02x}")).collect();
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('ack_key', ?1)",
+            [fresh],
+        )?;
+        let hex: String =
+            conn.query_row("SELECT value FROM meta WHERE key = 'ack_key'", [], |r| {
+                r.get(0)
+            })?;
+        Ok(hex.into_bytes())
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -1134,6 +1164,23 @@ impl AlertStore {
         )?;
         Ok(())
     }
+}
+
+/// 32 random bytes from the operating system.
+pub(crate) fn random_key() -> Vec<u8> {
+    use std::io::Read;
+    let mut key = vec![0u8; 32];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut key))
+        .is_err()
+    {
+        // No urandom: the clock and the process id, hashed. Weak, but
+        // links are only a convenience over the console.
+        use sha2::Digest;
+        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+        key = sha2::Sha256::digest(seed.as_bytes()).to_vec();
+    }
+    key
 }
 
 fn display_title(a: &AnalyzedItem) -> String {

@@ -28,7 +28,7 @@ fn status(id: u64) -> Value {
         "replies_count": 1, "reblogs_count": 2, "favourites_count": 3,
         "reblog": null
     });
-    if id % 50 == 0 {
+    if id.is_multiple_of(50) {
         s["reblog"] = json!({"id": format!("9{id}"), "url": format!("https://other.example/@a/9{id}"),
             "content": "<p>被转嘟的原文</p>", "created_at": "2026-11-26T07:00:00Z", "account": {"acct": "a@other.example"}});
     }

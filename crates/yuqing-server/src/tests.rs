@@ -197,6 +197,7 @@ async fn hot_words_for_any_window_and_reprint_chains() {
             max_combined: 6,
         },
         spike: Default::default(),
+        regions: Default::default(),
     };
     let p = |_: &yuqing_model::Incident, r: &str| r.to_string();
     let h = 0x1234_5678_9abc_def0u64;

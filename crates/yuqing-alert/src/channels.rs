@@ -1,0 +1,729 @@
+//! Rendering a message for each platform, within its size limits, and
+//! reading each platform's answer.
+//!
+//! - DingTalk: markdown, signed (`timestamp` and `sign` query parameters:
+//!   base64 of HMAC-SHA256 keyed by the secret over `timestamp\nsecret`),
+//!   `@` by mobile (the number must also appear in the text).
+//! - WeCom: markdown of at most 4096 bytes; the key in the URL is the
+//!   secret. Markdown cannot mention, so mentions follow as a text message
+//!   with `mentioned_mobile_list`.
+//! - Feishu: a rich-text post, signed in the body (base64 of HMAC-SHA256
+//!   keyed by `timestamp\nsecret` over nothing), at most 20 KB.
+//! - Email: an HTML body.
+//! - Webhook: Alertmanager's webhook JSON (version 4).
+//! - SMS: one request per mobile from the configured body template.
+//!
+//! Crawled titles are hostile: they are escaped for markdown and HTML, so
+//! a title cannot add a link or markup to a message.
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use yuqing_config::{ChannelConfig, ChannelKind};
+use yuqing_model::IncidentStatus;
+
+use crate::escalation::{Message, MessageIncident};
+
+/// One request to make for a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    Http {
+        url: String,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+    Email {
+        to: Vec<String>,
+        subject: String,
+        html: String,
+    },
+}
+
+/// WeCom's limit on a markdown message, in bytes.
+pub const WECOM_MAX_BYTES: usize = 4096;
+/// DingTalk's limit on a message body, in bytes (documented as 20000).
+pub const DINGTALK_MAX_BYTES: usize = 20_000;
+/// Feishu's limit on a request body, in bytes.
+pub const FEISHU_MAX_BYTES: usize = 20 * 1024;
+/// An SMS text, in characters (longer ones are split and cost more).
+pub const SMS_MAX_CHARS: usize = 140;
+
+fn hmac_b64(key: &[u8], msg: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(msg);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// DingTalk's signature for `timestamp_ms`.
+pub fn dingtalk_sign(secret: &str, timestamp_ms: i64) -> String {
+    hmac_b64(
+        secret.as_bytes(),
+        format!("{timestamp_ms}\n{secret}").as_bytes(),
+    )
+}
+
+/// Feishu's signature for `timestamp_s`.
+pub fn feishu_sign(secret: &str, timestamp_s: i64) -> String {
+    hmac_b64(format!("{timestamp_s}\n{secret}").as_bytes(), b"")
+}
+
+/// Crawled text made inert in markdown: no links, images, emphasis,
+/// headings or HTML, and on one line.
+pub fn md_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '[' => '［',
+            ']' => '］',
+            '(' => '（',
+            ')' => '）',
+            '<' => '＜',
+            '>' => '＞',
+            '*' => '＊',
+            '_' => '＿',
+            '#' => '＃',
+            '`' => '｀',
+            '!' => '！',
+            '|' => '｜',
+            '\n' | '\r' | '\t' => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn reason_zh(r: &str) -> &'static str {
+    match r {
+        "opened" => "新预警",
+        "raised" => "级别上调",
+        "spread" => "事件扩散",
+        "escalated" => "未确认，升级通知",
+        "repeat" => "仍未处置",
+        "retriggered" => "确认后超时未处置",
+        "resolved" => "已解除",
+        _ => "通知",
+    }
+}
+
+/// The headline of a message: one incident's title, or a count.
+pub fn headline(m: &Message) -> String {
+    match m.incidents.as_slice() {
+        [one] => {
+            let state = if one.status == IncidentStatus::Resolved {
+                "【已解除】"
+            } else {
+                ""
+            };
+            format!(
+                "{state}【{}预警】{}",
+                one.level.zh(),
+                truncate_chars(&md_escape(&one.title), 60)
+            )
+        }
+        many => format!("【{}预警】共 {} 起事件", m.level.zh(), many.len()),
+    }
+}
+
+fn truncate_chars(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn incident_md(i: &MessageIncident) -> String {
+    let mut s = format!(
+        "#### 【{}】{}\n- {}：规则「{}」 专题「{}」 {} 条\n",
+        i.level.zh(),
+        truncate_chars(&md_escape(&i.title), 80),
+        reason_zh(&i.reason),
+        md_escape(&i.rule_name),
+        md_escape(&i.topic),
+        i.item_count,
+    );
+    if i.reason == "escalated" || i.reason == "retriggered" {
+        s.push_str(&format!("- 第 {} 级通知（第 {} 轮）\n", i.step, i.loop_));
+    }
+    if url::Url::parse(&i.url).is_ok_and(|u| u.scheme() == "http" || u.scheme() == "https") {
+        s.push_str(&format!("- [原文]({})", i.url.replace(')', "%29")));
+        s.push_str(" · ");
+    } else {
+        s.push_str("- ");
+    }
+    s.push_str(&format!("[详情]({})", i.link));
+    if let Some(ack) = &i.ack_link {
+        s.push_str(&format!(" · [确认处理]({ack})"));
+    }
+    s.push('\n');
+    s
+}
+
+/// Markdown of a message within `max_bytes`: every incident when it fits,
+/// otherwise as many as fit and a line sending the reader to the console.
+pub fn markdown(m: &Message, max_bytes: usize, mentions: &str) -> String {
+    let head = format!("### {}\n", headline(m));
+    let tail = if mentions.is_empty() {
+        String::new()
+    } else {
+        format!("\n{mentions}")
+    };
+    let mut body = String::new();
+    let mut shown = 0;
+    for i in &m.incidents {
+        let part = incident_md(i);
+        let more = m.incidents.len() - shown - 1;
+        let reserve = if more > 0 { 200 } else { 0 };
+        if head.len() + body.len() + part.len() + tail.len() + reserve > max_bytes {
+            break;
+        }
+        body.push_str(&part);
+        shown += 1;
+    }
+    if shown < m.incidents.len() {
+        let line = format!(
+            "\n另有 {} 起未列出，请到[控制台]({}/incidents)查看。\n",
+            m.incidents.len() - shown,
+            m.console_url
+        );
+        body.push_str(&line);
+    }
+    let mut out = format!("{head}{body}{tail}");
+    if out.len() > max_bytes {
+        // Even the summary is too long (a huge mention list): cut on a
+        // character boundary.
+        let mut end = max_bytes;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+    }
+    out
+}
+
+/// A short plain text for SMS.
+pub fn sms_text(m: &Message) -> String {
+    let mut s = headline(m);
+    if let [one] = m.incidents.as_slice()
+        && let Some(ack) = &one.ack_link
+    {
+        s.push_str(&format!(" 确认：{ack}"));
+    } else {
+        s.push_str(&format!(" 详情：{}/incidents", m.console_url));
+    }
+    truncate_chars(&s, SMS_MAX_CHARS)
+}
+
+/// The Alertmanager-compatible webhook body for a message.
+pub fn webhook_body(m: &Message) -> Value {
+    let firing = m
+        .incidents
+        .iter()
+        .any(|i| i.status != IncidentStatus::Resolved);
+    let status = if firing { "firing" } else { "resolved" };
+    let alerts: Vec<Value> = m
+        .incidents
+        .iter()
+        .map(|i| {
+            let st = if i.status == IncidentStatus::Resolved {
+                "resolved"
+            } else {
+                "firing"
+            };
+            json!({
+                "status": st,
+                "labels": {
+                    "alertname": i.rule_name,
+                    "incident": i.id.to_string(),
+                    "level": i.level.as_str(),
+                    "topic": i.topic,
+                },
+                "annotations": {
+                    "summary": format!("【{}预警】{}", i.level.zh(), i.title),
+                    "reason": i.reason,
+                    "url": i.url,
+                    "ack_url": i.ack_link,
+                },
+                "startsAt": i.opened_at.to_rfc3339(),
+                "generatorURL": i.link,
+                "fingerprint": format!("yuqing-{}", i.id),
+            })
+        })
+        .collect();
+    json!({
+        "version": "4",
+        "status": status,
+        "receiver": m.channel,
+        "groupKey": format!("route:{}", m.route),
+        "groupLabels": {"route": m.route},
+        "commonLabels": {"level": m.level.as_str()},
+        "externalURL": m.console_url,
+        "alerts": alerts,
+        "yuqing": {"mentions": m.mentions},
+    })
+}
+
+fn email_html(m: &Message) -> String {
+    let mut s = format!(
+        "<html><body style=\"font-family:sans-serif\"><h2>{}</h2>",
+        html_escape(&headline(m))
+    );
+    if !m.mentions.is_empty() {
+        s.push_str(&format!(
+            "<p>致：{}</p>",
+            m.mentions
+                .iter()
+                .map(|p| html_escape(&p.name))
+                .collect::<Vec<_>>()
+                .join("、")
+        ));
+    }
+    s.push_str("<table border=\"1\" cellpadding=\"6\" style=\"border-collapse:collapse\"><tr><th>级别</th><th>事件</th><th>规则 / 专题</th><th>条数</th><th>状态</th><th>操作</th></tr>");
+    for i in &m.incidents {
+        let ack = i
+            .ack_link
+            .as_ref()
+            .map(|a| format!(" · <a href=\"{}\">确认处理</a>", html_escape(a)))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "<tr><td>{}</td><td><a href=\"{}\">{}</a></td><td>{} / {}</td><td>{}</td><td>{}</td><td><a href=\"{}\">详情</a>{ack}</td></tr>",
+            i.level.zh(),
+            html_escape(&i.url),
+            html_escape(&i.title),
+            html_escape(&i.rule_name),
+            html_escape(&i.topic),
+            i.item_count,
+            reason_zh(&i.reason),
+            html_escape(&i.link),
+        ));
+    }
+    s.push_str("</table></body></html>");
+    s
+}
+
+/// The requests that deliver `m` through channel `c` at `now`.
+pub fn render(c: &ChannelConfig, m: &Message, now: DateTime<Utc>) -> Result<Vec<Request>, String> {
+    let url = || {
+        c.url
+            .clone()
+            .ok_or_else(|| format!("channel {} has no url", c.id))
+    };
+    let json_headers = || vec![("content-type".to_string(), "application/json".to_string())];
+    let mobiles: Vec<String> = m.mentions.iter().filter_map(|p| p.mobile.clone()).collect();
+    match c.kind {
+        ChannelKind::Dingtalk => {
+            let secret = c.secret.as_deref().unwrap_or("");
+            let ts = now.timestamp_millis();
+            let sign: String =
+                url::form_urlencoded::byte_serialize(dingtalk_sign(secret, ts).as_bytes())
+                    .collect();
+            let base = url()?;
+            let sep = if base.contains('?') { '&' } else { '?' };
+            let at_line = mobiles
+                .iter()
+                .map(|m| format!("@{m}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let text = markdown(m, DINGTALK_MAX_BYTES - 1_000, &at_line);
+            let body = json!({
+                "msgtype": "markdown",
+                "markdown": {"title": headline(m), "text": text},
+                "at": {"atMobiles": mobiles, "isAtAll": false},
+            });
+            Ok(vec![Request::Http {
+                url: format!("{base}{sep}timestamp={ts}&sign={sign}"),
+                headers: json_headers(),
+                body: body.to_string(),
+            }])
+        }
+        ChannelKind::Wecom => {
+            let names = m
+                .mentions
+                .iter()
+                .map(|p| format!("@{}", md_escape(&p.name)))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let mut out = vec![Request::Http {
+                url: url()?,
+                headers: json_headers(),
+                body: json!({"msgtype": "markdown", "markdown": {"content": markdown(m, WECOM_MAX_BYTES, &names)}}).to_string(),
+            }];
+            if !mobiles.is_empty() {
+                out.push(Request::Http {
+                    url: url()?,
+                    headers: json_headers(),
+                    body: json!({
+                        "msgtype": "text",
+                        "text": {"content": format!("{}，请及时处理。", headline(m)), "mentioned_mobile_list": mobiles},
+                    })
+                    .to_string(),
+                });
+            }
+            Ok(out)
+        }
+        ChannelKind::Feishu => {
+            let secret = c.secret.as_deref().unwrap_or("");
+            let ts = now.timestamp();
+            let mut lines: Vec<Value> = Vec::new();
+            for i in &m.incidents {
+                let mut line = vec![
+                    json!({"tag": "text", "text": format!("【{}】{}（{}，{} 条）", i.level.zh(), i.title, reason_zh(&i.reason), i.item_count)}),
+                ];
+                line.push(json!({"tag": "a", "text": " 详情", "href": i.link}));
+                if let Some(a) = &i.ack_link {
+                    line.push(json!({"tag": "a", "text": " 确认处理", "href": a}));
+                }
+                lines.push(Value::Array(line));
+            }
+            if !m.mentions.is_empty() {
+                lines.push(json!([{"tag": "text", "text": format!("请 {} 处理", m.mentions.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join("、"))}]));
+            }
+            let build = |lines: &[Value]| {
+                json!({
+                    "timestamp": ts.to_string(),
+                    "sign": feishu_sign(secret, ts),
+                    "msg_type": "post",
+                    "content": {"post": {"zh_cn": {"title": headline(m), "content": lines}}},
+                })
+                .to_string()
+            };
+            let mut body = build(&lines);
+            // Too large: keep the first incidents and send the rest to the
+            // console.
+            let mut keep = lines.len();
+            while body.len() > FEISHU_MAX_BYTES && keep > 1 {
+                keep -= 1;
+                let mut short = lines[..keep].to_vec();
+                short.push(json!([{"tag": "text", "text": format!("另有 {} 起未列出，", m.incidents.len().saturating_sub(keep))}, {"tag": "a", "text": "请到控制台查看", "href": format!("{}/incidents", m.console_url)}]));
+                body = build(&short);
+            }
+            Ok(vec![Request::Http {
+                url: url()?,
+                headers: json_headers(),
+                body,
+            }])
+        }
+        ChannelKind::Email => {
+            let mut to: Vec<String> = m.mentions.iter().filter_map(|p| p.email.clone()).collect();
+            for t in &c.to {
+                if !to.contains(t) {
+                    to.push(t.clone());
+                }
+            }
+            if to.is_empty() {
+                return Err(format!(
+                    "channel {}: no recipient (no email for {} and no `to`)",
+                    c.id,
+                    m.mentions
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            Ok(vec![Request::Email {
+                to,
+                subject: headline(m),
+                html: email_html(m),
+            }])
+        }
+        ChannelKind::Webhook => Ok(vec![Request::Http {
+            url: url()?,
+            headers: json_headers(),
+            body: webhook_body(m).to_string(),
+        }]),
+        ChannelKind::Sms => {
+            let template = c.body.clone().unwrap_or_default();
+            let is_json = template.trim_start().starts_with('{');
+            let text = sms_text(m);
+            let mut numbers = mobiles;
+            for t in &c.to {
+                if !numbers.contains(t) {
+                    numbers.push(t.clone());
+                }
+            }
+            if numbers.is_empty() {
+                return Err(format!("channel {}: no mobile to send to", c.id));
+            }
+            let esc = |s: &str| {
+                if is_json {
+                    let q = serde_json::to_string(s).unwrap_or_default();
+                    q[1..q.len() - 1].to_string()
+                } else {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+                }
+            };
+            let mut headers: Vec<(String, String)> = c
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            headers.sort();
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
+                headers.push((
+                    "content-type".into(),
+                    if is_json {
+                        "application/json"
+                    } else {
+                        "application/x-www-form-urlencoded"
+                    }
+                    .into(),
+                ));
+            }
+            Ok(numbers
+                .iter()
+                .map(|n| Request::Http {
+                    url: c.url.clone().unwrap_or_default(),
+                    headers: headers.clone(),
+                    body: template
+                        .replace("{mobile}", &esc(n))
+                        .replace("{level}", &esc(m.level.zh()))
+                        .replace("{text}", &esc(&text)),
+                })
+                .collect())
+        }
+    }
+}
+
+/// Why a send failed, and whether the platform asked to slow down.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendFailure {
+    pub error: String,
+    pub throttled: bool,
+}
+
+/// Reads a platform's answer: IM robots answer HTTP 200 with an error code
+/// in the body, which is what says whether the message went out.
+pub fn check_answer(kind: ChannelKind, status: u16, body: &str) -> Result<(), SendFailure> {
+    if status == 429 {
+        return Err(SendFailure {
+            error: "HTTP 429".into(),
+            throttled: true,
+        });
+    }
+    if !(200..300).contains(&status) {
+        return Err(SendFailure {
+            error: format!("HTTP {status}: {}", truncate_chars(body, 200)),
+            throttled: false,
+        });
+    }
+    let code = |v: &Value, key: &str| v.get(key).and_then(Value::as_i64);
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let (code, msg, throttle_codes): (Option<i64>, String, &[i64]) = match (kind, &parsed) {
+        (ChannelKind::Dingtalk, Some(v)) | (ChannelKind::Wecom, Some(v)) => (
+            code(v, "errcode"),
+            v.get("errmsg")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            // DingTalk 130101 "send too fast"; WeCom 45009 "api freq out of limit".
+            &[130_101, 45_009],
+        ),
+        (ChannelKind::Feishu, Some(v)) => (
+            code(v, "code").or_else(|| code(v, "StatusCode")),
+            v.get("msg")
+                .or_else(|| v.get("StatusMessage"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            // 9499 "too many request"; 11232 frequency limit.
+            &[9_499, 11_232],
+        ),
+        (ChannelKind::Dingtalk | ChannelKind::Wecom | ChannelKind::Feishu, None) => {
+            return Err(SendFailure {
+                error: format!("unexpected answer: {}", truncate_chars(body, 200)),
+                throttled: false,
+            });
+        }
+        _ => return Ok(()),
+    };
+    match code {
+        Some(0) => Ok(()),
+        Some(c) => Err(SendFailure {
+            error: format!("error {c}: {msg}"),
+            throttled: throttle_codes.contains(&c),
+        }),
+        None => Err(SendFailure {
+            error: format!(
+                "answer without an error code: {}",
+                truncate_chars(body, 200)
+            ),
+            throttled: false,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::escalation::Mention;
+    use yuqing_model::Level;
+
+    fn incident(id: i64, title: &str) -> MessageIncident {
+        MessageIncident {
+            id,
+            level: Level::Red,
+            status: IncidentStatus::Triggered,
+            reason: "opened".into(),
+            title: title.into(),
+            url: "https://news.example/a".into(),
+            rule_name: "坍塌".into(),
+            topic: "安全生产".into(),
+            item_count: 3,
+            opened_at: Utc::now(),
+            step: 1,
+            loop_: 1,
+            link: format!("http://c/incidents/{id}"),
+            ack_link: Some(format!("http://c/ack/{id}?sig=x")),
+        }
+    }
+
+    fn message(n: usize, title: &str) -> Message {
+        Message {
+            channel: "ch".into(),
+            route: "all".into(),
+            level: Level::Red,
+            incidents: (0..n as i64).map(|i| incident(i + 1, title)).collect(),
+            mentions: vec![Mention {
+                person: "zhang".into(),
+                name: "张伟".into(),
+                mobile: Some("13800000001".into()),
+                email: Some("zhang@example.org".into()),
+            }],
+            console_url: "http://c".into(),
+        }
+    }
+
+    #[test]
+    fn signatures_match_the_platforms_documented_recipes() {
+        // Recomputed independently: HMAC-SHA256, key and message as each
+        // platform documents them.
+        let d = dingtalk_sign("SECxyz", 1_700_000_000_000);
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"SECxyz").unwrap();
+        mac.update(b"1700000000000\nSECxyz");
+        assert_eq!(
+            d,
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        );
+        let f = feishu_sign("abc", 1_700_000_000);
+        let mac = Hmac::<Sha256>::new_from_slice(b"1700000000\nabc").unwrap();
+        assert_eq!(
+            f,
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        );
+        assert_ne!(d, f);
+    }
+
+    #[test]
+    fn hostile_titles_cannot_add_links_or_markup() {
+        let m = message(
+            1,
+            "[点我](http://evil.example) <script>alert(1)</script>\n# 标题",
+        );
+        let md = markdown(&m, 4096, "");
+        assert!(!md.contains("](http://evil"), "{md}");
+        assert!(!md.contains("<script>"));
+        assert!(!md.contains("\n# "));
+        let html = email_html(&m);
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn long_messages_degrade_to_a_summary_within_the_limit() {
+        let m = message(200, &"某地发生一起事故，现场情况正在核实中".repeat(3));
+        let md = markdown(&m, WECOM_MAX_BYTES, "@张伟");
+        assert!(md.len() <= WECOM_MAX_BYTES, "{}", md.len());
+        assert!(md.contains("起未列出"), "{md}");
+        assert!(md.contains("http://c/incidents"));
+        assert!(md.ends_with("@张伟"));
+        let short = markdown(&message(2, "短"), WECOM_MAX_BYTES, "");
+        assert!(!short.contains("未列出"));
+        let c = ChannelConfig {
+            id: "f".into(),
+            kind: ChannelKind::Feishu,
+            url: Some("http://127.0.0.1:1/hook".into()),
+            secret: Some("s".into()),
+            smtp: None,
+            tls: Default::default(),
+            username: None,
+            password: None,
+            from: None,
+            to: vec![],
+            body: None,
+            headers: Default::default(),
+            rate_per_minute: None,
+            min_level: None,
+        };
+        let Request::Http { body, .. } = &render(&c, &m, Utc::now()).unwrap()[0] else {
+            panic!()
+        };
+        assert!(body.len() <= FEISHU_MAX_BYTES);
+        assert!(body.contains("起未列出"));
+        assert!(sms_text(&m).chars().count() <= SMS_MAX_CHARS);
+    }
+
+    #[test]
+    fn answers_are_read_per_platform() {
+        assert!(check_answer(ChannelKind::Dingtalk, 200, r#"{"errcode":0,"errmsg":"ok"}"#).is_ok());
+        let e = check_answer(
+            ChannelKind::Dingtalk,
+            200,
+            r#"{"errcode":130101,"errmsg":"send too fast"}"#,
+        )
+        .unwrap_err();
+        assert!(e.throttled && e.error.contains("send too fast"));
+        assert!(
+            !check_answer(
+                ChannelKind::Dingtalk,
+                200,
+                r#"{"errcode":310000,"errmsg":"sign not match"}"#
+            )
+            .unwrap_err()
+            .throttled
+        );
+        assert!(
+            check_answer(ChannelKind::Wecom, 200, r#"{"errcode":45009}"#)
+                .unwrap_err()
+                .throttled
+        );
+        assert!(check_answer(ChannelKind::Feishu, 200, r#"{"code":0,"msg":"success"}"#).is_ok());
+        assert!(check_answer(ChannelKind::Feishu, 200, r#"{"StatusCode":0}"#).is_ok());
+        assert!(
+            check_answer(
+                ChannelKind::Feishu,
+                200,
+                r#"{"code":19021,"msg":"sign match fail"}"#
+            )
+            .is_err()
+        );
+        assert!(check_answer(ChannelKind::Webhook, 204, "").is_ok());
+        assert!(check_answer(ChannelKind::Webhook, 500, "boom").is_err());
+        assert!(
+            check_answer(ChannelKind::Sms, 429, "")
+                .unwrap_err()
+                .throttled
+        );
+        assert!(check_answer(ChannelKind::Dingtalk, 200, "<html>").is_err());
+    }
+}

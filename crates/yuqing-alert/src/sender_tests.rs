@@ -1,0 +1,497 @@
+//! The sender against local stand-ins for the platforms: DingTalk, WeCom
+//! and Feishu robots that check signatures the way the platforms document
+//! them and refuse messages over their rate limits, an SMTP server, and a
+//! webhook receiver.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::routing::post;
+use base64::Engine;
+use chrono::Utc;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio_util::sync::CancellationToken;
+use yuqing_config::AlertConfig;
+use yuqing_model::Level;
+
+use crate::duty::Duty;
+use crate::metrics::AlertMetrics;
+use crate::notify::{Outlets, run_sender};
+use crate::store::AlertStore;
+use crate::tests::{analyzed, policy};
+
+/// What a fake platform saw.
+#[derive(Default)]
+struct Seen {
+    /// Accepted bodies.
+    accepted: Vec<Value>,
+    /// Refusals, with the platform's error code.
+    refused: Vec<i64>,
+    /// Times of accepted messages, for the rate limit.
+    times: VecDeque<std::time::Instant>,
+}
+
+type Shared = Arc<Mutex<Seen>>;
+
+fn hmac_b64(key: &[u8], msg: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(msg);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Counts a message against a per-minute limit; false when over it.
+fn within_limit(seen: &mut Seen, per_minute: usize) -> bool {
+    let now = std::time::Instant::now();
+    while seen
+        .times
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+    {
+        seen.times.pop_front();
+    }
+    if seen.times.len() >= per_minute {
+        return false;
+    }
+    seen.times.push_back(now);
+    true
+}
+
+const DING_SECRET: &str = "SECding-test-secret";
+const FEISHU_SECRET: &str = "feishu-test-secret";
+const WECOM_KEY: &str = "wecom-key-123";
+
+/// DingTalk: `timestamp` (ms, within an hour) and `sign` =
+/// base64(HMAC-SHA256(secret, timestamp + "\n" + secret)) in the query;
+/// 20 messages a minute; every `atMobiles` number must be in the text.
+async fn dingtalk(
+    State(seen): State<Shared>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+    body: String,
+) -> axum::Json<Value> {
+    let mut seen = seen.lock().unwrap();
+    let refuse = |seen: &mut Seen, code: i64, msg: &str| {
+        seen.refused.push(code);
+        axum::Json(json!({"errcode": code, "errmsg": msg}))
+    };
+    let ts: i64 = q.get("timestamp").and_then(|t| t.parse().ok()).unwrap_or(0);
+    if (Utc::now().timestamp_millis() - ts).abs() > 3_600_000 {
+        return refuse(&mut seen, 310_000, "timestamp expired");
+    }
+    let expected = hmac_b64(
+        DING_SECRET.as_bytes(),
+        format!("{ts}\n{DING_SECRET}").as_bytes(),
+    );
+    if q.get("sign") != Some(&expected) || q.get("access_token").map(String::as_str) != Some("t") {
+        return refuse(&mut seen, 310_000, "sign not match");
+    }
+    let v: Value = serde_json::from_str(&body).unwrap_or_default();
+    let text = v["markdown"]["text"].as_str().unwrap_or("");
+    if v["msgtype"] != "markdown" || text.is_empty() {
+        return refuse(&mut seen, 40_035, "missing markdown");
+    }
+    for m in v["at"]["atMobiles"].as_array().into_iter().flatten() {
+        if !text.contains(&format!("@{}", m.as_str().unwrap_or("?"))) {
+            return refuse(&mut seen, 1, "mentioned mobile not in text");
+        }
+    }
+    if !within_limit(&mut seen, 20) {
+        return refuse(&mut seen, 130_101, "send too fast");
+    }
+    seen.accepted.push(v);
+    axum::Json(json!({"errcode": 0, "errmsg": "ok"}))
+}
+
+/// WeCom: the key in the URL; markdown content at most 4096 bytes; 20 a
+/// minute.
+async fn wecom(
+    State(seen): State<Shared>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+    body: String,
+) -> axum::Json<Value> {
+    let mut seen = seen.lock().unwrap();
+    let v: Value = serde_json::from_str(&body).unwrap_or_default();
+    let code = if q.get("key").map(String::as_str) != Some(WECOM_KEY) {
+        93_000
+    } else if v["msgtype"] == "markdown"
+        && v["markdown"]["content"]
+            .as_str()
+            .is_none_or(|c| c.len() > 4096)
+    {
+        40_058
+    } else if !within_limit(&mut seen, 20) {
+        45_009
+    } else {
+        0
+    };
+    if code == 0 {
+        seen.accepted.push(v);
+    } else {
+        seen.refused.push(code);
+    }
+    axum::Json(json!({"errcode": code, "errmsg": if code == 0 { "ok" } else { "refused" }}))
+}
+
+/// Feishu: `timestamp` (s) and `sign` = base64(HMAC-SHA256(timestamp +
+/// "\n" + secret, "")) in the body; at most 20 KB; 100 a minute.
+async fn feishu(State(seen): State<Shared>, body: String) -> axum::Json<Value> {
+    let mut seen = seen.lock().unwrap();
+    let v: Value = serde_json::from_str(&body).unwrap_or_default();
+    let ts: i64 = v["timestamp"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let expected = hmac_b64(format!("{ts}\n{FEISHU_SECRET}").as_bytes(), b"");
+    let code = if (Utc::now().timestamp() - ts).abs() > 3_600 || v["sign"] != expected.as_str() {
+        19_021
+    } else if body.len() > 20 * 1024 {
+        9_499
+    } else if !within_limit(&mut seen, 100) {
+        11_232
+    } else {
+        0
+    };
+    if code == 0 {
+        seen.accepted.push(v);
+    } else {
+        seen.refused.push(code);
+    }
+    axum::Json(json!({"code": code, "msg": if code == 0 { "success" } else { "refused" }}))
+}
+
+async fn webhook(State(seen): State<Shared>, body: String) -> &'static str {
+    seen.lock()
+        .unwrap()
+        .accepted
+        .push(serde_json::from_str(&body).unwrap_or_default());
+    "ok"
+}
+
+/// Serves the fakes on 127.0.0.1; returns the address and what each saw:
+/// (dingtalk, wecom, feishu, webhook).
+async fn robots() -> (String, [Shared; 4]) {
+    let seen: [Shared; 4] = Default::default();
+    let app = Router::new()
+        .route("/robot/send", post(dingtalk).with_state(seen[0].clone()))
+        .route(
+            "/cgi-bin/webhook/send",
+            post(wecom).with_state(seen[1].clone()),
+        )
+        .route(
+            "/open-apis/bot/v2/hook/x",
+            post(feishu).with_state(seen[2].clone()),
+        )
+        .route("/hook", post(webhook).with_state(seen[3].clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, seen)
+}
+
+/// A minimal SMTP server that accepts every message and keeps its data.
+async fn smtp_sink() -> (String, Arc<Mutex<Vec<String>>>) {
+    let mails = Arc::new(Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let m = mails.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            let m = m.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut lines = BufReader::new(r).lines();
+                w.write_all(b"220 sink ESMTP\r\n").await.ok();
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(d) = data.as_mut() {
+                        if line == "." {
+                            m.lock().unwrap().push(data.take().unwrap());
+                            w.write_all(b"250 queued\r\n").await.ok();
+                        } else {
+                            d.push_str(&line);
+                            d.push('\n');
+                        }
+                        continue;
+                    }
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") {
+                        b"250-sink\r\n250 8BITMIME\r\n"
+                    } else if upper.starts_with("DATA") {
+                        data = Some(String::new());
+                        b"354 go ahead\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        w.write_all(b"221 bye\r\n").await.ok();
+                        return;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    w.write_all(reply).await.ok();
+                }
+            });
+        }
+    });
+    (addr, mails)
+}
+
+fn config(robots: &str, smtp: &str, extra_channel: &str) -> AlertConfig {
+    let text = format!(
+        r#"
+[[person]]
+id = "zhang"
+name = "张伟"
+mobile = "13800000001"
+email = "zhang@example.org"
+channels = ["ding", "wecom", "feishu", "mail"]
+
+[[channel]]
+id = "ding"
+kind = "dingtalk"
+url = "http://{robots}/robot/send?access_token=t"
+secret = "{DING_SECRET}"
+
+[[channel]]
+id = "wecom"
+kind = "wecom"
+url = "http://{robots}/cgi-bin/webhook/send?key={WECOM_KEY}"
+
+[[channel]]
+id = "feishu"
+kind = "feishu"
+url = "http://{robots}/open-apis/bot/v2/hook/x"
+secret = "{FEISHU_SECRET}"
+
+[[channel]]
+id = "mail"
+kind = "email"
+smtp = "{smtp}"
+tls = "none"
+from = "舆情值班 <yq@example.org>"
+
+[[channel]]
+id = "hook"
+kind = "webhook"
+url = "http://{robots}/hook"
+{extra_channel}
+
+[[roster]]
+id = "duty"
+[[roster.shift]]
+when = "mon-sun 00:00-24:00"
+person = "zhang"
+
+[[policy]]
+id = "p"
+[[policy.step]]
+targets = ["roster:duty", "channel:hook"]
+
+[[route]]
+id = "all"
+policy = "p"
+group_wait = "0s"
+group_interval = "1s"
+"#
+    );
+    toml::from_str(&text).unwrap()
+}
+
+async fn wait_for(mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn start_sender(
+    store: &AlertStore,
+    duty: Arc<Duty>,
+    registry: &prometheus::Registry,
+) -> (CancellationToken, Arc<tokio::sync::Notify>) {
+    let stop = CancellationToken::new();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(run_sender(
+        store.clone(),
+        Outlets {
+            webhooks: Default::default(),
+            duty,
+        },
+        AlertMetrics::new(registry),
+        wake.clone(),
+        stop.clone(),
+    ));
+    (stop, wake)
+}
+
+#[tokio::test]
+async fn every_channel_delivers_a_signed_message_the_platform_accepts() {
+    let (robots, seen) = robots().await;
+    let (smtp, mails) = smtp_sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let duty = Arc::new(Duty::new(
+        &config(&robots, &smtp, ""),
+        chrono_tz::Asia::Shanghai,
+        "http://console.test",
+        b"k".to_vec(),
+    ));
+    let mut a = analyzed("a", Some(Level::Red), Some("r1"), 1, 5);
+    a.item.title = "[假链接](http://evil.example) 某桥梁垮塌 <b>粗体</b>".into();
+    store
+        .process(&a, &policy(Level::Blue), &[], &|_, r| r.to_string())
+        .unwrap();
+    assert_eq!(store.tick(&duty, Utc::now()).unwrap().messages, 5);
+    let registry = prometheus::Registry::new();
+    let (stop, _) = start_sender(&store, duty.clone(), &registry);
+    wait_for(|| store.notification_counts().unwrap().0 == 5).await;
+    stop.cancel();
+    assert_eq!(store.notification_counts().unwrap(), (5, 0, 0));
+
+    let ding = seen[0].lock().unwrap();
+    assert_eq!((ding.accepted.len(), ding.refused.len()), (1, 0));
+    let text = ding.accepted[0]["markdown"]["text"].as_str().unwrap();
+    assert!(text.contains("@13800000001"), "{text}");
+    assert!(text.contains("确认处理](http://console.test/ack/"));
+    assert!(!text.contains("](http://evil.example)"), "{text}");
+    let wecom = seen[1].lock().unwrap();
+    // The markdown, then the mention as text.
+    assert_eq!((wecom.accepted.len(), wecom.refused.len()), (2, 0));
+    assert_eq!(
+        wecom.accepted[1]["text"]["mentioned_mobile_list"][0],
+        "13800000001"
+    );
+    let feishu = seen[2].lock().unwrap();
+    assert_eq!((feishu.accepted.len(), feishu.refused.len()), (1, 0));
+    assert_eq!(feishu.accepted[0]["msg_type"], "post");
+    let hook = seen[3].lock().unwrap();
+    assert_eq!(hook.accepted.len(), 1);
+    assert_eq!(hook.accepted[0]["version"], "4");
+    assert_eq!(hook.accepted[0]["alerts"][0]["labels"]["level"], "red");
+    let mails = mails.lock().unwrap();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("To: zhang@example.org"), "{}", mails[0]);
+    assert!(mails[0].contains("text/html"));
+    assert!(!mails[0].contains("<b>粗体</b>"));
+}
+
+#[tokio::test]
+async fn channels_keep_to_the_platforms_rate_limits() {
+    let (robots, seen) = robots().await;
+    let (smtp, _) = smtp_sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let cfg = config(&robots, &smtp, "");
+    let duty = Arc::new(Duty::new(
+        &cfg,
+        chrono_tz::Asia::Shanghai,
+        "http://c",
+        b"k".to_vec(),
+    ));
+    // 25 incidents of unrelated events, each its own message a few
+    // seconds apart.
+    let t0 = Utc::now();
+    for i in 0..25u64 {
+        let a = analyzed(
+            &format!("i{i}"),
+            Some(Level::Red),
+            Some("r1"),
+            (i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            5,
+        );
+        store
+            .process(&a, &policy(Level::Blue), &[], &|_, r| r.to_string())
+            .unwrap();
+        store
+            .tick(&duty, t0 + chrono::Duration::seconds(2 * i as i64))
+            .unwrap();
+    }
+    // All of them due now.
+    {
+        let conn = store.conn.lock().unwrap();
+        conn.execute("UPDATE notifications SET next_attempt_at = 0", [])
+            .unwrap();
+    }
+    let registry = prometheus::Registry::new();
+    let (stop, _) = start_sender(&store, duty, &registry);
+    wait_for(|| seen[0].lock().unwrap().accepted.len() >= 20).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.cancel();
+    let ding = seen[0].lock().unwrap();
+    assert_eq!(ding.accepted.len(), 20, "DingTalk takes 20 a minute");
+    assert!(ding.refused.is_empty(), "never refused: {:?}", ding.refused);
+    let wecom = seen[1].lock().unwrap();
+    assert!(wecom.refused.is_empty(), "{:?}", wecom.refused);
+    // What waits is pending, not lost.
+    let (_, pending, dead) = store.notification_counts().unwrap();
+    assert!(pending >= 5, "{pending}");
+    assert_eq!(dead, 0);
+}
+
+#[tokio::test]
+async fn a_notification_that_fails_for_good_is_a_dead_letter_and_alerts_elsewhere() {
+    let (robots, seen) = robots().await;
+    let (smtp, _) = smtp_sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    // A webhook nobody listens on, as the policy's channel target.
+    let mut cfg = config(&robots, &smtp, "");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/gone", closed.local_addr().unwrap());
+    drop(closed);
+    cfg.channel.iter_mut().find(|c| c.id == "hook").unwrap().url = Some(dead_url);
+    let duty = Arc::new(Duty::new(
+        &cfg,
+        chrono_tz::Asia::Shanghai,
+        "http://c",
+        b"k".to_vec(),
+    ));
+    let a = analyzed("a", Some(Level::Orange), Some("r1"), 1, 5);
+    store
+        .process(&a, &policy(Level::Blue), &[], &|_, r| r.to_string())
+        .unwrap();
+    store.tick(&duty, Utc::now()).unwrap();
+    // The webhook has failed seven times already: the next is its last.
+    {
+        let conn = store.conn.lock().unwrap();
+        conn.execute(
+            "UPDATE notifications SET attempts = 7 WHERE channel = 'hook'",
+            [],
+        )
+        .unwrap();
+    }
+    let registry = prometheus::Registry::new();
+    let (stop, _) = start_sender(&store, duty.clone(), &registry);
+    wait_for(|| store.notification_counts().unwrap().2 == 1).await;
+    let dead = store.dead_letters(10).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].channel, "hook");
+    assert_eq!(dead[0].attempts, 8);
+    // The delivery incident goes out on the other channels, not the dead one.
+    let before = seen[0].lock().unwrap().accepted.len();
+    store
+        .tick(&duty, Utc::now() + chrono::Duration::seconds(5))
+        .unwrap();
+    wait_for(|| seen[0].lock().unwrap().accepted.len() > before).await;
+    stop.cancel();
+    let ding = seen[0].lock().unwrap();
+    let last = ding.accepted.last().unwrap()["markdown"]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(last.contains("通知渠道 hook 发送失败"), "{last}");
+    let metrics = prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap();
+    assert!(
+        metrics.contains(r#"yuqing_alert_notifications_total{channel="hook",outcome="dead"} 1"#),
+        "{metrics}"
+    );
+}
