@@ -316,9 +316,24 @@ pub(crate) async fn home(
             }
         })
         .collect();
+    let on_duty: Vec<_> = st
+        .duty
+        .as_ref()
+        .map(|d| d.on_duty_all(Utc::now()))
+        .unwrap_or_default()
+        .iter()
+        .map(|d| {
+            context! {
+                roster => &d.roster_name,
+                name => &d.name,
+                until => local(d.until),
+            }
+        })
+        .collect();
     render(
         "console.html",
         context! {
+            on_duty => on_duty,
             docs => st.index.num_docs(),
             incidents => minijinja::value::Serde(incidents.iter().map(|i| IncidentView::new(i, None)).collect::<Vec<_>>()),
             facets => facets,
@@ -380,11 +395,23 @@ pub(crate) async fn incident(State(st): State<AppState>, Path(id): Path<i64>) ->
         };
         let event = store.event(&i.event_id)?;
         let chain = store.event_chain(&i.event_id)?;
-        Ok::<_, yuqing_alert::StoreError>(Some((i, event, chain)))
+        let timeline = store.timeline(id)?;
+        Ok::<_, yuqing_alert::StoreError>(Some((i, event, chain, timeline)))
     })
     .await;
     match found {
-        Ok(Ok(Some((i, event, chain)))) => {
+        Ok(Ok(Some((i, event, chain, timeline)))) => {
+            let timeline: Vec<_> = timeline
+                .iter()
+                .map(|t| {
+                    context! {
+                        at => local(t.at),
+                        actor => &t.actor,
+                        action => &t.action,
+                        detail => &t.detail,
+                    }
+                })
+                .collect();
             let ids: std::collections::HashMap<&str, usize> = chain
                 .iter()
                 .enumerate()
@@ -413,6 +440,9 @@ pub(crate) async fn incident(State(st): State<AppState>, Path(id): Path<i64>) ->
                     i => minijinja::value::Serde(IncidentView::new(&i, event.as_ref().map(|e| e.first_source.clone()))),
                     heat => event.as_ref().map(|e| format!("{:.1}", e.heat)),
                     chain => chain,
+                    timeline => timeline,
+                    open => i.status != yuqing_model::IncidentStatus::Resolved,
+                    triggered => i.status == yuqing_model::IncidentStatus::Triggered,
                 },
             )
         }

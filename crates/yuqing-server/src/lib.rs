@@ -6,6 +6,7 @@
 //! parts, and only http(s) links are ever emitted.
 
 mod console;
+mod duty;
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use yuqing_alert::AlertStore;
@@ -30,6 +31,9 @@ pub struct AppState {
     pub registry: prometheus::Registry,
     /// The configured rules, for backtests of saved rules.
     pub rules: Arc<Vec<yuqing_config::RuleConfig>>,
+    /// Routing and duty, for acknowledgements and who is on duty; none when
+    /// the alerter does not run in this process.
+    pub duty: Option<Arc<yuqing_alert::Duty>>,
 }
 
 /// The router, apart from serving, so tests call it directly.
@@ -48,6 +52,20 @@ pub fn app(state: AppState) -> Router {
         .route("/api/backtest", get(backtest))
         .route("/api/events/{id}", get(event))
         .route("/reports/{period_end}", get(console::report))
+        .route("/incidents/{id}/ack", post(duty::console_ack))
+        .route("/incidents/{id}/resolve", post(duty::console_resolve))
+        .route("/ack/{id}", get(duty::ack_page).post(duty::ack_post))
+        .route("/api/incidents/{id}/ack", post(duty::api_ack))
+        .route("/api/incidents/{id}/resolve", post(duty::api_resolve))
+        .route("/api/incidents/{id}/timeline", get(duty::api_timeline))
+        .route("/api/silences", get(duty::silences).post(duty::add_silence))
+        .route("/api/silences/{id}", delete(duty::expire_silence))
+        .route("/api/oncall", get(duty::oncall))
+        .route(
+            "/api/rosters/{id}/handovers",
+            get(duty::handovers).post(duty::add_handover),
+        )
+        .route("/api/notifications/dead", get(duty::dead_letters))
         .with_state(state)
 }
 

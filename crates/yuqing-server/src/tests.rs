@@ -52,6 +52,7 @@ fn state(dir: &std::path::Path) -> AppState {
         crawler: None,
         registry: prometheus::Registry::new(),
         rules: Default::default(),
+        duty: None,
     }
 }
 
@@ -337,4 +338,321 @@ async fn search_filters_facets_syntax_positions_and_backtests() {
     let (s, body) = get(app(st), "/api/backtest?q=(%E8%A2%AB%E5%9B%B0").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(body.contains("position"), "{body}");
+}
+
+async fn send(
+    app: axum::Router,
+    method: &str,
+    uri: &str,
+    ctype: &str,
+    body: &str,
+) -> (StatusCode, String) {
+    let resp = app
+        .oneshot(
+            Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("content-type", ctype)
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body = axum::body::to_bytes(resp.into_body(), 10_000_000)
+        .await
+        .unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+const DUTY: &str = r#"
+[[person]]
+id = "zhang"
+name = "张伟"
+mobile = "13800000001"
+channels = ["ding"]
+
+[[channel]]
+id = "ding"
+kind = "dingtalk"
+url = "http://127.0.0.1:9/robot/send?access_token=t"
+secret = "SECabc"
+
+[[roster]]
+id = "duty"
+name = "总值班"
+[[roster.shift]]
+when = "mon-sun 00:00-24:00"
+person = "zhang"
+
+[[policy]]
+id = "p"
+[[policy.step]]
+targets = ["roster:duty"]
+
+[[route]]
+id = "all"
+policy = "p"
+group_wait = "0s"
+"#;
+
+/// A state with routing, and one red incident that has been notified:
+/// returns the state, the incident and the acknowledgement link sent.
+fn duty_state(dir: &std::path::Path) -> (AppState, i64, String) {
+    let mut st = state(dir);
+    let alert: yuqing_config::AlertConfig = toml::from_str(DUTY).unwrap();
+    let duty = Arc::new(yuqing_alert::Duty::new(
+        &alert,
+        chrono_tz::Asia::Shanghai,
+        "http://console.test",
+        b"key".to_vec(),
+    ));
+    st.duty = Some(duty.clone());
+    let item = Item {
+        id: "i1".into(),
+        source: "s".into(),
+        source_kind: SourceKind::Feed,
+        source_type: SourceType::News,
+        site: "e.com".into(),
+        url: "https://e.com/1".into(),
+        title: "某地 <b>桥梁</b> 垮塌".into(),
+        text: "正文".into(),
+        author: None,
+        published_at: Some(Utc::now()),
+        fetched_at: Utc::now(),
+        engagement: Default::default(),
+        parent_id: None,
+    };
+    let a = AnalyzedItem {
+        item,
+        title_tokens: vec![],
+        text_tokens: vec![],
+        hits: vec![yuqing_model::RuleHit {
+            rule_id: "r".into(),
+            rule_name: "垮塌".into(),
+            topic: "安全".into(),
+            level: yuqing_model::Level::Red,
+            weight: 50,
+            terms: vec![],
+        }],
+        lexicon_hits: vec![],
+        keywords: vec![],
+        sentiment: None,
+        score: 50,
+        level: Some(yuqing_model::Level::Red),
+        simhash: 0,
+        simhash_pairs: 0,
+    };
+    let policy = yuqing_alert::Policy::from_config(&Default::default());
+    let out = st
+        .alerts
+        .process(&a, &policy, &[], &|_, r| r.to_string())
+        .unwrap();
+    let id = out.opened[0];
+    st.alerts.tick(&duty, Utc::now()).unwrap();
+    let due = st
+        .alerts
+        .due_notifications(Utc::now() + chrono::Duration::days(1), 10)
+        .unwrap();
+    let msg: yuqing_alert::Message = serde_json::from_str(&due[0].payload).unwrap();
+    let link = msg.incidents[0].ack_link.clone().unwrap();
+    (st, id, link.replace("http://console.test", ""))
+}
+
+#[tokio::test]
+async fn a_signed_link_acknowledges_once_and_not_after_resolution() {
+    let dir = tempfile::tempdir().unwrap();
+    let (st, id, link) = duty_state(dir.path());
+    // The link shows the incident and a button; opening it changes nothing.
+    let (s, body) = get(app(st.clone()), &link).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(
+        body.contains("&lt;b&gt;桥梁") && !body.contains("<b>"),
+        "escaped: {body}"
+    );
+    assert!(body.contains("id=\"ack\""));
+    assert_eq!(
+        st.alerts.incident(id).unwrap().unwrap().status,
+        yuqing_model::IncidentStatus::Triggered
+    );
+    // A tampered link is refused.
+    let tampered = link.replace("who=zhang", "who=li");
+    let (s, _) = get(app(st.clone()), &tampered).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // The button posts the signed fields.
+    let form = link.split_once('?').unwrap().1;
+    let (s, body) = send(
+        app(st.clone()),
+        "POST",
+        &format!("/ack/{id}"),
+        "application/x-www-form-urlencoded",
+        form,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(body.contains("已确认"));
+    let (s, body) = get(app(st.clone()), &format!("/api/incidents/{id}/timeline")).await;
+    assert_eq!(s, StatusCode::OK);
+    let tl: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ack = tl
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["action"] == "acknowledged")
+        .expect("acknowledged in the timeline");
+    assert_eq!(ack["actor"], "zhang");
+    assert_eq!(ack["detail"], "via link");
+    // Resolved through the API: the link no longer acknowledges.
+    let (s, _) = send(
+        app(st.clone()),
+        "POST",
+        &format!("/api/incidents/{id}/resolve"),
+        "application/json",
+        r#"{"who":"王主任"}"#,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, body) = send(
+        app(st.clone()),
+        "POST",
+        &format!("/ack/{id}"),
+        "application/x-www-form-urlencoded",
+        form,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    let (s, _) = send(
+        app(st.clone()),
+        "POST",
+        &format!("/api/incidents/{id}/ack"),
+        "application/json",
+        r#"{"who":"张伟"}"#,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    // An expired link is refused.
+    let old = st
+        .duty
+        .as_ref()
+        .unwrap()
+        .ack_link(id, "zhang", Utc::now() - chrono::Duration::days(2))
+        .replace("http://console.test", "");
+    let (s, _) = get(app(st.clone()), &old).await;
+    assert_eq!(s, StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn console_and_api_acknowledge_and_show_the_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (st, id, _) = duty_state(dir.path());
+    let (s, _) = send(
+        app(st.clone()),
+        "POST",
+        &format!("/api/incidents/{id}/ack"),
+        "application/json",
+        r#"{"who":""}"#,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "who is required");
+    let (s, _) = send(
+        app(st.clone()),
+        "POST",
+        &format!("/incidents/{id}/ack"),
+        "application/x-www-form-urlencoded",
+        "who=%E5%BC%A0%E4%BC%9F",
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (s, body) = get(app(st.clone()), &format!("/incidents/{id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.contains("id=\"timeline\""), "{body}");
+    assert!(
+        body.contains("<td>张伟</td><td>acknowledged</td><td>via console</td>"),
+        "{body}"
+    );
+    assert!(!body.contains("id=\"ack\""), "acknowledged: no ack button");
+    assert!(body.contains("id=\"resolve\""));
+    let (_, home) = get(app(st.clone()), "/").await;
+    assert!(home.contains("总值班值班：<b>张伟</b>"), "{home}");
+}
+
+#[tokio::test]
+async fn silences_oncall_handovers_and_dead_letters_over_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let (st, _, _) = duty_state(dir.path());
+    let json = "application/json";
+    let (s, body) = send(
+        app(st.clone()),
+        "POST",
+        "/api/silences",
+        json,
+        r#"{"matchers":{},"ends_at":"2h","author":"王","comment":"x"}"#,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    let (s, body) = send(
+        app(st.clone()),
+        "POST",
+        "/api/silences",
+        json,
+        r#"{"matchers":{"topic":"安全"},"ends_at":"2h","author":"王主任","comment":"已在处置"}"#,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (_, body) = get(app(st.clone()), "/api/silences").await;
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list[0]["author"], "王主任");
+    assert_eq!(list[0]["matchers"]["topic"], "安全");
+    let (s, _) = send(
+        app(st.clone()),
+        "DELETE",
+        &format!("/api/silences/{id}"),
+        json,
+        "",
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = send(
+        app(st.clone()),
+        "DELETE",
+        &format!("/api/silences/{id}"),
+        json,
+        "",
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (s, _) = send(
+        app(st.clone()),
+        "POST",
+        "/api/rosters/duty/handovers",
+        json,
+        r#"{"author":"张伟","note":"桥梁事件已由区里接手，夜间关注评论区"}"#,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = send(
+        app(st.clone()),
+        "POST",
+        "/api/rosters/nobody/handovers",
+        json,
+        r#"{"author":"张伟","note":"x"}"#,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, body) = get(app(st.clone()), "/api/oncall").await;
+    let oncall: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(oncall[0]["on_duty"]["name"], "张伟");
+    assert_eq!(oncall[0]["on_duty"]["roster_name"], "总值班");
+    assert!(
+        oncall[0]["handover"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("夜间关注")
+    );
+    let (s, body) = get(app(st.clone()), "/api/notifications/dead").await;
+    assert_eq!((s, body.as_str()), (StatusCode::OK, "[]"));
 }

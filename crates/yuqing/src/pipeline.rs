@@ -218,6 +218,7 @@ impl Pipeline {
             crawler: Some(crawler.clone()),
             registry: registry.clone(),
             rules: Arc::new(config.rules.clone()),
+            duty: Some(alerter.duty()),
         });
         let st = stop.clone();
         tasks.push(tokio::spawn(async move {
