@@ -201,6 +201,54 @@ async fn sample_site_flows_through_every_stage() {
         );
     }
 
+    // The routed DingTalk robot (the sample site checks its signature):
+    // the burst is grouped into few messages that together name every
+    // incident, each with the officer on duty mentioned and an
+    // acknowledgement link.
+    let all_ids: std::collections::BTreeSet<u64> = incidents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_u64().unwrap())
+        .collect();
+    let mut named = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut robot = Vec::new();
+    while tokio::time::Instant::now() < deadline {
+        robot = demo.robot_messages();
+        named = robot
+            .iter()
+            .flat_map(|m| {
+                let text = m["markdown"]["text"].as_str().unwrap_or("").to_string();
+                text.split("/incidents/")
+                    .skip(1)
+                    .filter_map(|t| {
+                        let digits: String = t.chars().take_while(char::is_ascii_digit).collect();
+                        digits.parse::<u64>().ok()
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if named == all_ids {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(named, all_ids, "{robot:?}");
+    assert!(
+        robot.len() < all_ids.len(),
+        "a burst is grouped: {} messages",
+        robot.len()
+    );
+    for m in &robot {
+        assert_eq!(m["at"]["atMobiles"][0], "13800000000");
+        let text = m["markdown"]["text"].as_str().unwrap();
+        assert!(
+            text.contains("@13800000000") && text.contains("确认处理]("),
+            "{text}"
+        );
+    }
+
     // Sources report healthy, metrics are exported.
     let sources = get_json(&format!("{api}/api/sources")).await;
     for s in sources.as_array().unwrap() {

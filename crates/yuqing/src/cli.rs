@@ -641,8 +641,18 @@ async fn demo(
     let summary = pipeline.summary();
     let webhooks = demo_site.webhooks_received();
     pipeline.shutdown(Duration::from_secs(20)).await;
+    let robot = demo_site.robot_messages();
     demo_site.stop().await;
-    println!("summary: {summary} · webhooks received by the sample robot {webhooks}");
+    println!(
+        "summary: {summary} · webhooks received by the sample robot {webhooks} · signed DingTalk messages {}",
+        robot.len()
+    );
+    if let Some(m) = robot.first() {
+        println!(
+            "first DingTalk message:\n{}",
+            m["markdown"]["text"].as_str().unwrap_or("")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,7 +4,7 @@
 //! robot. Content is `demo/site.toml`, written for the project; published
 //! times are `minutes_ago` before the moment the site starts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,6 +112,8 @@ struct SiteState {
     started: DateTime<Utc>,
     webhooks: AtomicU64,
     received: std::sync::Mutex<Vec<serde_json::Value>>,
+    /// Messages the DingTalk stand-in accepted.
+    robot: std::sync::Mutex<Vec<serde_json::Value>>,
 }
 
 impl SiteState {
@@ -146,6 +148,7 @@ impl DemoSite {
             started: Utc::now(),
             webhooks: AtomicU64::new(0),
             received: Default::default(),
+            robot: Default::default(),
         });
         let app = Router::new()
             .route("/", get(index))
@@ -155,6 +158,7 @@ impl DemoSite {
             .route("/api/statuses/public_timeline.json", get(timeline))
             .route("/status/{id}", get(status_page))
             .route("/webhook", post(webhook))
+            .route("/robot/send", post(dingtalk_robot))
             .with_state(state.clone());
         let stop = CancellationToken::new();
         let s = stop.clone();
@@ -179,6 +183,11 @@ impl DemoSite {
     /// The webhook bodies received, oldest first.
     pub fn webhook_bodies(&self) -> Vec<serde_json::Value> {
         self.state.received.lock().unwrap().clone()
+    }
+
+    /// The messages the DingTalk robot stand-in accepted, oldest first.
+    pub fn robot_messages(&self) -> Vec<serde_json::Value> {
+        self.state.robot.lock().unwrap().clone()
     }
 
     pub async fn stop(self) {
@@ -519,6 +528,32 @@ async fn status_page(State(st): State<Arc<SiteState>>, Path(id): Path<u64>) -> R
         )
             .into_response(),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+/// The demo config's DingTalk robot secret.
+pub const DEMO_ROBOT_SECRET: &str = "SECyuqing-demo-robot";
+
+/// A DingTalk group robot: it accepts a markdown message only with a fresh
+/// timestamp and the right signature, and answers as DingTalk does.
+async fn dingtalk_robot(
+    State(st): State<Arc<SiteState>>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> axum::Json<serde_json::Value> {
+    let ts: i64 = q.get("timestamp").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let fresh = (Utc::now().timestamp_millis() - ts).abs() < 3_600_000;
+    let signed = q.get("sign").map(String::as_str)
+        == Some(yuqing_alert::channels::dingtalk_sign(DEMO_ROBOT_SECRET, ts).as_str());
+    if !fresh || !signed {
+        return axum::Json(serde_json::json!({"errcode": 310000, "errmsg": "sign not match"}));
+    }
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(v) if v["msgtype"] == "markdown" => {
+            st.robot.lock().unwrap().push(v);
+            axum::Json(serde_json::json!({"errcode": 0, "errmsg": "ok"}))
+        }
+        _ => axum::Json(serde_json::json!({"errcode": 40035, "errmsg": "bad message"})),
     }
 }
 

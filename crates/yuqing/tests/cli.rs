@@ -443,3 +443,60 @@ fn bench_index_compares_ingest_and_reports_query_latency() {
         assert!(matches > 0 || q.starts_with("boolean"), "{line}");
     }
 }
+
+#[test]
+fn check_names_every_routing_problem_and_run_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    let main = dir.path().join("main.toml");
+    std::fs::write(
+        &main,
+        r#"data_dir = "data"
+
+[[alert.person]]
+id = "wang"
+channels = ["ding"]
+
+[[alert.channel]]
+id = "ding"
+kind = "dingtalk"
+url = "https://oapi.dingtalk.com/robot/send?access_token=x"
+
+[[alert.roster]]
+id = "duty"
+[[alert.roster.shift]]
+when = "mon-fri 09:00-18:00"
+person = "wang"
+[[alert.roster.shift]]
+when = "mon-sun 17:00-09:00"
+person = "wang"
+
+[[alert.policy]]
+id = "p"
+[[alert.policy.step]]
+targets = ["roster:duty", "person:zhao"]
+
+[[alert.route]]
+id = "all"
+policy = "p"
+"#,
+    )
+    .unwrap();
+    let (ok, _, err) = run(yuqing().args(["check", "--config"]).arg(&main));
+    assert!(!ok);
+    for expected in [
+        "main.toml:9:8: alert.channel[0].secret: a DingTalk robot needs its signing `secret`",
+        "roster `duty`: shift[0] and shift[1] overlap from mon 17:00 to mon 18:00",
+        "roster `duty`: no one is on duty from sat 09:00 to sat 17:00",
+        "alert.policy[0].step[0].targets: `person:zhao` names an unknown person",
+    ] {
+        assert!(err.contains(expected), "missing `{expected}` in:\n{err}");
+    }
+    // The alerter will not start on it.
+    let (ok, _, err) = run(yuqing().args(["run", "--config"]).arg(&main));
+    assert!(!ok);
+    assert!(
+        err.contains("a DingTalk robot needs its signing `secret`"),
+        "{err}"
+    );
+}
