@@ -200,11 +200,14 @@ struct Row {
     next_escalation_at: Option<i64>,
     last_notified_at: Option<i64>,
     notified_items: i64,
+    notified_heat: f64,
+    notified_negative: f64,
     ack_expires_at: Option<i64>,
 }
 
 const ROW_COLUMNS: &str = "id, dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at,
-    source_type, region, route, step, loop, round, pending, pending_since, held, next_escalation_at, last_notified_at, notified_items, ack_expires_at";
+    source_type, region, route, step, loop, round, pending, pending_since, held, next_escalation_at, last_notified_at, notified_items, ack_expires_at,
+    notified_heat, notified_negative";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
@@ -234,6 +237,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         last_notified_at: r.get(23)?,
         notified_items: r.get(24)?,
         ack_expires_at: r.get(25)?,
+        notified_heat: r.get(26)?,
+        notified_negative: r.get(27)?,
     })
 }
 
@@ -244,9 +249,60 @@ fn waits_for_group(reason: &str) -> bool {
     matches!(reason, "opened" | "raised" | "spread")
 }
 
-/// An incident spreads when its items double since it was last notified
-/// (and grow by at least this many).
-const SPREAD_MIN_NEW_ITEMS: i64 = 5;
+/// An incident spreads when, since its last message, its items or its
+/// event's heat double (and grow by at least this much), or negative items
+/// become the majority (of at least this many items).
+const SPREAD_MIN_GROWTH: i64 = 5;
+
+/// How an incident has spread since its last message, if it has.
+fn spread(tx: &Transaction<'_>, r: &Row) -> Result<Option<String>, StoreError> {
+    if r.item_count >= 2 * r.notified_items.max(1)
+        && r.item_count >= r.notified_items + SPREAD_MIN_GROWTH
+    {
+        return Ok(Some(format!(
+            "信息量从 {} 条增至 {} 条",
+            r.notified_items, r.item_count
+        )));
+    }
+    if r.event_id.is_empty() || IncidentKind::of_dedup_key(&r.dedup_key) != IncidentKind::Rule {
+        return Ok(None);
+    }
+    let heat: f64 = tx
+        .query_row(
+            "SELECT heat FROM events WHERE event_id = ?1",
+            [&r.event_id],
+            |x| x.get(0),
+        )
+        .optional()?
+        .unwrap_or(0.0);
+    if r.notified_heat > 0.0
+        && heat >= 2.0 * r.notified_heat
+        && heat >= r.notified_heat + SPREAD_MIN_GROWTH as f64
+    {
+        return Ok(Some(format!(
+            "热度从 {:.1} 升至 {heat:.1}",
+            r.notified_heat
+        )));
+    }
+    let (n, negative): (i64, i64) = tx.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(i.sentiment = 'negative'), 0) FROM incident_items ii
+         JOIN items i ON i.item_id = ii.item_id WHERE ii.incident_id = ?1",
+        [r.id],
+        |x| Ok((x.get(0)?, x.get(1)?)),
+    )?;
+    let share = if n > 0 {
+        negative as f64 / n as f64
+    } else {
+        0.0
+    };
+    if n >= SPREAD_MIN_GROWTH && share > 0.5 && r.notified_negative <= 0.5 {
+        return Ok(Some(format!(
+            "负面信息占比升至 {:.0}%（{negative}/{n}）",
+            share * 100.0
+        )));
+    }
+    Ok(None)
+}
 
 fn timeline(
     tx: &Transaction<'_>,
@@ -396,9 +452,9 @@ impl AlertStore {
             }
             if r.status == IncidentStatus::Triggered && r.pending.is_none() {
                 if r.last_notified_at.is_some()
-                    && r.item_count >= 2 * r.notified_items.max(1)
-                    && r.item_count >= r.notified_items + SPREAD_MIN_NEW_ITEMS
+                    && let Some(how) = spread(&tx, r)?
                 {
+                    timeline(&tx, r.id, now, "system", "spread", &how)?;
                     r.pending = Some("spread".into());
                 } else if r.next_escalation_at.is_none()
                     && r.last_notified_at
@@ -538,6 +594,9 @@ impl AlertStore {
                 tx.execute(
                     "UPDATE incidents SET route = ?2, round = round + 1, pending = NULL, pending_since = NULL, held = NULL,
                        last_notified_at = ?3, notified_items = item_count,
+                       notified_heat = COALESCE((SELECT heat FROM events e WHERE e.event_id = incidents.event_id), 0),
+                       notified_negative = COALESCE((SELECT AVG(i.sentiment = 'negative') FROM incident_items ii
+                                                     JOIN items i ON i.item_id = ii.item_id WHERE ii.incident_id = incidents.id), 0),
                        next_escalation_at = CASE WHEN status = 'triggered' THEN COALESCE(next_escalation_at, ?4) ELSE next_escalation_at END
                      WHERE id = ?1",
                     params![r.id, route_id, t, next],

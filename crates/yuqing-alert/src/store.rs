@@ -208,6 +208,8 @@ pub(crate) const MIGRATIONS: &[M<'static>] = &[
     ALTER TABLE incidents ADD COLUMN next_escalation_at INTEGER;
     ALTER TABLE incidents ADD COLUMN last_notified_at INTEGER;
     ALTER TABLE incidents ADD COLUMN notified_items INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE incidents ADD COLUMN notified_heat REAL NOT NULL DEFAULT 0;
+    ALTER TABLE incidents ADD COLUMN notified_negative REAL NOT NULL DEFAULT 0;
     ALTER TABLE incidents ADD COLUMN acknowledged_at INTEGER;
     ALTER TABLE incidents ADD COLUMN acknowledged_by TEXT;
     ALTER TABLE incidents ADD COLUMN ack_expires_at INTEGER;

@@ -125,3 +125,83 @@ async fn kill_mid_crawl_then_restart_collects_everything_once() {
     );
     demo.stop().await;
 }
+
+/// Mentions of each DingTalk message the sample site's robot took.
+fn mentions(demo: &DemoSite) -> Vec<Vec<String>> {
+    demo.robot_messages()
+        .iter()
+        .map(|m| {
+            m["at"]["atMobiles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escalation_due_while_the_alerter_was_down_is_sent_once_after_restart() {
+    let site = Site::bundled();
+    let demo = DemoSite::start(site.clone(), 0).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+
+    // First run: the officer on duty gets the first message.
+    let port = free_port();
+    let mut first = start(demo.addr, &data, port, 0);
+    for _ in 0..600 {
+        if !demo.robot_messages().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = mentions(&demo);
+    assert_eq!(
+        before.first(),
+        Some(&vec!["13800000000".to_string()]),
+        "{before:?}"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    // While it is down, the acknowledgement timeout passes: the stored
+    // escalation times fall due.
+    {
+        let db = rusqlite::Connection::open(data.join("alert.db")).unwrap();
+        let due = db
+            .execute(
+                "UPDATE incidents SET next_escalation_at = strftime('%s','now') - 60
+                 WHERE status = 'triggered' AND next_escalation_at IS NOT NULL",
+                [],
+            )
+            .unwrap();
+        assert!(due > 0, "escalation timers are stored");
+    }
+    let sent_before = demo.robot_messages().len();
+
+    let port = free_port();
+    let mut second = start(demo.addr, &data, port, 0);
+    let mut after = Vec::new();
+    for _ in 0..300 {
+        after = mentions(&demo)[sent_before..].to_vec();
+        if !after.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The overdue escalation reaches the director at once, in one message;
+    // a few ticks later nothing more has gone.
+    assert_eq!(after, vec![vec!["13900000000".to_string()]]);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(demo.robot_messages().len(), sent_before + 1, "sent once");
+    let text = demo.robot_messages().last().unwrap()["markdown"]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains("未确认，升级通知"), "{text}");
+    second.kill().unwrap();
+    second.wait().unwrap();
+    demo.stop().await;
+}
