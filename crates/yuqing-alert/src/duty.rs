@@ -109,7 +109,8 @@ impl Duty {
         !self.routes.is_empty()
     }
 
-    /// Who is on duty in `roster` at `at`.
+    /// Who is on duty in `roster` at `at`. Consecutive shifts of the same
+    /// person count as one stretch of duty.
     pub fn on_duty(&self, roster: &str, at: DateTime<Utc>) -> Option<OnDuty> {
         let (r, tz) = self.rosters.get(roster)?;
         let m = minute_of_week(at, *tz);
@@ -121,30 +122,37 @@ impl Duty {
                 .map(|r| (s, r))
         })?;
         let person = self.persons.get(&shift.person)?;
-        // A shift that wraps past Sunday midnight continues in the range
-        // that starts the week.
-        let mut until = b;
-        if b == WEEK_MINUTES
-            && let Some(&(_, b2)) = shift.when.ranges.iter().find(|&&(a2, _)| a2 == 0)
-        {
-            until = WEEK_MINUTES + b2;
-        }
-        let mut since = a;
-        if a == 0
-            && let Some(&(a2, _)) = shift
-                .when
-                .ranges
-                .iter()
-                .find(|&&(_, b2)| b2 == WEEK_MINUTES)
-        {
-            since = a2;
-        }
-        let minute_start = at - Duration::seconds(i64::from(at.second()));
-        let back = if since <= m {
-            m - since
-        } else {
-            m + WEEK_MINUTES - since
+        // Who is on duty at a minute of the week (wrapping), by range.
+        let owner = |minute: u32| -> Option<(&str, u32, u32)> {
+            let minute = minute % WEEK_MINUTES;
+            r.shift.iter().find_map(|s| {
+                s.when
+                    .ranges
+                    .iter()
+                    .find(|&&(a, b)| minute >= a && minute < b)
+                    .map(|&(a, b)| (s.person.as_str(), a, b))
+            })
         };
+        // Minutes from `m` forward to the end of the stretch, and back to
+        // its start; a whole week at most.
+        let mut ahead = b - m;
+        while ahead < WEEK_MINUTES {
+            match owner(m + ahead) {
+                Some((p, a2, b2)) if p == shift.person => ahead += b2 - a2,
+                _ => break,
+            }
+        }
+        let mut back = m - a;
+        while back < WEEK_MINUTES {
+            match owner(m + WEEK_MINUTES - back - 1) {
+                Some((p, a2, b2)) if p == shift.person => back += b2 - a2,
+                _ => break,
+            }
+        }
+        // Someone always on duty is shown for the week ahead.
+        let ahead = ahead.min(WEEK_MINUTES);
+        let back = back.min(WEEK_MINUTES - ahead);
+        let minute_start = at - Duration::seconds(i64::from(at.second()));
         Some(OnDuty {
             roster: r.id.clone(),
             roster_name: if r.name.is_empty() {
@@ -158,7 +166,7 @@ impl Duty {
             shift: shift.when.text.clone(),
             timezone: tz.name().to_string(),
             since: minute_start - Duration::minutes(i64::from(back)),
-            until: minute_start + Duration::minutes(i64::from(until - m)),
+            until: minute_start + Duration::minutes(i64::from(ahead)),
         })
     }
 

@@ -595,11 +595,18 @@ fn who_is_on_duty_follows_the_shifts_in_the_rosters_time_zone() {
     assert_eq!(n.person, "li");
     assert_eq!(n.since, at(2026, 11, 24, 18, 0));
     assert_eq!(n.until, at(2026, 11, 25, 9, 0));
-    // Sunday runs to Monday 09:00 through two shifts of the same person;
-    // the one in force ends at midnight.
+    // Sunday runs on through Monday's early and day shifts, all Zhang's:
+    // one stretch of duty, until Monday 18:00.
     let s = duty.on_duty("duty", at(2026, 11, 29, 23, 0)).unwrap();
     assert_eq!(s.person, "zhang");
-    assert_eq!(s.until, at(2026, 11, 30, 0, 0));
+    assert_eq!(s.since, at(2026, 11, 29, 0, 0));
+    assert_eq!(s.until, at(2026, 11, 30, 18, 0));
+    let s = duty.on_duty("duty", at(2026, 11, 30, 8, 0)).unwrap();
+    assert_eq!(s.since, at(2026, 11, 29, 0, 0));
+    // Someone on duty all week is on duty for a week from now.
+    let all = duty_with("");
+    let d = all.on_duty("duty", at(2026, 11, 25, 2, 0)).unwrap();
+    assert_eq!(d.until - d.since, Duration::days(7));
     // Escalation targets follow.
     let t = duty.expand(
         &yuqing_config::Target::Roster("duty".into()),

@@ -164,6 +164,29 @@ async fn feishu(State(seen): State<Shared>, body: String) -> axum::Json<Value> {
     axum::Json(json!({"code": code, "msg": if code == 0 { "success" } else { "refused" }}))
 }
 
+/// An SMS gateway taking a JSON body with a token header.
+async fn sms(
+    State(seen): State<Shared>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> (axum::http::StatusCode, &'static str) {
+    let mut seen = seen.lock().unwrap();
+    if headers.get("x-token").and_then(|v| v.to_str().ok()) != Some("tok") {
+        seen.refused.push(401);
+        return (axum::http::StatusCode::UNAUTHORIZED, "bad token");
+    }
+    match serde_json::from_str::<Value>(&body) {
+        Ok(v) => {
+            seen.accepted.push(v);
+            (axum::http::StatusCode::OK, "ok")
+        }
+        Err(_) => {
+            seen.refused.push(400);
+            (axum::http::StatusCode::BAD_REQUEST, "bad json")
+        }
+    }
+}
+
 async fn webhook(State(seen): State<Shared>, body: String) -> &'static str {
     seen.lock()
         .unwrap()
@@ -173,9 +196,9 @@ async fn webhook(State(seen): State<Shared>, body: String) -> &'static str {
 }
 
 /// Serves the fakes on 127.0.0.1; returns the address and what each saw:
-/// (dingtalk, wecom, feishu, webhook).
-async fn robots() -> (String, [Shared; 4]) {
-    let seen: [Shared; 4] = Default::default();
+/// (dingtalk, wecom, feishu, webhook, sms).
+async fn robots() -> (String, [Shared; 5]) {
+    let seen: [Shared; 5] = Default::default();
     let app = Router::new()
         .route("/robot/send", post(dingtalk).with_state(seen[0].clone()))
         .route(
@@ -186,7 +209,8 @@ async fn robots() -> (String, [Shared; 4]) {
             "/open-apis/bot/v2/hook/x",
             post(feishu).with_state(seen[2].clone()),
         )
-        .route("/hook", post(webhook).with_state(seen[3].clone()));
+        .route("/hook", post(webhook).with_state(seen[3].clone()))
+        .route("/sms", post(sms).with_state(seen[4].clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -249,7 +273,7 @@ id = "zhang"
 name = "张伟"
 mobile = "13800000001"
 email = "zhang@example.org"
-channels = ["ding", "wecom", "feishu", "mail"]
+channels = ["ding", "wecom", "feishu", "mail", "sms"]
 
 [[channel]]
 id = "ding"
@@ -280,6 +304,13 @@ id = "hook"
 kind = "webhook"
 url = "http://{robots}/hook"
 {extra_channel}
+
+[[channel]]
+id = "sms"
+kind = "sms"
+url = "http://{robots}/sms"
+body = '{{"phone": "{{mobile}}", "content": "{{text}}", "sign": "江州舆情"}}'
+headers = {{ x-token = "tok" }}
 
 [[roster]]
 id = "duty"
@@ -348,12 +379,21 @@ async fn every_channel_delivers_a_signed_message_the_platform_accepts() {
     store
         .process(&a, &policy(Level::Blue), &[], &|_, r| r.to_string())
         .unwrap();
-    assert_eq!(store.tick(&duty, Utc::now()).unwrap().messages, 5);
+    assert_eq!(store.tick(&duty, Utc::now()).unwrap().messages, 6);
     let registry = prometheus::Registry::new();
     let (stop, _) = start_sender(&store, duty.clone(), &registry);
-    wait_for(|| store.notification_counts().unwrap().0 == 5).await;
+    wait_for(|| store.notification_counts().unwrap().0 == 6).await;
     stop.cancel();
-    assert_eq!(store.notification_counts().unwrap(), (5, 0, 0));
+    assert_eq!(store.notification_counts().unwrap(), (6, 0, 0));
+    let sms = seen[4].lock().unwrap();
+    assert_eq!((sms.accepted.len(), sms.refused.len()), (1, 0));
+    assert_eq!(sms.accepted[0]["phone"], "13800000001");
+    let text = sms.accepted[0]["content"].as_str().unwrap();
+    assert!(
+        text.starts_with("【红色预警】") && text.contains("确认："),
+        "{text}"
+    );
+    assert!(text.chars().count() <= crate::channels::SMS_MAX_CHARS);
 
     let ding = seen[0].lock().unwrap();
     assert_eq!((ding.accepted.len(), ding.refused.len()), (1, 0));

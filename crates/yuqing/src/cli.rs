@@ -51,6 +51,15 @@ enum Command {
         #[arg(long, short, env = "YUQING_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Who is on duty in each roster, now or at `--at`, with the latest
+    /// handover note.
+    Oncall {
+        #[arg(long, short, env = "YUQING_CONFIG")]
+        config: Option<PathBuf>,
+        /// An RFC 3339 time (default now).
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Analyze JSON lines of items from stdin, write analyzed items to stdout.
     Analyze {
         #[arg(long, short, env = "YUQING_CONFIG")]
@@ -327,6 +336,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
         } => demo(duration, listen, site_port, data_dir).await,
         Command::Run { config, roles } => run(config, &roles).await,
         Command::Check { config } => check(config),
+        Command::Oncall { config, at } => oncall(config, at),
         Command::Analyze { config } => analyze(config).await,
         Command::Search {
             query,
@@ -480,6 +490,62 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
     Ok(config)
 }
 
+fn oncall(path: Option<PathBuf>, at: Option<String>) -> Result<ExitCode> {
+    let config = load_config(path.as_deref())?;
+    let at = match at {
+        Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
+            .with_context(|| format!("--at `{t}` is not an RFC 3339 time"))?
+            .with_timezone(&Utc),
+        None => Utc::now(),
+    };
+    let tz = config.timezone();
+    let duty = yuqing_alert::Duty::new(&config.settings.alert, tz, "", Vec::new());
+    let on = duty.on_duty_all(at);
+    if on.is_empty() {
+        println!("no roster is configured ([[alert.roster]])");
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Handover notes, when the alerter has kept state here.
+    let db = config.settings.data_dir.join("alert.db");
+    let store = db
+        .exists()
+        .then(|| yuqing_alert::AlertStore::open(&db).ok())
+        .flatten();
+    for d in on {
+        let local = |t: chrono::DateTime<Utc>| {
+            t.with_timezone(&d.timezone.parse::<chrono_tz::Tz>().unwrap_or(tz))
+                .format("%m-%d %H:%M")
+                .to_string()
+        };
+        println!(
+            "{}: {} {}(shift {}, {} to {} {})",
+            d.roster_name,
+            d.name,
+            d.mobile
+                .as_deref()
+                .map(|m| format!("{m} "))
+                .unwrap_or_default(),
+            d.shift,
+            local(d.since),
+            local(d.until),
+            d.timezone
+        );
+        if let Some(h) = store
+            .as_ref()
+            .and_then(|s| s.handovers(&d.roster, 1).ok())
+            .and_then(|v| v.into_iter().next())
+        {
+            println!(
+                "  handover from {} at {}: {}",
+                h.author,
+                local(h.at),
+                h.note
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn check(path: Option<PathBuf>) -> Result<ExitCode> {
     let loader = Loader::from_env();
     let loaded = match &path {
@@ -504,12 +570,18 @@ fn check(path: Option<PathBuf>) -> Result<ExitCode> {
         errors.extend(e.0);
     }
     if errors.is_empty() {
+        let a = &config.settings.alert;
         println!(
-            "{}: ok ({} sources, {} rules, {} lexicon words)",
+            "{}: ok ({} sources, {} rules, {} lexicon words; {} routes, {} policies, {} rosters, {} people, {} channels)",
             config.origin.display(),
             config.settings.sources.len(),
             rules.len(),
-            config.lexicon.len()
+            config.lexicon.len(),
+            a.route.len(),
+            a.policy.len(),
+            a.roster.len(),
+            a.person.len(),
+            a.channel.len()
         );
         Ok(ExitCode::SUCCESS)
     } else {

@@ -500,3 +500,69 @@ policy = "p"
         "{err}"
     );
 }
+
+#[test]
+fn oncall_says_who_is_on_duty_at_any_time() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    let main = dir.path().join("main.toml");
+    std::fs::write(
+        &main,
+        r#"data_dir = "data"
+
+[[alert.person]]
+id = "wang"
+name = "王磊"
+mobile = "13800000001"
+channels = ["hook"]
+
+[[alert.person]]
+id = "li"
+name = "李娜"
+channels = ["hook"]
+
+[[alert.channel]]
+id = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:9/hook"
+
+[[alert.roster]]
+id = "duty"
+name = "总值班"
+[[alert.roster.shift]]
+when = "mon-fri 09:00-18:00"
+person = "wang"
+[[alert.roster.shift]]
+when = "mon-thu 18:00-09:00"
+person = "li"
+[[alert.roster.shift]]
+when = "fri 18:00-24:00"
+person = "li"
+[[alert.roster.shift]]
+when = "sat,sun"
+person = "li"
+[[alert.roster.shift]]
+when = "mon 00:00-09:00"
+person = "li"
+"#,
+    )
+    .unwrap();
+    // Wednesday 10:00 and Saturday 10:00 in Shanghai.
+    let (ok, out, err) = run(yuqing()
+        .args(["oncall", "--at", "2026-11-25T10:00:00+08:00", "--config"])
+        .arg(&main));
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        "总值班: 王磊 13800000001 (shift mon-fri 09:00-18:00, 11-25 09:00 to 11-25 18:00 Asia/Shanghai)"
+    );
+    let (ok, out, _) = run(yuqing()
+        .args(["oncall", "--at", "2026-11-28T10:00:00+08:00", "--config"])
+        .arg(&main));
+    assert!(ok);
+    // Friday night runs into the weekend and on to Monday 09:00.
+    assert_eq!(
+        out.trim(),
+        "总值班: 李娜 (shift sat,sun, 11-27 18:00 to 11-30 09:00 Asia/Shanghai)"
+    );
+}
