@@ -47,8 +47,9 @@ pub const WECOM_MAX_BYTES: usize = 4096;
 pub const DINGTALK_MAX_BYTES: usize = 20_000;
 /// Feishu's limit on a request body, in bytes.
 pub const FEISHU_MAX_BYTES: usize = 20 * 1024;
-/// An SMS text, in characters (longer ones are split and cost more).
-pub const SMS_MAX_CHARS: usize = 140;
+/// An SMS text, in characters: three parts of a long message. The
+/// acknowledgement link is kept whole; the headline is cut to fit.
+pub const SMS_MAX_CHARS: usize = 200;
 
 fn hmac_b64(key: &[u8], msg: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
@@ -162,11 +163,9 @@ fn incident_md(i: &MessageIncident) -> String {
     if i.reason == "escalated" || i.reason == "retriggered" {
         s.push_str(&format!("- 第 {} 级通知（第 {} 轮）\n", i.step, i.loop_));
     }
-    if url::Url::parse(&i.url).is_ok_and(|u| u.scheme() == "http" || u.scheme() == "https") {
-        s.push_str(&format!("- [原文]({})", i.url.replace(')', "%29")));
-        s.push_str(" · ");
-    } else {
-        s.push_str("- ");
+    match safe_link(&i.url) {
+        Some(u) => s.push_str(&format!("- [原文]({u}) · ")),
+        None => s.push_str("- "),
     }
     s.push_str(&format!("[详情]({})", i.link));
     if let Some(ack) = &i.ack_link {
@@ -218,17 +217,36 @@ pub fn markdown(m: &Message, max_bytes: usize, mentions: &str) -> String {
     out
 }
 
-/// A short plain text for SMS.
+/// A short plain text for SMS: the headline, cut to leave the link whole.
 pub fn sms_text(m: &Message) -> String {
-    let mut s = headline(m);
-    if let [one] = m.incidents.as_slice()
-        && let Some(ack) = &one.ack_link
-    {
-        s.push_str(&format!(" 确认：{ack}"));
-    } else {
-        s.push_str(&format!(" 详情：{}/incidents", m.console_url));
+    let link = match m.incidents.as_slice() {
+        [one] if one.ack_link.is_some() => {
+            format!(" 确认：{}", one.ack_link.as_deref().unwrap_or(""))
+        }
+        _ => format!(" 详情：{}/incidents", m.console_url),
+    };
+    let room = SMS_MAX_CHARS.saturating_sub(link.chars().count()).max(20);
+    format!("{}{link}", truncate_chars(&headline(m), room))
+}
+
+/// A crawled URL as a link target: only http(s), normalized by the URL
+/// parser (which drops line breaks and tabs), with the characters that
+/// would end a markdown link or an HTML attribute percent-encoded.
+pub fn safe_link(raw: &str) -> Option<String> {
+    let u = url::Url::parse(raw).ok()?;
+    if u.scheme() != "http" && u.scheme() != "https" {
+        return None;
     }
-    truncate_chars(&s, SMS_MAX_CHARS)
+    Some(
+        u.as_str()
+            .replace('(', "%28")
+            .replace(')', "%29")
+            .replace('<', "%3C")
+            .replace('>', "%3E")
+            .replace('"', "%22")
+            .replace('\'', "%27")
+            .replace(' ', "%20"),
+    )
 }
 
 /// The Alertmanager-compatible webhook body for a message.
@@ -302,11 +320,17 @@ fn email_html(m: &Message) -> String {
             .as_ref()
             .map(|a| format!(" · <a href=\"{}\">确认处理</a>", html_escape(a)))
             .unwrap_or_default();
+        let title = match safe_link(&i.url) {
+            Some(u) => format!(
+                "<a href=\"{}\">{}</a>",
+                html_escape(&u),
+                html_escape(&i.title)
+            ),
+            None => html_escape(&i.title),
+        };
         s.push_str(&format!(
-            "<tr><td>{}</td><td><a href=\"{}\">{}</a></td><td>{} / {}</td><td>{}</td><td>{}</td><td><a href=\"{}\">详情</a>{ack}</td></tr>",
+            "<tr><td>{}</td><td>{title}</td><td>{} / {}</td><td>{}</td><td>{}</td><td><a href=\"{}\">详情</a>{ack}</td></tr>",
             i.level.zh(),
-            html_escape(&i.url),
-            html_escape(&i.title),
             html_escape(&i.rule_name),
             html_escape(&i.topic),
             i.item_count,
@@ -647,6 +671,37 @@ mod tests {
         let html = email_html(&m);
         assert!(!html.contains("<script>"));
         assert!(html.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn crawled_urls_cannot_break_out_of_a_link() {
+        let mut m = message(1, "标题");
+        m.incidents[0].url = "https://x.example/a\n### [点此确认](https://evil.example)".into();
+        let md = markdown(&m, 4096, "");
+        assert!(
+            !md.contains("\n### ［点此") && !md.contains("](https://evil"),
+            "{md}"
+        );
+        m.incidents[0].url = "javascript:alert(1)".into();
+        assert!(!email_html(&m).contains("javascript:"));
+        assert!(!markdown(&m, 4096, "").contains("javascript:"));
+        assert_eq!(
+            safe_link("https://x.example/a b(c)").as_deref(),
+            Some("https://x.example/a%20b%28c%29")
+        );
+    }
+
+    #[test]
+    fn an_sms_keeps_its_acknowledgement_link_whole() {
+        let mut m = message(1, &"很长的标题".repeat(40));
+        let link = format!(
+            "http://console.example.gov.cn/ack/123456?exp=1795841490&who=duty-officer&sig={}",
+            "a".repeat(32)
+        );
+        m.incidents[0].ack_link = Some(link.clone());
+        let t = sms_text(&m);
+        assert!(t.ends_with(&link), "{t}");
+        assert!(t.chars().count() <= SMS_MAX_CHARS, "{}", t.chars().count());
     }
 
     #[test]

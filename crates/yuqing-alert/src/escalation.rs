@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
-use yuqing_config::{IncidentKind, RouteConfig};
+use yuqing_config::{IncidentKind, RouteConfig, Target};
 use yuqing_model::{IncidentStatus, Level};
 
 use crate::duty::{Duty, RouteKey};
@@ -574,6 +574,10 @@ impl AlertStore {
             if due.is_empty() {
                 continue;
             }
+            let grouped_sent = gate_open
+                && due
+                    .iter()
+                    .any(|&i| waits_for_group(rows[i].pending.as_deref().unwrap_or("")));
             let sent = dispatch(&tx, duty, route, &rows, &due, now)?;
             out.messages += sent;
             for &i in &due {
@@ -602,11 +606,15 @@ impl AlertStore {
                     params![r.id, route_id, t, next],
                 )?;
             }
-            tx.execute(
-                "INSERT INTO route_groups (route, last_sent_at) VALUES (?1, ?2)
-                 ON CONFLICT(route) DO UPDATE SET last_sent_at = excluded.last_sent_at",
-                params![route_id, t],
-            )?;
+            // Only a grouped message moves the group's clock: escalations
+            // and resolutions must not keep new incidents waiting.
+            if grouped_sent {
+                tx.execute(
+                    "INSERT INTO route_groups (route, last_sent_at) VALUES (?1, ?2)
+                     ON CONFLICT(route) DO UPDATE SET last_sent_at = excluded.last_sent_at",
+                    params![route_id, t],
+                )?;
+            }
         }
         // Routes chosen for incidents whose message still waits.
         for r in &rows {
@@ -910,6 +918,38 @@ fn fmt_secs(s: i64) -> String {
     yuqing_config::Dur(s.max(0) as u64).to_string()
 }
 
+/// The targets that have had any message of an incident, from its
+/// deliveries (`person:<id>@<channel>` or `channel:<id>@<channel>`).
+fn told(tx: &Transaction<'_>, incident: i64) -> Result<Vec<Target>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT DISTINCT target FROM deliveries WHERE incident_id = ?1 ORDER BY target",
+    )?;
+    let keys: Vec<String> = stmt
+        .query_map([incident], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut out: Vec<Target> = Vec::new();
+    for k in keys {
+        let target = k.rsplit_once('@').map_or(k.as_str(), |(t, _)| t);
+        if let Ok(t) = Target::parse(target)
+            && !out.contains(&t)
+        {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+fn told_on(tx: &Transaction<'_>, incident: i64, key: &str) -> Result<bool, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT 1 FROM deliveries WHERE incident_id = ?1 AND target = ?2 LIMIT 1",
+            params![incident, key],
+            |_| Ok(true),
+        )
+        .optional()?
+        .unwrap_or(false))
+}
+
 /// Writes the messages for the incidents `due` on `route`: one per
 /// channel, with every incident for which some target on that channel has
 /// not had this round yet. Returns how many messages.
@@ -924,12 +964,14 @@ fn dispatch(
     let Some(policy) = duty.policies.get(&route.policy) else {
         return Ok(0);
     };
-    // channel -> (incident indexes, mentioned people, (incident, target) pairs)
+    // channel -> (incident indexes, mentioned people, (incident, target)
+    // pairs, the person each incident's link is signed for)
     #[derive(Default)]
     struct Bucket {
         incidents: Vec<usize>,
         people: Vec<String>,
         deliveries: Vec<(i64, i64, String)>,
+        signer: BTreeMap<usize, String>,
     }
     let mut buckets: BTreeMap<String, Bucket> = BTreeMap::new();
     for &i in due {
@@ -938,9 +980,26 @@ fn dispatch(
         let Some(step) = policy.step.get(step_index) else {
             continue;
         };
+        // A resolution goes to everyone who was told of the incident; any
+        // other message to the targets of its current step.
+        let targets: Vec<Target> = if r.pending.as_deref() == Some("resolved") {
+            told(tx, r.id)?
+        } else {
+            step.targets.clone()
+        };
         let mut reached = Vec::new();
-        for target in &step.targets {
-            let expanded = duty.expand(target, now);
+        for target in &targets {
+            let expanded = match target {
+                // Told before through a channel: only that channel.
+                Target::Person(p) if r.pending.as_deref() == Some("resolved") => duty
+                    .expand(target, now)
+                    .into_iter()
+                    .filter(|(c, _, _)| {
+                        told_on(tx, r.id, &format!("person:{p}@{c}")).unwrap_or(false)
+                    })
+                    .collect(),
+                _ => duty.expand(target, now),
+            };
             if expanded.is_empty() {
                 timeline(
                     tx,
@@ -986,6 +1045,9 @@ fn dispatch(
                     b.people.push(p.clone());
                 }
                 b.deliveries.push((r.id, r.round, key));
+                if let Some(p) = &person {
+                    b.signer.entry(i).or_insert_with(|| p.clone());
+                }
                 let who = person
                     .as_ref()
                     .and_then(|p| duty.persons.get(p))
@@ -1032,17 +1094,18 @@ fn dispatch(
                 email: p.email.clone(),
             })
             .collect();
-        // Links name the first person mentioned, or the channel.
-        let who = b
-            .people
-            .first()
-            .cloned()
-            .unwrap_or_else(|| format!("channel:{channel}"));
         let mut incidents: Vec<MessageIncident> = b
             .incidents
             .iter()
             .map(|&i| {
                 let r = &rows[i];
+                // A link names the person the incident was sent to on this
+                // channel, or the channel itself.
+                let who = b
+                    .signer
+                    .get(&i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("channel:{channel}"));
                 MessageIncident {
                     id: r.id,
                     level: r.level,

@@ -707,3 +707,61 @@ fn an_incident_that_spreads_is_sent_again() {
         "{tl:?}"
     );
 }
+
+#[test]
+fn other_messages_on_a_route_do_not_hold_back_its_group() {
+    let (_d, store) = store();
+    let duty = duty();
+    let t1 = Utc::now() + Duration::seconds(31);
+    let a = open(&store, "a", "r1", Level::Orange, 1);
+    store.tick(&duty, t1).unwrap();
+    let b = open(&store, "b", "r1", Level::Orange, !1);
+    // A resolution on the route, inside the group interval...
+    store
+        .resolve_by(a, "zhang", "console", t1 + Duration::seconds(270))
+        .unwrap();
+    store.tick(&duty, t1 + Duration::seconds(270)).unwrap();
+    let seen = last_id(&store);
+    // ...does not restart it: the new incident goes 5 minutes after the
+    // first message.
+    store.tick(&duty, t1 + Duration::seconds(300)).unwrap();
+    let m = messages(&store, seen);
+    assert_eq!(m.len(), 1);
+    assert_eq!(ids(&m[0].2), vec![b]);
+}
+
+#[test]
+fn a_resolution_reaches_everyone_who_was_told() {
+    let (_d, store) = store();
+    let duty = duty();
+    let t0 = Utc::now() + Duration::seconds(31);
+    let a = open(&store, "a", "r1", Level::Orange, 1);
+    store.tick(&duty, t0).unwrap();
+    // Escalated to Li on both her channels; Zhang had the first message.
+    store.tick(&duty, t0 + Duration::minutes(15)).unwrap();
+    store
+        .resolve_by(a, "li", "console", t0 + Duration::minutes(20))
+        .unwrap();
+    let seen = last_id(&store);
+    store.tick(&duty, t0 + Duration::minutes(20)).unwrap();
+    let mut got: Vec<(String, Vec<String>)> = messages(&store, seen)
+        .into_iter()
+        .map(|(_, ch, m)| {
+            assert_eq!(m.incidents[0].reason, "resolved");
+            let mut p: Vec<String> = m.mentions.iter().map(|p| p.person.clone()).collect();
+            p.sort();
+            (ch, p)
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "ding".to_string(),
+                vec!["li".to_string(), "zhang".to_string()]
+            ),
+            ("mail".to_string(), vec!["li".to_string()]),
+        ]
+    );
+}

@@ -75,10 +75,12 @@ pub struct Outlets {
     pub duty: Arc<Duty>,
 }
 
-/// Send times per channel over the last minute.
+/// Send times per channel over the last minute, and channels the platform
+/// has told to wait.
 #[derive(Debug, Default)]
 struct RateLimiter {
     sent: HashMap<String, VecDeque<DateTime<Utc>>>,
+    blocked: HashMap<String, DateTime<Utc>>,
 }
 
 impl RateLimiter {
@@ -89,6 +91,12 @@ impl RateLimiter {
         per_minute: u32,
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
+        if let Some(&until) = self.blocked.get(channel) {
+            if until > now {
+                return Some(until);
+            }
+            self.blocked.remove(channel);
+        }
         let q = self.sent.entry(channel.to_string()).or_default();
         while q
             .front()
@@ -105,13 +113,20 @@ impl RateLimiter {
             .or_default()
             .push_back(now);
     }
+
+    /// The platform throttled the channel: nothing goes until `until`.
+    fn block(&mut self, channel: &str, until: DateTime<Utc>) {
+        self.blocked.insert(channel.to_string(), until);
+    }
 }
 
 enum Outcome {
     Sent,
-    /// Rate-limited here or by the platform: try again then.
-    Later(DateTime<Utc>),
-    Failed(String),
+    /// Rate-limited here or by the platform after this many requests of
+    /// the message: try the rest then.
+    Later(DateTime<Utc>, u32),
+    /// Failed after this many requests of the message.
+    Failed(String, u32),
     /// Cannot ever succeed (the channel is gone, the row unreadable).
     Dead(String),
 }
@@ -206,19 +221,12 @@ async fn send(
         };
         return match http(client, ChannelKind::Webhook, &request).await {
             Ok(()) => Outcome::Sent,
-            Err(f) => Outcome::Failed(f.error),
+            Err(f) => Outcome::Failed(f.error, 0),
         };
     }
     let Some(ch) = outlets.duty.channels.get(&n.channel) else {
         return Outcome::Dead("channel no longer configured".into());
     };
-    if let Some(at) = limiter
-        .lock()
-        .unwrap()
-        .wait_until(&ch.id, ch.rate_per_minute(), now)
-    {
-        return Outcome::Later(at);
-    }
     let message: Message = match serde_json::from_str(&n.payload) {
         Ok(m) => m,
         Err(e) => return Outcome::Dead(format!("unreadable message: {e}")),
@@ -227,24 +235,36 @@ async fn send(
         Ok(r) => r,
         Err(e) => return Outcome::Dead(e),
     };
-    for r in &requests {
-        limiter.lock().unwrap().record(&ch.id, now);
+    // Each request counts against the limit, and the ones a failed or
+    // throttled attempt already made are not made again.
+    for (k, r) in requests.iter().enumerate().skip(n.parts_sent as usize) {
+        let k = k as u32;
+        let now = Utc::now();
+        {
+            let mut l = limiter.lock().unwrap();
+            if let Some(at) = l.wait_until(&ch.id, ch.rate_per_minute(), now) {
+                return Outcome::Later(at, k);
+            }
+            l.record(&ch.id, now);
+        }
         let result = match r {
             Request::Http { .. } => http(client, ch.kind, r).await,
             Request::Email { to, subject, html } => email(ch, to, subject, html).await,
         };
         if let Err(f) = result {
             if f.throttled {
-                // DingTalk throttles a robot for 10 minutes once it is over.
+                // DingTalk blocks a robot for 10 minutes once it is over.
                 let wait = if ch.kind == ChannelKind::Dingtalk {
                     600
                 } else {
                     60
                 };
+                let until = now + chrono::Duration::seconds(wait);
+                limiter.lock().unwrap().block(&ch.id, until);
                 warn!(channel = %ch.id, error = %f.error, "throttled by the platform");
-                return Outcome::Later(now + chrono::Duration::seconds(wait));
+                return Outcome::Later(until, k);
             }
-            return Outcome::Failed(f.error);
+            return Outcome::Failed(f.error, k);
         }
     }
     Outcome::Sent
@@ -343,19 +363,27 @@ async fn settle(
                 .inc();
             let _ = blocking(move || s.mark_sent(id, now)).await;
         }
-        Outcome::Later(at) => {
-            let _ = blocking(move || s.postpone(id, at)).await;
+        Outcome::Later(at, parts) => {
+            let _ = blocking(move || {
+                s.record_parts(id, parts)?;
+                s.postpone(id, at)
+            })
+            .await;
         }
-        Outcome::Failed(e) if attempts < MAX_ATTEMPTS => {
+        Outcome::Failed(e, parts) if attempts < MAX_ATTEMPTS => {
             let retry = now + chrono::Duration::seconds(2i64.pow(attempts).min(300));
             warn!(channel = %channel, notification = id, attempts, error = %e, "notification failed; retrying");
             metrics
                 .notifications
                 .with_label_values(&[&channel, "retry"])
                 .inc();
-            let _ = blocking(move || s.mark_failed(id, &e, now, Some(retry))).await;
+            let _ = blocking(move || {
+                s.record_parts(id, parts)?;
+                s.mark_failed(id, &e, now, Some(retry))
+            })
+            .await;
         }
-        Outcome::Failed(e) | Outcome::Dead(e) => {
+        Outcome::Failed(e, _) | Outcome::Dead(e) => {
             error!(channel = %channel, notification = id, attempts, error = %e, "notification failed for good");
             metrics
                 .notifications

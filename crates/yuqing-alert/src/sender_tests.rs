@@ -535,3 +535,52 @@ async fn a_notification_that_fails_for_good_is_a_dead_letter_and_alerts_elsewher
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_message_of_several_requests_resumes_where_it_stopped() {
+    let (robots, seen) = robots().await;
+    let (smtp, _) = smtp_sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    // One request a minute: the markdown goes, the mention that follows
+    // it has to wait.
+    let mut cfg = config(&robots, &smtp, "");
+    cfg.channel
+        .iter_mut()
+        .find(|c| c.id == "wecom")
+        .unwrap()
+        .rate_per_minute = Some(1);
+    let duty = Arc::new(Duty::new(
+        &cfg,
+        chrono_tz::Asia::Shanghai,
+        "http://c",
+        b"k".to_vec(),
+    ));
+    let a = analyzed("a", Some(Level::Red), Some("r1"), 1, 5);
+    store
+        .process(&a, &policy(Level::Blue), &[], &|_, r| r.to_string())
+        .unwrap();
+    store.tick(&duty, Utc::now()).unwrap();
+    let registry = prometheus::Registry::new();
+    let (stop, _) = start_sender(&store, duty, &registry);
+    wait_for(|| seen[1].lock().unwrap().accepted.len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.cancel();
+    let wecom = seen[1].lock().unwrap();
+    assert_eq!(wecom.accepted.len(), 1, "the markdown only, once");
+    assert_eq!(wecom.accepted[0]["msgtype"], "markdown");
+    assert!(wecom.refused.is_empty());
+    let conn = store.conn.lock().unwrap();
+    let (parts, sent, attempts): (i64, Option<i64>, i64) = conn
+        .query_row(
+            "SELECT parts_sent, sent_at, attempts FROM notifications WHERE channel = 'wecom'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (parts, sent, attempts),
+        (1, None, 0),
+        "waits for the mention, without using an attempt"
+    );
+}

@@ -244,7 +244,12 @@ pub(crate) const MIGRATIONS: &[M<'static>] = &[
     );
     -- `webhook-legacy` rows carry a ready body; others a message that the
     -- channel of that kind renders when it sends.
-    ALTER TABLE notifications ADD COLUMN kind TEXT NOT NULL DEFAULT 'webhook-legacy';",
+    ALTER TABLE notifications ADD COLUMN kind TEXT NOT NULL DEFAULT 'webhook-legacy';
+    -- Requests of a message already made (WeCom's mention, one SMS per
+    -- number), so a retry does not repeat them.
+    ALTER TABLE notifications ADD COLUMN parts_sent INTEGER NOT NULL DEFAULT 0;
+    -- Incidents open before routing existed owe their first routed message.
+    UPDATE incidents SET pending = 'opened', pending_since = updated_at WHERE status != 'resolved';",
     ),
 ];
 
@@ -349,6 +354,8 @@ pub struct PendingNotification {
     pub kind: String,
     pub payload: String,
     pub attempts: u32,
+    /// Requests of the message already made.
+    pub parts_sent: u32,
 }
 
 /// The fingerprints of the items of joinable events (updated within the
@@ -986,7 +993,8 @@ impl AlertStore {
         Ok(conn.query_row("SELECT COUNT(*) FROM items", [], |r| r.get::<_, i64>(0))? as u64)
     }
 
-    /// Notifications due now, oldest first.
+    /// Notifications due now, oldest first, at most `limit` of each
+    /// channel, so a channel that is backed up does not hide the others.
     pub fn due_notifications(
         &self,
         now: DateTime<Utc>,
@@ -994,8 +1002,10 @@ impl AlertStore {
     ) -> Result<Vec<PendingNotification>, StoreError> {
         let conn = self.conn.lock().unwrap();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, channel, payload, attempts, kind FROM notifications
-             WHERE sent_at IS NULL AND dead_at IS NULL AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+            "SELECT id, channel, payload, attempts, kind, parts_sent FROM (
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY channel ORDER BY id) AS nth FROM notifications
+               WHERE sent_at IS NULL AND dead_at IS NULL AND next_attempt_at <= ?1)
+             WHERE nth <= ?2 ORDER BY id",
         )?;
         let rows = stmt
             .query_map(params![ts(now), limit as i64], |r| {
@@ -1005,6 +1015,7 @@ impl AlertStore {
                     payload: r.get(2)?,
                     attempts: r.get::<_, i64>(3)? as u32,
                     kind: r.get(4)?,
+                    parts_sent: r.get::<_, i64>(5)? as u32,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -1050,6 +1061,17 @@ impl AlertStore {
         conn.execute(
             "UPDATE notifications SET next_attempt_at = ?2 WHERE id = ?1",
             params![id, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    /// Records that the first `parts` requests of a message were made, so
+    /// a retry makes only the rest.
+    pub fn record_parts(&self, id: i64, parts: u32) -> Result<(), StoreError> {
+        let conn = self.conn.lock().unwrap();
+        conn.execute(
+            "UPDATE notifications SET parts_sent = MAX(parts_sent, ?2) WHERE id = ?1",
+            params![id, i64::from(parts)],
         )?;
         Ok(())
     }

@@ -25,6 +25,9 @@ const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 pub struct Dur(pub u64);
 
 impl Dur {
+    /// Ten years: longer durations are mistakes, and would overflow times.
+    pub const MAX: Dur = Dur(10 * 365 * 86_400);
+
     pub const fn secs(s: u64) -> Dur {
         Dur(s)
     }
@@ -59,6 +62,9 @@ impl Dur {
         }
         if !num.is_empty() {
             return Err(bad());
+        }
+        if total > Dur::MAX.0 {
+            return Err(format!("`{s}` is longer than ten years"));
         }
         Ok(Dur(total))
     }
@@ -703,11 +709,30 @@ pub(crate) fn validate(a: &AlertConfig, at: &At<'_>) -> Vec<ConfigError> {
             ));
         }
         for c in &p.channels {
-            if !channels.contains_key(c.as_str()) {
+            let Some(&ci) = channels.get(c.as_str()) else {
                 errors.push(at(
                     &here("channels"),
                     format!("alert.person[{i}].channels"),
                     format!("unknown channel `{c}`"),
+                ));
+                continue;
+            };
+            // A channel that addresses people needs their address.
+            let ch = &a.channel[ci];
+            let missing = match ch.kind {
+                ChannelKind::Email if p.email.is_none() && ch.to.is_empty() => Some("email"),
+                ChannelKind::Sms if p.mobile.is_none() && ch.to.is_empty() => Some("mobile"),
+                _ => None,
+            };
+            if let Some(what) = missing {
+                errors.push(at(
+                    &here("channels"),
+                    format!("alert.person[{i}].channels"),
+                    format!(
+                        "`{}` is reached on {} channel `{c}` but has no `{what}`",
+                        p.id,
+                        ch.kind.as_str()
+                    ),
                 ));
             }
         }
@@ -951,6 +976,32 @@ pub(crate) fn validate(a: &AlertConfig, at: &At<'_>) -> Vec<ConfigError> {
             }
         }
     }
+    for (i, p) in a.policy.iter().enumerate() {
+        if p.ack_expires.0 < 60 {
+            errors.push(at(
+                &[
+                    PathSeg::Key("alert"),
+                    PathSeg::Key("policy"),
+                    PathSeg::Index(i),
+                    PathSeg::Key("ack_expires"),
+                ],
+                format!("alert.policy[{i}].ack_expires"),
+                format!("{} is too short: at least 1m", p.ack_expires),
+            ));
+        }
+    }
+    for (key, d, min) in [
+        ("auto_resolve", a.auto_resolve, 600),
+        ("ack_link_valid", a.ack_link_valid, 60),
+    ] {
+        if d.0 < min {
+            errors.push(at(
+                &[PathSeg::Key("alert"), PathSeg::Key(key)],
+                format!("alert.{key}"),
+                format!("{d} is too short: at least {}", Dur(min)),
+            ));
+        }
+    }
     if let Some(last) = a.route.len().checked_sub(1)
         && !a.route.iter().any(RouteConfig::is_catch_all)
     {
@@ -994,6 +1045,8 @@ mod tests {
         assert!(Dur::parse("5").is_err());
         assert!(Dur::parse("5x").is_err());
         assert!(Dur::parse("").is_err());
+        assert!(Dur::parse("9999999999999s").is_err());
+        assert!(Dur::parse("3650d").is_ok());
         assert_eq!(Dur(5_400).to_string(), "90m");
     }
 

@@ -319,6 +319,10 @@ fn every_routing_problem_is_named() {
         .replace("secret = \"SECabc\"\n", "")
         .replace("\"person:li\"", "\"person:wang\"")
         .replace(
+            "channels = [\"duty-ding\"]",
+            "channels = [\"duty-ding\", \"mail\"]",
+        )
+        .replace(
             "id = \"all\"\npolicy = \"default\"",
             "id = \"all\"\npolicy = \"nightly\"",
         );
@@ -333,6 +337,7 @@ fn every_routing_problem_is_named() {
         "roster `duty`: shift[2] and shift[3] overlap from sat 20:00 to sat 21:00",
         "alert.policy[0].step[1].targets: `person:wang` names an unknown person",
         "alert.route[1].policy: unknown policy `nightly`",
+        "alert.person[0].channels: `zhang` is reached on email channel `mail` but has no `email`",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
     }
