@@ -721,6 +721,7 @@ mod tests {
             secret: Some("s".into()),
             smtp: None,
             tls: Default::default(),
+            ca_file: None,
             username: None,
             password: None,
             from: None,

@@ -296,6 +296,7 @@ async fn email(
 ) -> Result<(), SendFailure> {
     use lettre::message::header::ContentType;
     use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
     use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
     let fail = |e: String| SendFailure {
         error: e,
@@ -306,14 +307,27 @@ async fn email(
         .rsplit_once(':')
         .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
         .ok_or_else(|| fail(format!("bad smtp address `{smtp}`")))?;
-    let builder = match c.tls {
-        SmtpTls::Implicit => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
-        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
-        SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-            host,
-        )),
-    }
-    .map_err(|e| fail(e.to_string()))?;
+    // TLS from the first byte (465) or after STARTTLS (587), verified
+    // against the system's roots plus the channel's own CA, if any.
+    let tls = match c.tls {
+        SmtpTls::None => Tls::None,
+        mode => {
+            let mut params = TlsParameters::builder(host.to_string());
+            if let Some(ca) = &c.ca_file {
+                let pem = std::fs::read(ca).map_err(|e| fail(format!("ca_file {ca}: {e}")))?;
+                let cert =
+                    Certificate::from_pem(&pem).map_err(|e| fail(format!("ca_file {ca}: {e}")))?;
+                params = params.add_root_certificate(cert);
+            }
+            let params = params.build().map_err(|e| fail(e.to_string()))?;
+            if mode == SmtpTls::Implicit {
+                Tls::Wrapper(params)
+            } else {
+                Tls::Required(params)
+            }
+        }
+    };
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).tls(tls);
     let mut builder = builder.port(port).timeout(Some(Duration::from_secs(20)));
     if let (Some(u), Some(p)) = (&c.username, &c.password) {
         builder = builder.credentials(Credentials::new(u.clone(), p.clone()));

@@ -217,8 +217,49 @@ async fn robots() -> (String, [Shared; 5]) {
     (addr, seen)
 }
 
-/// A minimal SMTP server that accepts every message and keeps its data.
-async fn smtp_sink() -> (String, Arc<Mutex<Vec<String>>>) {
+/// Speaks just enough SMTP on `sock` to take messages, keeping their data.
+async fn smtp_session<S>(sock: S, mails: Arc<Mutex<Vec<String>>>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (r, mut w) = tokio::io::split(sock);
+    let mut lines = BufReader::new(r).lines();
+    w.write_all(b"220 sink ESMTP\r\n").await.ok();
+    w.flush().await.ok();
+    let mut data: Option<String> = None;
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(d) = data.as_mut() {
+            if line == "." {
+                mails.lock().unwrap().push(data.take().unwrap());
+                w.write_all(b"250 queued\r\n").await.ok();
+                w.flush().await.ok();
+            } else {
+                d.push_str(&line);
+                d.push('\n');
+            }
+            continue;
+        }
+        let upper = line.to_ascii_uppercase();
+        let reply: &[u8] = if upper.starts_with("EHLO") {
+            b"250-sink\r\n250 8BITMIME\r\n"
+        } else if upper.starts_with("DATA") {
+            data = Some(String::new());
+            b"354 go ahead\r\n"
+        } else if upper.starts_with("QUIT") {
+            w.write_all(b"221 bye\r\n").await.ok();
+            w.flush().await.ok();
+            return;
+        } else {
+            b"250 ok\r\n"
+        };
+        w.write_all(reply).await.ok();
+        w.flush().await.ok();
+    }
+}
+
+/// A minimal SMTP server that accepts every message and keeps its data;
+/// with `tls`, TLS from the first byte (port 465 style).
+async fn smtp_server(tls: Option<tokio_rustls::TlsAcceptor>) -> (String, Arc<Mutex<Vec<String>>>) {
     let mails = Arc::new(Mutex::new(Vec::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -228,41 +269,24 @@ async fn smtp_sink() -> (String, Arc<Mutex<Vec<String>>>) {
             let Ok((sock, _)) = listener.accept().await else {
                 return;
             };
-            let m = m.clone();
+            let (m, tls) = (m.clone(), tls.clone());
             tokio::spawn(async move {
-                let (r, mut w) = sock.into_split();
-                let mut lines = BufReader::new(r).lines();
-                w.write_all(b"220 sink ESMTP\r\n").await.ok();
-                let mut data: Option<String> = None;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if let Some(d) = data.as_mut() {
-                        if line == "." {
-                            m.lock().unwrap().push(data.take().unwrap());
-                            w.write_all(b"250 queued\r\n").await.ok();
-                        } else {
-                            d.push_str(&line);
-                            d.push('\n');
+                match tls {
+                    None => smtp_session(sock, m).await,
+                    Some(acceptor) => {
+                        if let Ok(s) = acceptor.accept(sock).await {
+                            smtp_session(s, m).await;
                         }
-                        continue;
                     }
-                    let upper = line.to_ascii_uppercase();
-                    let reply: &[u8] = if upper.starts_with("EHLO") {
-                        b"250-sink\r\n250 8BITMIME\r\n"
-                    } else if upper.starts_with("DATA") {
-                        data = Some(String::new());
-                        b"354 go ahead\r\n"
-                    } else if upper.starts_with("QUIT") {
-                        w.write_all(b"221 bye\r\n").await.ok();
-                        return;
-                    } else {
-                        b"250 ok\r\n"
-                    };
-                    w.write_all(reply).await.ok();
                 }
             });
         }
     });
     (addr, mails)
+}
+
+async fn smtp_sink() -> (String, Arc<Mutex<Vec<String>>>) {
+    smtp_server(None).await
 }
 
 fn config(robots: &str, smtp: &str, extra_channel: &str) -> AlertConfig {
@@ -583,4 +607,105 @@ async fn a_message_of_several_requests_resumes_where_it_stopped() {
         (1, None, 0),
         "waits for the mention, without using an attempt"
     );
+}
+
+/// A private CA and a certificate it issued for 127.0.0.1: the CA's PEM
+/// and a TLS acceptor serving the certificate.
+fn private_ca() -> (String, tokio_rustls::TlsAcceptor) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
+    use tokio_rustls::rustls;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "yuqing test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    (ca.pem(), tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+#[tokio::test]
+async fn email_goes_over_tls_to_a_server_the_channel_trusts() {
+    let (robots, _) = robots().await;
+    let (ca_pem, acceptor) = private_ca();
+    let (smtp, mails) = smtp_server(Some(acceptor)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let mut cfg = config(&robots, &smtp, "");
+    let mail = cfg.channel.iter_mut().find(|c| c.id == "mail").unwrap();
+    mail.tls = yuqing_config::SmtpTls::Implicit;
+    // Without the private CA the server is not trusted: nothing is sent.
+    let untrusted = Arc::new(Duty::new(
+        &cfg,
+        chrono_tz::Asia::Shanghai,
+        "http://c",
+        b"k".to_vec(),
+    ));
+    cfg.channel
+        .iter_mut()
+        .find(|c| c.id == "mail")
+        .unwrap()
+        .ca_file = Some(ca_file.display().to_string());
+    let trusted = Arc::new(Duty::new(
+        &cfg,
+        chrono_tz::Asia::Shanghai,
+        "http://c",
+        b"k".to_vec(),
+    ));
+    let a = analyzed("a", Some(Level::Red), Some("r1"), 1, 5);
+    store
+        .process(&a, &policy(Level::Blue), &[], &|_, r| r.to_string())
+        .unwrap();
+    store.tick(&trusted, Utc::now()).unwrap();
+    let mail_row = || {
+        let conn = store.conn.lock().unwrap();
+        conn.query_row(
+            "SELECT attempts, sent_at IS NOT NULL, COALESCE(last_error, '') FROM notifications WHERE channel = 'mail'",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?, r.get::<_, String>(2)?)),
+        )
+        .unwrap()
+    };
+    let registry = prometheus::Registry::new();
+    let (stop, _) = start_sender(&store, untrusted, &registry);
+    wait_for(|| mail_row().0 >= 1).await;
+    stop.cancel();
+    let (attempts, sent, error) = mail_row();
+    assert_eq!((attempts, sent), (1, false), "{error}");
+    assert!(error.to_lowercase().contains("cert"), "{error}");
+    assert!(mails.lock().unwrap().is_empty());
+    // Trusting the CA, the retry goes through.
+    {
+        let conn = store.conn.lock().unwrap();
+        conn.execute(
+            "UPDATE notifications SET next_attempt_at = 0 WHERE channel = 'mail'",
+            [],
+        )
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (stop, _) = start_sender(&store, trusted, &prometheus::Registry::new());
+    wait_for(|| mail_row().1).await;
+    stop.cancel();
+    assert!(mail_row().1, "{:?}", mail_row());
+    let mails = mails.lock().unwrap();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("To: zhang@example.org"));
 }

@@ -316,6 +316,10 @@ pub struct ChannelConfig {
     pub smtp: Option<String>,
     #[serde(default)]
     pub tls: SmtpTls,
+    /// Email: a PEM file of root certificates to trust besides the
+    /// system's, for a mail server with a private CA.
+    #[serde(default)]
+    pub ca_file: Option<String>,
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]
@@ -809,6 +813,15 @@ pub(crate) fn validate(a: &AlertConfig, at: &At<'_>) -> Vec<ConfigError> {
                         &here("kind"),
                         field("from"),
                         "an email channel needs a sender address in `from`".into(),
+                    ));
+                }
+                if let Some(ca) = &c.ca_file
+                    && !std::path::Path::new(ca).is_file()
+                {
+                    errors.push(at(
+                        &here("ca_file"),
+                        field("ca_file"),
+                        format!("`{ca}` is not a readable file"),
                     ));
                 }
                 if c.username.is_some() != c.password.is_some() {
