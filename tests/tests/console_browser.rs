@@ -95,7 +95,8 @@ async fn console_renders_and_hostile_text_stays_text() {
     .unwrap();
     assert!(pipeline.settle(1, Duration::from_secs(60)).await);
     let url = format!("{}/?q=%E5%9E%AE%E5%A1%8C", pipeline.console_url()); // 垮塌
-    let dom = tokio::task::spawn_blocking(move || dump_dom(&browser, &url))
+    let b = browser.clone();
+    let dom = tokio::task::spawn_blocking(move || dump_dom(&b, &url))
         .await
         .unwrap();
 
@@ -114,6 +115,61 @@ async fn console_renders_and_hostile_text_stays_text() {
     assert!(dom.contains("id=\"incidents\""), "{dom}");
     assert!(dom.contains("建筑坍塌伤亡"), "{dom}");
     assert!(dom.contains("<mark>垮塌</mark>"), "{dom}");
+
+    // The hostile item's incident page, and the acknowledgement page its
+    // DingTalk message links to: the title stays text, the officer gets a
+    // form and a button.
+    let api = pipeline.console_url();
+    let incidents = yuqing_tests::get_json(&format!("{api}/api/incidents")).await;
+    let id = incidents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["title"].as_str().unwrap_or("").contains("pwned"))
+        .expect("the hostile item opened an incident")["id"]
+        .as_i64()
+        .unwrap();
+    let marker = format!("/ack/{id}?");
+    let mut link = None;
+    for _ in 0..150 {
+        link = demo.robot_messages().iter().find_map(|m| {
+            let text = m["markdown"]["text"].as_str()?;
+            let start = text.find(&marker)?;
+            let rest = &text[start..];
+            Some(rest[..rest.find(')')?].to_string())
+        });
+        if link.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let link = format!(
+        "{api}{}",
+        link.expect("the incident reached the DingTalk robot")
+    );
+    let pages = [format!("{api}/incidents/{id}"), link];
+    let b = browser.clone();
+    let doms = tokio::task::spawn_blocking(move || {
+        pages.iter().map(|u| dump_dom(&b, u)).collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let (page, ack) = (&doms[0], &doms[1]);
+    assert!(
+        page.contains(&format!("<title>预警事件 #{id}</title>")),
+        "{page}"
+    );
+    assert!(
+        page.contains("id=\"handle\"") && page.contains("id=\"ack\""),
+        "{page}"
+    );
+    assert!(page.contains("id=\"timeline\""), "{page}");
+    assert!(
+        ack.contains("<title>确认处理预警</title>"),
+        "a script ran:\n{ack}"
+    );
+    assert!(ack.contains("&lt;script&gt;"), "{ack}");
+    assert!(ack.contains("id=\"ack\""), "{ack}");
 
     pipeline.shutdown(Duration::from_secs(20)).await;
     demo.stop().await;

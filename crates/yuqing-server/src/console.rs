@@ -22,6 +22,26 @@ fn env() -> Environment<'static> {
     env
 }
 
+/// A timeline action as the console shows it.
+fn action_zh(action: &str) -> &str {
+    match action {
+        "triggered" => "触发",
+        "raised" => "级别上调",
+        "grew" => "继续激增",
+        "spread" => "事件扩散",
+        "notified" => "已通知",
+        "held" => "暂缓通知",
+        "escalated" => "升级通知",
+        "exhausted" => "升级已到尽头",
+        "acknowledged" => "已确认",
+        "retriggered" => "重新触发",
+        "resolved" => "已解除",
+        "failed" => "发送失败",
+        "unreachable" => "无人可通知",
+        other => other,
+    }
+}
+
 fn local(t: DateTime<Utc>) -> String {
     t.with_timezone(&TZ).format("%m-%d %H:%M").to_string()
 }
@@ -407,7 +427,7 @@ pub(crate) async fn incident(State(st): State<AppState>, Path(id): Path<i64>) ->
                     context! {
                         at => local(t.at),
                         actor => &t.actor,
-                        action => &t.action,
+                        action => action_zh(&t.action),
                         detail => &t.detail,
                     }
                 })

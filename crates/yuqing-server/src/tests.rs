@@ -567,7 +567,7 @@ async fn console_and_api_acknowledge_and_show_the_timeline() {
     assert_eq!(s, StatusCode::OK);
     assert!(body.contains("id=\"timeline\""), "{body}");
     assert!(
-        body.contains("<td>张伟</td><td>acknowledged</td><td>via console</td>"),
+        body.contains("<td>张伟</td><td>已确认</td><td>via console</td>"),
         "{body}"
     );
     assert!(!body.contains("id=\"ack\""), "acknowledged: no ack button");
