@@ -45,6 +45,17 @@ fn hmac_b64(key: &[u8], msg: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
+impl Seen {
+    /// Records a message as the platform's `code` (0 accepts) says.
+    fn answer(&mut self, code: i64, v: Value) {
+        if code == 0 {
+            self.accepted.push(v);
+        } else {
+            self.refused.push(code);
+        }
+    }
+}
+
 /// Counts a message against a per-minute limit; false when over it.
 fn within_limit(seen: &mut Seen, per_minute: usize) -> bool {
     let now = std::time::Instant::now();
@@ -129,11 +140,7 @@ async fn wecom(
     } else {
         0
     };
-    if code == 0 {
-        seen.accepted.push(v);
-    } else {
-        seen.refused.push(code);
-    }
+    seen.answer(code, v);
     axum::Json(json!({"errcode": code, "errmsg": if code == 0 { "ok" } else { "refused" }}))
 }
 
@@ -156,11 +163,7 @@ async fn feishu(State(seen): State<Shared>, body: String) -> axum::Json<Value> {
     } else {
         0
     };
-    if code == 0 {
-        seen.accepted.push(v);
-    } else {
-        seen.refused.push(code);
-    }
+    seen.answer(code, v);
     axum::Json(json!({"code": code, "msg": if code == 0 { "success" } else { "refused" }}))
 }
 
