@@ -214,7 +214,8 @@ pub(crate) const MIGRATIONS: &[M<'static>] = &[
     ALTER TABLE incidents ADD COLUMN acknowledged_by TEXT;
     ALTER TABLE incidents ADD COLUMN ack_expires_at INTEGER;
     ALTER TABLE incidents ADD COLUMN resolved_at INTEGER;
-    CREATE INDEX incidents_by_status ON incidents(status);
+    -- What each tick reads: open incidents and those owing a message.
+    CREATE INDEX incidents_live ON incidents(id) WHERE status != 'resolved' OR pending IS NOT NULL;
     CREATE TABLE route_groups (
         route TEXT PRIMARY KEY,
         last_sent_at INTEGER NOT NULL
