@@ -203,11 +203,14 @@ struct Row {
     notified_heat: f64,
     notified_negative: f64,
     ack_expires_at: Option<i64>,
+    /// The heat of the incident's event now.
+    event_heat: Option<f64>,
 }
 
 const ROW_COLUMNS: &str = "id, dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at,
     source_type, region, route, step, loop, round, pending, pending_since, held, next_escalation_at, last_notified_at, notified_items, ack_expires_at,
-    notified_heat, notified_negative";
+    notified_heat, notified_negative,
+    (SELECT e.heat FROM events e WHERE e.event_id = incidents.event_id)";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
@@ -239,6 +242,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         ack_expires_at: r.get(25)?,
         notified_heat: r.get(26)?,
         notified_negative: r.get(27)?,
+        event_heat: r.get(28)?,
     })
 }
 
@@ -451,9 +455,13 @@ impl AlertStore {
                 continue;
             }
             if r.status == IncidentStatus::Triggered && r.pending.is_none() {
-                if r.last_notified_at.is_some()
-                    && let Some(how) = spread(&tx, r)?
-                {
+                // Only an incident whose items or event's heat changed
+                // since its last message can have spread.
+                let changed = r.last_notified_at.is_some()
+                    && (r.item_count != r.notified_items
+                        || r.event_heat
+                            .is_some_and(|h| (h - r.notified_heat).abs() > 1e-9));
+                if changed && let Some(how) = spread(&tx, r)? {
                     timeline(&tx, r.id, now, "system", "spread", &how)?;
                     r.pending = Some("spread".into());
                 } else if r.next_escalation_at.is_none()
