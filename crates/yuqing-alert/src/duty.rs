@@ -245,22 +245,21 @@ impl Duty {
         }
     }
 
-    fn ack_mac(&self, incident: i64, expires: i64, who: &str) -> String {
+    /// The HMAC of an acknowledgement link's fields.
+    fn ack_mac(&self, incident: i64, expires: i64, who: &str) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.ack_key).expect("HMAC takes any key");
         mac.update(format!("ack\n{incident}\n{expires}\n{who}").as_bytes());
-        // 128 bits of the tag: enough against forgery, and short enough
-        // for a link in an SMS.
-        mac.finalize().into_bytes()[..ACK_TAG_BYTES]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        mac
     }
 
     /// A link that acknowledges one incident, valid until `now` plus
     /// `ack_link_valid`, naming who it was sent to.
     pub fn ack_link(&self, incident: i64, who: &str, now: DateTime<Utc>) -> String {
         let expires = (now + self.ack_link_valid).timestamp();
-        let sig = self.ack_mac(incident, expires, who);
+        // 128 bits of the tag: enough against forgery, and short enough
+        // for a link in an SMS.
+        let sig =
+            hex(&self.ack_mac(incident, expires, who).finalize().into_bytes()[..ACK_TAG_BYTES]);
         let who_q: String = url::form_urlencoded::byte_serialize(who.as_bytes()).collect();
         format!(
             "{}/ack/{incident}?exp={expires}&who={who_q}&sig={sig}",
@@ -277,18 +276,22 @@ impl Duty {
         sig: &str,
         now: DateTime<Utc>,
     ) -> Result<(), AckLinkError> {
-        let mut mac = HmacSha256::new_from_slice(&self.ack_key).expect("HMAC takes any key");
-        mac.update(format!("ack\n{incident}\n{expires}\n{who}").as_bytes());
         let bytes = decode_hex(sig)
             .filter(|b| b.len() == ACK_TAG_BYTES)
             .ok_or(AckLinkError::BadSignature)?;
-        mac.verify_truncated_left(&bytes)
+        self.ack_mac(incident, expires, who)
+            .verify_truncated_left(&bytes)
             .map_err(|_| AckLinkError::BadSignature)?;
         if now.timestamp() > expires {
             return Err(AckLinkError::Expired);
         }
         Ok(())
     }
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {

@@ -18,7 +18,7 @@ use yuqing_config::{IncidentKind, RouteConfig, Target};
 use yuqing_model::{IncidentStatus, Level};
 
 use crate::duty::{Duty, RouteKey};
-use crate::store::{AlertStore, StoreError, from_ts, resolve, ts};
+use crate::store::{AlertStore, StoreError, from_ts, resolve, timeline, ts};
 
 /// One incident in a message.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -306,21 +306,6 @@ fn spread(tx: &Transaction<'_>, r: &Row) -> Result<Option<String>, StoreError> {
         )));
     }
     Ok(None)
-}
-
-fn timeline(
-    tx: &Transaction<'_>,
-    id: i64,
-    at: DateTime<Utc>,
-    actor: &str,
-    action: &str,
-    detail: &str,
-) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO timeline (incident_id, at, actor, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, ts(at), actor, action, detail],
-    )?;
-    Ok(())
 }
 
 impl AlertStore {
@@ -621,15 +606,6 @@ impl AlertStore {
                     "INSERT INTO route_groups (route, last_sent_at) VALUES (?1, ?2)
                      ON CONFLICT(route) DO UPDATE SET last_sent_at = excluded.last_sent_at",
                     params![route_id, t],
-                )?;
-            }
-        }
-        // Routes chosen for incidents whose message still waits.
-        for r in &rows {
-            if r.pending.is_some() {
-                tx.execute(
-                    "UPDATE incidents SET route = ?2 WHERE id = ?1 AND route IS NOT ?2",
-                    params![r.id, r.route],
                 )?;
             }
         }
@@ -947,11 +923,17 @@ fn told(tx: &Transaction<'_>, incident: i64) -> Result<Vec<Target>, StoreError> 
     Ok(out)
 }
 
-fn told_on(tx: &Transaction<'_>, incident: i64, key: &str) -> Result<bool, StoreError> {
+/// Whether `target` has had round `round` of an incident, or any round.
+fn delivered(
+    tx: &Transaction<'_>,
+    incident: i64,
+    round: Option<i64>,
+    target: &str,
+) -> Result<bool, StoreError> {
     Ok(tx
         .query_row(
-            "SELECT 1 FROM deliveries WHERE incident_id = ?1 AND target = ?2 LIMIT 1",
-            params![incident, key],
+            "SELECT 1 FROM deliveries WHERE incident_id = ?1 AND (?2 IS NULL OR round = ?2) AND target = ?3 LIMIT 1",
+            params![incident, round, target],
             |_| Ok(true),
         )
         .optional()?
@@ -997,17 +979,20 @@ fn dispatch(
         };
         let mut reached = Vec::new();
         for target in &targets {
-            let expanded = match target {
-                // Told before through a channel: only that channel.
-                Target::Person(p) if r.pending.as_deref() == Some("resolved") => duty
-                    .expand(target, now)
-                    .into_iter()
-                    .filter(|(c, _, _)| {
-                        told_on(tx, r.id, &format!("person:{p}@{c}")).unwrap_or(false)
-                    })
-                    .collect(),
-                _ => duty.expand(target, now),
-            };
+            let mut expanded = duty.expand(target, now);
+            // A resolution reaches a person only on the channels that told
+            // them.
+            if let Target::Person(p) = target
+                && r.pending.as_deref() == Some("resolved")
+            {
+                let mut kept = Vec::new();
+                for e in expanded {
+                    if delivered(tx, r.id, None, &format!("person:{p}@{}", e.0))? {
+                        kept.push(e);
+                    }
+                }
+                expanded = kept;
+            }
             if expanded.is_empty() {
                 timeline(
                     tx,
@@ -1032,15 +1017,7 @@ fn dispatch(
                     continue;
                 }
                 let key = format!("{key}@{channel}");
-                let done: bool = tx
-                    .query_row(
-                        "SELECT 1 FROM deliveries WHERE incident_id = ?1 AND round = ?2 AND target = ?3",
-                        params![r.id, r.round, key],
-                        |_| Ok(true),
-                    )
-                    .optional()?
-                    .unwrap_or(false);
-                if done {
+                if delivered(tx, r.id, Some(r.round), &key)? {
                     continue;
                 }
                 let b = buckets.entry(channel.clone()).or_default();

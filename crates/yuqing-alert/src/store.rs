@@ -1090,7 +1090,7 @@ impl AlertStore {
     /// The key that signs acknowledgement links: made once, kept here.
     pub fn ack_key(&self) -> Result<Vec<u8>, StoreError> {
         let conn = self.conn.lock().unwrap();
-        let fresh: String = random_key().iter().map(|b| format!("{b:02x}")).collect();
+        let fresh = crate::duty::hex(&random_key());
         conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('ack_key', ?1)",
             [fresh],
@@ -1475,7 +1475,7 @@ fn enqueue(
     Ok(added)
 }
 
-fn timeline(
+pub(crate) fn timeline(
     tx: &Transaction<'_>,
     id: i64,
     at: DateTime<Utc>,
