@@ -79,6 +79,16 @@ fn actual_incidents(list: &serde_json::Value) -> Vec<(String, Level, u64)> {
     out
 }
 
+/// The webhook messages as `incident reason` lines, to show which went
+/// out more than once.
+fn messages(bodies: &[serde_json::Value]) -> String {
+    bodies
+        .iter()
+        .map(|b| format!("{} {}", b["groupKey"], b["yuqing"]["reason"]))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sample_site_flows_through_every_stage() {
     let site = Site::bundled();
@@ -182,7 +192,13 @@ async fn sample_site_flows_through_every_stage() {
 
     // Every incident reached the webhook, in the Alertmanager format.
     let bodies = sink.wait_for(expected.len(), Duration::from_secs(30)).await;
-    assert_eq!(bodies.len(), expected.len(), "{}", pipeline.summary());
+    assert_eq!(
+        bodies.len(),
+        expected.len(),
+        "{}\n{}",
+        pipeline.summary(),
+        messages(&bodies)
+    );
     for b in &bodies {
         assert_eq!(b["version"], "4");
         assert_eq!(b["status"], "firing");
@@ -353,11 +369,16 @@ async fn restart_emits_nothing_twice_and_opens_no_incident_twice() {
     assert!(first.settle(1, SETTLE).await);
     let before = first.summary();
     assert_eq!(before.collected as usize, site.item_count());
-    let sent = sink
+    let bodies = sink
         .wait_for(before.incident_total() as usize, Duration::from_secs(30))
-        .await
-        .len();
-    assert_eq!(sent as u64, before.incident_total());
+        .await;
+    let sent = bodies.len();
+    assert_eq!(
+        sent as u64,
+        before.incident_total(),
+        "{}",
+        messages(&bodies)
+    );
     // The routed messages go out after their group's wait.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while tokio::time::Instant::now() < deadline

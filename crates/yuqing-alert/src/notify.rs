@@ -157,6 +157,10 @@ pub async fn run_sender(
     let busy: Arc<std::sync::Mutex<std::collections::HashSet<String>>> = Default::default();
     let mut tasks = tokio::task::JoinSet::new();
     loop {
+        // Rows read while a channel's task runs may already be sent by the
+        // time the read returns: only channels idle before the read are
+        // given rows from it. Nothing else starts tasks, so they stay idle.
+        let busy_before: std::collections::HashSet<String> = busy.lock().unwrap().clone();
         let s = store.clone();
         match blocking(move || s.due_notifications(Utc::now(), 200)).await {
             Some(Ok(rows)) => {
@@ -168,7 +172,9 @@ pub async fn run_sender(
                     by_channel.entry(n.channel.clone()).or_default().push(n);
                 }
                 for (channel, rows) in by_channel {
-                    if !busy.lock().unwrap().insert(channel.clone()) {
+                    if busy_before.contains(&channel)
+                        || !busy.lock().unwrap().insert(channel.clone())
+                    {
                         continue;
                     }
                     let (client, outlets, limiter) =

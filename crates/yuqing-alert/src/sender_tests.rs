@@ -712,3 +712,93 @@ async fn email_goes_over_tls_to_a_server_the_channel_trusts() {
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains("To: zhang@example.org"));
 }
+
+/// (channel, incident) of each message a webhook received.
+type Received = Arc<Mutex<Vec<(String, i64)>>>;
+
+/// Items keep arriving while twenty channels send: reads of the outbox
+/// overlap channels finishing their batches, and still each message goes
+/// out once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_queued_while_channels_send_go_out_once() {
+    let received: Received = Default::default();
+    let app = Router::new()
+        .route(
+            "/hook/{channel}",
+            post(
+                |State(r): State<Received>,
+                 axum::extract::Path(channel): axum::extract::Path<String>,
+                 body: String| async move {
+                    let v: Value = serde_json::from_str(&body).unwrap();
+                    r.lock().unwrap().push((channel, v["id"].as_i64().unwrap()));
+                    "ok"
+                },
+            ),
+        )
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let stop = CancellationToken::new();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let duty = Arc::new(Duty::new(
+        &AlertConfig::default(),
+        chrono_tz::Asia::Shanghai,
+        "http://console.test",
+        b"k".to_vec(),
+    ));
+    let names: Vec<String> = (0..20).map(|c| format!("c{c}")).collect();
+    tokio::spawn(run_sender(
+        store.clone(),
+        Outlets {
+            webhooks: names
+                .iter()
+                .map(|c| (c.clone(), format!("http://{addr}/hook/{c}")))
+                .collect(),
+            duty,
+        },
+        AlertMetrics::new(&prometheus::Registry::new()),
+        wake.clone(),
+        stop.clone(),
+    ));
+    let channels: Vec<crate::store::Channel> = names
+        .iter()
+        .map(|c| crate::store::Channel {
+            name: c.clone(),
+            min_level: None,
+        })
+        .collect();
+    let payload = |i: &yuqing_model::Incident, _: &str| json!({ "id": i.id }).to_string();
+    for k in 0..200u64 {
+        let a = analyzed(
+            &format!("i{k}"),
+            Some(Level::Red),
+            Some("r1"),
+            k.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            1,
+        );
+        let (s, channels) = (store.clone(), channels.clone());
+        tokio::task::spawn_blocking(move || {
+            s.process(&a, &policy(Level::Blue), &channels, &payload)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        wake.notify_one();
+    }
+    wait_for(|| store.notification_counts().unwrap().1 == 0).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.cancel();
+    let (sent, pending, dead) = store.notification_counts().unwrap();
+    assert_eq!((pending, dead), (0, 0));
+    assert_eq!(sent, 200 * 20);
+    let mut got = received.lock().unwrap().clone();
+    got.sort();
+    let all = got.len();
+    got.dedup();
+    assert_eq!(all - got.len(), 0, "messages that went out twice");
+    assert_eq!(all as u64, sent);
+}
