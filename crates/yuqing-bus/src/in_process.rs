@@ -293,6 +293,7 @@ impl Consumer for InProcessConsumer {
                         topic: self.topic.clone(),
                         key: msg.key,
                         payload: Arc::try_unwrap(msg.payload).unwrap_or_else(|p| (*p).clone()),
+                        position: None,
                         ack: Ack::new(msg.pending),
                     });
                 }

@@ -19,13 +19,20 @@
 //! never duplicate.
 
 mod in_process;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod topics;
 
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 pub use in_process::InProcessBus;
+#[cfg(feature = "kafka")]
+pub use kafka::{KafkaBus, KafkaOptions};
 pub use topics::Topics;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +43,20 @@ pub enum BusError {
     NoSubscribers(String),
     #[error("message was dropped before it became durable")]
     Dropped,
+    #[error("kafka: {0}")]
+    Kafka(String),
 }
+
+/// Where a message sits in its topic: Kafka's partition and offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Per partition, the offset of the next message to read: what a sink
+/// stores with its output so that a restart resumes right after it.
+pub type Positions = BTreeMap<i32, i64>;
 
 /// One message as a consumer receives it.
 #[derive(Debug)]
@@ -44,6 +64,8 @@ pub struct Delivery {
     pub topic: String,
     pub key: String,
     pub payload: Vec<u8>,
+    /// Set by buses whose topics have positions (Kafka).
+    pub position: Option<Position>,
     pub ack: Ack,
 }
 
@@ -78,26 +100,41 @@ pub(crate) trait AckTarget: Send + Sync + std::fmt::Debug {
     fn ack(&self);
 }
 
+type Durable = Pin<Box<dyn Future<Output = Result<(), BusError>> + Send>>;
+
 /// Resolves when a published message is durable (see the crate docs).
-#[derive(Debug)]
 pub struct Receipt {
-    rx: Option<tokio::sync::oneshot::Receiver<()>>,
+    wait: Option<Durable>,
+}
+
+impl std::fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receipt")
+            .field("pending", &self.wait.is_some())
+            .finish()
+    }
 }
 
 impl Receipt {
     pub(crate) fn pending(rx: tokio::sync::oneshot::Receiver<()>) -> Self {
-        Receipt { rx: Some(rx) }
+        Receipt::waiting(async move { rx.await.map_err(|_| BusError::Dropped) })
+    }
+
+    pub(crate) fn waiting(f: impl Future<Output = Result<(), BusError>> + Send + 'static) -> Self {
+        Receipt {
+            wait: Some(Box::pin(f)),
+        }
     }
 
     pub fn ready() -> Self {
-        Receipt { rx: None }
+        Receipt { wait: None }
     }
 
     /// Waits until the message is durable.
     pub async fn durable(self) -> Result<(), BusError> {
-        match self.rx {
+        match self.wait {
             None => Ok(()),
-            Some(rx) => rx.await.map_err(|_| BusError::Dropped),
+            Some(f) => f.await,
         }
     }
 }
@@ -120,4 +157,17 @@ pub trait Bus: Send + Sync {
     /// Joins consumer group `group` on `topic`. Consumers in one group share
     /// the messages; every group sees every message.
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, BusError>;
+
+    /// Joins like [`Bus::subscribe`], but starts each partition found in
+    /// `start` at its stored position instead of the group's own. Buses
+    /// without positions (in process) ignore `start`.
+    async fn subscribe_from(
+        &self,
+        topic: &str,
+        group: &str,
+        start: &Positions,
+    ) -> Result<Box<dyn Consumer>, BusError> {
+        let _ = start;
+        self.subscribe(topic, group).await
+    }
 }

@@ -1,0 +1,534 @@
+//! The Kafka bus: one idempotent producer per process (`acks=all`), one
+//! consumer per subscription.
+//!
+//! A receipt resolves when the broker has the message (replicated as the
+//! topic requires). A consumer stores a partition's offset only up to its
+//! first unacknowledged message, so acknowledgements may come in any order
+//! and a crash replays exactly what was not yet acknowledged. Stored offsets
+//! are committed every few seconds, on a rebalance and on close.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer as _, ConsumerContext, RebalanceProtocol, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message as _;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::{Ack, AckTarget, Bus, BusError, Consumer, Delivery, Position, Positions, Receipt};
+
+/// How to reach the brokers and how to make missing topics.
+#[derive(Debug, Clone)]
+pub struct KafkaOptions {
+    /// `host:port[,host:port…]`.
+    pub brokers: String,
+    /// Names this process to the brokers (`client.id`).
+    pub client_id: String,
+    /// Put before every consumer group name, so that several deployments
+    /// can share a cluster (the topic prefix, by default).
+    pub group_prefix: String,
+    /// Partitions of a topic this bus creates.
+    pub partitions: i32,
+    /// Replication factor of a topic this bus creates.
+    pub replication: i32,
+    /// librdkafka properties for every client (security, timeouts…); they
+    /// override this bus's defaults.
+    pub properties: BTreeMap<String, String>,
+}
+
+fn kafka(e: KafkaError) -> BusError {
+    BusError::Kafka(e.to_string())
+}
+
+/// The Kafka implementation of [`Bus`].
+#[derive(Clone)]
+pub struct KafkaBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    opts: KafkaOptions,
+    producer: FutureProducer,
+    closed: CancellationToken,
+}
+
+impl std::fmt::Debug for KafkaBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaBus")
+            .field("brokers", &self.inner.opts.brokers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaBus {
+    /// Connects to the brokers and makes sure every topic in `topics`
+    /// exists, creating the missing ones. Fails when the brokers cannot be
+    /// reached or a topic neither exists nor can be made.
+    pub async fn connect(opts: KafkaOptions, topics: &[String]) -> Result<KafkaBus, BusError> {
+        let mut cfg = client_config(&opts);
+        cfg.set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5");
+        apply(&mut cfg, &opts);
+        let producer: FutureProducer = cfg.create().map_err(kafka)?;
+        let bus = KafkaBus {
+            inner: Arc::new(Inner {
+                opts,
+                producer,
+                closed: CancellationToken::new(),
+            }),
+        };
+        bus.ensure_topics(topics).await?;
+        Ok(bus)
+    }
+
+    async fn ensure_topics(&self, topics: &[String]) -> Result<(), BusError> {
+        let opts = &self.inner.opts;
+        let missing = self.missing_topics(topics).await?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut cfg = client_config(opts);
+        apply(&mut cfg, opts);
+        let admin: AdminClient<DefaultClientContext> = cfg.create().map_err(kafka)?;
+        let wanted: Vec<NewTopic<'_>> = missing
+            .iter()
+            .map(|t| {
+                NewTopic::new(
+                    t,
+                    opts.partitions,
+                    TopicReplication::Fixed(opts.replication),
+                )
+            })
+            .collect();
+        let admin_opts = AdminOptions::new()
+            .operation_timeout(Some(Duration::from_secs(10)))
+            .request_timeout(Some(Duration::from_secs(15)));
+        let mut refused = HashMap::new();
+        match admin.create_topics(&wanted, &admin_opts).await {
+            Ok(results) => {
+                for r in results {
+                    match r {
+                        Ok(t) => info!(topic = %t, partitions = opts.partitions, "created topic"),
+                        Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                        Err((t, code)) => {
+                            refused.insert(t, code.to_string());
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                for t in &missing {
+                    refused.insert(t.clone(), e.to_string());
+                }
+            }
+        }
+        if refused.is_empty() {
+            return Ok(());
+        }
+        // Some brokers make topics on first use instead: what counts is
+        // that they are there now.
+        let still = self.missing_topics(&missing).await?;
+        let why: Vec<String> = still
+            .iter()
+            .map(|t| {
+                format!(
+                    "{t} ({})",
+                    refused.get(t).map_or("not created", String::as_str)
+                )
+            })
+            .collect();
+        if why.is_empty() {
+            Ok(())
+        } else {
+            Err(BusError::Kafka(format!(
+                "topics missing and not created: {}",
+                why.join(", ")
+            )))
+        }
+    }
+
+    /// The topics of `topics` the brokers do not have; an error when the
+    /// brokers cannot be reached.
+    async fn missing_topics(&self, topics: &[String]) -> Result<Vec<String>, BusError> {
+        let producer = self.inner.producer.clone();
+        let brokers = self.inner.opts.brokers.clone();
+        let topics = topics.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let metadata = producer
+                .client()
+                .fetch_metadata(None, Duration::from_secs(10))
+                .map_err(|e| {
+                    BusError::Kafka(format!("cannot reach the brokers at {brokers}: {e}"))
+                })?;
+            Ok(topics
+                .into_iter()
+                .filter(|wanted| {
+                    !metadata.topics().iter().any(|t| {
+                        t.name() == wanted && t.error().is_none() && !t.partitions().is_empty()
+                    })
+                })
+                .collect())
+        })
+        .await
+        .map_err(|e| BusError::Kafka(e.to_string()))?
+    }
+
+    /// Stops every consumer of this bus: their `recv` returns `None`.
+    pub fn close(&self) {
+        self.inner.closed.cancel();
+    }
+
+    /// Waits (up to `timeout`) for every published message to reach the
+    /// brokers.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), BusError> {
+        let producer = self.inner.producer.clone();
+        tokio::task::spawn_blocking(move || producer.flush(timeout))
+            .await
+            .map_err(|e| BusError::Kafka(e.to_string()))?
+            .map_err(kafka)
+    }
+}
+
+fn client_config(opts: &KafkaOptions) -> ClientConfig {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", &opts.brokers)
+        .set("client.id", &opts.client_id);
+    cfg
+}
+
+/// The operator's properties, last, so that they win.
+fn apply(cfg: &mut ClientConfig, opts: &KafkaOptions) {
+    for (k, v) in &opts.properties {
+        cfg.set(k, v);
+    }
+}
+
+#[async_trait]
+impl Bus for KafkaBus {
+    async fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<Receipt, BusError> {
+        let mut wait = Duration::from_millis(10);
+        loop {
+            if self.inner.closed.is_cancelled() {
+                return Err(BusError::Closed);
+            }
+            let record = FutureRecord::to(topic).key(key).payload(&payload);
+            match self.inner.producer.send_result(record) {
+                Ok(delivery) => {
+                    return Ok(Receipt::waiting(async move {
+                        match delivery.await {
+                            Ok(Ok(_)) => Ok(()),
+                            Ok(Err((e, _))) => Err(kafka(e)),
+                            Err(_) => Err(BusError::Dropped),
+                        }
+                    }));
+                }
+                // The local queue is full: wait for the brokers to catch up.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_millis(500));
+                }
+                Err((e, _)) => return Err(kafka(e)),
+            }
+        }
+    }
+
+    async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, BusError> {
+        self.subscribe_from(topic, group, &Positions::new()).await
+    }
+
+    async fn subscribe_from(
+        &self,
+        topic: &str,
+        group: &str,
+        start: &Positions,
+    ) -> Result<Box<dyn Consumer>, BusError> {
+        let opts = &self.inner.opts;
+        let shared = Arc::new(Shared {
+            topic: topic.to_string(),
+            start: Mutex::new(start.clone()),
+            tracker: Mutex::new(Tracker::default()),
+        });
+        let mut cfg = client_config(opts);
+        cfg.set("group.id", format!("{}{group}", opts.group_prefix))
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.commit.interval.ms", "2000")
+            .set("auto.offset.reset", "earliest");
+        apply(&mut cfg, opts);
+        let consumer: StreamConsumer<Context> = cfg
+            .create_with_context(Context {
+                shared: shared.clone(),
+            })
+            .map_err(kafka)?;
+        consumer.subscribe(&[topic]).map_err(kafka)?;
+        Ok(Box::new(KafkaConsumer {
+            consumer: Arc::new(consumer),
+            shared,
+            closed: self.inner.closed.clone(),
+        }))
+    }
+}
+
+/// What a subscription's consumer, its rebalance callback and its
+/// acknowledgements share.
+struct Shared {
+    topic: String,
+    /// Stored positions not yet applied: each partition's is used at its
+    /// first assignment, later ones resume from the group's commits.
+    start: Mutex<Positions>,
+    tracker: Mutex<Tracker>,
+}
+
+/// Per assigned partition, the messages received and not yet
+/// acknowledged, to store offsets only up to the first of them.
+#[derive(Default)]
+struct Tracker {
+    generation: u64,
+    partitions: HashMap<i32, PartitionState>,
+}
+
+struct PartitionState {
+    /// Which assignment this state belongs to: an acknowledgement of a
+    /// message received before the partition was revoked stores nothing.
+    generation: u64,
+    outstanding: BTreeSet<i64>,
+    /// One past the highest offset received.
+    next: i64,
+    /// The offset last stored.
+    stored: i64,
+}
+
+impl Tracker {
+    fn assign(&mut self, partition: i32) {
+        self.generation += 1;
+        self.partitions.insert(
+            partition,
+            PartitionState {
+                generation: self.generation,
+                outstanding: BTreeSet::new(),
+                next: -1,
+                stored: -1,
+            },
+        );
+    }
+
+    fn revoke(&mut self, partition: i32) {
+        self.partitions.remove(&partition);
+    }
+
+    /// Notes a received message; returns the generation its
+    /// acknowledgement must match.
+    fn received(&mut self, partition: i32, offset: i64) -> u64 {
+        if !self.partitions.contains_key(&partition) {
+            self.assign(partition);
+        }
+        let st = self.partitions.get_mut(&partition).expect("assigned above");
+        if st.next < 0 {
+            // Where this assignment starts: storing it would change nothing.
+            st.stored = offset;
+        }
+        st.outstanding.insert(offset);
+        st.next = st.next.max(offset + 1);
+        st.generation
+    }
+
+    /// Notes an acknowledgement; returns the offset to store (the next one
+    /// to read after a restart) when it moved.
+    fn ack(&mut self, partition: i32, offset: i64, generation: u64) -> Option<i64> {
+        let st = self.partitions.get_mut(&partition)?;
+        if st.generation != generation || !st.outstanding.remove(&offset) {
+            return None;
+        }
+        let next = st.outstanding.first().copied().unwrap_or(st.next);
+        (next > st.stored).then(|| {
+            st.stored = next;
+            next
+        })
+    }
+}
+
+struct Context {
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for Context {}
+
+impl ConsumerContext for Context {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                {
+                    let mut start = self.shared.start.lock().unwrap();
+                    let mut tracker = self.shared.tracker.lock().unwrap();
+                    for &p in &parts {
+                        tracker.assign(p);
+                        if let Some(next) = start.remove(&p) {
+                            info!(topic = %self.shared.topic, partition = p, offset = next, "resuming from the stored position");
+                            if let Err(e) = tpl.set_partition_offset(
+                                &self.shared.topic,
+                                p,
+                                Offset::Offset(next),
+                            ) {
+                                warn!(topic = %self.shared.topic, partition = p, error = %e, "cannot start at the stored position");
+                            }
+                        }
+                    }
+                }
+                let r = if cooperative {
+                    consumer.incremental_assign(tpl).map_err(|e| e.to_string())
+                } else {
+                    consumer.assign(tpl).map_err(|e| e.to_string())
+                };
+                if let Err(e) = r {
+                    warn!(topic = %self.shared.topic, error = %e, "partition assignment failed");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                // What was acknowledged is committed before another member
+                // takes the partitions over.
+                if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync)
+                    && !matches!(e, KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset))
+                {
+                    warn!(topic = %self.shared.topic, error = %e, "commit on revoke failed");
+                }
+                {
+                    let mut tracker = self.shared.tracker.lock().unwrap();
+                    for &p in &parts {
+                        tracker.revoke(p);
+                    }
+                }
+                let r = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = r {
+                    warn!(topic = %self.shared.topic, error = %e, "partition revocation failed");
+                }
+            }
+            other => {
+                warn!(topic = %self.shared.topic, error = ?other, "rebalance error");
+                self.shared.tracker.lock().unwrap().partitions.clear();
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+struct KafkaConsumer {
+    consumer: Arc<StreamConsumer<Context>>,
+    shared: Arc<Shared>,
+    closed: CancellationToken,
+}
+
+#[async_trait]
+impl Consumer for KafkaConsumer {
+    async fn recv(&mut self) -> Option<Delivery> {
+        loop {
+            let msg = tokio::select! {
+                _ = self.closed.cancelled() => return None,
+                m = self.consumer.recv() => m,
+            };
+            let m = match msg {
+                Ok(m) => m,
+                Err(e) => {
+                    warn!(topic = %self.shared.topic, error = %e, "kafka consumer error");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            let (partition, offset) = (m.partition(), m.offset());
+            let generation = self
+                .shared
+                .tracker
+                .lock()
+                .unwrap()
+                .received(partition, offset);
+            return Some(Delivery {
+                topic: self.shared.topic.clone(),
+                key: m
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                    .unwrap_or_default(),
+                payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                position: Some(Position { partition, offset }),
+                ack: Ack::new(Arc::new(KafkaAck {
+                    consumer: self.consumer.clone(),
+                    shared: self.shared.clone(),
+                    partition,
+                    offset,
+                    generation,
+                })),
+            });
+        }
+    }
+}
+
+struct KafkaAck {
+    consumer: Arc<StreamConsumer<Context>>,
+    shared: Arc<Shared>,
+    partition: i32,
+    offset: i64,
+    generation: u64,
+}
+
+impl std::fmt::Debug for KafkaAck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaAck")
+            .field("topic", &self.shared.topic)
+            .field("partition", &self.partition)
+            .field("offset", &self.offset)
+            .finish()
+    }
+}
+
+impl AckTarget for KafkaAck {
+    fn ack(&self) {
+        let next =
+            self.shared
+                .tracker
+                .lock()
+                .unwrap()
+                .ack(self.partition, self.offset, self.generation);
+        let Some(next) = next else {
+            return;
+        };
+        let mut tpl = TopicPartitionList::new();
+        if let Err(e) =
+            tpl.add_partition_offset(&self.shared.topic, self.partition, Offset::Offset(next))
+        {
+            warn!(error = %e, "cannot record an offset");
+            return;
+        }
+        // A partition revoked meanwhile refuses the store; its new owner
+        // reads the message again.
+        if let Err(e) = self.consumer.store_offsets(&tpl) {
+            debug!(topic = %self.shared.topic, partition = self.partition, error = %e, "offset not stored");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
