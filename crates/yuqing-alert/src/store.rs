@@ -460,11 +460,22 @@ impl AlertStore {
                 .map_err(|e| StoreError(format!("{}: {e}", dir.display())))?;
         }
         let mut conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        Migrations::from_slice(MIGRATIONS)
-            .to_latest(&mut conn)
-            .map_err(|e| StoreError(format!("migrating {}: {e}", path.display())))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // The alerter and a server in another process may open the file at
+        // the same moment: the one that loses the race to migrate waits for
+        // the other and finds the schema current.
+        let mut tries = 0;
+        loop {
+            match Migrations::from_slice(MIGRATIONS).to_latest(&mut conn) {
+                Ok(()) => break,
+                Err(e) if tries < 50 && e.to_string().contains("locked") => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => return Err(StoreError(format!("migrating {}: {e}", path.display()))),
+            }
+        }
         Ok(AlertStore {
             conn: Arc::new(Mutex::new(conn)),
             events: Arc::new(Mutex::new(None)),

@@ -28,8 +28,8 @@ pub use routing::{
 };
 pub use rules::{QueryOrigin, RuleConfig};
 pub use settings::{
-    AlertConfig, AnalysisConfig, BusConfig, CrawlerConfig, IndexConfig, ReportConfig, ServerConfig,
-    Settings, SpikeConfig, Thresholds, WebhookConfig,
+    AlertConfig, AnalysisConfig, BusConfig, BusKind, CrawlerConfig, IndexConfig, KafkaConfig,
+    ReportConfig, ServerConfig, Settings, SpikeConfig, Thresholds, WebhookConfig,
 };
 pub use source::{
     FeedSource, ForumSource, ForumSpec, JsonSource, MastodonSource, PageSource, SourceConfig,

@@ -72,9 +72,66 @@ pub struct BusConfig {
     /// queue makes publishers wait (backpressure).
     #[serde(default = "default_capacity")]
     pub capacity: usize,
-    /// Prefix of topic names (`yuqing.` gives `yuqing.items.raw`).
+    /// Prefix of topic names (`yuqing.` gives `yuqing.items.raw`) and, on
+    /// Kafka, of consumer group names.
     #[serde(default = "default_prefix")]
     pub topic_prefix: String,
+    /// `in_process` (every role in one process, the default) or `kafka`
+    /// (roles in as many processes as wanted, `yuqing run --roles`).
+    #[serde(default)]
+    pub kind: BusKind,
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusKind {
+    #[default]
+    InProcess,
+    Kafka,
+}
+
+/// `[bus.kafka]`: the brokers, and how to make topics that are missing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port…]`.
+    #[serde(default = "default_brokers")]
+    pub brokers: String,
+    /// Partitions of each topic yuqing creates; analyzers beyond this
+    /// number stay idle.
+    #[serde(default = "default_partitions")]
+    pub partitions: i32,
+    /// Replication factor of each topic yuqing creates (3 on a real
+    /// cluster).
+    #[serde(default = "default_replication")]
+    pub replication: i32,
+    /// librdkafka properties for every client, e.g. `security.protocol`,
+    /// `sasl.mechanisms`; they override yuqing's own settings.
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+fn default_brokers() -> String {
+    "127.0.0.1:9092".into()
+}
+fn default_partitions() -> i32 {
+    6
+}
+fn default_replication() -> i32 {
+    1
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: default_brokers(),
+            partitions: default_partitions(),
+            replication: default_replication(),
+            properties: Default::default(),
+        }
+    }
 }
 
 fn default_capacity() -> usize {
@@ -89,6 +146,8 @@ impl Default for BusConfig {
         BusConfig {
             capacity: default_capacity(),
             topic_prefix: default_prefix(),
+            kind: BusKind::default(),
+            kafka: KafkaConfig::default(),
         }
     }
 }

@@ -23,6 +23,7 @@ use yuqing_analysis::events::item_heat;
 use yuqing_analysis::normalize::{Normalized, normalize};
 use yuqing_analysis::query::{Expr, Meta, Query as RuleQuery, Scope};
 use yuqing_analysis::{RuleSet, Segmenter};
+use yuqing_bus::Positions;
 use yuqing_model::{AnalyzedItem, Item, SourceKind, SourceType};
 
 use crate::tokenizer::{JOINED, JiebaTokenizer, JoinedTokenizer, TOKENIZER, joined};
@@ -38,6 +39,8 @@ pub enum IndexError {
     /// A syntax error at a byte offset of the query.
     #[error("invalid query: {message} (at byte {pos})")]
     Syntax { pos: usize, message: String },
+    #[error("unreadable bus positions in the index's last commit: {0}")]
+    Payload(String),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -441,6 +444,7 @@ impl ItemIndex {
                 .writer_with_num_threads(threads, heap_bytes.max(15_000_000 * threads))?,
             fields: self.fields,
             resegment: self.resegment,
+            positions: None,
         })
     }
 
@@ -467,9 +471,24 @@ impl ItemIndex {
             .unwrap_or(0)
     }
 
-    /// The payload of the last commit (the bus position it covers).
+    /// The payload of the last commit (the bus positions it covers).
     pub fn commit_payload(&self) -> Result<Option<String>, IndexError> {
         Ok(self.index.load_metas()?.payload)
+    }
+
+    /// The positions in `topic` that the last commit holds everything
+    /// before (empty when no commit stored any, as on the in-process bus).
+    pub fn stored_positions(&self, topic: &str) -> Result<Positions, IndexError> {
+        let Some(payload) = self.commit_payload()? else {
+            return Ok(Positions::new());
+        };
+        let stored: StoredPositions = serde_json::from_str(&payload)
+            .map_err(|e| IndexError::Payload(format!("{e} in `{payload}`")))?;
+        Ok(if stored.topic == topic {
+            stored.next
+        } else {
+            Positions::new()
+        })
     }
 
     /// The tantivy query of a rule-language expression. NEAR and ONEAR
@@ -941,6 +960,16 @@ pub struct ItemWriter {
     writer: IndexWriter,
     fields: Fields,
     resegment: bool,
+    /// Stored with every commit once set.
+    positions: Option<StoredPositions>,
+}
+
+/// A commit's payload: per partition of the topic the index is fed from,
+/// the offset of the first message not yet in the index.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct StoredPositions {
+    topic: String,
+    next: Positions,
 }
 
 impl std::fmt::Debug for ItemWriter {
@@ -1003,19 +1032,24 @@ impl ItemWriter {
         Ok(())
     }
 
-    /// Makes everything added so far durable.
+    /// Makes everything added so far durable, with the positions last set
+    /// stored in the same commit.
     pub fn commit(&mut self) -> Result<(), IndexError> {
-        self.writer.commit()?;
+        let mut prepared = self.writer.prepare_commit()?;
+        if let Some(p) = &self.positions {
+            prepared.set_payload(&serde_json::to_string(p).expect("positions serialize"));
+        }
+        prepared.commit()?;
         Ok(())
     }
 
-    /// Makes everything added so far durable, with `payload` (the bus
-    /// position the commit covers) stored in the same commit.
-    pub fn commit_with(&mut self, payload: &str) -> Result<(), IndexError> {
-        let mut prepared = self.writer.prepare_commit()?;
-        prepared.set_payload(payload);
-        prepared.commit()?;
-        Ok(())
+    /// Sets the positions in `topic` that the next commit covers: the
+    /// index then holds every message before them.
+    pub fn set_positions(&mut self, topic: &str, next: &Positions) {
+        self.positions = Some(StoredPositions {
+            topic: topic.to_string(),
+            next: next.clone(),
+        });
     }
 
     /// Deletes the items published before `cutoff`; durable at the next

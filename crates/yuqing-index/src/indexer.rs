@@ -7,7 +7,7 @@ use prometheus::{IntCounter, IntGauge, Registry};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
-use yuqing_bus::{Ack, Bus, BusError, Topics};
+use yuqing_bus::{Ack, Bus, BusError, Positions, Topics};
 use yuqing_config::IndexConfig;
 use yuqing_model::{AnalyzedItem, Envelope};
 
@@ -77,7 +77,26 @@ pub async fn run_indexer(
     metrics: IndexerMetrics,
     shutdown: CancellationToken,
 ) -> Result<(), BusError> {
-    let mut consumer = bus.subscribe(&topics.items_analyzed, "indexer").await?;
+    // On Kafka, each commit stores the positions it covers, and a restart
+    // resumes right after them, whatever the consumer group committed.
+    let topic = topics.items_analyzed.clone();
+    let stored = index.stored_positions(&topic).unwrap_or_else(|e| {
+        warn!(error = %e, "resuming from the consumer group's positions");
+        Positions::new()
+    });
+    let mut consumer = bus.subscribe_from(&topic, "indexer", &stored).await?;
+    let mut writer = writer;
+    if !stored.is_empty() {
+        info!(topic = %topic, positions = ?stored, "the index holds the topic up to these positions");
+        writer.set_positions(&topic, &stored);
+    }
+    // Past every message read so far; what a commit covers once the batch
+    // is in it.
+    let mut read = stored;
+    let mut commits = Commits {
+        topic,
+        failed: false,
+    };
     let writer = Arc::new(Mutex::new(writer));
     let mut batch: Vec<(AnalyzedItem, Ack)> = Vec::new();
     let mut deadline: Option<Instant> = None;
@@ -104,11 +123,15 @@ pub async fn run_indexer(
                 expire(&index, &writer, retention_cutoff(), &metrics).await;
             }
             _ = timer => {
-                flush(&index, &writer, &mut batch, &metrics).await;
+                commits.flush(&index, &writer, &mut batch, &read, &metrics).await;
                 deadline = None;
             }
             d = consumer.recv() => {
                 let Some(d) = d else { break };
+                if let Some(p) = d.position {
+                    let next = read.entry(p.partition).or_insert(0);
+                    *next = (*next).max(p.offset + 1);
+                }
                 match Envelope::<AnalyzedItem>::from_bytes(&d.payload, "item.analyzed") {
                     Ok(env) => {
                         batch.push((env.payload, d.ack));
@@ -116,7 +139,7 @@ pub async fn run_indexer(
                             deadline = Some(Instant::now() + Duration::from_secs(cfg.commit_every_secs));
                         }
                         if batch.len() >= cfg.commit_every_docs {
-                            flush(&index, &writer, &mut batch, &metrics).await;
+                            commits.flush(&index, &writer, &mut batch, &read, &metrics).await;
                             deadline = None;
                         }
                     }
@@ -131,7 +154,9 @@ pub async fn run_indexer(
             }
         }
     }
-    flush(&index, &writer, &mut batch, &metrics).await;
+    commits
+        .flush(&index, &writer, &mut batch, &read, &metrics)
+        .await;
     info!(documents = index.num_docs(), "indexer stopped");
     Ok(())
 }
@@ -167,41 +192,61 @@ async fn expire(
     }
 }
 
-async fn flush(
-    index: &Arc<ItemIndex>,
-    writer: &Arc<Mutex<ItemWriter>>,
-    batch: &mut Vec<(AnalyzedItem, Ack)>,
-    metrics: &IndexerMetrics,
-) {
-    if batch.is_empty() {
-        return;
-    }
-    let items: Vec<(AnalyzedItem, Ack)> = std::mem::take(batch);
-    let w = writer.clone();
-    let idx = index.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let mut w = w.lock().unwrap();
-        for (a, _) in &items {
-            w.upsert(a)?;
+/// Commits batches with the bus positions they cover.
+struct Commits {
+    topic: String,
+    /// A commit failed: its items were not acknowledged and come again
+    /// after a restart, so later commits must not store positions past
+    /// them.
+    failed: bool,
+}
+
+impl Commits {
+    async fn flush(
+        &mut self,
+        index: &Arc<ItemIndex>,
+        writer: &Arc<Mutex<ItemWriter>>,
+        batch: &mut Vec<(AnalyzedItem, Ack)>,
+        read: &Positions,
+        metrics: &IndexerMetrics,
+    ) {
+        if batch.is_empty() {
+            return;
         }
-        w.commit()?;
-        idx.reload()?;
-        Ok::<_, crate::IndexError>(items)
-    })
-    .await;
-    match result {
-        Ok(Ok(items)) => {
-            metrics.indexed.inc_by(items.len() as u64);
-            metrics.commits.inc();
-            metrics.docs.set(index.num_docs() as i64);
-            metrics.size.set(index.size_bytes() as i64);
-            for (_, ack) in items {
-                ack.ack();
+        let items: Vec<(AnalyzedItem, Ack)> = std::mem::take(batch);
+        let w = writer.clone();
+        let idx = index.clone();
+        let positions =
+            (!self.failed && !read.is_empty()).then(|| (self.topic.clone(), read.clone()));
+        let result = tokio::task::spawn_blocking(move || {
+            let mut w = w.lock().unwrap();
+            for (a, _) in &items {
+                w.upsert(a)?;
             }
+            if let Some((topic, next)) = positions {
+                w.set_positions(&topic, &next);
+            }
+            w.commit()?;
+            idx.reload()?;
+            Ok::<_, crate::IndexError>(items)
+        })
+        .await;
+        match result {
+            Ok(Ok(items)) => {
+                metrics.indexed.inc_by(items.len() as u64);
+                metrics.commits.inc();
+                metrics.docs.set(index.num_docs() as i64);
+                metrics.size.set(index.size_bytes() as i64);
+                for (_, ack) in items {
+                    ack.ack();
+                }
+                return;
+            }
+            // Unacknowledged: the items are replayed after a restart.
+            Ok(Err(e)) => error!(error = %e, "index commit failed"),
+            Err(e) => error!(error = %e, "index task failed"),
         }
-        // Unacknowledged: the items are replayed after a restart.
-        Ok(Err(e)) => error!(error = %e, "index commit failed"),
-        Err(e) => error!(error = %e, "index task failed"),
+        self.failed = true;
     }
 }
 

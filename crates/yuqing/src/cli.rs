@@ -7,8 +7,8 @@ use anyhow::{Context, Result, bail};
 use chrono::{NaiveDateTime, Offset, TimeZone, Utc};
 use clap::{Parser, Subcommand};
 use yuqing::demo_site::{DemoSite, Site};
-use yuqing::{Pipeline, PipelineOptions, embedded};
-use yuqing_config::{Config, ConfigError, Loader};
+use yuqing::{Pipeline, PipelineOptions, RoleSet, Roles, embedded};
+use yuqing_config::{BusKind, Config, ConfigError, Loader};
 
 #[derive(Parser)]
 #[command(
@@ -614,23 +614,35 @@ async fn shutdown_signal() {
 }
 
 async fn run(path: Option<PathBuf>, roles: &str) -> Result<ExitCode> {
-    let wanted: Vec<&str> = roles.split(',').map(str::trim).collect();
-    let known = ["all", "crawler", "analyzer", "indexer", "alerter", "server"];
-    if let Some(bad) = wanted.iter().find(|r| !known.contains(r)) {
-        bail!("unknown role `{bad}`; roles are {}", known.join(", "));
-    }
-    let all_roles = known[1..].iter().all(|r| wanted.contains(r));
-    if !wanted.contains(&"all") && !all_roles {
-        bail!(
-            "running only some roles (`{roles}`) needs the Kafka bus between processes, which this build does not include; run with --roles all"
-        );
-    }
+    let roles = Roles::parse(roles)?;
     let config = load_config(path.as_deref())?;
-    let pipeline = Pipeline::start(config, PipelineOptions::default()).await?;
-    println!("yuqing running: console {}", pipeline.console_url());
-    shutdown_signal().await;
-    eprintln!("stopping: draining collected items into the index and alert state…");
-    pipeline.shutdown(Duration::from_secs(30)).await;
+    match config.settings.bus.kind {
+        BusKind::InProcess => {
+            if !roles.is_all() {
+                bail!(
+                    "running only some roles (`{roles}`) needs the Kafka bus between processes: set `[bus] kind = \"kafka\"` and `[bus.kafka] brokers` (see config/kafka.toml), or run with --roles all"
+                );
+            }
+            let pipeline = Pipeline::start(config, PipelineOptions::default()).await?;
+            println!("yuqing running: console {}", pipeline.console_url());
+            shutdown_signal().await;
+            eprintln!("stopping: draining collected items into the index and alert state…");
+            pipeline.shutdown(Duration::from_secs(30)).await;
+        }
+        BusKind::Kafka => {
+            let brokers = config.settings.bus.kafka.brokers.clone();
+            let set = RoleSet::start(config, roles, PipelineOptions::default()).await?;
+            match set.addr {
+                Some(a) => {
+                    println!("yuqing running ({roles}) over Kafka at {brokers}: console http://{a}")
+                }
+                None => println!("yuqing running ({roles}) over Kafka at {brokers}"),
+            }
+            shutdown_signal().await;
+            eprintln!("stopping: committing what each role made durable…");
+            set.shutdown(Duration::from_secs(30)).await;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

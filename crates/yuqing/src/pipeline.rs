@@ -19,7 +19,7 @@ use yuqing_bus::{Bus, InProcessBus, Topics};
 use yuqing_config::{Config, ConfigError};
 use yuqing_crawler::state::CrawlState;
 use yuqing_crawler::{Crawler, CrawlerMetrics};
-use yuqing_index::{IndexerMetrics, ItemIndex, run_indexer};
+use yuqing_index::{IndexerMetrics, ItemIndex, ItemWriter, run_indexer};
 use yuqing_model::Level;
 use yuqing_server::{AppState, app};
 
@@ -102,59 +102,12 @@ impl std::fmt::Debug for Pipeline {
 impl Pipeline {
     pub async fn start(config: Config, opts: PipelineOptions) -> Result<Pipeline> {
         let s = &config.settings;
-        std::fs::create_dir_all(&s.data_dir)
-            .with_context(|| format!("cannot create data directory {}", s.data_dir.display()))?;
-        let registry = prometheus::Registry::new();
-        #[cfg(target_os = "linux")]
-        let _ = registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ));
-
-        let cfg = config.clone();
-        let (analyzer, compile_errors) =
-            tokio::task::spawn_blocking(move || Analyzer::new(&cfg)).await?;
-        // Rule and lexicon files that did not load, then queries that did not
-        // compile: each left out, the rest running.
-        let mut rule_errors = config.rule_errors.clone();
-        rule_errors.extend(compile_errors);
-        for e in &rule_errors {
-            error!("left out: {e}");
-        }
-        let analyzer = Arc::new(analyzer);
-        info!(rules = analyzer.rules().len(), "analyzer ready");
-
-        let index = Arc::new(
-            ItemIndex::open(&s.data_dir.join("index"), analyzer.segmenter().clone())
-                .context("opening the index")?,
-        );
-        let writer = index
-            .writer_with_threads(s.index.writer_heap_mb * 1024 * 1024, s.index.writer_threads)
-            .context("opening the index writer (is another yuqing using this data directory?)")?;
-
-        let listen = opts
-            .listen
-            .clone()
-            .unwrap_or_else(|| s.server.listen.clone());
-        let listener = tokio::net::TcpListener::bind(&listen)
-            .await
-            .with_context(|| {
-                format!("cannot listen on {listen} (set server.listen or YUQING__SERVER__LISTEN)")
-            })?;
-        let addr = listener.local_addr()?;
-        let console_url = s
-            .server
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
-
-        let store =
-            AlertStore::open(&s.data_dir.join("alert.db")).context("opening alert state")?;
-        let alerter = Alerter::new(
-            &config,
-            store.clone(),
-            console_url,
-            AlertMetrics::new(&registry),
-        );
+        let registry = new_registry();
+        let (analyzer, rule_errors) = load_analyzer(&config).await?;
+        let (index, writer) = open_index(&config, &analyzer, true)?;
+        let writer = writer.expect("asked for the writer");
+        let (listener, addr, console_url) = bind(&config, &opts).await?;
+        let (alerter, store) = open_alerter(&config, console_url, &registry)?;
 
         let bus = InProcessBus::new(s.bus.capacity);
         let topics = Topics::with_prefix(&s.bus.topic_prefix);
@@ -167,70 +120,28 @@ impl Pipeline {
         bus.declare(&topics.sources_status, &["alerter"]);
         let dyn_bus: Arc<dyn Bus> = Arc::new(bus.clone());
 
-        let state =
-            CrawlState::open(&s.data_dir.join("crawl.db")).context("opening crawl state")?;
-        let crawler = Arc::new(
-            Crawler::new(
-                &config,
-                state,
-                dyn_bus.clone(),
-                topics.clone(),
-                CrawlerMetrics::new(&registry),
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?,
-        );
-
+        let crawler = new_crawler(&config, dyn_bus.clone(), &topics, &registry)?;
         let crawl_stop = CancellationToken::new();
         let publish_stop = CancellationToken::new();
         let stop = CancellationToken::new();
-        let mut tasks = Vec::new();
-
-        let (b, t, st) = (dyn_bus.clone(), topics.clone(), stop.clone());
-        let am = AnalyzerMetrics::new(&registry);
-        let an = analyzer.clone();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = run_analyzer(b, t, an, am, st).await {
-                error!(error = %e, "analyzer stopped");
-            }
-        }));
-        let (b, t, st, idx) = (dyn_bus.clone(), topics.clone(), stop.clone(), index.clone());
-        let im = IndexerMetrics::new(&registry);
-        let index_cfg = s.index.clone();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = run_indexer(b, t, idx, writer, index_cfg, im, st).await {
-                error!(error = %e, "indexer stopped");
-            }
-        }));
-        let (b, t, st, al) = (
-            dyn_bus.clone(),
-            topics.clone(),
-            stop.clone(),
-            alerter.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = al.run(b, t, st).await {
-                error!(error = %e, "alerter stopped");
-            }
-        }));
-        let router = app(AppState {
-            index: index.clone(),
-            alerts: store,
-            crawler: Some(crawler.clone()),
-            registry: registry.clone(),
-            rules: Arc::new(config.rules.clone()),
-            duty: Some(alerter.duty()),
-        });
-        let st = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { st.cancelled().await })
-                .await
-            {
-                error!(error = %e, "server stopped");
-            }
-        }));
-        let (c, cs, ps) = (crawler.clone(), crawl_stop.clone(), publish_stop.clone());
-        tasks.push(tokio::spawn(async move { c.run(cs, ps).await }));
+        let tasks = vec![
+            spawn_analyzer(&dyn_bus, &topics, &analyzer, &registry, &stop),
+            spawn_indexer(&dyn_bus, &topics, &index, writer, &config, &registry, &stop),
+            spawn_alerter(&dyn_bus, &topics, &alerter, &stop),
+            spawn_server(
+                listener,
+                AppState {
+                    index: index.clone(),
+                    alerts: store,
+                    crawler: Some(crawler.clone()),
+                    registry: registry.clone(),
+                    rules: Arc::new(config.rules.clone()),
+                    duty: Some(alerter.duty()),
+                },
+                &stop,
+            ),
+            spawn_crawler(&crawler, &crawl_stop, &publish_stop),
+        ];
         info!(%addr, sources = config.settings.sources.len(), "pipeline running");
 
         Ok(Pipeline {
@@ -321,6 +232,197 @@ impl Pipeline {
         self.bus.close();
         info!("pipeline stopped");
     }
+}
+
+/// One Prometheus registry per process (or per pipeline in tests).
+pub(crate) fn new_registry() -> prometheus::Registry {
+    let registry = prometheus::Registry::new();
+    #[cfg(target_os = "linux")]
+    let _ = registry.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ));
+    registry
+}
+
+/// Builds the analyzer. Rule files, lexicon lines and queries that did not
+/// load are logged and returned; the rest runs.
+pub(crate) async fn load_analyzer(config: &Config) -> Result<(Arc<Analyzer>, Vec<ConfigError>)> {
+    std::fs::create_dir_all(&config.settings.data_dir).with_context(|| {
+        format!(
+            "cannot create data directory {}",
+            config.settings.data_dir.display()
+        )
+    })?;
+    let cfg = config.clone();
+    let (analyzer, compile_errors) =
+        tokio::task::spawn_blocking(move || Analyzer::new(&cfg)).await?;
+    let mut rule_errors = config.rule_errors.clone();
+    rule_errors.extend(compile_errors);
+    for e in &rule_errors {
+        error!("left out: {e}");
+    }
+    info!(rules = analyzer.rules().len(), "analyzer ready");
+    Ok((Arc::new(analyzer), rule_errors))
+}
+
+/// Opens the index, and its single writer when `write` is set.
+pub(crate) fn open_index(
+    config: &Config,
+    analyzer: &Analyzer,
+    write: bool,
+) -> Result<(Arc<ItemIndex>, Option<ItemWriter>)> {
+    let s = &config.settings;
+    let index = Arc::new(
+        ItemIndex::open(&s.data_dir.join("index"), analyzer.segmenter().clone())
+            .context("opening the index")?,
+    );
+    let writer = if write {
+        Some(
+            index
+                .writer_with_threads(s.index.writer_heap_mb * 1024 * 1024, s.index.writer_threads)
+                .context(
+                    "opening the index writer (is another yuqing using this data directory?)",
+                )?,
+        )
+    } else {
+        None
+    };
+    Ok((index, writer))
+}
+
+/// Binds the console's address; returns it and the console's public URL.
+pub(crate) async fn bind(
+    config: &Config,
+    opts: &PipelineOptions,
+) -> Result<(tokio::net::TcpListener, SocketAddr, String)> {
+    let s = &config.settings;
+    let listen = opts
+        .listen
+        .clone()
+        .unwrap_or_else(|| s.server.listen.clone());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| {
+            format!("cannot listen on {listen} (set server.listen or YUQING__SERVER__LISTEN)")
+        })?;
+    let addr = listener.local_addr()?;
+    let console_url = s
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    Ok((listener, addr, console_url))
+}
+
+pub(crate) fn open_alerter(
+    config: &Config,
+    console_url: String,
+    registry: &prometheus::Registry,
+) -> Result<(Alerter, AlertStore)> {
+    let store = AlertStore::open(&config.settings.data_dir.join("alert.db"))
+        .context("opening alert state")?;
+    let alerter = Alerter::new(
+        config,
+        store.clone(),
+        console_url,
+        AlertMetrics::new(registry),
+    );
+    Ok((alerter, store))
+}
+
+pub(crate) fn new_crawler(
+    config: &Config,
+    bus: Arc<dyn Bus>,
+    topics: &Topics,
+    registry: &prometheus::Registry,
+) -> Result<Arc<Crawler>> {
+    let state = CrawlState::open(&config.settings.data_dir.join("crawl.db"))
+        .context("opening crawl state")?;
+    Ok(Arc::new(
+        Crawler::new(
+            config,
+            state,
+            bus,
+            topics.clone(),
+            CrawlerMetrics::new(registry),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?,
+    ))
+}
+
+pub(crate) fn spawn_analyzer(
+    bus: &Arc<dyn Bus>,
+    topics: &Topics,
+    analyzer: &Arc<Analyzer>,
+    registry: &prometheus::Registry,
+    stop: &CancellationToken,
+) -> JoinHandle<()> {
+    let (b, t, an, st) = (bus.clone(), topics.clone(), analyzer.clone(), stop.clone());
+    let am = AnalyzerMetrics::new(registry);
+    tokio::spawn(async move {
+        if let Err(e) = run_analyzer(b, t, an, am, st).await {
+            error!(error = %e, "analyzer stopped");
+        }
+    })
+}
+
+pub(crate) fn spawn_indexer(
+    bus: &Arc<dyn Bus>,
+    topics: &Topics,
+    index: &Arc<ItemIndex>,
+    writer: ItemWriter,
+    config: &Config,
+    registry: &prometheus::Registry,
+    stop: &CancellationToken,
+) -> JoinHandle<()> {
+    let (b, t, st, idx) = (bus.clone(), topics.clone(), stop.clone(), index.clone());
+    let im = IndexerMetrics::new(registry);
+    let index_cfg = config.settings.index.clone();
+    tokio::spawn(async move {
+        if let Err(e) = run_indexer(b, t, idx, writer, index_cfg, im, st).await {
+            error!(error = %e, "indexer stopped");
+        }
+    })
+}
+
+pub(crate) fn spawn_alerter(
+    bus: &Arc<dyn Bus>,
+    topics: &Topics,
+    alerter: &Alerter,
+    stop: &CancellationToken,
+) -> JoinHandle<()> {
+    let (b, t, st, al) = (bus.clone(), topics.clone(), stop.clone(), alerter.clone());
+    tokio::spawn(async move {
+        if let Err(e) = al.run(b, t, st).await {
+            error!(error = %e, "alerter stopped");
+        }
+    })
+}
+
+pub(crate) fn spawn_server(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    stop: &CancellationToken,
+) -> JoinHandle<()> {
+    let router = app(state);
+    let st = stop.clone();
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { st.cancelled().await })
+            .await
+        {
+            error!(error = %e, "server stopped");
+        }
+    })
+}
+
+pub(crate) fn spawn_crawler(
+    crawler: &Arc<Crawler>,
+    crawl_stop: &CancellationToken,
+    publish_stop: &CancellationToken,
+) -> JoinHandle<()> {
+    let (c, cs, ps) = (crawler.clone(), crawl_stop.clone(), publish_stop.clone());
+    tokio::spawn(async move { c.run(cs, ps).await })
 }
 
 /// Reads one item for `yuqing analyze`: the full item JSON, or a minimal

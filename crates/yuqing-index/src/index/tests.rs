@@ -311,13 +311,21 @@ fn backtests_count_exact_matches_per_day_and_retention_deletes() {
 
     let mut w = index.writer(20_000_000).unwrap();
     w.delete_before(Utc::now() - Duration::days(30)).unwrap();
-    w.commit_with("{\"items.analyzed\":42}").unwrap();
+    w.set_positions(
+        "items.analyzed",
+        &yuqing_bus::Positions::from([(0, 42), (1, 7)]),
+    );
+    w.commit().unwrap();
     index.reload().unwrap();
     assert_eq!(index.num_docs(), 3, "the 40-day-old item is gone");
     assert_eq!(
-        index.commit_payload().unwrap().as_deref(),
-        Some("{\"items.analyzed\":42}")
+        index.stored_positions("items.analyzed").unwrap(),
+        yuqing_bus::Positions::from([(0, 42), (1, 7)])
     );
+    assert!(index.stored_positions("other").unwrap().is_empty());
+    // Later commits keep the positions.
+    w.commit().unwrap();
+    assert_eq!(index.stored_positions("items.analyzed").unwrap().len(), 2);
     assert!(index.size_bytes() > 0);
 }
 

@@ -1,0 +1,265 @@
+//! Some or all roles in one process over the Kafka bus (`yuqing run
+//! --roles`): the same role code as the embedded pipeline, with Kafka
+//! between the processes.
+//!
+//! The index and the alert state stay files in the data directory: the
+//! server role reads the index the indexer role writes, and the alert
+//! state the alerter role keeps, so it runs on their machine.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use yuqing_bus::{Bus, KafkaBus, KafkaOptions, Topics};
+use yuqing_config::Config;
+use yuqing_crawler::Crawler;
+use yuqing_server::AppState;
+
+use crate::pipeline::{
+    PipelineOptions, bind, load_analyzer, new_crawler, new_registry, open_alerter, open_index,
+    spawn_alerter, spawn_analyzer, spawn_crawler, spawn_indexer, spawn_server,
+};
+
+/// The roles one process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub crawler: bool,
+    pub analyzer: bool,
+    pub indexer: bool,
+    pub alerter: bool,
+    pub server: bool,
+}
+
+impl Roles {
+    pub const NAMES: [&str; 5] = ["crawler", "analyzer", "indexer", "alerter", "server"];
+
+    /// Reads `all` or a comma-separated list of role names.
+    pub fn parse(text: &str) -> Result<Roles> {
+        let mut r = Roles {
+            crawler: false,
+            analyzer: false,
+            indexer: false,
+            alerter: false,
+            server: false,
+        };
+        for name in text.split(',').map(str::trim) {
+            match name {
+                "all" => r = Roles::all(),
+                "crawler" => r.crawler = true,
+                "analyzer" => r.analyzer = true,
+                "indexer" => r.indexer = true,
+                "alerter" => r.alerter = true,
+                "server" => r.server = true,
+                other => bail!(
+                    "unknown role `{other}`; roles are all, {}",
+                    Roles::NAMES.join(", ")
+                ),
+            }
+        }
+        Ok(r)
+    }
+
+    pub fn all() -> Roles {
+        Roles {
+            crawler: true,
+            analyzer: true,
+            indexer: true,
+            alerter: true,
+            server: true,
+        }
+    }
+
+    pub fn is_all(&self) -> bool {
+        *self == Roles::all()
+    }
+}
+
+impl std::fmt::Display for Roles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let on = [
+            self.crawler,
+            self.analyzer,
+            self.indexer,
+            self.alerter,
+            self.server,
+        ];
+        let names: Vec<&str> = Roles::NAMES
+            .iter()
+            .zip(on)
+            .filter_map(|(n, on)| on.then_some(*n))
+            .collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+/// Connects to the brokers of `[bus.kafka]`, creating missing topics.
+pub async fn connect(config: &Config, client: &str) -> Result<KafkaBus> {
+    let s = &config.settings;
+    let k = &s.bus.kafka;
+    let topics = Topics::with_prefix(&s.bus.topic_prefix);
+    let opts = KafkaOptions {
+        brokers: k.brokers.clone(),
+        client_id: format!("yuqing-{client}"),
+        group_prefix: s.bus.topic_prefix.clone(),
+        partitions: k.partitions,
+        replication: k.replication,
+        properties: k.properties.clone(),
+    };
+    let all = [
+        topics.crawl_tasks,
+        topics.items_raw,
+        topics.items_analyzed,
+        topics.items_dead,
+        topics.sources_status,
+    ];
+    tokio::time::timeout(Duration::from_secs(60), KafkaBus::connect(opts, &all))
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "no answer from the Kafka brokers at {} within 60 s",
+                k.brokers
+            )
+        })?
+        .with_context(|| format!("connecting to Kafka at {}", k.brokers))
+}
+
+/// Roles running over Kafka.
+pub struct RoleSet {
+    /// The console's address, when this process runs the server role.
+    pub addr: Option<SocketAddr>,
+    pub registry: prometheus::Registry,
+    bus: KafkaBus,
+    crawler: Option<Arc<Crawler>>,
+    crawl_stop: CancellationToken,
+    publish_stop: CancellationToken,
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RoleSet {
+    pub async fn start(config: Config, roles: Roles, opts: PipelineOptions) -> Result<RoleSet> {
+        let s = &config.settings;
+        let registry = new_registry();
+        let bus = connect(&config, &roles.to_string().replace(',', "-")).await?;
+        let dyn_bus: Arc<dyn Bus> = Arc::new(bus.clone());
+        let topics = Topics::with_prefix(&s.bus.topic_prefix);
+        let crawl_stop = CancellationToken::new();
+        let publish_stop = CancellationToken::new();
+        let stop = CancellationToken::new();
+        let mut tasks = Vec::new();
+
+        // The analyzer also tokenizes the server's queries.
+        let analyzer = if roles.analyzer || roles.indexer || roles.server {
+            Some(load_analyzer(&config).await?.0)
+        } else {
+            std::fs::create_dir_all(&s.data_dir).with_context(|| {
+                format!("cannot create data directory {}", s.data_dir.display())
+            })?;
+            None
+        };
+        let index = match &analyzer {
+            Some(an) if roles.indexer || roles.server => {
+                let (index, writer) = open_index(&config, an, roles.indexer)?;
+                if let Some(w) = writer {
+                    tasks.push(spawn_indexer(
+                        &dyn_bus, &topics, &index, w, &config, &registry, &stop,
+                    ));
+                }
+                Some(index)
+            }
+            _ => None,
+        };
+        if roles.analyzer {
+            let an = analyzer.as_ref().expect("loaded for the analyzer role");
+            tasks.push(spawn_analyzer(&dyn_bus, &topics, an, &registry, &stop));
+        }
+        let listener = if roles.server {
+            Some(bind(&config, &opts).await?)
+        } else {
+            None
+        };
+        let console_url = listener
+            .as_ref()
+            .map(|(_, _, url)| url.clone())
+            .or_else(|| s.server.public_url.clone())
+            .unwrap_or_else(|| format!("http://{}", s.server.listen));
+        let alerting = if roles.alerter || roles.server {
+            Some(open_alerter(&config, console_url, &registry)?)
+        } else {
+            None
+        };
+        if roles.alerter {
+            let (alerter, _) = alerting.as_ref().expect("opened for the alerter role");
+            tasks.push(spawn_alerter(&dyn_bus, &topics, alerter, &stop));
+        }
+        let crawler = if roles.crawler {
+            let c = new_crawler(&config, dyn_bus.clone(), &topics, &registry)?;
+            tasks.push(spawn_crawler(&c, &crawl_stop, &publish_stop));
+            Some(c)
+        } else {
+            None
+        };
+        let mut addr = None;
+        if let (Some((listener, a, _)), Some(index), Some((alerter, store))) =
+            (listener, index, alerting)
+        {
+            addr = Some(a);
+            tasks.push(spawn_server(
+                listener,
+                AppState {
+                    index,
+                    alerts: store,
+                    crawler: crawler.clone(),
+                    registry: registry.clone(),
+                    rules: Arc::new(config.rules.clone()),
+                    duty: Some(alerter.duty()),
+                },
+                &stop,
+            ));
+        }
+        info!(roles = %roles, brokers = %s.bus.kafka.brokers, "roles running over Kafka");
+        Ok(RoleSet {
+            addr,
+            registry,
+            bus,
+            crawler,
+            crawl_stop,
+            publish_stop,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Stops collecting, lets collected items reach the brokers (up to
+    /// `drain`), then stops every role; consumers commit what their sinks
+    /// made durable.
+    pub async fn shutdown(self, drain: Duration) {
+        self.crawl_stop.cancel();
+        if let Some(c) = &self.crawler {
+            let deadline = tokio::time::Instant::now() + drain;
+            while c.outbox_len() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if c.outbox_len() > 0 {
+                warn!(
+                    items = c.outbox_len(),
+                    "items still in the crawl outbox; they are published again at the next start"
+                );
+            }
+        }
+        self.publish_stop.cancel();
+        self.stop.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        if let Err(e) = self.bus.flush(Duration::from_secs(10)).await {
+            warn!(error = %e, "messages not confirmed by the brokers before stopping");
+        }
+        self.bus.close();
+        info!("roles stopped");
+    }
+}

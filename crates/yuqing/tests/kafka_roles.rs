@@ -1,0 +1,253 @@
+//! The roles in three processes over Kafka. librdkafka's mock cluster, a
+//! Kafka-protocol broker on 127.0.0.1 inside this test process, stands in
+//! for the brokers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rdkafka::mocking::MockCluster;
+use yuqing::demo_site::{DemoSite, Site};
+
+const TOPIC: &str = "yuqing.items.analyzed";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `yuqing`, killed (-9) when dropped, so that a failing test
+/// leaves no process behind.
+struct Proc(Child);
+
+impl Proc {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `yuqing run --roles ROLES` on the demo config over Kafka, its log in
+/// `logs/NAME.log`.
+fn start(
+    roles: &str,
+    name: &str,
+    brokers: &str,
+    site: std::net::SocketAddr,
+    dir: &Path,
+    port: u16,
+) -> Proc {
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    let log = std::fs::File::create(dir.join("logs").join(format!("{name}.log"))).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .args(["run", "--config", "config/demo.toml", "--roles", roles])
+        .env("DEMO_SITE", site.to_string())
+        .env("DEMO_DATA", dir.join("data"))
+        .env("YUQING__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        // Slow enough that the indexer can be killed mid-stream.
+        .env("YUQING__CRAWLER__PER_HOST_DELAY_MS", "150")
+        .env("YUQING__ALERT__WEBHOOK", "[]")
+        .env("YUQING__BUS__KIND", "kafka")
+        .env("YUQING__BUS__KAFKA__BROKERS", brokers)
+        // The groups commit only when a consumer closes: a process killed
+        // leaves its group's position where it was, so only the index's
+        // stored position can say where to resume.
+        .env(
+            "YUQING__BUS__KAFKA__PROPERTIES",
+            r#"{ "session.timeout.ms" = "6000", "auto.commit.interval.ms" = "3600000" }"#,
+        )
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map(Proc)
+        .unwrap()
+}
+
+fn logs(dir: &Path) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(dir.join("logs")).unwrap() {
+        let p: PathBuf = e.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+        out += &format!("== {}\n", p.display());
+        for l in tail.into_iter().rev() {
+            out += l;
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The positions stored with the index's last commit, read from its
+/// `meta.json` as any tool could.
+fn stored_positions(dir: &Path) -> Option<Vec<(i32, i64)>> {
+    let meta = std::fs::read_to_string(dir.join("data/index/meta.json")).ok()?;
+    let meta: serde_json::Value = serde_json::from_str(&meta).ok()?;
+    let payload: serde_json::Value = serde_json::from_str(meta["payload"].as_str()?).ok()?;
+    assert_eq!(payload["topic"], TOPIC);
+    Some(
+        payload["next"]
+            .as_object()?
+            .iter()
+            .map(|(p, n)| (p.parse().unwrap(), n.as_i64().unwrap()))
+            .collect(),
+    )
+}
+
+async fn json(url: &str) -> Option<serde_json::Value> {
+    reqwest::get(url).await.ok()?.json().await.ok()
+}
+
+async fn metric(api: &str, name: &str) -> Option<f64> {
+    let text = reqwest::get(format!("{api}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+async fn indexed(api: &str) -> Option<usize> {
+    let v = json(&format!("{api}/api/search?limit=1")).await?;
+    Some(v["total"].as_u64()? as usize)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_over_kafka_index_everything_and_a_killed_indexer_resumes_from_its_commit() {
+    let mock = MockCluster::new(1).unwrap();
+    // The mock broker has no CreateTopics: the topics are made here.
+    for t in [
+        "crawl.tasks",
+        "items.raw",
+        "items.analyzed",
+        "items.dead",
+        "sources.status",
+    ] {
+        mock.create_topic(&format!("yuqing.{t}"), 2, 1).unwrap();
+    }
+    let brokers = mock.bootstrap_servers();
+    let site = Site::bundled();
+    let total = site.item_count();
+    let demo = DemoSite::start(site, 0).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    let _front = start(
+        "crawler,analyzer",
+        "front",
+        &brokers,
+        demo.addr,
+        d,
+        free_port(),
+    );
+    let _alerter = start("alerter", "alerter", &brokers, demo.addr, d, free_port());
+    let mut back = start(
+        "indexer,server",
+        "back",
+        &brokers,
+        demo.addr,
+        d,
+        free_port(),
+    );
+
+    // Kill -9 the indexer once a commit stored a position, before the
+    // last item is in.
+    let mid_stream = |p: &[(i32, i64)]| {
+        let covered: i64 = p.iter().map(|(_, n)| n).sum();
+        covered > 0 && (covered as usize) < total
+    };
+    for _ in 0..1200 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if stored_positions(d).is_some_and(|p| mid_stream(&p)) {
+            break;
+        }
+    }
+    back.kill();
+    let at_kill = stored_positions(d)
+        .filter(|p| mid_stream(p))
+        .unwrap_or_else(|| panic!("no commit mid-stream\n{}", logs(d)));
+    let covered = at_kill.iter().map(|(_, n)| n).sum::<i64>() as usize;
+
+    let port = free_port();
+    let _back = start("indexer,server", "back-again", &brokers, demo.addr, d, port);
+    let api_again = format!("http://127.0.0.1:{port}");
+    let mut seen = 0;
+    for _ in 0..1200 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        seen = indexed(&api_again).await.unwrap_or(0);
+        if seen == total {
+            break;
+        }
+    }
+    assert_eq!(seen, total, "every item indexed once\n{}", logs(d));
+    // The restarted indexer read on from the stored positions: only the
+    // messages after them, where a restart from the group's position
+    // (never committed) would have read all of them again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let written = metric(&api_again, "yuqing_index_documents_written_total")
+        .await
+        .unwrap() as usize;
+    assert_eq!(written, total - covered, "{at_kill:?}\n{}", logs(d));
+    let again = stored_positions(d).unwrap();
+    assert_eq!(again.iter().map(|(_, n)| n).sum::<i64>() as usize, total);
+
+    // The alerter, in its own process, opened the demo's incidents; the
+    // server shows them from the shared alert state.
+    let mut incidents = 0;
+    for _ in 0..300 {
+        if let Some(v) = json(&format!("{api_again}/api/incidents")).await {
+            incidents = v.as_array().map_or(0, Vec::len);
+            if incidents > 0 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(incidents > 0, "{}", logs(d));
+
+    demo.stop().await;
+    drop(mock);
+}
+
+#[test]
+fn some_roles_without_kafka_is_refused_with_what_to_set() {
+    let out = Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .args(["run", "--config", "config/demo.toml", "--roles", "indexer"])
+        .env("DEMO_DATA", tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kind = \"kafka\""), "{err}");
+}
+
+#[test]
+fn unreachable_brokers_are_an_error_naming_them() {
+    let port = free_port();
+    let out = Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .args(["run", "--config", "config/demo.toml", "--roles", "analyzer"])
+        .env("DEMO_DATA", tempfile::tempdir().unwrap().path())
+        .env("YUQING__BUS__KIND", "kafka")
+        .env("YUQING__BUS__KAFKA__BROKERS", format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+}
