@@ -16,7 +16,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer as _, ConsumerContext, RebalanceProtocol, StreamConsumer,
+    BaseConsumer, Consumer as _, ConsumerContext, RebalanceProtocol, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message as _;
@@ -77,10 +77,11 @@ impl KafkaBus {
     /// reached or a topic neither exists nor can be made.
     pub async fn connect(opts: KafkaOptions, topics: &[String]) -> Result<KafkaBus, BusError> {
         let mut cfg = client_config(&opts);
-        cfg.set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "5");
+        cfg.set("linger.ms", "5");
         apply(&mut cfg, &opts);
+        // What at-least-once without duplicates rests on is not the
+        // operator's to change.
+        cfg.set("enable.idempotence", "true").set("acks", "all");
         let producer: FutureProducer = cfg.create().map_err(kafka)?;
         let bus = KafkaBus {
             inner: Arc::new(Inner {
@@ -245,39 +246,121 @@ impl Bus for KafkaBus {
     }
 
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, BusError> {
-        self.subscribe_from(topic, group, &Positions::new()).await
+        let (consumer, shared) = self.consumer(topic, group)?;
+        consumer.subscribe(&[topic]).map_err(kafka)?;
+        Ok(Box::new(KafkaConsumer {
+            consumer,
+            shared,
+            closed: self.inner.closed.clone(),
+        }))
     }
 
-    async fn subscribe_from(
+    async fn subscribe_whole(
         &self,
         topic: &str,
         group: &str,
         start: &Positions,
     ) -> Result<Box<dyn Consumer>, BusError> {
+        let (consumer, shared) = self.consumer(topic, group)?;
+        let c = consumer.clone();
+        let name = topic.to_string();
+        let partitions: Vec<i32> = tokio::task::spawn_blocking(move || {
+            let metadata = c
+                .fetch_metadata(Some(&name), Duration::from_secs(10))
+                .map_err(kafka)?;
+            Ok::<_, BusError>(
+                metadata
+                    .topics()
+                    .iter()
+                    .filter(|t| t.name() == name)
+                    .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                    .collect(),
+            )
+        })
+        .await
+        .map_err(|e| BusError::Kafka(e.to_string()))??;
+        if partitions.is_empty() {
+            return Err(BusError::Kafka(format!(
+                "topic `{topic}` has no partitions"
+            )));
+        }
+        let mut tpl = TopicPartitionList::new();
+        {
+            let mut tracker = shared.tracker.lock().unwrap();
+            for &p in &partitions {
+                let offset = start
+                    .get(&p)
+                    .map_or(Offset::Beginning, |&n| Offset::Offset(n));
+                tpl.add_partition_offset(topic, p, offset).map_err(kafka)?;
+                tracker.assign(p);
+            }
+        }
+        info!(topic, partitions = partitions.len(), positions = ?start, "reading every partition from the stored positions");
+        consumer.assign(&tpl).map_err(kafka)?;
+        Ok(Box::new(KafkaConsumer {
+            consumer,
+            shared,
+            closed: self.inner.closed.clone(),
+        }))
+    }
+}
+
+impl KafkaBus {
+    /// A consumer in `group` (prefixed) whose offsets are stored by
+    /// acknowledgements and committed by librdkafka every 2 s and on close.
+    fn consumer(&self, topic: &str, group: &str) -> Result<(Arc<Handle>, Arc<Shared>), BusError> {
         let opts = &self.inner.opts;
         let shared = Arc::new(Shared {
             topic: topic.to_string(),
-            start: Mutex::new(start.clone()),
             tracker: Mutex::new(Tracker::default()),
         });
         let mut cfg = client_config(opts);
-        cfg.set("group.id", format!("{}{group}", opts.group_prefix))
-            .set("enable.auto.commit", "true")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.commit.interval.ms", "2000")
+        cfg.set("auto.commit.interval.ms", "2000")
             .set("auto.offset.reset", "earliest");
         apply(&mut cfg, opts);
+        cfg.set("group.id", format!("{}{group}", opts.group_prefix))
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false");
         let consumer: StreamConsumer<Context> = cfg
             .create_with_context(Context {
                 shared: shared.clone(),
             })
             .map_err(kafka)?;
-        consumer.subscribe(&[topic]).map_err(kafka)?;
-        Ok(Box::new(KafkaConsumer {
-            consumer: Arc::new(consumer),
+        Ok((
+            Arc::new(Handle {
+                consumer: Some(consumer),
+            }),
             shared,
-            closed: self.inner.closed.clone(),
-        }))
+        ))
+    }
+}
+
+/// Owns a consumer and closes it off the async runtime: closing commits the
+/// stored offsets and leaves the group, which blocks until the brokers
+/// answer.
+struct Handle {
+    consumer: Option<StreamConsumer<Context>>,
+}
+
+impl std::ops::Deref for Handle {
+    type Target = StreamConsumer<Context>;
+
+    fn deref(&self) -> &Self::Target {
+        self.consumer.as_ref().expect("taken only in drop")
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let Some(c) = self.consumer.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(move || drop(c));
+            }
+            Err(_) => drop(c),
+        }
     }
 }
 
@@ -285,9 +368,6 @@ impl Bus for KafkaBus {
 /// acknowledgements share.
 struct Shared {
     topic: String,
-    /// Stored positions not yet applied: each partition's is used at its
-    /// first assignment, later ones resume from the group's commits.
-    start: Mutex<Positions>,
     tracker: Mutex<Tracker>,
 }
 
@@ -380,20 +460,9 @@ impl ConsumerContext for Context {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 {
-                    let mut start = self.shared.start.lock().unwrap();
                     let mut tracker = self.shared.tracker.lock().unwrap();
                     for &p in &parts {
                         tracker.assign(p);
-                        if let Some(next) = start.remove(&p) {
-                            info!(topic = %self.shared.topic, partition = p, offset = next, "resuming from the stored position");
-                            if let Err(e) = tpl.set_partition_offset(
-                                &self.shared.topic,
-                                p,
-                                Offset::Offset(next),
-                            ) {
-                                warn!(topic = %self.shared.topic, partition = p, error = %e, "cannot start at the stored position");
-                            }
-                        }
                     }
                 }
                 let r = if cooperative {
@@ -406,13 +475,8 @@ impl ConsumerContext for Context {
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                // What was acknowledged is committed before another member
-                // takes the partitions over.
-                if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync)
-                    && !matches!(e, KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset))
-                {
-                    warn!(topic = %self.shared.topic, error = %e, "commit on revoke failed");
-                }
+                // librdkafka commits what was stored for these partitions
+                // as they are unassigned, before the group moves on.
                 {
                     let mut tracker = self.shared.tracker.lock().unwrap();
                     for &p in &parts {
@@ -431,14 +495,16 @@ impl ConsumerContext for Context {
             other => {
                 warn!(topic = %self.shared.topic, error = ?other, "rebalance error");
                 self.shared.tracker.lock().unwrap().partitions.clear();
-                let _ = consumer.unassign();
+                if !cooperative {
+                    let _ = consumer.unassign();
+                }
             }
         }
     }
 }
 
 struct KafkaConsumer {
-    consumer: Arc<StreamConsumer<Context>>,
+    consumer: Arc<Handle>,
     shared: Arc<Shared>,
     closed: CancellationToken,
 }
@@ -487,7 +553,7 @@ impl Consumer for KafkaConsumer {
 }
 
 struct KafkaAck {
-    consumer: Arc<StreamConsumer<Context>>,
+    consumer: Arc<Handle>,
     shared: Arc<Shared>,
     partition: i32,
     offset: i64,

@@ -158,10 +158,14 @@ pub trait Bus: Send + Sync {
     /// the messages; every group sees every message.
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, BusError>;
 
-    /// Joins like [`Bus::subscribe`], but starts each partition found in
-    /// `start` at its stored position instead of the group's own. Buses
-    /// without positions (in process) ignore `start`.
-    async fn subscribe_from(
+    /// One consumer that alone reads every partition of `topic`, starting
+    /// each at its position in `start`, or at the oldest message kept when
+    /// `start` has none: for a sink whose own durable state records how far
+    /// it got (the index), so that it never depends on a group's commits
+    /// and two such sinks never split a topic between them. `group` still
+    /// names it to the brokers, for lag monitoring. Buses without positions
+    /// (in process) make it an ordinary member of `group`.
+    async fn subscribe_whole(
         &self,
         topic: &str,
         group: &str,

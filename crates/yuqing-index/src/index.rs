@@ -7,6 +7,7 @@ use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::aggregation::agg_result::AggregationResults;
 use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLimitsGuard};
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
+use tantivy::indexer::UserOperation;
 use tantivy::query::{
     AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery,
     TermSetQuery,
@@ -410,6 +411,57 @@ impl ItemIndex {
         })
     }
 
+    /// Opens for reading an index that another process writes: it must
+    /// exist with this version's schema (nothing is moved or created), and
+    /// it picks up that process's commits by itself.
+    pub fn open_existing(dir: &Path, segmenter: Segmenter) -> Result<ItemIndex, IndexError> {
+        let open_err = |message: String| IndexError::Open {
+            path: dir.display().to_string(),
+            message,
+        };
+        if !dir.join("meta.json").exists() {
+            return Err(open_err(
+                "no index yet: run the indexer role first (it creates it)".into(),
+            ));
+        }
+        let version = std::fs::read_to_string(dir.join(VERSION_FILE)).unwrap_or_default();
+        if version.trim() != SCHEMA_VERSION {
+            return Err(open_err(format!(
+                "the index has schema {}, this yuqing reads {SCHEMA_VERSION}: run the indexer role of this version first",
+                if version.trim().is_empty() {
+                    "1"
+                } else {
+                    version.trim()
+                }
+            )));
+        }
+        let (schema, fields) = schema();
+        let mmap =
+            tantivy::directory::MmapDirectory::open(dir).map_err(|e| open_err(e.to_string()))?;
+        let index = Index::open(mmap)?;
+        if index.schema() != schema {
+            return Err(open_err(
+                "the index's fields differ from this version's schema".into(),
+            ));
+        }
+        index
+            .tokenizers()
+            .register(TOKENIZER, JiebaTokenizer::new(segmenter.clone()));
+        index.tokenizers().register(JOINED, JoinedTokenizer);
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
+            .try_into()?;
+        Ok(ItemIndex {
+            index,
+            reader,
+            fields,
+            segmenter,
+            dir: dir.to_path_buf(),
+            resegment: false,
+        })
+    }
+
     /// An index that segments every document again with tantivy-jieba
     /// (default mode, HMM on) instead of taking the analyzer's tokens: what
     /// indexing costs without segment-once, for `yuqing bench index`.
@@ -445,6 +497,7 @@ impl ItemIndex {
             fields: self.fields,
             resegment: self.resegment,
             positions: None,
+            committed: None,
         })
     }
 
@@ -962,6 +1015,9 @@ pub struct ItemWriter {
     resegment: bool,
     /// Stored with every commit once set.
     positions: Option<StoredPositions>,
+    /// What the last successful commit stored: a failed commit puts it
+    /// back, so no later commit claims the failed documents.
+    committed: Option<StoredPositions>,
 }
 
 /// A commit's payload: per partition of the topic the index is fed from,
@@ -981,10 +1037,31 @@ impl std::fmt::Debug for ItemWriter {
 impl ItemWriter {
     /// Adds or replaces the item's document (upsert by item id).
     pub fn upsert(&mut self, a: &AnalyzedItem) -> Result<(), IndexError> {
+        self.upsert_all([a])
+    }
+
+    /// Adds or replaces the documents of `items`, handed to the indexing
+    /// thread as one batch: one channel message and one wake-up for the
+    /// whole batch instead of one per document.
+    pub fn upsert_all<'a>(
+        &mut self,
+        items: impl IntoIterator<Item = &'a AnalyzedItem>,
+    ) -> Result<(), IndexError> {
+        let mut ops = Vec::new();
+        for a in items {
+            ops.push(UserOperation::Delete(Term::from_field_text(
+                self.fields.id,
+                &a.item.id,
+            )));
+            ops.push(UserOperation::Add(self.document(a)));
+        }
+        self.writer.run(ops)?;
+        Ok(())
+    }
+
+    fn document(&self, a: &AnalyzedItem) -> TantivyDocument {
         let f = self.fields;
         let item = &a.item;
-        self.writer
-            .delete_term(Term::from_field_text(f.id, &item.id));
         let mut doc = TantivyDocument::new();
         doc.add_text(f.id, &item.id);
         doc.add_text(f.url, &item.url);
@@ -1028,19 +1105,32 @@ impl ItemWriter {
                 doc.add_u64(field, v);
             }
         }
-        self.writer.add_document(doc)?;
-        Ok(())
+        doc
     }
 
     /// Makes everything added so far durable, with the positions last set
     /// stored in the same commit.
     pub fn commit(&mut self) -> Result<(), IndexError> {
-        let mut prepared = self.writer.prepare_commit()?;
-        if let Some(p) = &self.positions {
-            prepared.set_payload(&serde_json::to_string(p).expect("positions serialize"));
+        let payload = self
+            .positions
+            .as_ref()
+            .map(|p| serde_json::to_string(p).expect("positions serialize"));
+        let result = self.writer.prepare_commit().and_then(|mut prepared| {
+            if let Some(p) = &payload {
+                prepared.set_payload(p);
+            }
+            prepared.commit()
+        });
+        match result {
+            Ok(_) => {
+                self.committed = self.positions.clone();
+                Ok(())
+            }
+            Err(e) => {
+                self.positions = self.committed.clone();
+                Err(e.into())
+            }
         }
-        prepared.commit()?;
-        Ok(())
     }
 
     /// Sets the positions in `topic` that the next commit covers: the
@@ -1050,6 +1140,13 @@ impl ItemWriter {
             topic: topic.to_string(),
             next: next.clone(),
         });
+    }
+
+    /// Sets the positions the index already held when it was opened: what
+    /// a commit stores until new ones are set.
+    pub fn resume_positions(&mut self, topic: &str, next: &Positions) {
+        self.set_positions(topic, next);
+        self.committed = self.positions.clone();
     }
 
     /// Deletes the items published before `cutoff`; durable at the next

@@ -84,11 +84,11 @@ pub async fn run_indexer(
         warn!(error = %e, "resuming from the consumer group's positions");
         Positions::new()
     });
-    let mut consumer = bus.subscribe_from(&topic, "indexer", &stored).await?;
+    let mut consumer = bus.subscribe_whole(&topic, "indexer", &stored).await?;
     let mut writer = writer;
     if !stored.is_empty() {
         info!(topic = %topic, positions = ?stored, "the index holds the topic up to these positions");
-        writer.set_positions(&topic, &stored);
+        writer.resume_positions(&topic, &stored);
     }
     // Past every message read so far; what a commit covers once the batch
     // is in it.
@@ -220,9 +220,7 @@ impl Commits {
             (!self.failed && !read.is_empty()).then(|| (self.topic.clone(), read.clone()));
         let result = tokio::task::spawn_blocking(move || {
             let mut w = w.lock().unwrap();
-            for (a, _) in &items {
-                w.upsert(a)?;
-            }
+            w.upsert_all(items.iter().map(|(a, _)| a))?;
             if let Some((topic, next)) = positions {
                 w.set_positions(&topic, &next);
             }

@@ -104,8 +104,7 @@ impl Pipeline {
         let s = &config.settings;
         let registry = new_registry();
         let (analyzer, rule_errors) = load_analyzer(&config).await?;
-        let (index, writer) = open_index(&config, &analyzer, true)?;
-        let writer = writer.expect("asked for the writer");
+        let (index, writer) = open_index(&config, &analyzer)?;
         let (listener, addr, console_url) = bind(&config, &opts).await?;
         let (alerter, store) = open_alerter(&config, console_url, &registry)?;
 
@@ -265,28 +264,19 @@ pub(crate) async fn load_analyzer(config: &Config) -> Result<(Arc<Analyzer>, Vec
     Ok((Arc::new(analyzer), rule_errors))
 }
 
-/// Opens the index, and its single writer when `write` is set.
+/// Opens the index and its single writer.
 pub(crate) fn open_index(
     config: &Config,
     analyzer: &Analyzer,
-    write: bool,
-) -> Result<(Arc<ItemIndex>, Option<ItemWriter>)> {
+) -> Result<(Arc<ItemIndex>, ItemWriter)> {
     let s = &config.settings;
     let index = Arc::new(
         ItemIndex::open(&s.data_dir.join("index"), analyzer.segmenter().clone())
             .context("opening the index")?,
     );
-    let writer = if write {
-        Some(
-            index
-                .writer_with_threads(s.index.writer_heap_mb * 1024 * 1024, s.index.writer_threads)
-                .context(
-                    "opening the index writer (is another yuqing using this data directory?)",
-                )?,
-        )
-    } else {
-        None
-    };
+    let writer = index
+        .writer_with_threads(s.index.writer_heap_mb * 1024 * 1024, s.index.writer_threads)
+        .context("opening the index writer (is another yuqing using this data directory?)")?;
     Ok((index, writer))
 }
 

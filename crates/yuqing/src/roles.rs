@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use yuqing_bus::{Bus, KafkaBus, KafkaOptions, Topics};
 use yuqing_config::Config;
 use yuqing_crawler::Crawler;
+use yuqing_index::ItemIndex;
 use yuqing_server::AppState;
 
 use crate::pipeline::{
@@ -144,14 +145,11 @@ impl RoleSet {
     pub async fn start(config: Config, roles: Roles, opts: PipelineOptions) -> Result<RoleSet> {
         let s = &config.settings;
         let registry = new_registry();
+        // Everything that can fail comes first, so that a failed start
+        // leaves nothing running.
         let bus = connect(&config, &roles.to_string().replace(',', "-")).await?;
         let dyn_bus: Arc<dyn Bus> = Arc::new(bus.clone());
         let topics = Topics::with_prefix(&s.bus.topic_prefix);
-        let crawl_stop = CancellationToken::new();
-        let publish_stop = CancellationToken::new();
-        let stop = CancellationToken::new();
-        let mut tasks = Vec::new();
-
         // The analyzer also tokenizes the server's queries.
         let analyzer = if roles.analyzer || roles.indexer || roles.server {
             Some(load_analyzer(&config).await?.0)
@@ -161,22 +159,21 @@ impl RoleSet {
             })?;
             None
         };
-        let index = match &analyzer {
-            Some(an) if roles.indexer || roles.server => {
-                let (index, writer) = open_index(&config, an, roles.indexer)?;
-                if let Some(w) = writer {
-                    tasks.push(spawn_indexer(
-                        &dyn_bus, &topics, &index, w, &config, &registry, &stop,
-                    ));
-                }
-                Some(index)
+        let (index, writer) = match &analyzer {
+            Some(an) if roles.indexer => {
+                let (index, writer) = open_index(&config, an)?;
+                (Some(index), Some(writer))
             }
-            _ => None,
+            // A server beside an indexer in another process reads the
+            // index that process writes.
+            Some(an) if roles.server => {
+                let dir = s.data_dir.join("index");
+                let index = ItemIndex::open_existing(&dir, an.segmenter().clone())
+                    .with_context(|| format!("opening the index at {}", dir.display()))?;
+                (Some(Arc::new(index)), None)
+            }
+            _ => (None, None),
         };
-        if roles.analyzer {
-            let an = analyzer.as_ref().expect("loaded for the analyzer role");
-            tasks.push(spawn_analyzer(&dyn_bus, &topics, an, &registry, &stop));
-        }
         let listener = if roles.server {
             Some(bind(&config, &opts).await?)
         } else {
@@ -192,17 +189,30 @@ impl RoleSet {
         } else {
             None
         };
-        if roles.alerter {
-            let (alerter, _) = alerting.as_ref().expect("opened for the alerter role");
-            tasks.push(spawn_alerter(&dyn_bus, &topics, alerter, &stop));
-        }
         let crawler = if roles.crawler {
-            let c = new_crawler(&config, dyn_bus.clone(), &topics, &registry)?;
-            tasks.push(spawn_crawler(&c, &crawl_stop, &publish_stop));
-            Some(c)
+            Some(new_crawler(&config, dyn_bus.clone(), &topics, &registry)?)
         } else {
             None
         };
+
+        let crawl_stop = CancellationToken::new();
+        let publish_stop = CancellationToken::new();
+        let stop = CancellationToken::new();
+        let mut tasks = Vec::new();
+        if let (Some(index), Some(w)) = (&index, writer) {
+            tasks.push(spawn_indexer(
+                &dyn_bus, &topics, index, w, &config, &registry, &stop,
+            ));
+        }
+        if let (true, Some(an)) = (roles.analyzer, &analyzer) {
+            tasks.push(spawn_analyzer(&dyn_bus, &topics, an, &registry, &stop));
+        }
+        if let (true, Some((alerter, _))) = (roles.alerter, &alerting) {
+            tasks.push(spawn_alerter(&dyn_bus, &topics, alerter, &stop));
+        }
+        if let Some(c) = &crawler {
+            tasks.push(spawn_crawler(c, &crawl_stop, &publish_stop));
+        }
         let mut addr = None;
         if let (Some((listener, a, _)), Some(index), Some((alerter, store))) =
             (listener, index, alerting)

@@ -185,15 +185,20 @@ async fn roles_over_kafka_index_everything_and_a_killed_indexer_resumes_from_its
     let port = free_port();
     let _back = start("indexer,server", "back-again", &brokers, demo.addr, d, port);
     let api_again = format!("http://127.0.0.1:{port}");
+    // A console in a fourth process follows the index the indexer writes.
+    let port = free_port();
+    let _viewer = start("server", "viewer", &brokers, demo.addr, d, port);
+    let viewer = format!("http://127.0.0.1:{port}");
     let mut seen = 0;
     for _ in 0..1200 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        seen = indexed(&api_again).await.unwrap_or(0);
+        seen = indexed(&viewer).await.unwrap_or(0);
         if seen == total {
             break;
         }
     }
     assert_eq!(seen, total, "every item indexed once\n{}", logs(d));
+    assert_eq!(indexed(&api_again).await, Some(total));
     // The restarted indexer read on from the stored positions: only the
     // messages after them, where a restart from the group's position
     // (never committed) would have read all of them again.
@@ -206,10 +211,10 @@ async fn roles_over_kafka_index_everything_and_a_killed_indexer_resumes_from_its
     assert_eq!(again.iter().map(|(_, n)| n).sum::<i64>() as usize, total);
 
     // The alerter, in its own process, opened the demo's incidents; the
-    // server shows them from the shared alert state.
+    // console shows them from the shared alert state.
     let mut incidents = 0;
     for _ in 0..300 {
-        if let Some(v) = json(&format!("{api_again}/api/incidents")).await {
+        if let Some(v) = json(&format!("{viewer}/api/incidents")).await {
             incidents = v.as_array().map_or(0, Vec::len);
             if incidents > 0 {
                 break;
