@@ -393,14 +393,22 @@ impl ItemIndex {
         let (schema, fields) = schema();
         let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| open_err(&e))?;
         let index = Index::open_or_create(mmap, schema)?;
+        Self::with_reader(index, fields, segmenter, dir, ReloadPolicy::Manual)
+    }
+
+    /// Registers the tokenizers and opens the reader.
+    fn with_reader(
+        index: Index,
+        fields: Fields,
+        segmenter: Segmenter,
+        dir: &Path,
+        policy: ReloadPolicy,
+    ) -> Result<ItemIndex, IndexError> {
         index
             .tokenizers()
             .register(TOKENIZER, JiebaTokenizer::new(segmenter.clone()));
         index.tokenizers().register(JOINED, JoinedTokenizer);
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
+        let reader = index.reader_builder().reload_policy(policy).try_into()?;
         Ok(ItemIndex {
             index,
             reader,
@@ -444,22 +452,13 @@ impl ItemIndex {
                 "the index's fields differ from this version's schema".into(),
             ));
         }
-        index
-            .tokenizers()
-            .register(TOKENIZER, JiebaTokenizer::new(segmenter.clone()));
-        index.tokenizers().register(JOINED, JoinedTokenizer);
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::OnCommitWithDelay)
-            .try_into()?;
-        Ok(ItemIndex {
+        Self::with_reader(
             index,
-            reader,
             fields,
             segmenter,
-            dir: dir.to_path_buf(),
-            resegment: false,
-        })
+            dir,
+            ReloadPolicy::OnCommitWithDelay,
+        )
     }
 
     /// An index that segments every document again with tantivy-jieba

@@ -513,9 +513,25 @@ async fn sources(State(st): State<AppState>) -> impl IntoResponse {
     Json(st.crawler.map(|c| c.health()).unwrap_or_default())
 }
 
+/// `/metrics` and `/healthz` alone, for a process that runs roles but not
+/// the server.
+pub fn metrics_app(registry: prometheus::Registry) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(|State(r): State<prometheus::Registry>| async move { render_metrics(&r) }),
+        )
+        .with_state(registry)
+}
+
 async fn metrics(State(st): State<AppState>) -> Response {
+    render_metrics(&st.registry)
+}
+
+fn render_metrics(registry: &prometheus::Registry) -> Response {
     let mut buf = String::new();
-    let families = st.registry.gather();
+    let families = registry.gather();
     match prometheus::TextEncoder::new().encode_utf8(&families, &mut buf) {
         Ok(()) => ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], buf).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),

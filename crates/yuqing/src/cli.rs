@@ -632,11 +632,16 @@ async fn run(path: Option<PathBuf>, roles: &str) -> Result<ExitCode> {
         BusKind::Kafka => {
             let brokers = config.settings.bus.kafka.brokers.clone();
             let set = RoleSet::start(config, roles, PipelineOptions::default()).await?;
-            match set.addr {
-                Some(a) => {
-                    println!("yuqing running ({roles}) over Kafka at {brokers}: console http://{a}")
-                }
-                None => println!("yuqing running ({roles}) over Kafka at {brokers}"),
+            if roles.server {
+                println!(
+                    "yuqing running ({roles}) over Kafka at {brokers}: console http://{}",
+                    set.addr
+                );
+            } else {
+                println!(
+                    "yuqing running ({roles}) over Kafka at {brokers}: metrics http://{}/metrics",
+                    set.addr
+                );
             }
             shutdown_signal().await;
             eprintln!("stopping: committing what each role made durable…");

@@ -129,14 +129,14 @@ impl Pipeline {
             spawn_alerter(&dyn_bus, &topics, &alerter, &stop),
             spawn_server(
                 listener,
-                AppState {
+                app(AppState {
                     index: index.clone(),
                     alerts: store,
                     crawler: Some(crawler.clone()),
                     registry: registry.clone(),
                     rules: Arc::new(config.rules.clone()),
                     duty: Some(alerter.duty()),
-                },
+                }),
                 &stop,
             ),
             spawn_crawler(&crawler, &crawl_stop, &publish_stop),
@@ -391,10 +391,9 @@ pub(crate) fn spawn_alerter(
 
 pub(crate) fn spawn_server(
     listener: tokio::net::TcpListener,
-    state: AppState,
+    router: axum::Router,
     stop: &CancellationToken,
 ) -> JoinHandle<()> {
-    let router = app(state);
     let st = stop.clone();
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router)

@@ -18,7 +18,7 @@ use yuqing_bus::{Bus, KafkaBus, KafkaOptions, Topics};
 use yuqing_config::Config;
 use yuqing_crawler::Crawler;
 use yuqing_index::ItemIndex;
-use yuqing_server::AppState;
+use yuqing_server::{AppState, app, metrics_app};
 
 use crate::pipeline::{
     PipelineOptions, bind, load_analyzer, new_crawler, new_registry, open_alerter, open_index,
@@ -130,8 +130,9 @@ pub async fn connect(config: &Config, client: &str) -> Result<KafkaBus> {
 
 /// Roles running over Kafka.
 pub struct RoleSet {
-    /// The console's address, when this process runs the server role.
-    pub addr: Option<SocketAddr>,
+    /// Where this process answers: the console and API with the server
+    /// role, `/metrics` and `/healthz` only without it.
+    pub addr: SocketAddr,
     pub registry: prometheus::Registry,
     bus: KafkaBus,
     crawler: Option<Arc<Crawler>>,
@@ -174,16 +175,18 @@ impl RoleSet {
             }
             _ => (None, None),
         };
-        let listener = if roles.server {
-            Some(bind(&config, &opts).await?)
+        // Every process answers on `server.listen`: the console and API
+        // with the server role, `/metrics` and `/healthz` without.
+        let (listener, addr, bound_url) = bind(&config, &opts).await?;
+        // Links in alerts point at the console, wherever it runs.
+        let console_url = if roles.server {
+            bound_url
         } else {
-            None
+            s.server
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", s.server.listen))
         };
-        let console_url = listener
-            .as_ref()
-            .map(|(_, _, url)| url.clone())
-            .or_else(|| s.server.public_url.clone())
-            .unwrap_or_else(|| format!("http://{}", s.server.listen));
         let alerting = if roles.alerter || roles.server {
             Some(open_alerter(&config, console_url, &registry)?)
         } else {
@@ -213,24 +216,18 @@ impl RoleSet {
         if let Some(c) = &crawler {
             tasks.push(spawn_crawler(c, &crawl_stop, &publish_stop));
         }
-        let mut addr = None;
-        if let (Some((listener, a, _)), Some(index), Some((alerter, store))) =
-            (listener, index, alerting)
-        {
-            addr = Some(a);
-            tasks.push(spawn_server(
-                listener,
-                AppState {
-                    index,
-                    alerts: store,
-                    crawler: crawler.clone(),
-                    registry: registry.clone(),
-                    rules: Arc::new(config.rules.clone()),
-                    duty: Some(alerter.duty()),
-                },
-                &stop,
-            ));
-        }
+        let router = match (roles.server, index, alerting) {
+            (true, Some(index), Some((alerter, store))) => app(AppState {
+                index,
+                alerts: store,
+                crawler: crawler.clone(),
+                registry: registry.clone(),
+                rules: Arc::new(config.rules.clone()),
+                duty: Some(alerter.duty()),
+            }),
+            _ => metrics_app(registry.clone()),
+        };
+        tasks.push(spawn_server(listener, router, &stop));
         info!(roles = %roles, brokers = %s.bus.kafka.brokers, "roles running over Kafka");
         Ok(RoleSet {
             addr,

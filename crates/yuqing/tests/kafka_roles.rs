@@ -1,6 +1,8 @@
-//! The roles in three processes over Kafka. librdkafka's mock cluster, a
+//! The roles in four processes over Kafka. librdkafka's mock cluster, a
 //! Kafka-protocol broker on 127.0.0.1 inside this test process, stands in
 //! for the brokers.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -9,15 +11,9 @@ use std::time::Duration;
 use rdkafka::mocking::MockCluster;
 use yuqing::demo_site::{DemoSite, Site};
 
-const TOPIC: &str = "yuqing.items.analyzed";
+use common::free_port;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+const TOPIC: &str = "yuqing.items.analyzed";
 
 /// A running `yuqing`, killed (-9) when dropped, so that a failing test
 /// leaves no process behind.
@@ -146,13 +142,14 @@ async fn roles_over_kafka_index_everything_and_a_killed_indexer_resumes_from_its
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
 
+    let front_port = free_port();
     let _front = start(
         "crawler,analyzer",
         "front",
         &brokers,
         demo.addr,
         d,
-        free_port(),
+        front_port,
     );
     let _alerter = start("alerter", "alerter", &brokers, demo.addr, d, free_port());
     let mut back = start(
@@ -223,6 +220,12 @@ async fn roles_over_kafka_index_everything_and_a_killed_indexer_resumes_from_its
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(incidents > 0, "{}", logs(d));
+    // A process without the server still answers for Prometheus.
+    let front = format!("http://127.0.0.1:{front_port}");
+    assert_eq!(
+        metric(&front, "yuqing_analysis_items_total").await,
+        Some(total as f64)
+    );
 
     demo.stop().await;
     drop(mock);

@@ -2,18 +2,14 @@
 //! the same data directory: every item is collected exactly once and the
 //! incidents are the same as in an uninterrupted run.
 
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use yuqing::demo_site::{DemoSite, Site};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::free_port;
 
 fn start(site: std::net::SocketAddr, data: &std::path::Path, port: u16, delay_ms: u64) -> Child {
     Command::new(env!("CARGO_BIN_EXE_yuqing"))
