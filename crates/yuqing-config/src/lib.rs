@@ -289,6 +289,36 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
             ),
         ));
     }
+    let kafka = &s.bus.kafka;
+    let kafka_key = |k: &'static str| [PathSeg::Key("bus"), PathSeg::Key("kafka"), PathSeg::Key(k)];
+    if s.bus.kind == BusKind::Kafka
+        && kafka.brokers.split(',').any(|b| {
+            b.trim()
+                .rsplit_once(':')
+                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+        })
+    {
+        errors.push(at(
+            &kafka_key("brokers"),
+            "bus.kafka.brokers".into(),
+            format!(
+                "`{}` is not a list of host:port (e.g. \"kafka1:9092,kafka2:9092\")",
+                kafka.brokers
+            ),
+        ));
+    }
+    for (key, value) in [
+        ("partitions", kafka.partitions),
+        ("replication", kafka.replication),
+    ] {
+        if value < 1 {
+            errors.push(at(
+                &kafka_key(key),
+                format!("bus.kafka.{key}"),
+                format!("must be at least 1, not {value}"),
+            ));
+        }
+    }
     if let Err(e) = s.report.schedule.parse::<croner::Cron>() {
         errors.push(at(
             &[PathSeg::Key("report"), PathSeg::Key("schedule")],

@@ -362,3 +362,39 @@ fn every_routing_problem_is_named() {
         "{text}"
     );
 }
+
+#[test]
+fn kafka_settings_are_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "rules/a.toml", RULES);
+    let good = write(
+        dir.path(),
+        "good.toml",
+        "[bus]\nkind = \"kafka\"\n[bus.kafka]\nbrokers = \"k1:9092, k2:9092\"\npartitions = 12\n[bus.kafka.properties]\n\"security.protocol\" = \"sasl_ssl\"\n",
+    );
+    let cfg = Loader::default().load(&good).unwrap();
+    assert_eq!(cfg.settings.bus.kind, crate::BusKind::Kafka);
+    assert_eq!(cfg.settings.bus.kafka.partitions, 12);
+    assert_eq!(cfg.settings.bus.kafka.replication, 1);
+    assert_eq!(
+        cfg.settings.bus.kafka.properties["security.protocol"],
+        "sasl_ssl"
+    );
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "[bus]\nkind = \"kafka\"\n[bus.kafka]\nbrokers = \"k1\"\npartitions = 0\n",
+    );
+    let text = Loader::default().load(&bad).unwrap_err().to_string();
+    assert!(
+        text.contains("bad.toml:4:") && text.contains("host:port"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bad.toml:5:") && text.contains("at least 1"),
+        "{text}"
+    );
+    let unknown = write(dir.path(), "unknown.toml", "[bus]\nkind = \"rabbitmq\"\n");
+    let text = Loader::default().load(&unknown).unwrap_err().to_string();
+    assert!(text.contains("unknown.toml:2:"), "{text}");
+}
