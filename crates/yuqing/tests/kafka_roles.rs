@@ -1,6 +1,7 @@
-//! The roles in four processes over Kafka. librdkafka's mock cluster, a
-//! Kafka-protocol broker on 127.0.0.1 inside this test process, stands in
-//! for the brokers.
+//! The roles in four processes over Kafka: against librdkafka's mock
+//! cluster, a Kafka-protocol broker on 127.0.0.1 inside this test process,
+//! and against the broker `YUQING_TEST_KAFKA` names (`host:port`), on topics
+//! of the test's own. `.ci/run` starts one (Tansu, from crates.io).
 
 mod common;
 
@@ -13,7 +14,47 @@ use yuqing::demo_site::{DemoSite, Site};
 
 use common::free_port;
 
-const TOPIC: &str = "yuqing.items.analyzed";
+/// The brokers the roles talk to, and the topic prefix of this run.
+struct Broker {
+    brokers: String,
+    prefix: String,
+    _mock: Option<MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
+}
+
+impl Broker {
+    /// The broker `YUQING_TEST_KAFKA` names, if any.
+    fn external() -> Option<Broker> {
+        let brokers = std::env::var("YUQING_TEST_KAFKA").ok()?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        Some(Broker {
+            brokers,
+            prefix: format!("yuqing-test-{nanos}."),
+            _mock: None,
+        })
+    }
+
+    fn mock() -> Broker {
+        let mock = MockCluster::new(1).unwrap();
+        // The mock broker has no CreateTopics: the topics are made here.
+        for t in [
+            "crawl.tasks",
+            "items.raw",
+            "items.analyzed",
+            "items.dead",
+            "sources.status",
+        ] {
+            mock.create_topic(&format!("yuqing.{t}"), 2, 1).unwrap();
+        }
+        Broker {
+            brokers: mock.bootstrap_servers(),
+            prefix: "yuqing.".into(),
+            _mock: Some(mock),
+        }
+    }
+}
 
 /// A running `yuqing`, killed (-9) when dropped, so that a failing test
 /// leaves no process behind.
@@ -37,7 +78,7 @@ impl Drop for Proc {
 fn start(
     roles: &str,
     name: &str,
-    brokers: &str,
+    broker: &Broker,
     site: std::net::SocketAddr,
     dir: &Path,
     port: u16,
@@ -54,7 +95,9 @@ fn start(
         .env("YUQING__CRAWLER__PER_HOST_DELAY_MS", "150")
         .env("YUQING__ALERT__WEBHOOK", "[]")
         .env("YUQING__BUS__KIND", "kafka")
-        .env("YUQING__BUS__KAFKA__BROKERS", brokers)
+        .env("YUQING__BUS__KAFKA__BROKERS", &broker.brokers)
+        .env("YUQING__BUS__TOPIC_PREFIX", &broker.prefix)
+        .env("YUQING__BUS__KAFKA__PARTITIONS", "2")
         // The groups commit only when a consumer closes: a process killed
         // leaves its group's position where it was, so only the index's
         // stored position can say where to resume.
@@ -87,11 +130,11 @@ fn logs(dir: &Path) -> String {
 
 /// The positions stored with the index's last commit, read from its
 /// `meta.json` as any tool could.
-fn stored_positions(dir: &Path) -> Option<Vec<(i32, i64)>> {
+fn stored_positions(dir: &Path, topic: &str) -> Option<Vec<(i32, i64)>> {
     let meta = std::fs::read_to_string(dir.join("data/index/meta.json")).ok()?;
     let meta: serde_json::Value = serde_json::from_str(&meta).ok()?;
     let payload: serde_json::Value = serde_json::from_str(meta["payload"].as_str()?).ok()?;
-    assert_eq!(payload["topic"], TOPIC);
+    assert_eq!(payload["topic"], topic);
     Some(
         payload["next"]
             .as_object()?
@@ -123,19 +166,21 @@ async fn indexed(api: &str) -> Option<usize> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn roles_over_kafka_index_everything_and_a_killed_indexer_resumes_from_its_commit() {
-    let mock = MockCluster::new(1).unwrap();
-    // The mock broker has no CreateTopics: the topics are made here.
-    for t in [
-        "crawl.tasks",
-        "items.raw",
-        "items.analyzed",
-        "items.dead",
-        "sources.status",
-    ] {
-        mock.create_topic(&format!("yuqing.{t}"), 2, 1).unwrap();
-    }
-    let brokers = mock.bootstrap_servers();
+async fn on_the_mock_cluster_roles_index_everything_and_a_killed_indexer_resumes_from_its_commit() {
+    roles_over_kafka(Broker::mock()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_real_broker_roles_index_everything_and_a_killed_indexer_resumes_from_its_commit() {
+    let Some(broker) = Broker::external() else {
+        eprintln!("skipping: set YUQING_TEST_KAFKA=host:port to run against a real broker");
+        return;
+    };
+    roles_over_kafka(broker).await;
+}
+
+async fn roles_over_kafka(broker: Broker) {
+    let topic = format!("{}items.analyzed", broker.prefix);
     let site = Site::bundled();
     let total = site.item_count();
     let demo = DemoSite::start(site, 0).await.unwrap();
@@ -146,20 +191,13 @@ async fn roles_over_kafka_index_everything_and_a_killed_indexer_resumes_from_its
     let _front = start(
         "crawler,analyzer",
         "front",
-        &brokers,
+        &broker,
         demo.addr,
         d,
         front_port,
     );
-    let _alerter = start("alerter", "alerter", &brokers, demo.addr, d, free_port());
-    let mut back = start(
-        "indexer,server",
-        "back",
-        &brokers,
-        demo.addr,
-        d,
-        free_port(),
-    );
+    let _alerter = start("alerter", "alerter", &broker, demo.addr, d, free_port());
+    let mut back = start("indexer,server", "back", &broker, demo.addr, d, free_port());
 
     // Kill -9 the indexer once a commit stored a position, before the
     // last item is in.
@@ -169,22 +207,22 @@ async fn roles_over_kafka_index_everything_and_a_killed_indexer_resumes_from_its
     };
     for _ in 0..1200 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if stored_positions(d).is_some_and(|p| mid_stream(&p)) {
+        if stored_positions(d, &topic).is_some_and(|p| mid_stream(&p)) {
             break;
         }
     }
     back.kill();
-    let at_kill = stored_positions(d)
+    let at_kill = stored_positions(d, &topic)
         .filter(|p| mid_stream(p))
         .unwrap_or_else(|| panic!("no commit mid-stream\n{}", logs(d)));
     let covered = at_kill.iter().map(|(_, n)| n).sum::<i64>() as usize;
 
     let port = free_port();
-    let _back = start("indexer,server", "back-again", &brokers, demo.addr, d, port);
+    let _back = start("indexer,server", "back-again", &broker, demo.addr, d, port);
     let api_again = format!("http://127.0.0.1:{port}");
     // A console in a fourth process follows the index the indexer writes.
     let port = free_port();
-    let _viewer = start("server", "viewer", &brokers, demo.addr, d, port);
+    let _viewer = start("server", "viewer", &broker, demo.addr, d, port);
     let viewer = format!("http://127.0.0.1:{port}");
     let mut seen = 0;
     for _ in 0..1200 {
@@ -204,7 +242,7 @@ async fn roles_over_kafka_index_everything_and_a_killed_indexer_resumes_from_its
         .await
         .unwrap() as usize;
     assert_eq!(written, total - covered, "{at_kill:?}\n{}", logs(d));
-    let again = stored_positions(d).unwrap();
+    let again = stored_positions(d, &topic).unwrap();
     assert_eq!(again.iter().map(|(_, n)| n).sum::<i64>() as usize, total);
 
     // The alerter, in its own process, opened the demo's incidents; the
@@ -228,7 +266,6 @@ async fn roles_over_kafka_index_everything_and_a_killed_indexer_resumes_from_its
     );
 
     demo.stop().await;
-    drop(mock);
 }
 
 #[test]
