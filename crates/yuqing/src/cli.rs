@@ -42,7 +42,8 @@ enum Command {
     Run {
         #[arg(long, short, env = "YUQING_CONFIG")]
         config: Option<PathBuf>,
-        /// Roles to run in this process.
+        /// Roles to run in this process: `all`, or some of crawler, analyzer,
+        /// indexer, alerter, server (needs `[bus] kind = "kafka"`).
         #[arg(long, default_value = "all")]
         roles: String,
     },
