@@ -77,6 +77,16 @@ struct Fields {
 const SCHEMA_VERSION: &str = "2";
 const VERSION_FILE: &str = "yuqing-schema-version";
 
+/// The schema version the index in `dir` was written with; indexes from
+/// before the version file are version 1.
+fn schema_version(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join(VERSION_FILE))
+        .map(|v| v.trim().to_string())
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "1".into())
+}
+
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text_opts = TextOptions::default().set_indexing_options(
@@ -374,11 +384,8 @@ impl ItemIndex {
             message: e.to_string(),
         };
         std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
-        let version_file = dir.join(VERSION_FILE);
-        let version = std::fs::read_to_string(&version_file).ok();
-        let has_index = dir.join("meta.json").exists();
-        if has_index && version.as_deref().map(str::trim) != Some(SCHEMA_VERSION) {
-            let old = version.as_deref().map_or("1", str::trim).to_string();
+        let old = schema_version(dir);
+        if dir.join("meta.json").exists() && old != SCHEMA_VERSION {
             let aside = dir.with_file_name(format!(
                 "{}.schema-{old}-{}",
                 dir.file_name()
@@ -389,7 +396,7 @@ impl ItemIndex {
             tracing::warn!(old = %aside.display(), "the index had an older schema; it was moved aside and a new one started");
             std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
         }
-        std::fs::write(&version_file, SCHEMA_VERSION).map_err(|e| open_err(&e))?;
+        std::fs::write(dir.join(VERSION_FILE), SCHEMA_VERSION).map_err(|e| open_err(&e))?;
         let (schema, fields) = schema();
         let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| open_err(&e))?;
         let index = Index::open_or_create(mmap, schema)?;
@@ -432,15 +439,10 @@ impl ItemIndex {
                 "no index yet: run the indexer role first (it creates it)".into(),
             ));
         }
-        let version = std::fs::read_to_string(dir.join(VERSION_FILE)).unwrap_or_default();
-        if version.trim() != SCHEMA_VERSION {
+        let version = schema_version(dir);
+        if version != SCHEMA_VERSION {
             return Err(open_err(format!(
-                "the index has schema {}, this yuqing reads {SCHEMA_VERSION}: run the indexer role of this version first",
-                if version.trim().is_empty() {
-                    "1"
-                } else {
-                    version.trim()
-                }
+                "the index has schema {version}, this yuqing reads {SCHEMA_VERSION}: run the indexer role of this version first"
             )));
         }
         let (schema, fields) = schema();
@@ -489,14 +491,20 @@ impl ItemIndex {
         threads: usize,
     ) -> Result<ItemWriter, IndexError> {
         let threads = threads.max(1);
+        // Commits keep the positions the index holds until new ones are
+        // set; an unreadable payload is reported by `stored_positions`.
+        let held: Option<StoredPositions> = self
+            .commit_payload()?
+            .and_then(|p| serde_json::from_str(&p).ok());
         Ok(ItemWriter {
             writer: self
                 .index
                 .writer_with_num_threads(threads, heap_bytes.max(15_000_000 * threads))?,
             fields: self.fields,
             resegment: self.resegment,
-            positions: None,
-            committed: None,
+            positions: held.clone(),
+            committed: held,
+            failed: false,
         })
     }
 
@@ -1014,9 +1022,12 @@ pub struct ItemWriter {
     resegment: bool,
     /// Stored with every commit once set.
     positions: Option<StoredPositions>,
-    /// What the last successful commit stored: a failed commit puts it
-    /// back, so no later commit claims the failed documents.
+    /// What the last successful commit stored: a failed write puts it
+    /// back.
     committed: Option<StoredPositions>,
+    /// A write failed: its documents may be lost, so no later commit of
+    /// this writer may claim positions past them.
+    failed: bool,
 }
 
 /// A commit's payload: per partition of the topic the index is fed from,
@@ -1054,8 +1065,18 @@ impl ItemWriter {
             )));
             ops.push(UserOperation::Add(self.document(a)));
         }
-        self.writer.run(ops)?;
+        if let Err(e) = self.writer.run(ops) {
+            self.fail();
+            return Err(e.into());
+        }
         Ok(())
+    }
+
+    /// After a failed write: back to the positions of the last good
+    /// commit, and there for the rest of this writer's life.
+    fn fail(&mut self) {
+        self.failed = true;
+        self.positions = self.committed.clone();
     }
 
     fn document(&self, a: &AnalyzedItem) -> TantivyDocument {
@@ -1126,7 +1147,7 @@ impl ItemWriter {
                 Ok(())
             }
             Err(e) => {
-                self.positions = self.committed.clone();
+                self.fail();
                 Err(e.into())
             }
         }
@@ -1134,18 +1155,16 @@ impl ItemWriter {
 
     /// Sets the positions in `topic` that the next commit covers: the
     /// index then holds every message before them.
+    /// After a failed write the call does nothing: the failed documents
+    /// come again only if the positions stay before them.
     pub fn set_positions(&mut self, topic: &str, next: &Positions) {
+        if self.failed {
+            return;
+        }
         self.positions = Some(StoredPositions {
             topic: topic.to_string(),
             next: next.clone(),
         });
-    }
-
-    /// Sets the positions the index already held when it was opened: what
-    /// a commit stores until new ones are set.
-    pub fn resume_positions(&mut self, topic: &str, next: &Positions) {
-        self.set_positions(topic, next);
-        self.committed = self.positions.clone();
     }
 
     /// Deletes the items published before `cutoff`; durable at the next

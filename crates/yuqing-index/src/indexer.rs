@@ -78,25 +78,19 @@ pub async fn run_indexer(
     shutdown: CancellationToken,
 ) -> Result<(), BusError> {
     // On Kafka, each commit stores the positions it covers, and a restart
-    // resumes right after them, whatever the consumer group committed.
+    // reads on right after them, whatever any consumer group committed.
     let topic = topics.items_analyzed.clone();
     let stored = index.stored_positions(&topic).unwrap_or_else(|e| {
-        warn!(error = %e, "resuming from the consumer group's positions");
+        warn!(error = %e, "reading the topic from its oldest message");
         Positions::new()
     });
-    let mut consumer = bus.subscribe_whole(&topic, "indexer", &stored).await?;
-    let mut writer = writer;
     if !stored.is_empty() {
         info!(topic = %topic, positions = ?stored, "the index holds the topic up to these positions");
-        writer.resume_positions(&topic, &stored);
     }
+    let mut consumer = bus.subscribe_whole(&topic, "indexer", &stored).await?;
     // Past every message read so far; what a commit covers once the batch
     // is in it.
     let mut read = stored;
-    let mut commits = Commits {
-        topic,
-        failed: false,
-    };
     let writer = Arc::new(Mutex::new(writer));
     let mut batch: Vec<(AnalyzedItem, Ack)> = Vec::new();
     let mut deadline: Option<Instant> = None;
@@ -123,7 +117,7 @@ pub async fn run_indexer(
                 expire(&index, &writer, retention_cutoff(), &metrics).await;
             }
             _ = timer => {
-                commits.flush(&index, &writer, &mut batch, &read, &metrics).await;
+                flush(&index, &writer, &mut batch, (&topic, &read), &metrics).await;
                 deadline = None;
             }
             d = consumer.recv() => {
@@ -139,7 +133,7 @@ pub async fn run_indexer(
                             deadline = Some(Instant::now() + Duration::from_secs(cfg.commit_every_secs));
                         }
                         if batch.len() >= cfg.commit_every_docs {
-                            commits.flush(&index, &writer, &mut batch, &read, &metrics).await;
+                            flush(&index, &writer, &mut batch, (&topic, &read), &metrics).await;
                             deadline = None;
                         }
                     }
@@ -154,9 +148,7 @@ pub async fn run_indexer(
             }
         }
     }
-    commits
-        .flush(&index, &writer, &mut batch, &read, &metrics)
-        .await;
+    flush(&index, &writer, &mut batch, (&topic, &read), &metrics).await;
     info!(documents = index.num_docs(), "indexer stopped");
     Ok(())
 }
@@ -192,59 +184,47 @@ async fn expire(
     }
 }
 
-/// Commits batches with the bus positions they cover.
-struct Commits {
-    topic: String,
-    /// A commit failed: its items were not acknowledged and come again
-    /// after a restart, so later commits must not store positions past
-    /// them.
-    failed: bool,
-}
-
-impl Commits {
-    async fn flush(
-        &mut self,
-        index: &Arc<ItemIndex>,
-        writer: &Arc<Mutex<ItemWriter>>,
-        batch: &mut Vec<(AnalyzedItem, Ack)>,
-        read: &Positions,
-        metrics: &IndexerMetrics,
-    ) {
-        if batch.is_empty() {
-            return;
+/// Commits the batch with the bus positions it covers (none on a bus
+/// without positions).
+async fn flush(
+    index: &Arc<ItemIndex>,
+    writer: &Arc<Mutex<ItemWriter>>,
+    batch: &mut Vec<(AnalyzedItem, Ack)>,
+    (topic, read): (&str, &Positions),
+    metrics: &IndexerMetrics,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let items: Vec<(AnalyzedItem, Ack)> = std::mem::take(batch);
+    let w = writer.clone();
+    let idx = index.clone();
+    let positions = (!read.is_empty()).then(|| (topic.to_string(), read.clone()));
+    let result = tokio::task::spawn_blocking(move || {
+        let mut w = w.lock().unwrap();
+        w.upsert_all(items.iter().map(|(a, _)| a))?;
+        if let Some((topic, next)) = positions {
+            w.set_positions(&topic, &next);
         }
-        let items: Vec<(AnalyzedItem, Ack)> = std::mem::take(batch);
-        let w = writer.clone();
-        let idx = index.clone();
-        let positions =
-            (!self.failed && !read.is_empty()).then(|| (self.topic.clone(), read.clone()));
-        let result = tokio::task::spawn_blocking(move || {
-            let mut w = w.lock().unwrap();
-            w.upsert_all(items.iter().map(|(a, _)| a))?;
-            if let Some((topic, next)) = positions {
-                w.set_positions(&topic, &next);
+        w.commit()?;
+        idx.reload()?;
+        Ok::<_, crate::IndexError>(items)
+    })
+    .await;
+    match result {
+        Ok(Ok(items)) => {
+            metrics.indexed.inc_by(items.len() as u64);
+            metrics.commits.inc();
+            metrics.docs.set(index.num_docs() as i64);
+            metrics.size.set(index.size_bytes() as i64);
+            for (_, ack) in items {
+                ack.ack();
             }
-            w.commit()?;
-            idx.reload()?;
-            Ok::<_, crate::IndexError>(items)
-        })
-        .await;
-        match result {
-            Ok(Ok(items)) => {
-                metrics.indexed.inc_by(items.len() as u64);
-                metrics.commits.inc();
-                metrics.docs.set(index.num_docs() as i64);
-                metrics.size.set(index.size_bytes() as i64);
-                for (_, ack) in items {
-                    ack.ack();
-                }
-                return;
-            }
-            // Unacknowledged: the items are replayed after a restart.
-            Ok(Err(e)) => error!(error = %e, "index commit failed"),
-            Err(e) => error!(error = %e, "index task failed"),
         }
-        self.failed = true;
+        // Unacknowledged: the items are replayed after a restart, and the
+        // writer stores no positions past them from now on.
+        Ok(Err(e)) => error!(error = %e, "index commit failed"),
+        Err(e) => error!(error = %e, "index task failed"),
     }
 }
 
