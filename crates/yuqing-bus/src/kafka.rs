@@ -76,13 +76,13 @@ impl KafkaBus {
     /// exists, creating the missing ones. Fails when the brokers cannot be
     /// reached or a topic neither exists nor can be made.
     pub async fn connect(opts: KafkaOptions, topics: &[String]) -> Result<KafkaBus, BusError> {
-        let mut cfg = client_config(&opts);
-        cfg.set("linger.ms", "5");
-        apply(&mut cfg, &opts);
-        // What at-least-once without duplicates rests on is not the
-        // operator's to change.
-        cfg.set("enable.idempotence", "true").set("acks", "all");
-        let producer: FutureProducer = cfg.create().map_err(kafka)?;
+        let producer: FutureProducer = client_config(
+            &opts,
+            &[("linger.ms", "5")],
+            &[("enable.idempotence", "true"), ("acks", "all")],
+        )
+        .create()
+        .map_err(kafka)?;
         let bus = KafkaBus {
             inner: Arc::new(Inner {
                 opts,
@@ -100,9 +100,8 @@ impl KafkaBus {
         if missing.is_empty() {
             return Ok(());
         }
-        let mut cfg = client_config(opts);
-        apply(&mut cfg, opts);
-        let admin: AdminClient<DefaultClientContext> = cfg.create().map_err(kafka)?;
+        let admin: AdminClient<DefaultClientContext> =
+            client_config(opts, &[], &[]).create().map_err(kafka)?;
         let wanted: Vec<NewTopic<'_>> = missing
             .iter()
             .map(|t| {
@@ -202,18 +201,30 @@ impl KafkaBus {
     }
 }
 
-fn client_config(opts: &KafkaOptions) -> ClientConfig {
+/// A client's settings: this bus's `defaults`, then the operator's
+/// properties over them, then `forced`, what at-least-once without
+/// duplicates rests on and is not the operator's to change.
+fn client_config(
+    opts: &KafkaOptions,
+    defaults: &[(&str, &str)],
+    forced: &[(&str, &str)],
+) -> ClientConfig {
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", &opts.brokers)
         .set("client.id", &opts.client_id);
-    cfg
-}
-
-/// The operator's properties, last, so that they win.
-fn apply(cfg: &mut ClientConfig, opts: &KafkaOptions) {
-    for (k, v) in &opts.properties {
+    let operator = opts
+        .properties
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()));
+    for (k, v) in defaults
+        .iter()
+        .copied()
+        .chain(operator)
+        .chain(forced.iter().copied())
+    {
         cfg.set(k, v);
     }
+    cfg
 }
 
 #[async_trait]
@@ -246,13 +257,9 @@ impl Bus for KafkaBus {
     }
 
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, BusError> {
-        let (consumer, shared) = self.consumer(topic, group)?;
-        consumer.subscribe(&[topic]).map_err(kafka)?;
-        Ok(Box::new(KafkaConsumer {
-            consumer,
-            shared,
-            closed: self.inner.closed.clone(),
-        }))
+        let c = self.consumer(topic, group)?;
+        c.consumer.subscribe(&[topic]).map_err(kafka)?;
+        Ok(Box::new(c))
     }
 
     async fn subscribe_whole(
@@ -261,11 +268,11 @@ impl Bus for KafkaBus {
         group: &str,
         start: &Positions,
     ) -> Result<Box<dyn Consumer>, BusError> {
-        let (consumer, shared) = self.consumer(topic, group)?;
-        let c = consumer.clone();
+        let c = self.consumer(topic, group)?;
+        let handle = c.consumer.clone();
         let name = topic.to_string();
         let partitions: Vec<i32> = tokio::task::spawn_blocking(move || {
-            let metadata = c
+            let metadata = handle
                 .fetch_metadata(Some(&name), Duration::from_secs(10))
                 .map_err(kafka)?;
             Ok::<_, BusError>(
@@ -286,7 +293,7 @@ impl Bus for KafkaBus {
         }
         let mut tpl = TopicPartitionList::new();
         {
-            let mut tracker = shared.tracker.lock().unwrap();
+            let mut tracker = c.shared.tracker.lock().unwrap();
             for &p in &partitions {
                 let offset = start
                     .get(&p)
@@ -296,42 +303,44 @@ impl Bus for KafkaBus {
             }
         }
         info!(topic, partitions = partitions.len(), positions = ?start, "reading every partition from the stored positions");
-        consumer.assign(&tpl).map_err(kafka)?;
-        Ok(Box::new(KafkaConsumer {
-            consumer,
-            shared,
-            closed: self.inner.closed.clone(),
-        }))
+        c.consumer.assign(&tpl).map_err(kafka)?;
+        Ok(Box::new(c))
     }
 }
 
 impl KafkaBus {
     /// A consumer in `group` (prefixed) whose offsets are stored by
     /// acknowledgements and committed by librdkafka every 2 s and on close.
-    fn consumer(&self, topic: &str, group: &str) -> Result<(Arc<Handle>, Arc<Shared>), BusError> {
+    fn consumer(&self, topic: &str, group: &str) -> Result<KafkaConsumer, BusError> {
         let opts = &self.inner.opts;
         let shared = Arc::new(Shared {
             topic: topic.to_string(),
             tracker: Mutex::new(Tracker::default()),
         });
-        let mut cfg = client_config(opts);
-        cfg.set("auto.commit.interval.ms", "2000")
-            .set("auto.offset.reset", "earliest");
-        apply(&mut cfg, opts);
-        cfg.set("group.id", format!("{}{group}", opts.group_prefix))
-            .set("enable.auto.commit", "true")
-            .set("enable.auto.offset.store", "false");
-        let consumer: StreamConsumer<Context> = cfg
-            .create_with_context(Context {
-                shared: shared.clone(),
-            })
-            .map_err(kafka)?;
-        Ok((
-            Arc::new(Handle {
+        let group = format!("{}{group}", opts.group_prefix);
+        let consumer: StreamConsumer<Context> = client_config(
+            opts,
+            &[
+                ("auto.commit.interval.ms", "2000"),
+                ("auto.offset.reset", "earliest"),
+            ],
+            &[
+                ("group.id", &group),
+                ("enable.auto.commit", "true"),
+                ("enable.auto.offset.store", "false"),
+            ],
+        )
+        .create_with_context(Context {
+            shared: shared.clone(),
+        })
+        .map_err(kafka)?;
+        Ok(KafkaConsumer {
+            consumer: Arc::new(Handle {
                 consumer: Some(consumer),
             }),
             shared,
-        ))
+            closed: self.inner.closed.clone(),
+        })
     }
 }
 
