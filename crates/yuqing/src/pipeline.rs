@@ -211,25 +211,49 @@ impl Pipeline {
     /// Stops collecting, lets what was collected become durable (up to
     /// `drain`), then stops every stage.
     pub async fn shutdown(self, drain: Duration) {
-        self.crawl_stop.cancel();
+        stop_stages(
+            Some(&self.crawler),
+            &self.crawl_stop,
+            &self.publish_stop,
+            &self.stop,
+            self.tasks,
+            drain,
+        )
+        .await;
+        self.bus.close();
+        info!("pipeline stopped");
+    }
+}
+
+/// Stops a process's roles in stages: collection first; then, once what
+/// was collected left the crawl outbox (up to `drain`), publishing and
+/// every consumer; returns when every task has ended.
+pub(crate) async fn stop_stages(
+    crawler: Option<&Arc<Crawler>>,
+    crawl_stop: &CancellationToken,
+    publish_stop: &CancellationToken,
+    stop: &CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    drain: Duration,
+) {
+    crawl_stop.cancel();
+    if let Some(c) = crawler {
         let deadline = tokio::time::Instant::now() + drain;
-        while self.crawler.outbox_len() > 0 && tokio::time::Instant::now() < deadline {
+        while c.outbox_len() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let left = self.crawler.outbox_len();
+        let left = c.outbox_len();
         if left > 0 {
             warn!(
                 items = left,
                 "items still in the crawl outbox; they are published again at the next start"
             );
         }
-        self.publish_stop.cancel();
-        self.stop.cancel();
-        for t in self.tasks {
-            let _ = t.await;
-        }
-        self.bus.close();
-        info!("pipeline stopped");
+    }
+    publish_stop.cancel();
+    stop.cancel();
+    for t in tasks {
+        let _ = t.await;
     }
 }
 

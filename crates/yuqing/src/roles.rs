@@ -22,7 +22,7 @@ use yuqing_server::{AppState, app, metrics_app};
 
 use crate::pipeline::{
     PipelineOptions, bind, load_analyzer, new_crawler, new_registry, open_alerter, open_index,
-    spawn_alerter, spawn_analyzer, spawn_crawler, spawn_indexer, spawn_server,
+    spawn_alerter, spawn_analyzer, spawn_crawler, spawn_indexer, spawn_server, stop_stages,
 };
 
 /// The roles one process runs.
@@ -245,24 +245,15 @@ impl RoleSet {
     /// `drain`), then stops every role; consumers commit what their sinks
     /// made durable.
     pub async fn shutdown(self, drain: Duration) {
-        self.crawl_stop.cancel();
-        if let Some(c) = &self.crawler {
-            let deadline = tokio::time::Instant::now() + drain;
-            while c.outbox_len() > 0 && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            if c.outbox_len() > 0 {
-                warn!(
-                    items = c.outbox_len(),
-                    "items still in the crawl outbox; they are published again at the next start"
-                );
-            }
-        }
-        self.publish_stop.cancel();
-        self.stop.cancel();
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        stop_stages(
+            self.crawler.as_ref(),
+            &self.crawl_stop,
+            &self.publish_stop,
+            &self.stop,
+            self.tasks,
+            drain,
+        )
+        .await;
         if let Err(e) = self.bus.flush(Duration::from_secs(10)).await {
             warn!(error = %e, "messages not confirmed by the brokers before stopping");
         }
