@@ -360,6 +360,16 @@ group_interval = "1s"
     toml::from_str(&text).unwrap()
 }
 
+/// Routing and duty for `cfg`, with links to the console at `console`.
+fn duty(cfg: &AlertConfig, console: &str) -> Arc<Duty> {
+    Arc::new(Duty::new(
+        cfg,
+        chrono_tz::Asia::Shanghai,
+        console,
+        b"k".to_vec(),
+    ))
+}
+
 async fn wait_for(mut done: impl FnMut() -> bool) {
     for _ in 0..200 {
         if done() {
@@ -395,12 +405,7 @@ async fn every_channel_delivers_a_signed_message_the_platform_accepts() {
     let (smtp, mails) = smtp_sink().await;
     let dir = tempfile::tempdir().unwrap();
     let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
-    let duty = Arc::new(Duty::new(
-        &config(&robots, &smtp, ""),
-        chrono_tz::Asia::Shanghai,
-        "http://console.test",
-        b"k".to_vec(),
-    ));
+    let duty = duty(&config(&robots, &smtp, ""), "http://console.test");
     let mut a = analyzed("a", Some(Level::Red), Some("r1"), 1, 5);
     a.item.title = "[假链接](http://evil.example) 某桥梁垮塌 <b>粗体</b>".into();
     store
@@ -456,12 +461,7 @@ async fn channels_keep_to_the_platforms_rate_limits() {
     let dir = tempfile::tempdir().unwrap();
     let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
     let cfg = config(&robots, &smtp, "");
-    let duty = Arc::new(Duty::new(
-        &cfg,
-        chrono_tz::Asia::Shanghai,
-        "http://c",
-        b"k".to_vec(),
-    ));
+    let duty = duty(&cfg, "http://c");
     // 25 incidents of unrelated events, each its own message a few
     // seconds apart.
     let t0 = Utc::now();
@@ -514,12 +514,7 @@ async fn a_notification_that_fails_for_good_is_a_dead_letter_and_alerts_elsewher
     let dead_url = format!("http://{}/gone", closed.local_addr().unwrap());
     drop(closed);
     cfg.channel.iter_mut().find(|c| c.id == "hook").unwrap().url = Some(dead_url);
-    let duty = Arc::new(Duty::new(
-        &cfg,
-        chrono_tz::Asia::Shanghai,
-        "http://c",
-        b"k".to_vec(),
-    ));
+    let duty = duty(&cfg, "http://c");
     let a = analyzed("a", Some(Level::Orange), Some("r1"), 1, 5);
     store
         .process(&a, &policy(Level::Blue), &[], &|_, r| r.to_string())
@@ -577,12 +572,7 @@ async fn a_message_of_several_requests_resumes_where_it_stopped() {
         .find(|c| c.id == "wecom")
         .unwrap()
         .rate_per_minute = Some(1);
-    let duty = Arc::new(Duty::new(
-        &cfg,
-        chrono_tz::Asia::Shanghai,
-        "http://c",
-        b"k".to_vec(),
-    ));
+    let duty = duty(&cfg, "http://c");
     let a = analyzed("a", Some(Level::Red), Some("r1"), 1, 5);
     store
         .process(&a, &policy(Level::Blue), &[], &|_, r| r.to_string())
@@ -655,23 +645,13 @@ async fn email_goes_over_tls_to_a_server_the_channel_trusts() {
     let mail = cfg.channel.iter_mut().find(|c| c.id == "mail").unwrap();
     mail.tls = yuqing_config::SmtpTls::Implicit;
     // Without the private CA the server is not trusted: nothing is sent.
-    let untrusted = Arc::new(Duty::new(
-        &cfg,
-        chrono_tz::Asia::Shanghai,
-        "http://c",
-        b"k".to_vec(),
-    ));
+    let untrusted = duty(&cfg, "http://c");
     cfg.channel
         .iter_mut()
         .find(|c| c.id == "mail")
         .unwrap()
         .ca_file = Some(ca_file.display().to_string());
-    let trusted = Arc::new(Duty::new(
-        &cfg,
-        chrono_tz::Asia::Shanghai,
-        "http://c",
-        b"k".to_vec(),
-    ));
+    let trusted = duty(&cfg, "http://c");
     let a = analyzed("a", Some(Level::Red), Some("r1"), 1, 5);
     store
         .process(&a, &policy(Level::Blue), &[], &|_, r| r.to_string())
@@ -744,12 +724,7 @@ async fn messages_queued_while_channels_send_go_out_once() {
     let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
     let stop = CancellationToken::new();
     let wake = Arc::new(tokio::sync::Notify::new());
-    let duty = Arc::new(Duty::new(
-        &AlertConfig::default(),
-        chrono_tz::Asia::Shanghai,
-        "http://console.test",
-        b"k".to_vec(),
-    ));
+    let duty = duty(&AlertConfig::default(), "http://console.test");
     let names: Vec<String> = (0..20).map(|c| format!("c{c}")).collect();
     tokio::spawn(run_sender(
         store.clone(),

@@ -469,7 +469,10 @@ impl AlertStore {
         loop {
             match Migrations::from_slice(MIGRATIONS).to_latest(&mut conn) {
                 Ok(()) => break,
-                Err(e) if tries < 50 && e.to_string().contains("locked") => {
+                Err(rusqlite_migration::Error::RusqliteError { err, .. })
+                    if tries < 50
+                        && err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) =>
+                {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(100));
                 }
