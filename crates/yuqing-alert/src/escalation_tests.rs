@@ -392,9 +392,11 @@ group_wait = "0s"
 quiet_hours = ["00:00-24:00"]
 "#,
     );
-    let t0 = Utc::now();
     let orange = open(&store, "a", "r1", Level::Orange, 1);
     let red = open(&store, "b", "r2", Level::Red, 0xffff_0000_0000_0000);
+    // After the incidents open: times are whole seconds, and a tick in the
+    // second before they opened would find nothing due yet.
+    let t0 = Utc::now();
     store.tick(&duty, t0).unwrap();
     let m = messages(&store, 0);
     assert_eq!(m.len(), 1);
