@@ -462,11 +462,12 @@ async fn bad_sources_and_rule_files_are_named_and_the_rest_keeps_running() {
     let demo = DemoSite::start(Site::bundled(), 0).await.unwrap();
     let sink = WebhookSink::start().await;
     let malformed = serve_fixture("malformed-feed.xml").await;
-    // A port nothing listens on: bind one, then free it.
-    let unreachable = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    // A port nothing listens on: bound for the whole test but never
+    // listening, so connections are refused and no other test's server
+    // can take it meanwhile.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let unreachable = reserved.local_addr().unwrap();
     let extra = format!(
         "\n[[source]]\nid = \"gone\"\nkind = \"feed\"\nallow_private = true\nurl = \"http://{unreachable}/feed.xml\"\n\n\
          [[source]]\nid = \"truncated\"\nkind = \"feed\"\nallow_private = true\nurl = \"http://{malformed}/feed.xml\"\n"
