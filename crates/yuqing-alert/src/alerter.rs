@@ -91,6 +91,11 @@ impl Alerter {
             .iter()
             .filter_map(|src| Some((src.id().to_string(), src.region()?.to_string())))
             .collect();
+        policy.source_types = s
+            .sources
+            .iter()
+            .map(|src| (src.id().to_string(), src.source_type()))
+            .collect();
         Alerter {
             store,
             alert: s.alert.clone(),
@@ -179,6 +184,7 @@ impl Alerter {
         let out = self.store.record_source_status(
             status,
             self.alert.collector_level,
+            &self.policy,
             &self.channels,
             &|incident, reason| webhook_payload(incident, reason, &console),
         )?;

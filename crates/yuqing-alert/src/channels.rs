@@ -250,7 +250,7 @@ pub fn safe_link(raw: &str) -> Option<String> {
 }
 
 /// The Alertmanager-compatible webhook body for a message.
-pub fn webhook_body(m: &Message) -> Value {
+pub fn webhook_body(m: &Message, now: DateTime<Utc>) -> Value {
     let firing = m
         .incidents
         .iter()
@@ -260,13 +260,9 @@ pub fn webhook_body(m: &Message) -> Value {
         .incidents
         .iter()
         .map(|i| {
-            let st = if i.status == IncidentStatus::Resolved {
-                "resolved"
-            } else {
-                "firing"
-            };
+            let resolved = i.status == IncidentStatus::Resolved;
             json!({
-                "status": st,
+                "status": if resolved { "resolved" } else { "firing" },
                 "labels": {
                     "alertname": i.rule_name,
                     "incident": i.id.to_string(),
@@ -280,18 +276,36 @@ pub fn webhook_body(m: &Message) -> Value {
                     "ack_url": i.ack_link,
                 },
                 "startsAt": i.opened_at.to_rfc3339(),
+                // As Alertmanager: the zero time while firing; a resolved
+                // incident's message is written as it resolves.
+                "endsAt": if resolved { now.to_rfc3339() } else { "0001-01-01T00:00:00Z".to_string() },
                 "generatorURL": i.link,
                 "fingerprint": format!("yuqing-{}", i.id),
             })
         })
         .collect();
+    // Labels and annotations every alert has with the same value.
+    let common = |key: &str| -> Value {
+        let mut maps = alerts.iter().filter_map(|a| a[key].as_object());
+        let Some(first) = maps.next() else {
+            return json!({});
+        };
+        let mut shared = first.clone();
+        for other in maps {
+            shared.retain(|k, v| other.get(k) == Some(v));
+        }
+        shared.retain(|_, v| !v.is_null());
+        Value::Object(shared)
+    };
     json!({
         "version": "4",
         "status": status,
         "receiver": m.channel,
         "groupKey": format!("route:{}", m.route),
+        "truncatedAlerts": 0,
         "groupLabels": {"route": m.route},
-        "commonLabels": {"level": m.level.as_str()},
+        "commonLabels": common("labels"),
+        "commonAnnotations": common("annotations"),
         "externalURL": m.console_url,
         "alerts": alerts,
         "yuqing": {"mentions": m.mentions},
@@ -471,7 +485,7 @@ pub fn render(c: &ChannelConfig, m: &Message, now: DateTime<Utc>) -> Result<Vec<
         ChannelKind::Webhook => Ok(vec![Request::Http {
             url: url()?,
             headers: json_headers(),
-            body: webhook_body(m).to_string(),
+            body: webhook_body(m, now).to_string(),
         }]),
         ChannelKind::Sms => {
             let template = c.body.clone().unwrap_or_default();

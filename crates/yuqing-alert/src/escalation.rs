@@ -258,6 +258,15 @@ fn waits_for_group(reason: &str) -> bool {
 /// become the majority (of at least this many items).
 const SPREAD_MIN_GROWTH: i64 = 5;
 
+/// Only an incident whose items or event's heat changed since its last
+/// message can have spread.
+fn changed_since_message(r: &Row) -> bool {
+    r.last_notified_at.is_some()
+        && (r.item_count != r.notified_items
+            || r.event_heat
+                .is_some_and(|h| (h - r.notified_heat).abs() > 1e-9))
+}
+
 /// How an incident has spread since its last message, if it has.
 fn spread(tx: &Transaction<'_>, r: &Row) -> Result<Option<String>, StoreError> {
     if r.item_count >= 2 * r.notified_items.max(1)
@@ -357,6 +366,37 @@ impl AlertStore {
                 out.auto_resolved.push(r.id);
                 continue;
             }
+            // An acknowledged incident whose event spreads is raised
+            // again: the officer handling it is told, and escalation starts
+            // over until someone acknowledges the larger incident.
+            if r.status == IncidentStatus::Acknowledged
+                && r.pending.is_none()
+                && changed_since_message(r)
+                && let Some(how) = spread(&tx, r)?
+            {
+                r.status = IncidentStatus::Triggered;
+                r.step = 0;
+                r.loop_ = 0;
+                r.ack_expires_at = None;
+                r.next_escalation_at = None;
+                r.pending = Some("spread".into());
+                r.pending_since = Some(t);
+                tx.execute(
+                    "UPDATE incidents SET status = 'triggered', step = 0, loop = 0, ack_expires_at = NULL, acknowledged_at = NULL,
+                       acknowledged_by = NULL, next_escalation_at = NULL, pending = 'spread', pending_since = ?2 WHERE id = ?1",
+                    params![r.id, t],
+                )?;
+                timeline(
+                    &tx,
+                    r.id,
+                    now,
+                    "system",
+                    "spread",
+                    &format!("{how}; acknowledged before, raised again"),
+                )?;
+                out.retriggered.push(r.id);
+                continue;
+            }
             if r.status == IncidentStatus::Acknowledged && r.ack_expires_at.is_some_and(|e| e <= t)
             {
                 r.status = IncidentStatus::Triggered;
@@ -440,13 +480,9 @@ impl AlertStore {
                 continue;
             }
             if r.status == IncidentStatus::Triggered && r.pending.is_none() {
-                // Only an incident whose items or event's heat changed
-                // since its last message can have spread.
-                let changed = r.last_notified_at.is_some()
-                    && (r.item_count != r.notified_items
-                        || r.event_heat
-                            .is_some_and(|h| (h - r.notified_heat).abs() > 1e-9));
-                if changed && let Some(how) = spread(&tx, r)? {
+                if changed_since_message(r)
+                    && let Some(how) = spread(&tx, r)?
+                {
                     timeline(&tx, r.id, now, "system", "spread", &how)?;
                     r.pending = Some("spread".into());
                 } else if r.next_escalation_at.is_none()
@@ -1043,6 +1079,26 @@ fn dispatch(
                     reached.push(who);
                 }
             }
+        }
+        if reached.is_empty() && !targets.is_empty() {
+            // Never silent: the incident stays open and its escalation
+            // goes on to the next step, but nobody was told at this one.
+            tracing::error!(
+                incident = r.id,
+                "no target of this escalation step can be reached on any channel"
+            );
+            timeline(
+                tx,
+                r.id,
+                now,
+                "system",
+                "unreachable",
+                &format!(
+                    "step {} of {}: no target reachable on any channel",
+                    step_index + 1,
+                    policy.step.len()
+                ),
+            )?;
         }
         if !reached.is_empty() {
             let reason = r.pending.as_deref().unwrap_or("");

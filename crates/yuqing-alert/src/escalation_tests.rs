@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use yuqing_config::AlertConfig;
-use yuqing_model::{Level, SourceState, SourceStatus};
+use yuqing_model::{IncidentStatus, Level, SourceState, SourceStatus, SourceType};
 
 use crate::duty::Duty;
 use crate::escalation::{AckOutcome, Matchers, Message};
@@ -433,27 +433,23 @@ fn an_open_red_incident_inhibits_lower_ones_of_its_event() {
     let (_d, store) = store();
     let duty = duty();
     let t0 = Utc::now() + Duration::seconds(31);
-    // One item, two rules: a red and a yellow incident of the same event.
-    let mut a = analyzed("a", Some(Level::Red), Some("r-red"), 7, 5);
-    let mut yellow_hit = a.hits[0].clone();
-    yellow_hit.rule_id = "r-yellow".into();
-    yellow_hit.level = Level::Yellow;
-    a.hits.push(yellow_hit);
-    a.hits[0].level = Level::Red;
+    // A red article, and a reprint of it that only a yellow rule fires
+    // on: a red and a yellow incident of the same event.
+    let red_item = analyzed("a", Some(Level::Red), Some("r-red"), 7, 5);
+    let reprint = analyzed("b", Some(Level::Yellow), Some("r-yellow"), 7, 4);
+    let red = store
+        .process(&red_item, &policy(Level::Blue), &[], &|_, r| r.to_string())
+        .unwrap();
     let out = store
-        .process(&a, &policy(Level::Blue), &[], &|_, r| r.to_string())
+        .process(&reprint, &policy(Level::Blue), &[], &|_, r| r.to_string())
         .unwrap();
-    assert_eq!(out.opened.len(), 2);
-    // Both incidents take the item's level (red); lower one of them.
-    let yellow = out.opened[1];
-    {
-        let conn = store.conn.lock().unwrap();
-        conn.execute(
-            "UPDATE incidents SET level = 'yellow' WHERE id = ?1",
-            [yellow],
-        )
-        .unwrap();
-    }
+    assert_eq!(out.event_id, red.event_id, "one event");
+    let yellow = out.opened[0];
+    assert_eq!(
+        store.incident(yellow).unwrap().unwrap().level,
+        Level::Yellow
+    );
+    let out = red;
     store.tick(&duty, t0).unwrap();
     let m = messages(&store, 0);
     assert_eq!(m.len(), 1);
@@ -556,7 +552,9 @@ group_wait = "0s"
         at: Utc::now(),
     };
     store
-        .record_source_status(&st, Level::Yellow, &[], &|_, r| r.to_string())
+        .record_source_status(&st, Level::Yellow, &policy(Level::Blue), &[], &|_, r| {
+            r.to_string()
+        })
         .unwrap();
     store.tick(&duty, Utc::now()).unwrap();
     let m = messages(&store, 0);
@@ -661,18 +659,9 @@ fn an_incident_that_spreads_is_sent_again() {
     store
         .acknowledge(&duty, first, "zhang", "console", t0)
         .unwrap();
-    // Acknowledged incidents are not re-sent for spreading; re-trigger it
-    // by hand to test the triggered path.
-    {
-        let conn = store.conn.lock().unwrap();
-        conn.execute(
-            "UPDATE incidents SET status = 'triggered', next_escalation_at = ?2 WHERE id = ?1",
-            rusqlite::params![first, (t0 + Duration::hours(1)).timestamp()],
-        )
-        .unwrap();
-    }
     let seen = last_id(&store);
-    // One more neutral item: 5 of 5 is not a spread.
+    // One more neutral item: 5 of 5 is not a spread, and the
+    // acknowledgement holds.
     add("e", false);
     assert_eq!(
         store
@@ -681,17 +670,27 @@ fn an_incident_that_spreads_is_sent_again() {
             .messages,
         0
     );
-    // Two negative ones: 4 of 7 negative, a majority.
+    assert_eq!(
+        store.incident(first).unwrap().unwrap().status,
+        IncidentStatus::Acknowledged
+    );
+    // Two negative ones: 4 of 7 negative, a majority. The acknowledged
+    // incident is raised again and its escalation starts over.
     add("f", true);
     add("g", true);
-    store.tick(&duty, t0 + Duration::minutes(12)).unwrap();
+    let out = store.tick(&duty, t0 + Duration::minutes(12)).unwrap();
+    assert_eq!(out.retriggered, vec![first]);
     let m = messages(&store, seen);
     assert_eq!(m.len(), 1);
     assert_eq!(m[0].2.incidents[0].reason, "spread");
+    assert_eq!(m[0].2.incidents[0].step, 1);
+    let inc = store.incident(first).unwrap().unwrap();
+    assert_eq!(inc.status, IncidentStatus::Triggered);
     let tl = store.timeline(first).unwrap();
     let how = tl.iter().find(|t| t.action == "spread").unwrap();
     assert!(
-        how.detail.contains("负面信息占比升至 57%（4/7）"),
+        how.detail.contains("负面信息占比升至 57%（4/7）")
+            && how.detail.contains("acknowledged before, raised again"),
         "{}",
         how.detail
     );
@@ -766,4 +765,161 @@ fn a_resolution_reaches_everyone_who_was_told() {
             ("mail".to_string(), vec!["li".to_string()]),
         ]
     );
+}
+
+#[test]
+fn routes_choose_by_level_source_type_and_region_collectors_included() {
+    let (_d, store) = store();
+    // Routes are tried in order; "all" (from CONFIG) catches the rest.
+    let duty = duty_with(
+        r#"
+[[route]]
+id = "red"
+min_level = "red"
+policy = "default"
+group_wait = "0s"
+
+[[route]]
+id = "qingshan"
+regions = ["青山区"]
+policy = "default"
+group_wait = "0s"
+
+[[route]]
+id = "forums"
+source_types = ["forum"]
+policy = "default"
+group_wait = "0s"
+"#,
+    );
+    let mut p = policy(Level::Blue);
+    p.regions.insert("qs".into(), "青山区".into());
+    p.source_types.insert("qs".into(), SourceType::News);
+    let open_from = |id: &str, source: &str, source_type: SourceType, level: Level, h: u64| {
+        let mut a = analyzed(id, Some(level), Some(id), h, 5);
+        a.item.source = source.into();
+        a.item.source_type = source_type;
+        store
+            .process(&a, &p, &[], &|_, r| r.to_string())
+            .unwrap()
+            .opened[0]
+    };
+    let red = open_from("a", "qs", SourceType::Forum, Level::Red, 1);
+    let regional = open_from("b", "qs", SourceType::Forum, Level::Yellow, 0xff00);
+    let forum = open_from("c", "bbs", SourceType::Forum, Level::Yellow, 0xff_0000);
+    let other = open_from("d", "bbs", SourceType::News, Level::Yellow, 0xff00_0000);
+    // A collector incident is routed by its source's region too.
+    let st = SourceStatus {
+        source: "qs".into(),
+        name: "青山发布".into(),
+        state: SourceState::Failing,
+        consecutive_failures: 3,
+        reason: Some("HTTP 502".into()),
+        last_success_at: None,
+        at: Utc::now(),
+    };
+    let collector = store
+        .record_source_status(&st, Level::Yellow, &p, &[], &|_, r| r.to_string())
+        .unwrap()
+        .opened[0];
+    store
+        .tick(&duty, Utc::now() + Duration::seconds(31))
+        .unwrap();
+    let mut routed: Vec<(String, Vec<i64>)> = messages(&store, 0)
+        .into_iter()
+        .filter(|m| m.1 == "ding")
+        .map(|m| (m.2.route.clone(), ids(&m.2)))
+        .collect();
+    routed.sort();
+    assert_eq!(
+        routed,
+        vec![
+            ("all".to_string(), vec![other]),
+            ("forums".to_string(), vec![forum]),
+            ("qingshan".to_string(), vec![regional, collector]),
+            ("red".to_string(), vec![red]),
+        ]
+    );
+}
+
+/// The next time after `from` that is `weekday` at `hour`:00 in Shanghai.
+fn next_local(from: DateTime<Utc>, weekday: chrono::Weekday, hour: u32) -> DateTime<Utc> {
+    use chrono::Datelike;
+    let local = from.with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    (1..=8)
+        .map(|d| local + Duration::days(d))
+        .find(|d| d.weekday() == weekday)
+        .and_then(|d| {
+            chrono_tz::Asia::Shanghai
+                .from_local_datetime(&d.and_hms_opt(hour, 0, 0).unwrap())
+                .single()
+        })
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+#[test]
+fn a_route_with_active_intervals_holds_messages_outside_them_except_red() {
+    let (_d, store) = store();
+    // The test's days lie up to 9 days ahead: no auto-resolution meanwhile.
+    let duty = duty_with(
+        r#"
+auto_resolve = "30d"
+
+[[route]]
+id = "office"
+topics = ["专题"]
+policy = "default"
+group_wait = "0s"
+active_intervals = ["mon-fri 09:00-18:00"]
+"#,
+    );
+    let yellow = open(&store, "a", "r1", Level::Yellow, 1);
+    let red = open(&store, "b", "r2", Level::Red, 0xffff_0000_0000_0000);
+    let saturday = next_local(Utc::now(), chrono::Weekday::Sat, 11);
+    store.tick(&duty, saturday).unwrap();
+    let m = messages(&store, 0);
+    assert_eq!(m.len(), 1, "only red goes out on a Saturday");
+    assert_eq!(ids(&m[0].2), vec![red]);
+    assert!(
+        store
+            .timeline(yellow)
+            .unwrap()
+            .iter()
+            .any(|t| t.action == "held" && t.detail == "outside active intervals")
+    );
+    // Monday morning, inside the interval, the held message goes out.
+    let seen = last_id(&store);
+    let monday = next_local(saturday, chrono::Weekday::Mon, 9);
+    store
+        .acknowledge(&duty, red, "zhang", "console", monday)
+        .unwrap();
+    store.tick(&duty, monday).unwrap();
+    let m = messages(&store, seen);
+    assert_eq!(m.len(), 1);
+    assert_eq!(ids(&m[0].2), vec![yellow]);
+}
+
+#[test]
+fn a_delivery_incident_with_no_other_channel_says_so_and_escalates() {
+    let (_d, store) = store();
+    let duty = duty();
+    // Zhang, on duty, has DingTalk only, and DingTalk is what failed.
+    let id = store
+        .record_dead_letter(7, "ding", "HTTP 503", Utc::now())
+        .unwrap();
+    let t = Utc::now() + Duration::seconds(31);
+    store.tick(&duty, t).unwrap();
+    assert!(messages(&store, 0).is_empty());
+    let tl = store.timeline(id).unwrap();
+    assert!(
+        tl.iter().any(|e| e.action == "unreachable"
+            && e.detail == "step 1 of 2: no target reachable on any channel"),
+        "{tl:?}"
+    );
+    // Its escalation goes on: Li is told by email.
+    store.tick(&duty, t + Duration::minutes(16)).unwrap();
+    let m = messages(&store, 0);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0].1, "mail");
 }

@@ -76,7 +76,8 @@ pub struct Outlets {
 }
 
 /// Send times per channel over the last minute, and channels the platform
-/// has told to wait.
+/// has told to wait. A channel keeps within its requests a minute and,
+/// where the platform has one, its requests a second.
 #[derive(Debug, Default)]
 struct RateLimiter {
     sent: HashMap<String, VecDeque<DateTime<Utc>>>,
@@ -89,6 +90,7 @@ impl RateLimiter {
         &mut self,
         channel: &str,
         per_minute: u32,
+        per_second: Option<u32>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
         if let Some(&until) = self.blocked.get(channel) {
@@ -104,7 +106,13 @@ impl RateLimiter {
         {
             q.pop_front();
         }
-        (q.len() >= per_minute as usize).then(|| q[0] + chrono::Duration::minutes(1))
+        if q.len() >= per_minute as usize {
+            return Some(q[0] + chrono::Duration::minutes(1));
+        }
+        let per_second = per_second? as usize;
+        let second = chrono::Duration::seconds(1);
+        let recent = q.iter().rev().take_while(|t| now - **t < second).count();
+        (recent >= per_second).then(|| q[q.len() - per_second] + second)
     }
 
     fn record(&mut self, channel: &str, now: DateTime<Utc>) {
@@ -183,7 +191,7 @@ pub async fn run_sender(
                         (store.clone(), metrics.clone(), busy.clone(), wake.clone());
                     tasks.spawn(async move {
                         for n in rows {
-                            let outcome = send(&client, &outlets, &limiter, &n).await;
+                            let outcome = send(&client, &outlets, &limiter, &store, &n).await;
                             settle(&store, &metrics, n, outcome).await;
                         }
                         busy.lock().unwrap().remove(&channel);
@@ -213,6 +221,7 @@ async fn send(
     client: &reqwest::Client,
     outlets: &Outlets,
     limiter: &std::sync::Mutex<RateLimiter>,
+    store: &AlertStore,
     n: &PendingNotification,
 ) -> Outcome {
     let now = Utc::now();
@@ -248,7 +257,9 @@ async fn send(
         let now = Utc::now();
         {
             let mut l = limiter.lock().unwrap();
-            if let Some(at) = l.wait_until(&ch.id, ch.rate_per_minute(), now) {
+            if let Some(at) =
+                l.wait_until(&ch.id, ch.rate_per_minute(), ch.kind.rate_per_second(), now)
+            {
                 return Outcome::Later(at, k);
             }
             l.record(&ch.id, now);
@@ -271,6 +282,14 @@ async fn send(
                 return Outcome::Later(until, k);
             }
             return Outcome::Failed(f.error, k);
+        }
+        // A message of several requests records each one sent, so a
+        // restart in the middle goes on from the next.
+        if k + 1 < requests.len() as u32 {
+            let (s, id) = (store.clone(), n.id);
+            if let Some(Err(e)) = blocking(move || s.record_parts(id, k + 1)).await {
+                warn!(notification = n.id, error = %e, "cannot record the parts sent");
+            }
         }
     }
     Outcome::Sent
@@ -409,16 +428,11 @@ async fn settle(
                 .notifications
                 .with_label_values(&[&channel, "dead"])
                 .inc();
-            let legacy = n.kind == "webhook-legacy";
+            // A dead letter is in the metrics and the API, and raises a
+            // delivery incident, routed to the other channels.
             let r = blocking(move || {
                 s.mark_failed(id, &e, now, None)?;
-                // A plain webhook's failure is in the metrics and the API;
-                // a routed channel's also raises a delivery incident.
-                if legacy {
-                    Ok(None)
-                } else {
-                    s.record_dead_letter(id, &channel, &e, now).map(Some)
-                }
+                s.record_dead_letter(id, &channel, &e, now)
             })
             .await;
             if let Some(Err(e)) = r {

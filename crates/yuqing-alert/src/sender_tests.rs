@@ -56,8 +56,9 @@ impl Seen {
     }
 }
 
-/// Counts a message against a per-minute limit; false when over it.
-fn within_limit(seen: &mut Seen, per_minute: usize) -> bool {
+/// Counts a message against a per-minute limit and, where the platform
+/// has one, a per-second limit; false when over either.
+fn within_limit(seen: &mut Seen, per_minute: usize, per_second: Option<usize>) -> bool {
     let now = std::time::Instant::now();
     while seen
         .times
@@ -67,6 +68,15 @@ fn within_limit(seen: &mut Seen, per_minute: usize) -> bool {
         seen.times.pop_front();
     }
     if seen.times.len() >= per_minute {
+        return false;
+    }
+    let last_second = seen
+        .times
+        .iter()
+        .rev()
+        .take_while(|t| now.duration_since(**t) < Duration::from_secs(1))
+        .count();
+    if per_second.is_some_and(|p| last_second >= p) {
         return false;
     }
     seen.times.push_back(now);
@@ -111,7 +121,7 @@ async fn dingtalk(
             return refuse(&mut seen, 1, "mentioned mobile not in text");
         }
     }
-    if !within_limit(&mut seen, 20) {
+    if !within_limit(&mut seen, 20, None) {
         return refuse(&mut seen, 130_101, "send too fast");
     }
     seen.accepted.push(v);
@@ -135,7 +145,7 @@ async fn wecom(
             .is_none_or(|c| c.len() > 4096)
     {
         40_058
-    } else if !within_limit(&mut seen, 20) {
+    } else if !within_limit(&mut seen, 20, None) {
         45_009
     } else {
         0
@@ -145,7 +155,8 @@ async fn wecom(
 }
 
 /// Feishu: `timestamp` (s) and `sign` = base64(HMAC-SHA256(timestamp +
-/// "\n" + secret, "")) in the body; at most 20 KB; 100 a minute.
+/// "\n" + secret, "")) in the body; at most 20 KB; 100 a minute and 5 a
+/// second.
 async fn feishu(State(seen): State<Shared>, body: String) -> axum::Json<Value> {
     let mut seen = seen.lock().unwrap();
     let v: Value = serde_json::from_str(&body).unwrap_or_default();
@@ -158,7 +169,7 @@ async fn feishu(State(seen): State<Shared>, body: String) -> axum::Json<Value> {
         19_021
     } else if body.len() > 20 * 1024 {
         9_499
-    } else if !within_limit(&mut seen, 100) {
+    } else if !within_limit(&mut seen, 100, Some(5)) {
         11_232
     } else {
         0
@@ -220,7 +231,28 @@ async fn robots() -> (String, [Shared; 5]) {
     (addr, seen)
 }
 
-/// Speaks just enough SMTP on `sock` to take messages, keeping their data.
+/// What is wrong with a message's data, as a server would refuse it: a
+/// missing header, a line over RFC 5322's 998 characters, or a recipient
+/// of the envelope not in its headers.
+fn smtp_message_problem(data: &str, rcpts: &[String]) -> Option<String> {
+    let (head, _) = data.split_once("\n\n")?;
+    for h in ["From:", "To:", "Subject:", "Date:", "Content-Type:"] {
+        if !head.lines().any(|l| l.starts_with(h)) {
+            return Some(format!("no {h} header"));
+        }
+    }
+    if data.lines().any(|l| l.len() > 998) {
+        return Some("line longer than 998 characters".into());
+    }
+    rcpts
+        .iter()
+        .find(|r| !head.contains(r.as_str()))
+        .map(|r| format!("recipient {r} not in the headers"))
+}
+
+/// Speaks enough SMTP on `sock` to take messages, keeping their data. It
+/// holds clients to the protocol's order (EHLO, MAIL, RCPT, DATA) and
+/// refuses a message whose data is malformed (554).
 async fn smtp_session<S>(sock: S, mails: Arc<Mutex<Vec<String>>>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -230,30 +262,54 @@ where
     w.write_all(b"220 sink ESMTP\r\n").await.ok();
     w.flush().await.ok();
     let mut data: Option<String> = None;
+    let (mut greeted, mut from) = (false, false);
+    let mut rcpts: Vec<String> = Vec::new();
     while let Ok(Some(line)) = lines.next_line().await {
         if let Some(d) = data.as_mut() {
             if line == "." {
-                mails.lock().unwrap().push(data.take().unwrap());
-                w.write_all(b"250 queued\r\n").await.ok();
+                let d = data.take().unwrap();
+                let reply = match smtp_message_problem(&d, &rcpts) {
+                    None => {
+                        mails.lock().unwrap().push(d);
+                        "250 queued\r\n".to_string()
+                    }
+                    Some(p) => format!("554 {p}\r\n"),
+                };
+                (from, rcpts) = (false, Vec::new());
+                w.write_all(reply.as_bytes()).await.ok();
                 w.flush().await.ok();
             } else {
-                d.push_str(&line);
+                // Dot-stuffing: a leading dot was doubled by the client.
+                d.push_str(line.strip_prefix('.').unwrap_or(&line));
                 d.push('\n');
             }
             continue;
         }
         let upper = line.to_ascii_uppercase();
-        let reply: &[u8] = if upper.starts_with("EHLO") {
+        let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+            greeted = true;
             b"250-sink\r\n250 8BITMIME\r\n"
-        } else if upper.starts_with("DATA") {
+        } else if upper.starts_with("MAIL FROM:") && greeted {
+            from = true;
+            b"250 ok\r\n"
+        } else if upper.starts_with("RCPT TO:") && from {
+            let addr = line[8..].trim().trim_start_matches('<');
+            rcpts.push(addr.split('>').next().unwrap_or("").to_string());
+            b"250 ok\r\n"
+        } else if upper.starts_with("DATA") && !rcpts.is_empty() {
             data = Some(String::new());
             b"354 go ahead\r\n"
         } else if upper.starts_with("QUIT") {
             w.write_all(b"221 bye\r\n").await.ok();
             w.flush().await.ok();
             return;
-        } else {
+        } else if upper.starts_with("RSET") {
+            (from, rcpts) = (false, Vec::new());
             b"250 ok\r\n"
+        } else if upper.starts_with("NOOP") {
+            b"250 ok\r\n"
+        } else {
+            b"503 bad sequence of commands\r\n"
         };
         w.write_all(reply).await.ok();
         w.flush().await.ok();
@@ -371,7 +427,7 @@ fn duty(cfg: &AlertConfig, console: &str) -> Arc<Duty> {
 }
 
 async fn wait_for(mut done: impl FnMut() -> bool) {
-    for _ in 0..200 {
+    for _ in 0..400 {
         if done() {
             return;
         }
@@ -445,8 +501,21 @@ async fn every_channel_delivers_a_signed_message_the_platform_accepts() {
     assert_eq!(feishu.accepted[0]["msg_type"], "post");
     let hook = seen[3].lock().unwrap();
     assert_eq!(hook.accepted.len(), 1);
-    assert_eq!(hook.accepted[0]["version"], "4");
-    assert_eq!(hook.accepted[0]["alerts"][0]["labels"]["level"], "red");
+    // Alertmanager's webhook format, version 4, field by field.
+    let h = &hook.accepted[0];
+    assert_eq!(h["version"], "4");
+    assert_eq!(h["status"], "firing");
+    assert_eq!(h["truncatedAlerts"], 0);
+    assert!(h["groupKey"].is_string() && h["receiver"] == "hook");
+    assert!(h["groupLabels"].is_object() && h["commonAnnotations"].is_object());
+    assert_eq!(h["commonLabels"]["level"], "red");
+    let alert = &h["alerts"][0];
+    assert_eq!(alert["labels"]["level"], "red");
+    assert_eq!(alert["endsAt"], "0001-01-01T00:00:00Z");
+    for field in ["startsAt", "generatorURL", "fingerprint"] {
+        assert!(alert[field].is_string(), "{field}: {alert}");
+    }
+    assert!(alert["annotations"]["summary"].is_string());
     let mails = mails.lock().unwrap();
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains("To: zhang@example.org"), "{}", mails[0]);
@@ -488,14 +557,24 @@ async fn channels_keep_to_the_platforms_rate_limits() {
     }
     let registry = prometheus::Registry::new();
     let (stop, _) = start_sender(&store, duty, &registry);
-    wait_for(|| seen[0].lock().unwrap().accepted.len() >= 20).await;
+    // Feishu takes all 25 within its 100 a minute, 5 a second at most.
+    wait_for(|| {
+        seen[0].lock().unwrap().accepted.len() >= 20
+            && seen[1].lock().unwrap().accepted.len() >= 20
+            && seen[2].lock().unwrap().accepted.len() >= 25
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.cancel();
     let ding = seen[0].lock().unwrap();
     assert_eq!(ding.accepted.len(), 20, "DingTalk takes 20 a minute");
     assert!(ding.refused.is_empty(), "never refused: {:?}", ding.refused);
     let wecom = seen[1].lock().unwrap();
+    assert_eq!(wecom.accepted.len(), 20, "WeCom takes 20 a minute");
     assert!(wecom.refused.is_empty(), "{:?}", wecom.refused);
+    let feishu = seen[2].lock().unwrap();
+    assert_eq!(feishu.accepted.len(), 25);
+    assert!(feishu.refused.is_empty(), "{:?}", feishu.refused);
     // What waits is pending, not lost.
     let (_, pending, dead) = store.notification_counts().unwrap();
     assert!(pending >= 5, "{pending}");
@@ -510,9 +589,11 @@ async fn a_notification_that_fails_for_good_is_a_dead_letter_and_alerts_elsewher
     let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
     // A webhook nobody listens on, as the policy's channel target.
     let mut cfg = config(&robots, &smtp, "");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // Bound for the whole test but never listening: connections are
+    // refused, and no other test's server can take the port meanwhile.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let dead_url = format!("http://{}/gone", closed.local_addr().unwrap());
-    drop(closed);
     cfg.channel.iter_mut().find(|c| c.id == "hook").unwrap().url = Some(dead_url);
     let duty = duty(&cfg, "http://c");
     let a = analyzed("a", Some(Level::Orange), Some("r1"), 1, 5);

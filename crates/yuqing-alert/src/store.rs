@@ -18,7 +18,7 @@ use yuqing_analysis::spikes::{Baseline, SpikeSize, detect};
 use yuqing_config::{AlertConfig, SpikeConfig};
 use yuqing_model::{
     AnalyzedItem, Incident, IncidentStatus, Level, ReportKind, ReportRecord, SourceState,
-    SourceStatus,
+    SourceStatus, SourceType,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -266,6 +266,8 @@ pub struct Policy {
     pub spike: SpikeConfig,
     /// Each source's region, for routing its incidents.
     pub regions: FxHashMap<String, String>,
+    /// Each source's type, for routing its collector incidents.
+    pub source_types: FxHashMap<String, SourceType>,
 }
 
 impl Policy {
@@ -275,6 +277,7 @@ impl Policy {
             reprints: ReprintThresholds::from_config(c),
             spike: c.spike.clone(),
             regions: FxHashMap::default(),
+            source_types: FxHashMap::default(),
         }
     }
 }
@@ -688,6 +691,7 @@ impl AlertStore {
         &self,
         st: &SourceStatus,
         level: Level,
+        policy: &Policy,
         channels: &[Channel],
         payload: &dyn Fn(&Incident, &str) -> String,
     ) -> Result<Outcome, StoreError> {
@@ -749,10 +753,18 @@ impl AlertStore {
                         .map(|r| format!("（{r}）"))
                         .unwrap_or_default()
                 );
+                // Routed like the source's items: by its type and region.
+                let source_type = policy
+                    .source_types
+                    .get(&st.source)
+                    .map_or("", |t| t.as_str());
+                let region = policy.regions.get(&st.source).map_or("", String::as_str);
                 tx.execute(
-                    "INSERT INTO incidents (dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at)
-                     VALUES (?1, 'collector', ?2, '采集源', ?3, ?4, 'triggered', ?5, '', 0, ?6, ?6)",
-                    params![dedup_key, format!("采集源{}", state.zh()), st.source, level.as_str(), title, ts(now)],
+                    "INSERT INTO incidents (dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at,
+                                           source_type, region)
+                     VALUES (?1, 'collector', ?2, '采集源', ?3, ?4, 'triggered', ?5, '', 0, ?6, ?6, ?7, ?8)",
+                    params![dedup_key, format!("采集源{}", state.zh()), st.source, level.as_str(), title, ts(now),
+                            source_type, region],
                 )?;
                 let id = tx.last_insert_rowid();
                 timeline(
@@ -1075,7 +1087,9 @@ impl AlertStore {
         let conn = self.conn.lock().unwrap();
         conn.execute(
             "UPDATE notifications SET next_attempt_at = ?2 WHERE id = ?1",
-            params![id, ts(at)],
+            // Rounded up: a row due again before `at` would be read and
+            // put off again until then.
+            params![id, ts(at) + i64::from(at.timestamp_subsec_nanos() > 0)],
         )?;
         Ok(())
     }

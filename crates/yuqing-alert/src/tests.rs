@@ -69,6 +69,7 @@ pub(crate) fn policy(min_level: Level) -> Policy {
         reprints: T,
         spike: yuqing_config::SpikeConfig::default(),
         regions: Default::default(),
+        source_types: Default::default(),
     }
 }
 
@@ -328,13 +329,20 @@ fn collector_incident_opens_once_and_resolves_on_recovery() {
     let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
     let p = |i: &yuqing_model::Incident, r: &str| format!("{r}:{}", i.status.as_str());
     let ok = store
-        .record_source_status(&status(SourceState::Ok), Level::Orange, &channels(), &p)
+        .record_source_status(
+            &status(SourceState::Ok),
+            Level::Orange,
+            &policy(Level::Blue),
+            &channels(),
+            &p,
+        )
         .unwrap();
     assert!(ok.opened.is_empty() && ok.notifications == 0);
     let down = store
         .record_source_status(
             &status(SourceState::Blocked),
             Level::Orange,
+            &policy(Level::Blue),
             &channels(),
             &p,
         )
@@ -345,6 +353,7 @@ fn collector_incident_opens_once_and_resolves_on_recovery() {
         .record_source_status(
             &status(SourceState::Failing),
             Level::Orange,
+            &policy(Level::Blue),
             &channels(),
             &p,
         )
@@ -367,7 +376,13 @@ fn collector_incident_opens_once_and_resolves_on_recovery() {
     );
 
     let back = store
-        .record_source_status(&status(SourceState::Ok), Level::Orange, &channels(), &p)
+        .record_source_status(
+            &status(SourceState::Ok),
+            Level::Orange,
+            &policy(Level::Blue),
+            &channels(),
+            &p,
+        )
         .unwrap();
     assert_eq!(back.notifications, 1, "recovery is announced");
     assert_eq!(
@@ -381,6 +396,7 @@ fn collector_incident_opens_once_and_resolves_on_recovery() {
         .record_source_status(
             &status(SourceState::Blocked),
             Level::Orange,
+            &policy(Level::Blue),
             &channels(),
             &p,
         )

@@ -285,6 +285,16 @@ impl ChannelKind {
             ChannelKind::Sms => 10,
         }
     }
+
+    /// Requests per second the platform takes, where it limits bursts
+    /// too: Feishu custom robots take 5 a second within their 100 a
+    /// minute.
+    pub fn rate_per_second(self) -> Option<u32> {
+        match self {
+            ChannelKind::Feishu => Some(5),
+            _ => None,
+        }
+    }
 }
 
 /// How an SMTP connection is secured.

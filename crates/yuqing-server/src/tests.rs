@@ -199,6 +199,7 @@ async fn hot_words_for_any_window_and_reprint_chains() {
         },
         spike: Default::default(),
         regions: Default::default(),
+        source_types: Default::default(),
     };
     let p = |_: &yuqing_model::Incident, r: &str| r.to_string();
     let h = 0x1234_5678_9abc_def0u64;
