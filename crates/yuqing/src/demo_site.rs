@@ -114,6 +114,10 @@ struct SiteState {
     received: std::sync::Mutex<Vec<serde_json::Value>>,
     /// Messages the DingTalk stand-in accepted.
     robot: std::sync::Mutex<Vec<serde_json::Value>>,
+    /// The DingTalk stand-in answers 503 while set, as a platform outage.
+    robot_down: std::sync::atomic::AtomicBool,
+    /// Requests it turned away while down.
+    robot_refused: AtomicU64,
 }
 
 impl SiteState {
@@ -149,6 +153,8 @@ impl DemoSite {
             webhooks: AtomicU64::new(0),
             received: Default::default(),
             robot: Default::default(),
+            robot_down: Default::default(),
+            robot_refused: AtomicU64::new(0),
         });
         let app = Router::new()
             .route("/", get(index))
@@ -188,6 +194,16 @@ impl DemoSite {
     /// The messages the DingTalk robot stand-in accepted, oldest first.
     pub fn robot_messages(&self) -> Vec<serde_json::Value> {
         self.state.robot.lock().unwrap().clone()
+    }
+
+    /// Takes the DingTalk stand-in down (it answers 503) or back up.
+    pub fn set_robot_down(&self, down: bool) {
+        self.state.robot_down.store(down, Ordering::SeqCst);
+    }
+
+    /// Requests the DingTalk stand-in turned away while down.
+    pub fn robot_refusals(&self) -> u64 {
+        self.state.robot_refused.load(Ordering::SeqCst)
     }
 
     pub async fn stop(self) {
@@ -535,25 +551,37 @@ async fn status_page(State(st): State<Arc<SiteState>>, Path(id): Path<u64>) -> R
 pub const DEMO_ROBOT_SECRET: &str = "SECyuqing-demo-robot";
 
 /// A DingTalk group robot: it accepts a markdown message only with a fresh
-/// timestamp and the right signature, and answers as DingTalk does.
+/// timestamp and the right signature, and answers as DingTalk does. The
+/// signature is checked as DingTalk documents it: `sign` =
+/// base64(HMAC-SHA256(key = secret, timestamp + "\n" + secret)).
 async fn dingtalk_robot(
     State(st): State<Arc<SiteState>>,
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
-) -> axum::Json<serde_json::Value> {
+) -> Response {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    if st.robot_down.load(Ordering::SeqCst) {
+        st.robot_refused.fetch_add(1, Ordering::SeqCst);
+        return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+    }
     let ts: i64 = q.get("timestamp").and_then(|t| t.parse().ok()).unwrap_or(0);
     let fresh = (Utc::now().timestamp_millis() - ts).abs() < 3_600_000;
-    let signed = q.get("sign").map(String::as_str)
-        == Some(yuqing_alert::channels::dingtalk_sign(DEMO_ROBOT_SECRET, ts).as_str());
-    if !fresh || !signed {
-        return axum::Json(serde_json::json!({"errcode": 310000, "errmsg": "sign not match"}));
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(DEMO_ROBOT_SECRET.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(format!("{ts}\n{DEMO_ROBOT_SECRET}").as_bytes());
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    if !fresh || q.get("sign") != Some(&expected) {
+        return axum::Json(serde_json::json!({"errcode": 310000, "errmsg": "sign not match"}))
+            .into_response();
     }
     match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(v) if v["msgtype"] == "markdown" => {
             st.robot.lock().unwrap().push(v);
-            axum::Json(serde_json::json!({"errcode": 0, "errmsg": "ok"}))
+            axum::Json(serde_json::json!({"errcode": 0, "errmsg": "ok"})).into_response()
         }
-        _ => axum::Json(serde_json::json!({"errcode": 40035, "errmsg": "bad message"})),
+        _ => axum::Json(serde_json::json!({"errcode": 40035, "errmsg": "bad message"}))
+            .into_response(),
     }
 }
 

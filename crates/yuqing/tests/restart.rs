@@ -137,18 +137,39 @@ fn mentions(demo: &DemoSite) -> Vec<Vec<String>> {
         .collect()
 }
 
+fn query_i64(data: &std::path::Path, sql: &str) -> i64 {
+    let db = rusqlite::Connection::open(data.join("alert.db")).unwrap();
+    db.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Each incident's id and item count.
+fn incident_counts(data: &std::path::Path) -> Vec<(i64, i64)> {
+    let db = rusqlite::Connection::open(data.join("alert.db")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT id, item_count FROM incidents WHERE rule_id NOT IN ('delivery', 'collector') ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_escalation_due_while_the_alerter_was_down_is_sent_once_after_restart() {
+async fn an_escalation_due_while_the_alerter_was_down_is_sent_once_after_restarts() {
     let site = Site::bundled();
     let demo = DemoSite::start(site.clone(), 0).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
 
-    // First run: the officer on duty gets the first message.
+    // First run: every item is processed and the officer on duty gets the
+    // first message.
     let port = free_port();
     let mut first = start(demo.addr, &data, port, 0);
     for _ in 0..600 {
-        if !demo.robot_messages().is_empty() {
+        if !demo.robot_messages().is_empty()
+            && data.join("alert.db").exists()
+            && query_i64(&data, "SELECT COUNT(*) FROM items") as usize == site.item_count()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -161,6 +182,8 @@ async fn an_escalation_due_while_the_alerter_was_down_is_sent_once_after_restart
     );
     first.kill().unwrap();
     first.wait().unwrap();
+    let incidents = incident_counts(&data);
+    assert!(!incidents.is_empty());
 
     // While it is down, the acknowledgement timeout passes: the stored
     // escalation times fall due.
@@ -177,8 +200,32 @@ async fn an_escalation_due_while_the_alerter_was_down_is_sent_once_after_restart
     }
     let sent_before = demo.robot_messages().len();
 
+    // Second run, with the robot's platform down: the escalation is
+    // written to the outbox and fails; kill -9 before it is sent.
+    demo.set_robot_down(true);
     let port = free_port();
     let mut second = start(demo.addr, &data, port, 0);
+    let owed = "SELECT COUNT(*) FROM notifications WHERE channel = 'demo-dingtalk'
+                AND sent_at IS NULL AND dead_at IS NULL AND attempts >= 1";
+    for _ in 0..300 {
+        if demo.robot_refusals() > 0 && query_i64(&data, owed) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert!(demo.robot_refusals() > 0, "the escalation was attempted");
+    assert_eq!(query_i64(&data, owed), 1, "one escalation message owed");
+    assert_eq!(demo.robot_messages().len(), sent_before);
+
+    // Third run, the platform back up, and every item replayed: the crawl
+    // state is gone, so the crawler collects all of it again.
+    demo.set_robot_down(false);
+    std::fs::remove_file(data.join("crawl.db")).unwrap();
+    let port = free_port();
+    let mut third = start(demo.addr, &data, port, 0);
+    let api = format!("http://127.0.0.1:{port}");
     let mut after = Vec::new();
     for _ in 0..300 {
         after = mentions(&demo)[sent_before..].to_vec();
@@ -187,17 +234,43 @@ async fn an_escalation_due_while_the_alerter_was_down_is_sent_once_after_restart
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // The overdue escalation reaches the director at once, in one message;
-    // a few ticks later nothing more has gone.
+    // The overdue escalation reaches the director once, in one message.
     assert_eq!(after, vec![vec!["13900000000".to_string()]]);
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(demo.robot_messages().len(), sent_before + 1, "sent once");
     let text = demo.robot_messages().last().unwrap()["markdown"]["text"]
         .as_str()
         .unwrap()
         .to_string();
     assert!(text.contains("未确认，升级通知"), "{text}");
-    second.kill().unwrap();
-    second.wait().unwrap();
+    // The replay ends: every item collected again.
+    let mut replayed = 0;
+    for _ in 0..300 {
+        if let Some(v) = json(&format!("{api}/api/sources")).await {
+            replayed = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["total_new_items"].as_u64().unwrap())
+                .sum::<u64>() as usize;
+            if replayed == site.item_count() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(replayed, site.item_count(), "every item replayed");
+    // A few ticks later: no new incident, no incident grown, nothing more
+    // sent, nothing owed.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(incident_counts(&data), incidents);
+    assert_eq!(demo.robot_messages().len(), sent_before + 1, "sent once");
+    assert_eq!(
+        query_i64(
+            &data,
+            "SELECT COUNT(*) FROM notifications WHERE sent_at IS NULL AND dead_at IS NULL"
+        ),
+        0
+    );
+    third.kill().unwrap();
+    third.wait().unwrap();
     demo.stop().await;
 }
