@@ -25,6 +25,9 @@ const SCHEDULE_SINCE: &str = "report_schedule_since";
 /// How often the escalation engine runs.
 const ENGINE_TICK: Duration = Duration::from_secs(2);
 
+/// The longest wait between attempts to record a message in `alert.db`.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+
 #[derive(Clone)]
 pub struct Alerter {
     store: AlertStore,
@@ -309,13 +312,15 @@ impl Alerter {
                     let Some(d) = d else { break };
                     match Envelope::<AnalyzedItem>::from_bytes(&d.payload, "item.analyzed") {
                         Ok(env) => {
+                            let item = Arc::new(env.payload);
                             let me = self.clone();
-                            let result = tokio::task::spawn_blocking(move || me.process(&env.payload)).await;
-                            match result {
-                                Ok(Ok(_)) => d.ack.ack(),
-                                // Not acknowledged: replayed after a restart.
-                                Ok(Err(e)) => error!(key = %d.key, error = %e, "cannot record analyzed item"),
-                                Err(e) => error!(key = %d.key, error = %e, "alert task failed"),
+                            let done = self
+                                .until_recorded("analyzed item", &d.key, &shutdown, move || me.process(&item))
+                                .await;
+                            // Not acknowledged at shutdown: replayed after
+                            // the restart.
+                            if done {
+                                d.ack.ack();
                             }
                         }
                         Err(e) => {
@@ -328,11 +333,15 @@ impl Alerter {
                     let Some(d) = d else { break };
                     match Envelope::<SourceStatus>::from_bytes(&d.payload, "source.status") {
                         Ok(env) => {
+                            let status = Arc::new(env.payload);
                             let me = self.clone();
-                            match tokio::task::spawn_blocking(move || me.record_source_status(&env.payload)).await {
-                                Ok(Ok(_)) => d.ack.ack(),
-                                Ok(Err(e)) => error!(key = %d.key, error = %e, "cannot record source status"),
-                                Err(e) => error!(key = %d.key, error = %e, "alert task failed"),
+                            let done = self
+                                .until_recorded("source status", &d.key, &shutdown, move || {
+                                    me.record_source_status(&status)
+                                })
+                                .await;
+                            if done {
+                                d.ack.ack();
                             }
                         }
                         Err(e) => {
@@ -356,6 +365,37 @@ impl Alerter {
         let _ = sender.await;
         let _ = reports.await;
         Ok(())
+    }
+
+    /// Runs `record` until it succeeds, waiting longer after each failure
+    /// (up to `MAX_RETRY_WAIT`): a store that fails for a while (a full
+    /// disk, a lock held too long) delays the alert and says so in the log
+    /// and in `yuqing_alert_store_errors_total`, but loses nothing and
+    /// needs no restart. False when shutdown came first.
+    async fn until_recorded<T: Send + 'static>(
+        &self,
+        what: &str,
+        key: &str,
+        shutdown: &CancellationToken,
+        record: impl Fn() -> Result<T, StoreError> + Send + Sync + 'static,
+    ) -> bool {
+        let record = Arc::new(record);
+        let mut wait = Duration::from_millis(500);
+        loop {
+            let r = record.clone();
+            let error = match tokio::task::spawn_blocking(move || r()).await {
+                Ok(Ok(_)) => return true,
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => format!("alert task failed: {e}"),
+            };
+            self.metrics.store_errors.inc();
+            error!(%key, %error, retry_in = ?wait, "cannot record {what}; retrying");
+            tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(MAX_RETRY_WAIT);
+        }
     }
 
     async fn run_reports(self, shutdown: CancellationToken) {

@@ -8,6 +8,9 @@ pub struct AlertMetrics {
     pub reports: IntCounterVec,
     pub spikes: IntCounterVec,
     pub escalations: prometheus::IntCounter,
+    /// Failed writes of an item or a source status to `alert.db`; each is
+    /// retried until it succeeds.
+    pub store_errors: prometheus::IntCounter,
 }
 
 impl AlertMetrics {
@@ -54,8 +57,14 @@ impl AlertMetrics {
             "Incidents escalated to their policy's next step for want of an acknowledgement.",
         )
         .unwrap();
+        let store_errors = prometheus::IntCounter::new(
+            "yuqing_alert_store_errors_total",
+            "Failed attempts to record an item or a source status in alert.db (each is retried).",
+        )
+        .unwrap();
         for m in [
             Box::new(escalations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(store_errors.clone()),
             Box::new(items.clone()),
             Box::new(incidents.clone()),
             Box::new(notifications.clone()),
@@ -71,6 +80,7 @@ impl AlertMetrics {
             reports,
             spikes,
             escalations,
+            store_errors,
         }
     }
 }

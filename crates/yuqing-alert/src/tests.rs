@@ -541,3 +541,85 @@ fn a_database_from_before_reprint_chains_upgrades_and_its_events_stay_joinable()
     assert_eq!(chain[1].reprint_of.as_deref(), Some("old"));
     assert_eq!(store.event("old").unwrap().unwrap().item_count, 2);
 }
+
+/// The alerter on an in-process bus, its store made read-only while an
+/// item arrives: the item is retried until the store takes it, then
+/// acknowledged; nothing waits for a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_the_store_refuses_is_retried_until_it_is_recorded() {
+    use std::sync::Arc;
+    use yuqing_bus::{Bus, InProcessBus, Topics};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.toml"),
+        "data_dir = \"data\"\n[alert]\nmin_level = \"blue\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    let config = yuqing_config::Loader::default()
+        .load(&dir.path().join("main.toml"))
+        .unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let registry = prometheus::Registry::new();
+    let metrics = crate::AlertMetrics::new(&registry);
+    let alerter = crate::Alerter::new(&config, store.clone(), "http://c".into(), metrics.clone());
+    let bus = Arc::new(InProcessBus::new(16));
+    let topics = Topics::default();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(alerter.run(bus.clone(), topics.clone(), stop.clone()));
+    // Writes fail until the pragma is lifted.
+    store
+        .conn
+        .lock()
+        .unwrap()
+        .pragma_update(None, "query_only", true)
+        .unwrap();
+    let a = analyzed("a", Some(Level::Orange), Some("r1"), 1, 5);
+    let envelope = yuqing_model::Envelope::new("item.analyzed", a);
+    let receipt = loop {
+        match bus
+            .publish(&topics.items_analyzed, "a", envelope.to_bytes())
+            .await
+        {
+            Ok(r) => break r,
+            // The alerter has not subscribed yet.
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    };
+    let mut receipt = Box::pin(receipt.durable());
+    for _ in 0..200 {
+        if metrics.store_errors.get() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(metrics.store_errors.get() >= 2, "retried while refused");
+    assert!(
+        futures_now(&mut receipt).is_none(),
+        "not acknowledged while unrecorded"
+    );
+    assert!(store.incidents(10).unwrap().is_empty());
+    store
+        .conn
+        .lock()
+        .unwrap()
+        .pragma_update(None, "query_only", false)
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), receipt)
+        .await
+        .expect("acknowledged once recorded")
+        .unwrap();
+    assert_eq!(store.incidents(10).unwrap().len(), 1);
+    stop.cancel();
+    run.await.unwrap().unwrap();
+}
+
+/// The value of `f` if it is ready now.
+fn futures_now<F: std::future::Future + Unpin>(f: &mut F) -> Option<F::Output> {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    match std::pin::Pin::new(f).poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
