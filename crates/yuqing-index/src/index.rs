@@ -505,6 +505,7 @@ impl ItemIndex {
             positions: held.clone(),
             committed: held,
             failed: false,
+            lost: false,
         })
     }
 
@@ -1026,8 +1027,11 @@ pub struct ItemWriter {
     /// back.
     committed: Option<StoredPositions>,
     /// A write failed: its documents may be lost, so no later commit of
-    /// this writer may claim positions past them.
+    /// this writer may claim positions past them, until a rollback.
     failed: bool,
+    /// A rollback failed after tantivy gave up the writer's lock: this
+    /// writer can take no more rollbacks.
+    lost: bool,
 }
 
 /// A commit's payload: per partition of the topic the index is fed from,
@@ -1072,8 +1076,33 @@ impl ItemWriter {
         Ok(())
     }
 
+    /// Discards everything written since the last good commit and clears
+    /// a failure, so the writer can take the same documents again: a
+    /// caller that retries a failed batch rolls back and writes the whole
+    /// batch again before its next commit. The positions go back to the
+    /// last good commit's until set again.
+    pub fn rollback(&mut self) -> Result<(), IndexError> {
+        if self.lost {
+            return Err(IndexError::Open {
+                path: "index writer".into(),
+                message: "lost in a failed rollback; restart the indexer".into(),
+            });
+        }
+        // tantivy's rollback gives up the writer's lock before it makes a
+        // new writer, and a writer it cannot make leaves none: it reads the
+        // index's meta first, so read it here before anything is given up.
+        self.writer.index().load_metas()?;
+        if let Err(e) = self.writer.rollback() {
+            self.lost = true;
+            return Err(e.into());
+        }
+        self.failed = false;
+        self.positions = self.committed.clone();
+        Ok(())
+    }
+
     /// After a failed write: back to the positions of the last good
-    /// commit, and there for the rest of this writer's life.
+    /// commit, and there until a rollback.
     fn fail(&mut self) {
         self.failed = true;
         self.positions = self.committed.clone();

@@ -21,6 +21,8 @@ pub struct IndexerMetrics {
     pub docs: IntGauge,
     pub size: IntGauge,
     pub expired: IntCounter,
+    /// Failed commits; each batch is retried until it is committed.
+    pub failures: IntCounter,
 }
 
 impl IndexerMetrics {
@@ -44,8 +46,14 @@ impl IndexerMetrics {
             "Retention passes that deleted items older than index.retention_days.",
         )
         .unwrap();
+        let failures = IntCounter::new(
+            "yuqing_index_commit_failures_total",
+            "Failed attempts to write and commit a batch (each is retried).",
+        )
+        .unwrap();
         for m in [
-            Box::new(indexed.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(failures.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(indexed.clone()),
             Box::new(commits.clone()),
             Box::new(rejected.clone()),
             Box::new(docs.clone()),
@@ -61,9 +69,13 @@ impl IndexerMetrics {
             docs,
             size,
             expired,
+            failures,
         }
     }
 }
+
+/// The longest wait between attempts to commit a batch.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
 
 /// Consumes `items.analyzed` until shutdown, committing every
 /// `commit_every_docs` documents or `commit_every_secs` seconds after the first
@@ -117,7 +129,7 @@ pub async fn run_indexer(
                 expire(&index, &writer, retention_cutoff(), &metrics).await;
             }
             _ = timer => {
-                flush(&index, &writer, &mut batch, (&topic, &read), &metrics).await;
+                flush(&index, &writer, &mut batch, (&topic, &read), &metrics, &shutdown).await;
                 deadline = None;
             }
             d = consumer.recv() => {
@@ -133,7 +145,7 @@ pub async fn run_indexer(
                             deadline = Some(Instant::now() + Duration::from_secs(cfg.commit_every_secs));
                         }
                         if batch.len() >= cfg.commit_every_docs {
-                            flush(&index, &writer, &mut batch, (&topic, &read), &metrics).await;
+                            flush(&index, &writer, &mut batch, (&topic, &read), &metrics, &shutdown).await;
                             deadline = None;
                         }
                     }
@@ -148,7 +160,15 @@ pub async fn run_indexer(
             }
         }
     }
-    flush(&index, &writer, &mut batch, (&topic, &read), &metrics).await;
+    flush(
+        &index,
+        &writer,
+        &mut batch,
+        (&topic, &read),
+        &metrics,
+        &shutdown,
+    )
+    .await;
     info!(documents = index.num_docs(), "indexer stopped");
     Ok(())
 }
@@ -185,46 +205,72 @@ async fn expire(
 }
 
 /// Commits the batch with the bus positions it covers (none on a bus
-/// without positions).
+/// without positions), then acknowledges it. A failed write or commit is
+/// retried, from half a second up to `MAX_RETRY_WAIT` apart, each time
+/// from the last good commit with the whole batch again, until it is
+/// committed or shutdown comes. A batch given up at shutdown is not
+/// acknowledged (it is replayed after the restart), and the writer stores
+/// no positions past it.
 async fn flush(
     index: &Arc<ItemIndex>,
     writer: &Arc<Mutex<ItemWriter>>,
     batch: &mut Vec<(AnalyzedItem, Ack)>,
     (topic, read): (&str, &Positions),
     metrics: &IndexerMetrics,
+    shutdown: &CancellationToken,
 ) {
     if batch.is_empty() {
         return;
     }
-    let items: Vec<(AnalyzedItem, Ack)> = std::mem::take(batch);
-    let w = writer.clone();
-    let idx = index.clone();
+    let (items, acks): (Vec<AnalyzedItem>, Vec<Ack>) = std::mem::take(batch).into_iter().unzip();
+    let items = Arc::new(items);
     let positions = (!read.is_empty()).then(|| (topic.to_string(), read.clone()));
-    let result = tokio::task::spawn_blocking(move || {
-        let mut w = w.lock().unwrap();
-        w.upsert_all(items.iter().map(|(a, _)| a))?;
-        if let Some((topic, next)) = positions {
-            w.set_positions(&topic, &next);
-        }
-        w.commit()?;
-        idx.reload()?;
-        Ok::<_, crate::IndexError>(items)
-    })
-    .await;
-    match result {
-        Ok(Ok(items)) => {
-            metrics.indexed.inc_by(items.len() as u64);
-            metrics.commits.inc();
-            metrics.docs.set(index.num_docs() as i64);
-            metrics.size.set(index.size_bytes() as i64);
-            for (_, ack) in items {
-                ack.ack();
+    let mut wait = Duration::from_millis(500);
+    let mut retrying = false;
+    loop {
+        let (w, idx, docs, positions) = (
+            writer.clone(),
+            index.clone(),
+            items.clone(),
+            positions.clone(),
+        );
+        let result = tokio::task::spawn_blocking(move || {
+            let mut w = w.lock().unwrap();
+            if retrying {
+                w.rollback()?;
             }
+            w.upsert_all(docs.iter())?;
+            if let Some((topic, next)) = positions {
+                w.set_positions(&topic, &next);
+            }
+            w.commit()?;
+            idx.reload()
+        })
+        .await;
+        let error = match result {
+            Ok(Ok(())) => break,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => format!("index task failed: {e}"),
+        };
+        metrics.failures.inc();
+        if shutdown.is_cancelled() {
+            error!(%error, documents = items.len(), "index commit failed at shutdown; the batch comes again after the restart");
+            return;
         }
-        // Unacknowledged: the items are replayed after a restart, and the
-        // writer stores no positions past them from now on.
-        Ok(Err(e)) => error!(error = %e, "index commit failed"),
-        Err(e) => error!(error = %e, "index task failed"),
+        error!(%error, documents = items.len(), retry_in = ?wait, "index commit failed; retrying");
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(MAX_RETRY_WAIT);
+        retrying = true;
+    }
+    metrics.indexed.inc_by(items.len() as u64);
+    metrics.commits.inc();
+    metrics.docs.set(index.num_docs() as i64);
+    metrics.size.set(index.size_bytes() as i64);
+    for ack in acks {
+        ack.ack();
     }
 }
 
@@ -310,5 +356,78 @@ mod tests {
         assert_eq!(metrics.indexed.get(), 1);
         shutdown.cancel();
         task.await.unwrap().unwrap();
+    }
+
+    /// The index's directory disappears (a plain file stands in its place,
+    /// as on a volume that came unmounted) while an item arrives: the
+    /// commit fails and is retried until the directory is back, then the
+    /// item is committed and acknowledged, without a restart.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_commit_is_retried_until_the_index_takes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index");
+        let seg = Segmenter::new([]);
+        let index = Arc::new(ItemIndex::open(&path, seg.clone()).unwrap());
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(16));
+        let topics = Topics::default();
+        let metrics = IndexerMetrics::new(&Registry::new());
+        let shutdown = CancellationToken::new();
+        let cfg = IndexConfig {
+            commit_every_docs: 1,
+            retention_days: 0,
+            ..IndexConfig::default()
+        };
+        let task = tokio::spawn(run_indexer(
+            bus.clone(),
+            topics.clone(),
+            index.clone(),
+            index.writer(20_000_000).unwrap(),
+            cfg,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+        let aside = dir.path().join("index.aside");
+        std::fs::rename(&path, &aside).unwrap();
+        std::fs::write(&path, "not a directory").unwrap();
+        let env = yuqing_model::Envelope::new("item.analyzed", analyzed(&seg, "a", 0));
+        let receipt = loop {
+            match bus
+                .publish(&topics.items_analyzed, "a", env.to_bytes())
+                .await
+            {
+                Ok(r) => break r,
+                Err(BusError::NoSubscribers(_)) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let mut receipt = Box::pin(receipt.durable());
+        for _ in 0..200 {
+            if metrics.failures.get() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(metrics.failures.get() >= 2, "retried while failing");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), &mut receipt)
+                .await
+                .is_err(),
+            "not acknowledged before its commit"
+        );
+        std::fs::remove_file(&path).unwrap();
+        std::fs::rename(&aside, &path).unwrap();
+        tokio::time::timeout(Duration::from_secs(60), receipt)
+            .await
+            .expect("acknowledged once committed")
+            .unwrap();
+        assert_eq!(index.num_docs(), 1);
+        assert_eq!(metrics.indexed.get(), 1);
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
+        // The commit is durable: a new reader of the directory sees it.
+        let reopened = ItemIndex::open(&path, seg).unwrap();
+        assert_eq!(reopened.num_docs(), 1);
     }
 }
