@@ -268,6 +268,7 @@ pub fn webhook_body(m: &Message, now: DateTime<Utc>) -> Value {
                     "incident": i.id.to_string(),
                     "level": i.level.as_str(),
                     "topic": i.topic,
+                    "route": m.route,
                 },
                 "annotations": {
                     "summary": format!("【{}预警】{}", i.level.zh(), i.title),
@@ -276,15 +277,17 @@ pub fn webhook_body(m: &Message, now: DateTime<Utc>) -> Value {
                     "ack_url": i.ack_link,
                 },
                 "startsAt": i.opened_at.to_rfc3339(),
-                // As Alertmanager: the zero time while firing; a resolved
-                // incident's message is written as it resolves.
+                // As Alertmanager: the zero time while firing. A resolved
+                // incident's message is rendered when it is sent, within a
+                // tick of the resolution unless it had to wait.
                 "endsAt": if resolved { now.to_rfc3339() } else { "0001-01-01T00:00:00Z".to_string() },
                 "generatorURL": i.link,
                 "fingerprint": format!("yuqing-{}", i.id),
             })
         })
         .collect();
-    // Labels and annotations every alert has with the same value.
+    // Labels and annotations every alert has with the same value (the
+    // group's label, the route, among them).
     let common = |key: &str| -> Value {
         let mut maps = alerts.iter().filter_map(|a| a[key].as_object());
         let Some(first) = maps.next() else {

@@ -258,8 +258,16 @@ fn waits_for_group(reason: &str) -> bool {
 /// become the majority (of at least this many items).
 const SPREAD_MIN_GROWTH: i64 = 5;
 
+/// Sets what spreading is measured from (items, event heat, negative
+/// share) to the incident's present state: at each message, and at an
+/// acknowledgement.
+const SPREAD_BASELINE: &str = "notified_items = item_count,
+    notified_heat = COALESCE((SELECT heat FROM events e WHERE e.event_id = incidents.event_id), 0),
+    notified_negative = COALESCE((SELECT AVG(i.sentiment = 'negative') FROM incident_items ii
+                                  JOIN items i ON i.item_id = ii.item_id WHERE ii.incident_id = incidents.id), 0)";
+
 /// Only an incident whose items or event's heat changed since its last
-/// message can have spread.
+/// message (or its acknowledgement) can have spread.
 fn changed_since_message(r: &Row) -> bool {
     r.last_notified_at.is_some()
         && (r.item_count != r.notified_items
@@ -370,6 +378,7 @@ impl AlertStore {
             // again: the officer handling it is told, and escalation starts
             // over until someone acknowledges the larger incident.
             if r.status == IncidentStatus::Acknowledged
+                && kind == IncidentKind::Rule
                 && r.pending.is_none()
                 && changed_since_message(r)
                 && let Some(how) = spread(&tx, r)?
@@ -625,13 +634,10 @@ impl AlertStore {
                     })
                 };
                 tx.execute(
-                    "UPDATE incidents SET route = ?2, round = round + 1, pending = NULL, pending_since = NULL, held = NULL,
-                       last_notified_at = ?3, notified_items = item_count,
-                       notified_heat = COALESCE((SELECT heat FROM events e WHERE e.event_id = incidents.event_id), 0),
-                       notified_negative = COALESCE((SELECT AVG(i.sentiment = 'negative') FROM incident_items ii
-                                                     JOIN items i ON i.item_id = ii.item_id WHERE ii.incident_id = incidents.id), 0),
+                    &format!("UPDATE incidents SET route = ?2, round = round + 1, pending = NULL, pending_since = NULL, held = NULL,
+                       last_notified_at = ?3, {SPREAD_BASELINE},
                        next_escalation_at = CASE WHEN status = 'triggered' THEN COALESCE(next_escalation_at, ?4) ELSE next_escalation_at END
-                     WHERE id = ?1",
+                     WHERE id = ?1"),
                     params![r.id, route_id, t, next],
                 )?;
             }
@@ -679,11 +685,14 @@ impl AlertStore {
         let expires = route_of(duty, &r)
             .and_then(|route| duty.policies.get(&route.policy))
             .map_or(4 * 3_600, |p| p.ack_expires.as_secs());
+        // What the officer acknowledged is the incident as it is now: it
+        // spreads from here, whatever its last message said.
         tx.execute(
-            "UPDATE incidents SET status = 'acknowledged', acknowledged_at = ?2, acknowledged_by = ?3, ack_expires_at = ?4,
+            &format!("UPDATE incidents SET status = 'acknowledged', acknowledged_at = ?2, acknowledged_by = ?3, ack_expires_at = ?4,
                next_escalation_at = NULL, pending = CASE WHEN pending = 'resolved' THEN pending END,
-               pending_since = CASE WHEN pending = 'resolved' THEN pending_since END, held = NULL, updated_at = ?2
-             WHERE id = ?1",
+               pending_since = CASE WHEN pending = 'resolved' THEN pending_since END, held = NULL, updated_at = ?2,
+               {SPREAD_BASELINE}
+             WHERE id = ?1"),
             params![id, ts(now), who, ts(now) + expires],
         )?;
         timeline(&tx, id, now, who, "acknowledged", &format!("via {via}"))?;
@@ -863,6 +872,31 @@ impl AlertStore {
         Ok(id)
     }
 
+    /// The channel delivered a message: its open delivery incident, if
+    /// any, resolves. True when one did.
+    pub fn resolve_delivery(&self, channel: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction()?;
+        let open: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM incidents WHERE dedup_key = ?1 AND status != 'resolved'",
+                [format!("delivery:{channel}")],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = open {
+            resolve(
+                &tx,
+                id,
+                now,
+                "system",
+                "the channel delivered a message again",
+            )?;
+        }
+        tx.commit()?;
+        Ok(open.is_some())
+    }
+
     /// Notifications that failed for good, newest first.
     pub fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let conn = self.conn.lock().unwrap();
@@ -1014,6 +1048,7 @@ fn dispatch(
             step.targets.clone()
         };
         let mut reached = Vec::new();
+        let mut any_channel = false;
         for target in &targets {
             let mut expanded = duty.expand(target, now);
             // A resolution reaches a person only on the channels that told
@@ -1039,6 +1074,7 @@ fn dispatch(
                     &format!("{target}: no one on duty or no channel"),
                 )?;
             }
+            any_channel |= !expanded.is_empty();
             for (channel, person, key) in expanded {
                 let Some(ch) = duty.channels.get(&channel) else {
                     continue;
@@ -1080,13 +1116,18 @@ fn dispatch(
                 }
             }
         }
-        if reached.is_empty() && !targets.is_empty() {
+        let resolution = r.pending.as_deref() == Some("resolved");
+        if reached.is_empty() && !targets.is_empty() && !resolution {
             // Never silent: the incident stays open and its escalation
             // goes on to the next step, but nobody was told at this one.
             tracing::error!(
                 incident = r.id,
                 "no target of this escalation step can be reached on any channel"
             );
+        }
+        if reached.is_empty() && any_channel && !resolution {
+            // Each target had channels, all of them left out (the one that
+            // failed, or below their level): say so once for the step.
             timeline(
                 tx,
                 r.id,

@@ -923,3 +923,58 @@ fn a_delivery_incident_with_no_other_channel_says_so_and_escalates() {
     assert_eq!(m.len(), 1, "{m:?}");
     assert_eq!(m[0].1, "mail");
 }
+
+#[test]
+fn an_acknowledgement_takes_in_what_the_incident_has_grown_to() {
+    let (_d, store) = store();
+    let duty = duty();
+    let t0 = Utc::now() + Duration::seconds(31);
+    let h = 0x1234_5678_9abc_def0u64;
+    let add = |id: &str| {
+        store
+            .process(
+                &analyzed(id, Some(Level::Orange), Some("r1"), h, 5),
+                &policy(Level::Blue),
+                &[],
+                &|_, r| r.to_string(),
+            )
+            .unwrap()
+    };
+    let first = add("a").opened[0];
+    store.tick(&duty, t0).unwrap();
+    // Seven reprints before anyone looks: a spread, owed a message...
+    for i in 0..7 {
+        add(&format!("r{i}"));
+    }
+    // ...but the officer acknowledges the incident as it now is.
+    store
+        .acknowledge(&duty, first, "zhang", "console", t0 + Duration::seconds(10))
+        .unwrap();
+    let seen = last_id(&store);
+    let out = store.tick(&duty, t0 + Duration::minutes(1)).unwrap();
+    assert!(out.retriggered.is_empty());
+    assert!(messages(&store, seen).is_empty());
+    assert_eq!(
+        store.incident(first).unwrap().unwrap().status,
+        IncidentStatus::Acknowledged
+    );
+    // Doubling from there raises it again.
+    for i in 0..8 {
+        add(&format!("s{i}"));
+    }
+    let out = store.tick(&duty, t0 + Duration::minutes(2)).unwrap();
+    assert_eq!(out.retriggered, vec![first]);
+}
+
+#[test]
+fn a_delivery_incident_resolves_when_its_channel_delivers_again() {
+    let (_d, store) = store();
+    let id = store
+        .record_dead_letter(7, "ding", "HTTP 503", Utc::now())
+        .unwrap();
+    assert!(!store.resolve_delivery("mail", Utc::now()).unwrap());
+    assert!(store.resolve_delivery("ding", Utc::now()).unwrap());
+    let inc = store.incident(id).unwrap().unwrap();
+    assert_eq!(inc.status, IncidentStatus::Resolved);
+    assert!(!store.resolve_delivery("ding", Utc::now()).unwrap());
+}
