@@ -25,8 +25,10 @@ const SCHEDULE_SINCE: &str = "report_schedule_since";
 /// How often the escalation engine runs.
 const ENGINE_TICK: Duration = Duration::from_secs(2);
 
-/// The longest wait between attempts to record a message in `alert.db`.
-const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+/// Attempts to record a message in `alert.db` before it is left for the
+/// next restart: the waits between them double from half a second, about
+/// half a minute in all.
+const RECORD_ATTEMPTS: u32 = 7;
 
 #[derive(Clone)]
 pub struct Alerter {
@@ -367,11 +369,14 @@ impl Alerter {
         Ok(())
     }
 
-    /// Runs `record` until it succeeds, waiting longer after each failure
-    /// (up to `MAX_RETRY_WAIT`): a store that fails for a while (a full
-    /// disk, a lock held too long) delays the alert and says so in the log
-    /// and in `yuqing_alert_store_errors_total`, but loses nothing and
-    /// needs no restart. False when shutdown came first.
+    /// Runs `record` until it succeeds, waiting twice as long after each
+    /// failure: a store that fails for a while (a full disk, a lock held
+    /// too long) delays the alert and says so in the log and in
+    /// `yuqing_alert_store_errors_total`, but needs no restart. After
+    /// `RECORD_ATTEMPTS` the message is left unacknowledged, to come again
+    /// after a restart, so one message that can never be recorded holds
+    /// up the others for half a minute, not for good. False then, or when
+    /// shutdown came first.
     async fn until_recorded<T: Send + 'static>(
         &self,
         what: &str,
@@ -381,7 +386,7 @@ impl Alerter {
     ) -> bool {
         let record = Arc::new(record);
         let mut wait = Duration::from_millis(500);
-        loop {
+        for attempt in 1..=RECORD_ATTEMPTS {
             let r = record.clone();
             let error = match tokio::task::spawn_blocking(move || r()).await {
                 Ok(Ok(_)) => return true,
@@ -389,13 +394,18 @@ impl Alerter {
                 Err(e) => format!("alert task failed: {e}"),
             };
             self.metrics.store_errors.inc();
-            error!(%key, %error, retry_in = ?wait, "cannot record {what}; retrying");
+            if attempt == RECORD_ATTEMPTS {
+                error!(%key, %error, attempt, "cannot record {what}; left unacknowledged, it comes again after a restart");
+                break;
+            }
+            error!(%key, %error, attempt, retry_in = ?wait, "cannot record {what}; retrying");
             tokio::select! {
                 _ = shutdown.cancelled() => return false,
                 _ = tokio::time::sleep(wait) => {}
             }
-            wait = (wait * 2).min(MAX_RETRY_WAIT);
+            wait *= 2;
         }
+        false
     }
 
     async fn run_reports(self, shutdown: CancellationToken) {

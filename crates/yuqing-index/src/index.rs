@@ -506,6 +506,7 @@ impl ItemIndex {
             committed: held,
             failed: false,
             lost: false,
+            abandoned: false,
         })
     }
 
@@ -1032,6 +1033,9 @@ pub struct ItemWriter {
     /// A rollback failed after tantivy gave up the writer's lock: this
     /// writer can take no more rollbacks.
     lost: bool,
+    /// Documents were given up (see [`ItemWriter::abandon`]): no commit of
+    /// this writer may claim positions past them, rollback or not.
+    abandoned: bool,
 }
 
 /// A commit's payload: per partition of the topic the index is fed from,
@@ -1080,7 +1084,8 @@ impl ItemWriter {
     /// a failure, so the writer can take the same documents again: a
     /// caller that retries a failed batch rolls back and writes the whole
     /// batch again before its next commit. The positions go back to the
-    /// last good commit's until set again.
+    /// last good commit's until set again. Documents given up with
+    /// [`ItemWriter::abandon`] keep the positions where they are.
     pub fn rollback(&mut self) -> Result<(), IndexError> {
         if self.lost {
             return Err(IndexError::Open {
@@ -1099,6 +1104,14 @@ impl ItemWriter {
         self.failed = false;
         self.positions = self.committed.clone();
         Ok(())
+    }
+
+    /// The caller gives up documents it could not commit (they come again
+    /// after a restart): the positions stay at the last good commit's for
+    /// the rest of this writer's life.
+    pub fn abandon(&mut self) {
+        self.abandoned = true;
+        self.positions = self.committed.clone();
     }
 
     /// After a failed write: back to the positions of the last good
@@ -1184,10 +1197,10 @@ impl ItemWriter {
 
     /// Sets the positions in `topic` that the next commit covers: the
     /// index then holds every message before them.
-    /// After a failed write the call does nothing: the failed documents
-    /// come again only if the positions stay before them.
+    /// After a failed write, or documents given up, the call does nothing:
+    /// those documents come again only if the positions stay before them.
     pub fn set_positions(&mut self, topic: &str, next: &Positions) {
-        if self.failed {
+        if self.failed || self.abandoned {
             return;
         }
         self.positions = Some(StoredPositions {

@@ -74,8 +74,10 @@ impl IndexerMetrics {
     }
 }
 
-/// The longest wait between attempts to commit a batch.
-const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+/// Attempts to commit a batch before it is left for the next restart: the
+/// waits between them double from half a second, about half a minute in
+/// all.
+const COMMIT_ATTEMPTS: u32 = 7;
 
 /// Consumes `items.analyzed` until shutdown, committing every
 /// `commit_every_docs` documents or `commit_every_secs` seconds after the first
@@ -116,6 +118,7 @@ pub async fn run_indexer(
     }
     let hour = Duration::from_secs(3_600);
     let mut retention = tokio::time::interval_at(Instant::now() + hour, hour);
+    retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let timer = async {
             match deadline {
@@ -184,9 +187,19 @@ async fn expire(
     let before = index.num_docs();
     let result = tokio::task::spawn_blocking(move || {
         let mut w = w.lock().unwrap();
-        w.delete_before(cutoff)?;
-        w.commit()?;
-        idx.reload()
+        let done = w
+            .delete_before(cutoff)
+            .and_then(|()| w.commit())
+            .and_then(|()| idx.reload());
+        // No item is uncommitted between batches: rolling back drops only
+        // the deletions (retried at the next pass) and leaves the writer
+        // free to store positions again.
+        if done.is_err()
+            && let Err(e) = w.rollback()
+        {
+            error!(error = %e, "cannot roll the index writer back");
+        }
+        done
     })
     .await;
     match result {
@@ -206,11 +219,13 @@ async fn expire(
 
 /// Commits the batch with the bus positions it covers (none on a bus
 /// without positions), then acknowledges it. A failed write or commit is
-/// retried, from half a second up to `MAX_RETRY_WAIT` apart, each time
-/// from the last good commit with the whole batch again, until it is
-/// committed or shutdown comes. A batch given up at shutdown is not
-/// acknowledged (it is replayed after the restart), and the writer stores
-/// no positions past it.
+/// retried, waiting twice as long each time from half a second, from the
+/// last good commit with the whole batch again, up to `COMMIT_ATTEMPTS`
+/// times. A batch given up (after those, or at shutdown) is not
+/// acknowledged: it comes again after the restart, and the writer stores
+/// no positions past it until a rollback. Giving up lets the items behind
+/// it through, and on one machine keeps the analyzer and the alerter from
+/// waiting on a full index volume.
 async fn flush(
     index: &Arc<ItemIndex>,
     writer: &Arc<Mutex<ItemWriter>>,
@@ -227,7 +242,7 @@ async fn flush(
     let positions = (!read.is_empty()).then(|| (topic.to_string(), read.clone()));
     let mut wait = Duration::from_millis(500);
     let mut retrying = false;
-    loop {
+    for attempt in 1..=COMMIT_ATTEMPTS {
         let (w, idx, docs, positions) = (
             writer.clone(),
             index.clone(),
@@ -248,24 +263,42 @@ async fn flush(
         })
         .await;
         let error = match result {
-            Ok(Ok(())) => break,
+            Ok(Ok(())) => {
+                committed(index, metrics, items.len(), acks);
+                return;
+            }
             Ok(Err(e)) => e.to_string(),
             Err(e) => format!("index task failed: {e}"),
         };
         metrics.failures.inc();
-        if shutdown.is_cancelled() {
-            error!(%error, documents = items.len(), "index commit failed at shutdown; the batch comes again after the restart");
+        let give_up = || {
+            writer.lock().unwrap().abandon();
+            error!(
+                documents = items.len(),
+                "the batch is left unacknowledged and comes again after a restart"
+            );
+        };
+        if shutdown.is_cancelled() || attempt == COMMIT_ATTEMPTS {
+            error!(%error, attempt, "index commit failed");
+            give_up();
             return;
         }
-        error!(%error, documents = items.len(), retry_in = ?wait, "index commit failed; retrying");
+        error!(%error, documents = items.len(), attempt, retry_in = ?wait, "index commit failed; retrying");
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => {
+                give_up();
+                return;
+            }
             _ = tokio::time::sleep(wait) => {}
         }
-        wait = (wait * 2).min(MAX_RETRY_WAIT);
+        wait *= 2;
         retrying = true;
     }
-    metrics.indexed.inc_by(items.len() as u64);
+}
+
+/// After a batch's commit: metrics, then its acknowledgements.
+fn committed(index: &ItemIndex, metrics: &IndexerMetrics, documents: usize, acks: Vec<Ack>) {
+    metrics.indexed.inc_by(documents as u64);
     metrics.commits.inc();
     metrics.docs.set(index.num_docs() as i64);
     metrics.size.set(index.size_bytes() as i64);
