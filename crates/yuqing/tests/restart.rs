@@ -137,6 +137,17 @@ fn mentions(demo: &DemoSite) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The value of an unlabelled metric on a `/metrics` page (0 when absent).
+async fn metric(url: &str, name: &str) -> f64 {
+    let Ok(r) = reqwest::get(url).await else {
+        return 0.0;
+    };
+    let text = r.text().await.unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 fn query_i64(data: &std::path::Path, sql: &str) -> i64 {
     let db = rusqlite::Connection::open(data.join("alert.db")).unwrap();
     db.query_row(sql, [], |r| r.get(0)).unwrap()
@@ -174,6 +185,11 @@ async fn an_escalation_due_while_the_alerter_was_down_is_sent_once_after_restart
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert_eq!(
+        query_i64(&data, "SELECT COUNT(*) FROM items") as usize,
+        site.item_count(),
+        "the first run processed every item"
+    );
     let before = mentions(&demo);
     assert_eq!(
         before.first(),
@@ -258,8 +274,22 @@ async fn an_escalation_due_while_the_alerter_was_down_is_sent_once_after_restart
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(replayed, site.item_count(), "every item replayed");
-    // A few ticks later: no new incident, no incident grown, nothing more
-    // sent, nothing owed.
+    // The alerter has taken every replayed item...
+    let mut processed = 0.0;
+    for _ in 0..300 {
+        processed = metric(&format!("{api}/metrics"), "yuqing_alert_items_total").await;
+        if processed >= site.item_count() as f64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        processed,
+        site.item_count() as f64,
+        "the alerter saw the replay"
+    );
+    // ...and a few ticks later: no new incident, no incident grown,
+    // nothing more sent, nothing owed.
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(incident_counts(&data), incidents);
     assert_eq!(demo.robot_messages().len(), sent_before + 1, "sent once");
