@@ -258,6 +258,31 @@ fn waits_for_group(reason: &str) -> bool {
 /// become the majority (of at least this many items).
 const SPREAD_MIN_GROWTH: i64 = 5;
 
+/// An acknowledged incident back to triggered at the first step of its
+/// policy, owing a message for `reason` (also the timeline's action).
+fn retrigger(
+    tx: &Transaction<'_>,
+    r: &mut Row,
+    now: DateTime<Utc>,
+    reason: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
+    let t = ts(now);
+    r.status = IncidentStatus::Triggered;
+    r.step = 0;
+    r.loop_ = 0;
+    r.ack_expires_at = None;
+    r.next_escalation_at = None;
+    r.pending = Some(reason.to_string());
+    r.pending_since = Some(t);
+    tx.execute(
+        "UPDATE incidents SET status = 'triggered', step = 0, loop = 0, ack_expires_at = NULL, acknowledged_at = NULL,
+           acknowledged_by = NULL, next_escalation_at = NULL, pending = ?3, pending_since = ?2 WHERE id = ?1",
+        params![r.id, t, reason],
+    )?;
+    timeline(tx, r.id, now, "system", reason, detail)
+}
+
 /// Sets what spreading is measured from (items, event heat, negative
 /// share) to the incident's present state: at each message, and at an
 /// acknowledgement.
@@ -383,23 +408,10 @@ impl AlertStore {
                 && changed_since_message(r)
                 && let Some(how) = spread(&tx, r)?
             {
-                r.status = IncidentStatus::Triggered;
-                r.step = 0;
-                r.loop_ = 0;
-                r.ack_expires_at = None;
-                r.next_escalation_at = None;
-                r.pending = Some("spread".into());
-                r.pending_since = Some(t);
-                tx.execute(
-                    "UPDATE incidents SET status = 'triggered', step = 0, loop = 0, ack_expires_at = NULL, acknowledged_at = NULL,
-                       acknowledged_by = NULL, next_escalation_at = NULL, pending = 'spread', pending_since = ?2 WHERE id = ?1",
-                    params![r.id, t],
-                )?;
-                timeline(
+                retrigger(
                     &tx,
-                    r.id,
+                    r,
                     now,
-                    "system",
                     "spread",
                     &format!("{how}; acknowledged before, raised again"),
                 )?;
@@ -408,22 +420,10 @@ impl AlertStore {
             }
             if r.status == IncidentStatus::Acknowledged && r.ack_expires_at.is_some_and(|e| e <= t)
             {
-                r.status = IncidentStatus::Triggered;
-                r.step = 0;
-                r.loop_ = 0;
-                r.ack_expires_at = None;
-                r.pending = Some("retriggered".into());
-                r.pending_since = Some(t);
-                tx.execute(
-                    "UPDATE incidents SET status = 'triggered', step = 0, loop = 0, ack_expires_at = NULL, acknowledged_at = NULL,
-                       acknowledged_by = NULL, pending = 'retriggered', pending_since = ?2 WHERE id = ?1",
-                    params![r.id, t],
-                )?;
-                timeline(
+                retrigger(
                     &tx,
-                    r.id,
+                    r,
                     now,
-                    "system",
                     "retriggered",
                     &format!(
                         "acknowledged but not resolved within {}",

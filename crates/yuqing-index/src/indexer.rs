@@ -318,6 +318,70 @@ mod tests {
         crate::index::tests::analyzed(seg, id, "临江暴雨", "群众紧急转移。", days_ago * 24)
     }
 
+    /// An indexer on `index` reading an in-process bus, committing every
+    /// document.
+    struct Running {
+        bus: Arc<dyn Bus>,
+        topics: Topics,
+        metrics: IndexerMetrics,
+        shutdown: CancellationToken,
+        task: tokio::task::JoinHandle<Result<(), BusError>>,
+    }
+
+    fn start(index: &Arc<ItemIndex>, retention_days: u32) -> Running {
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(16));
+        let topics = Topics::default();
+        let metrics = IndexerMetrics::new(&Registry::new());
+        let shutdown = CancellationToken::new();
+        let cfg = IndexConfig {
+            commit_every_docs: 1,
+            retention_days,
+            ..IndexConfig::default()
+        };
+        let task = tokio::spawn(run_indexer(
+            bus.clone(),
+            topics.clone(),
+            index.clone(),
+            index.writer(20_000_000).unwrap(),
+            cfg,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+        Running {
+            bus,
+            topics,
+            metrics,
+            shutdown,
+            task,
+        }
+    }
+
+    impl Running {
+        /// Publishes `item` once the indexer has joined its group.
+        async fn publish(&self, item: AnalyzedItem) -> yuqing_bus::Receipt {
+            let key = item.item.id.clone();
+            let env = yuqing_model::Envelope::new("item.analyzed", item);
+            loop {
+                match self
+                    .bus
+                    .publish(&self.topics.items_analyzed, &key, env.to_bytes())
+                    .await
+                {
+                    Ok(r) => return r,
+                    Err(BusError::NoSubscribers(_)) => {
+                        tokio::time::sleep(Duration::from_millis(10)).await
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+
+        async fn stop(self) {
+            self.shutdown.cancel();
+            self.task.await.unwrap().unwrap();
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_indexer_commits_what_it_receives_and_deletes_what_is_past_retention() {
         let dir = tempfile::tempdir().unwrap();
@@ -332,39 +396,8 @@ mod tests {
         index.reload().unwrap();
         assert_eq!(index.num_docs(), 2);
 
-        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(16));
-        let topics = Topics::default();
-        let registry = Registry::new();
-        let metrics = IndexerMetrics::new(&registry);
-        let shutdown = CancellationToken::new();
-        let cfg = IndexConfig {
-            commit_every_docs: 1,
-            retention_days: 30,
-            ..IndexConfig::default()
-        };
-        let task = tokio::spawn(run_indexer(
-            bus.clone(),
-            topics.clone(),
-            index.clone(),
-            index.writer(20_000_000).unwrap(),
-            cfg,
-            metrics.clone(),
-            shutdown.clone(),
-        ));
-        let env = yuqing_model::Envelope::new("item.analyzed", analyzed(&seg, "new", 0));
-        // Published once the indexer has joined its group.
-        let receipt = loop {
-            match bus
-                .publish(&topics.items_analyzed, "new", env.to_bytes())
-                .await
-            {
-                Ok(r) => break r,
-                Err(BusError::NoSubscribers(_)) => {
-                    tokio::time::sleep(Duration::from_millis(10)).await
-                }
-                Err(e) => panic!("{e}"),
-            }
-        };
+        let indexer = start(&index, 30);
+        let receipt = indexer.publish(analyzed(&seg, "new", 0)).await;
         receipt.durable().await.unwrap();
         // The message is durable once the indexer acknowledged it, after
         // its commit; retention ran before the indexer read anything.
@@ -383,12 +416,12 @@ mod tests {
             v
         };
         assert_eq!(ids(&index), ["new", "recent"]);
+        let metrics = &indexer.metrics;
         assert_eq!(metrics.docs.get(), 2);
         assert!(metrics.size.get() > 0);
         assert_eq!(metrics.expired.get(), 1);
         assert_eq!(metrics.indexed.get(), 1);
-        shutdown.cancel();
-        task.await.unwrap().unwrap();
+        indexer.stop().await;
     }
 
     /// The index's directory disappears (a plain file stands in its place,
@@ -401,40 +434,12 @@ mod tests {
         let path = dir.path().join("index");
         let seg = Segmenter::new([]);
         let index = Arc::new(ItemIndex::open(&path, seg.clone()).unwrap());
-        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(16));
-        let topics = Topics::default();
-        let metrics = IndexerMetrics::new(&Registry::new());
-        let shutdown = CancellationToken::new();
-        let cfg = IndexConfig {
-            commit_every_docs: 1,
-            retention_days: 0,
-            ..IndexConfig::default()
-        };
-        let task = tokio::spawn(run_indexer(
-            bus.clone(),
-            topics.clone(),
-            index.clone(),
-            index.writer(20_000_000).unwrap(),
-            cfg,
-            metrics.clone(),
-            shutdown.clone(),
-        ));
+        let indexer = start(&index, 0);
+        let metrics = indexer.metrics.clone();
         let aside = dir.path().join("index.aside");
         std::fs::rename(&path, &aside).unwrap();
         std::fs::write(&path, "not a directory").unwrap();
-        let env = yuqing_model::Envelope::new("item.analyzed", analyzed(&seg, "a", 0));
-        let receipt = loop {
-            match bus
-                .publish(&topics.items_analyzed, "a", env.to_bytes())
-                .await
-            {
-                Ok(r) => break r,
-                Err(BusError::NoSubscribers(_)) => {
-                    tokio::time::sleep(Duration::from_millis(10)).await
-                }
-                Err(e) => panic!("{e}"),
-            }
-        };
+        let receipt = indexer.publish(analyzed(&seg, "a", 0)).await;
         let mut receipt = Box::pin(receipt.durable());
         for _ in 0..200 {
             if metrics.failures.get() >= 2 {
@@ -457,8 +462,7 @@ mod tests {
             .unwrap();
         assert_eq!(index.num_docs(), 1);
         assert_eq!(metrics.indexed.get(), 1);
-        shutdown.cancel();
-        task.await.unwrap().unwrap();
+        indexer.stop().await;
         // The commit is durable: a new reader of the directory sees it.
         let reopened = ItemIndex::open(&path, seg).unwrap();
         assert_eq!(reopened.num_docs(), 1);
