@@ -252,15 +252,18 @@ fn smtp_message_problem(data: &str, rcpts: &[String]) -> Option<String> {
 
 /// Speaks enough SMTP on `sock` to take messages, keeping their data. It
 /// holds clients to the protocol's order (EHLO, MAIL, RCPT, DATA) and
-/// refuses a message whose data is malformed (554).
-async fn smtp_session<S>(sock: S, mails: Arc<Mutex<Vec<String>>>)
+/// refuses a message whose data is malformed (554). After STARTTLS there
+/// is no greeting: the client speaks first (RFC 3207).
+async fn smtp_session<S>(sock: S, mails: Arc<Mutex<Vec<String>>>, greet: bool)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let (r, mut w) = tokio::io::split(sock);
     let mut lines = BufReader::new(r).lines();
-    w.write_all(b"220 sink ESMTP\r\n").await.ok();
-    w.flush().await.ok();
+    if greet {
+        w.write_all(b"220 sink ESMTP\r\n").await.ok();
+        w.flush().await.ok();
+    }
     let mut data: Option<String> = None;
     let (mut greeted, mut from) = (false, false);
     let mut rcpts: Vec<String> = Vec::new();
@@ -316,9 +319,55 @@ where
     }
 }
 
-/// A minimal SMTP server that accepts every message and keeps its data;
-/// with `tls`, TLS from the first byte (port 465 style).
-async fn smtp_server(tls: Option<tokio_rustls::TlsAcceptor>) -> (String, Arc<Mutex<Vec<String>>>) {
+/// Until STARTTLS, the only commands taken are EHLO, STARTTLS and QUIT
+/// (530 otherwise, as a server that requires TLS answers); then the
+/// session goes on over TLS.
+async fn smtp_starttls(
+    sock: tokio::net::TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    mails: Arc<Mutex<Vec<String>>>,
+) {
+    let mut sock = BufReader::new(sock);
+    sock.write_all(b"220 sink ESMTP\r\n").await.ok();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if sock.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let upper = line.trim_end().to_ascii_uppercase();
+        let reply: &[u8] = if upper.starts_with("EHLO") {
+            b"250-sink\r\n250 STARTTLS\r\n"
+        } else if upper == "STARTTLS" {
+            sock.write_all(b"220 go ahead\r\n").await.ok();
+            break;
+        } else if upper.starts_with("QUIT") {
+            return;
+        } else {
+            b"530 must issue a STARTTLS command first\r\n"
+        };
+        sock.write_all(reply).await.ok();
+    }
+    // The client waits for the 220 before its handshake: nothing is
+    // buffered.
+    if let Ok(tls) = acceptor.accept(sock.into_inner()).await {
+        smtp_session(tls, mails, false).await;
+    }
+}
+
+/// How the sink secures its sessions.
+#[derive(Clone)]
+enum SinkTls {
+    None,
+    /// TLS from the first byte (port 465 style).
+    Implicit(tokio_rustls::TlsAcceptor),
+    /// Plain until STARTTLS, which it requires (port 587 style).
+    Starttls(tokio_rustls::TlsAcceptor),
+}
+
+/// A minimal SMTP server that takes well-formed messages and keeps their
+/// data.
+async fn smtp_server(tls: SinkTls) -> (String, Arc<Mutex<Vec<String>>>) {
     let mails = Arc::new(Mutex::new(Vec::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -331,12 +380,13 @@ async fn smtp_server(tls: Option<tokio_rustls::TlsAcceptor>) -> (String, Arc<Mut
             let (m, tls) = (m.clone(), tls.clone());
             tokio::spawn(async move {
                 match tls {
-                    None => smtp_session(sock, m).await,
-                    Some(acceptor) => {
+                    SinkTls::None => smtp_session(sock, m, true).await,
+                    SinkTls::Implicit(acceptor) => {
                         if let Ok(s) = acceptor.accept(sock).await {
-                            smtp_session(s, m).await;
+                            smtp_session(s, m, true).await;
                         }
                     }
+                    SinkTls::Starttls(acceptor) => smtp_starttls(sock, acceptor, m).await,
                 }
             });
         }
@@ -345,7 +395,7 @@ async fn smtp_server(tls: Option<tokio_rustls::TlsAcceptor>) -> (String, Arc<Mut
 }
 
 async fn smtp_sink() -> (String, Arc<Mutex<Vec<String>>>) {
-    smtp_server(None).await
+    smtp_server(SinkTls::None).await
 }
 
 fn config(robots: &str, smtp: &str, extra_channel: &str) -> AlertConfig {
@@ -717,7 +767,7 @@ fn private_ca() -> (String, tokio_rustls::TlsAcceptor) {
 async fn email_goes_over_tls_to_a_server_the_channel_trusts() {
     let (robots, _) = robots().await;
     let (ca_pem, acceptor) = private_ca();
-    let (smtp, mails) = smtp_server(Some(acceptor)).await;
+    let (smtp, mails) = smtp_server(SinkTls::Implicit(acceptor)).await;
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, ca_pem).unwrap();
@@ -857,4 +907,34 @@ async fn messages_queued_while_channels_send_go_out_once() {
     got.dedup();
     assert_eq!(all - got.len(), 0, "messages that went out twice");
     assert_eq!(all as u64, sent);
+}
+
+/// STARTTLS (port 587): the sink refuses mail before the upgrade, and the
+/// message arrives over TLS verified against the channel's CA.
+#[tokio::test]
+async fn email_upgrades_with_starttls_before_it_sends() {
+    let (robots, _) = robots().await;
+    let (ca_pem, acceptor) = private_ca();
+    let (smtp, mails) = smtp_server(SinkTls::Starttls(acceptor)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let mut cfg = config(&robots, &smtp, "");
+    let mail = cfg.channel.iter_mut().find(|c| c.id == "mail").unwrap();
+    mail.tls = yuqing_config::SmtpTls::Starttls;
+    mail.ca_file = Some(ca_file.display().to_string());
+    let duty = duty(&cfg, "http://c");
+    let a = analyzed("a", Some(Level::Red), Some("r1"), 1, 5);
+    store
+        .process(&a, &policy(Level::Blue), &[], &|_, r| r.to_string())
+        .unwrap();
+    store.tick(&duty, Utc::now()).unwrap();
+    let (stop, _) = start_sender(&store, duty, &prometheus::Registry::new());
+    wait_for(|| !mails.lock().unwrap().is_empty()).await;
+    stop.cancel();
+    let mails = mails.lock().unwrap();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("To: zhang@example.org"), "{}", mails[0]);
+    assert!(mails[0].contains("text/html"));
 }
