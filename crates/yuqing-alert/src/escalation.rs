@@ -18,7 +18,7 @@ use yuqing_config::{IncidentKind, RouteConfig, Target};
 use yuqing_model::{IncidentStatus, Level};
 
 use crate::duty::{Duty, RouteKey};
-use crate::store::{AlertStore, StoreError, from_ts, resolve, timeline, ts};
+use crate::store::{AlertStore, StoreError, from_ts, open_incident, resolve, timeline, ts};
 
 /// One incident in a message.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -839,13 +839,7 @@ impl AlertStore {
         let mut conn = self.conn.lock().unwrap();
         let tx = conn.transaction()?;
         let key = format!("delivery:{channel}");
-        let open: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM incidents WHERE dedup_key = ?1 AND status != 'resolved'",
-                [&key],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let open = open_incident(&tx, &key)?;
         let detail = format!("notification {notification} failed for good: {error}");
         let id = match open {
             Some(id) => {
@@ -877,13 +871,7 @@ impl AlertStore {
     pub fn resolve_delivery(&self, channel: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut conn = self.conn.lock().unwrap();
         let tx = conn.transaction()?;
-        let open: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM incidents WHERE dedup_key = ?1 AND status != 'resolved'",
-                [format!("delivery:{channel}")],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let open = open_incident(&tx, &format!("delivery:{channel}"))?;
         if let Some(id) = open {
             resolve(
                 &tx,
@@ -1116,30 +1104,30 @@ fn dispatch(
                 }
             }
         }
-        let resolution = r.pending.as_deref() == Some("resolved");
-        if reached.is_empty() && !targets.is_empty() && !resolution {
+        if reached.is_empty() && !targets.is_empty() && r.pending.as_deref() != Some("resolved") {
             // Never silent: the incident stays open and its escalation
             // goes on to the next step, but nobody was told at this one.
             tracing::error!(
                 incident = r.id,
                 "no target of this escalation step can be reached on any channel"
             );
-        }
-        if reached.is_empty() && any_channel && !resolution {
-            // Each target had channels, all of them left out (the one that
-            // failed, or below their level): say so once for the step.
-            timeline(
-                tx,
-                r.id,
-                now,
-                "system",
-                "unreachable",
-                &format!(
-                    "step {} of {}: no target reachable on any channel",
-                    step_index + 1,
-                    policy.step.len()
-                ),
-            )?;
+            // Targets without a channel have their note above; where each
+            // had channels, all of them left out (the one that failed, or
+            // below their level), say so once for the step.
+            if any_channel {
+                timeline(
+                    tx,
+                    r.id,
+                    now,
+                    "system",
+                    "unreachable",
+                    &format!(
+                        "step {} of {}: no target reachable on any channel",
+                        step_index + 1,
+                        policy.step.len()
+                    ),
+                )?;
+            }
         }
         if !reached.is_empty() {
             let reason = r.pending.as_deref().unwrap_or("");

@@ -763,26 +763,63 @@ fn private_ca() -> (String, tokio_rustls::TlsAcceptor) {
     (ca.pem(), tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-#[tokio::test]
-async fn email_goes_over_tls_to_a_server_the_channel_trusts() {
+/// An SMTP sink behind a private CA, secured as `sink` says, and configs
+/// whose mail channel uses `tls`: one that does not know the CA, and one
+/// that trusts it (its file is in `dir`).
+struct TlsMail {
+    dir: tempfile::TempDir,
+    store: AlertStore,
+    untrusting: AlertConfig,
+    trusting: AlertConfig,
+    mails: Arc<Mutex<Vec<String>>>,
+}
+
+async fn tls_mail(
+    sink: fn(tokio_rustls::TlsAcceptor) -> SinkTls,
+    tls: yuqing_config::SmtpTls,
+) -> TlsMail {
     let (robots, _) = robots().await;
     let (ca_pem, acceptor) = private_ca();
-    let (smtp, mails) = smtp_server(SinkTls::Implicit(acceptor)).await;
+    let (smtp, mails) = smtp_server(sink(acceptor)).await;
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, ca_pem).unwrap();
     let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
-    let mut cfg = config(&robots, &smtp, "");
-    let mail = cfg.channel.iter_mut().find(|c| c.id == "mail").unwrap();
-    mail.tls = yuqing_config::SmtpTls::Implicit;
-    // Without the private CA the server is not trusted: nothing is sent.
-    let untrusted = duty(&cfg, "http://c");
-    cfg.channel
+    let mut untrusting = config(&robots, &smtp, "");
+    untrusting
+        .channel
+        .iter_mut()
+        .find(|c| c.id == "mail")
+        .unwrap()
+        .tls = tls;
+    let mut trusting = untrusting.clone();
+    trusting
+        .channel
         .iter_mut()
         .find(|c| c.id == "mail")
         .unwrap()
         .ca_file = Some(ca_file.display().to_string());
-    let trusted = duty(&cfg, "http://c");
+    TlsMail {
+        dir,
+        store,
+        untrusting,
+        trusting,
+        mails,
+    }
+}
+
+#[tokio::test]
+async fn email_goes_over_tls_to_a_server_the_channel_trusts() {
+    let TlsMail {
+        dir: _dir,
+        store,
+        untrusting,
+        trusting,
+        mails,
+    } = tls_mail(SinkTls::Implicit, yuqing_config::SmtpTls::Implicit).await;
+    // Without the private CA the server is not trusted: nothing is sent.
+    let untrusted = duty(&untrusting, "http://c");
+    let trusted = duty(&trusting, "http://c");
     let a = analyzed("a", Some(Level::Red), Some("r1"), 1, 5);
     store
         .process(&a, &policy(Level::Blue), &[], &|_, r| r.to_string())
@@ -913,18 +950,14 @@ async fn messages_queued_while_channels_send_go_out_once() {
 /// message arrives over TLS verified against the channel's CA.
 #[tokio::test]
 async fn email_upgrades_with_starttls_before_it_sends() {
-    let (robots, _) = robots().await;
-    let (ca_pem, acceptor) = private_ca();
-    let (smtp, mails) = smtp_server(SinkTls::Starttls(acceptor)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca_pem).unwrap();
-    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
-    let mut cfg = config(&robots, &smtp, "");
-    let mail = cfg.channel.iter_mut().find(|c| c.id == "mail").unwrap();
-    mail.tls = yuqing_config::SmtpTls::Starttls;
-    mail.ca_file = Some(ca_file.display().to_string());
-    let duty = duty(&cfg, "http://c");
+    let TlsMail {
+        dir: _dir,
+        store,
+        trusting,
+        mails,
+        ..
+    } = tls_mail(SinkTls::Starttls, yuqing_config::SmtpTls::Starttls).await;
+    let duty = duty(&trusting, "http://c");
     let a = analyzed("a", Some(Level::Red), Some("r1"), 1, 5);
     store
         .process(&a, &policy(Level::Blue), &[], &|_, r| r.to_string())

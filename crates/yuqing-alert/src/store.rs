@@ -715,13 +715,7 @@ impl AlertStore {
             ],
         )?;
         let dedup_key = format!("collector:{}", st.source);
-        let open: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM incidents WHERE dedup_key = ?1 AND status != 'resolved'",
-                [&dedup_key],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let open = open_incident(&tx, &dedup_key)?;
         let mut out = Outcome {
             event_id: st.source.clone(),
             ..Default::default()
@@ -1371,6 +1365,20 @@ fn spike_detail(topic: &str, s: &SpikeSize) -> String {
 }
 
 /// Resolves an incident; whoever was told of it is told it is over.
+/// The open (not resolved) incident of `dedup_key`, if any.
+pub(crate) fn open_incident(
+    tx: &Transaction<'_>,
+    dedup_key: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT id FROM incidents WHERE dedup_key = ?1 AND status != 'resolved'",
+            [dedup_key],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 pub(crate) fn resolve(
     tx: &Transaction<'_>,
     id: i64,

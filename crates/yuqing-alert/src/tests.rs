@@ -328,36 +328,23 @@ fn collector_incident_opens_once_and_resolves_on_recovery() {
     let dir = tempfile::tempdir().unwrap();
     let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
     let p = |i: &yuqing_model::Incident, r: &str| format!("{r}:{}", i.status.as_str());
-    let ok = store
-        .record_source_status(
-            &status(SourceState::Ok),
-            Level::Orange,
-            &policy(Level::Blue),
-            &channels(),
-            &p,
-        )
-        .unwrap();
+    let record = |state: SourceState| {
+        store
+            .record_source_status(
+                &status(state),
+                Level::Orange,
+                &policy(Level::Blue),
+                &channels(),
+                &p,
+            )
+            .unwrap()
+    };
+    let ok = record(SourceState::Ok);
     assert!(ok.opened.is_empty() && ok.notifications == 0);
-    let down = store
-        .record_source_status(
-            &status(SourceState::Blocked),
-            Level::Orange,
-            &policy(Level::Blue),
-            &channels(),
-            &p,
-        )
-        .unwrap();
+    let down = record(SourceState::Blocked);
     assert_eq!(down.opened.len(), 1);
     assert_eq!(down.notifications, 1);
-    let again = store
-        .record_source_status(
-            &status(SourceState::Failing),
-            Level::Orange,
-            &policy(Level::Blue),
-            &channels(),
-            &p,
-        )
-        .unwrap();
+    let again = record(SourceState::Failing);
     assert!(
         again.opened.is_empty() && again.notifications == 0,
         "one incident while the source stays down"
@@ -375,15 +362,7 @@ fn collector_incident_opens_once_and_resolves_on_recovery() {
         SourceState::Failing
     );
 
-    let back = store
-        .record_source_status(
-            &status(SourceState::Ok),
-            Level::Orange,
-            &policy(Level::Blue),
-            &channels(),
-            &p,
-        )
-        .unwrap();
+    let back = record(SourceState::Ok);
     assert_eq!(back.notifications, 1, "recovery is announced");
     assert_eq!(
         store.incident(down.opened[0]).unwrap().unwrap().status,
@@ -392,15 +371,7 @@ fn collector_incident_opens_once_and_resolves_on_recovery() {
     let due = store.due_notifications(Utc::now(), 10).unwrap();
     assert_eq!(due.last().unwrap().payload, "resolved:resolved");
     // A later failure opens a new incident.
-    let again = store
-        .record_source_status(
-            &status(SourceState::Blocked),
-            Level::Orange,
-            &policy(Level::Blue),
-            &channels(),
-            &p,
-        )
-        .unwrap();
+    let again = record(SourceState::Blocked);
     assert_eq!(again.opened.len(), 1);
     assert_ne!(again.opened, down.opened);
 }

@@ -241,7 +241,6 @@ async fn flush(
     let items = Arc::new(items);
     let positions = (!read.is_empty()).then(|| (topic.to_string(), read.clone()));
     let mut wait = Duration::from_millis(500);
-    let mut retrying = false;
     for attempt in 1..=COMMIT_ATTEMPTS {
         let (w, idx, docs, positions) = (
             writer.clone(),
@@ -251,7 +250,7 @@ async fn flush(
         );
         let result = tokio::task::spawn_blocking(move || {
             let mut w = w.lock().unwrap();
-            if retrying {
+            if attempt > 1 {
                 w.rollback()?;
             }
             w.upsert_all(docs.iter())?;
@@ -292,7 +291,6 @@ async fn flush(
             _ = tokio::time::sleep(wait) => {}
         }
         wait *= 2;
-        retrying = true;
     }
 }
 
