@@ -44,6 +44,13 @@ pub enum IndexError {
     Payload(String),
 }
 
+/// Hits a search returns at most.
+pub const MAX_LIMIT: usize = 500;
+
+/// How deep a search pages at most (offset plus limit), as Elasticsearch's
+/// `max_result_window`.
+pub const MAX_WINDOW: usize = 10_000;
+
 #[derive(Debug, Clone, Copy)]
 struct Fields {
     id: Field,
@@ -886,7 +893,16 @@ impl ItemIndex {
                 self.index.tokenizers().clone(),
             ),
         );
-        let limit = req.limit.clamp(1, 500);
+        let limit = req.limit.clamp(1, MAX_LIMIT);
+        // tantivy sets aside room for twice offset + limit hits before it
+        // collects any, so a deep page is refused rather than allocated.
+        if req.offset.saturating_add(limit) > MAX_WINDOW {
+            return Err(IndexError::Query(format!(
+                "offset {} is too deep: offset + limit may be at most {MAX_WINDOW}; \
+                 narrow the search with filters or a time range instead",
+                req.offset
+            )));
+        }
         let top = TopDocs::with_limit(limit).and_offset(req.offset);
         let (total, addrs, agg_results) = match req.sort {
             SortBy::Time => sorted::<i64>(&searcher, &*query, top, "published", agg_collector)?,

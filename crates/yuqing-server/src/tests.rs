@@ -53,6 +53,7 @@ fn state(dir: &std::path::Path) -> AppState {
         registry: prometheus::Registry::new(),
         rules: Default::default(),
         duty: None,
+        timezone: chrono_tz::Asia::Shanghai,
     }
 }
 
@@ -315,10 +316,15 @@ async fn search_filters_facets_syntax_positions_and_backtests() {
         "sentiment=angry",
         "level=purple",
         "interval=week",
+        // A page too deep to set aside room for is refused, not allocated.
+        "offset=10000000000",
+        "offset=9990&limit=20",
     ] {
         let (s, _) = get(app(st.clone()), &format!("/api/search?{bad}")).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
     }
+    let (s, body) = get(app(st.clone()), "/api/search?offset=9980&limit=20").await;
+    assert_eq!(s, StatusCode::OK, "the last page allowed: {body}");
     // Backtests: a draft query, a saved rule, and the mistakes.
     let (s, body) = get(
         app(st.clone()),
