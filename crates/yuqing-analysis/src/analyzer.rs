@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use jieba_rs::Jieba;
-use yuqing_config::{Config, ConfigError, Thresholds};
+use yuqing_config::{Config, ConfigError, Thresholds, UserWord};
 use yuqing_model::{AnalyzedItem, Item, Token};
 
 use crate::keywords::KeywordExtractor;
@@ -31,16 +31,35 @@ impl Segmenter {
     /// jieba's default dictionary plus `user_words` (rule terms), so a rule
     /// term is segmented as one word wherever it occurs.
     pub fn new<'a>(user_words: impl IntoIterator<Item = &'a str>) -> Self {
+        Segmenter::with_dictionary(&[], user_words)
+    }
+
+    /// [`Segmenter::new`], with the words of user dictionaries added after
+    /// the rule terms, so a compound a dictionary knows (`和平精英`) stays
+    /// whole even where a rule term (`和平`) starts it.
+    pub fn with_dictionary<'a>(
+        dictionary: &[UserWord],
+        terms: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
         let mut jieba = Jieba::new();
-        for w in user_words {
+        for w in terms {
             // Multi-word phrases are not dictionary words.
             if !w.chars().any(char::is_whitespace) {
                 jieba.add_word(w, None, None);
             }
         }
+        for w in dictionary {
+            jieba.add_word(&crate::normalize::normalize(&w.word), w.freq, None);
+        }
         Segmenter {
             jieba: Arc::new(jieba),
         }
+    }
+
+    /// The segmenter a config asks for: its user dictionaries and its
+    /// rules' terms.
+    pub fn for_config<'a>(config: &Config, terms: impl IntoIterator<Item = &'a str>) -> Self {
+        Segmenter::with_dictionary(&config.user_words, terms)
     }
 
     /// Word tokens of `text`: normalized words (half-width, lower case,
@@ -187,7 +206,7 @@ impl Analyzer {
                 }
             }
         };
-        let segmenter = Segmenter::new(rules.terms().iter().map(String::as_str));
+        let segmenter = Segmenter::for_config(config, rules.terms().iter().map(String::as_str));
         (
             Analyzer {
                 segmenter,

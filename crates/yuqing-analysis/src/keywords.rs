@@ -1,8 +1,7 @@
 //! Keywords: TF-IDF over an item's tokens, with jieba's IDF table (the
 //! common words of it; rarer words get the table's median, as jieba gives
-//! unknown words), and the hot words of many items in a time window.
-
-use std::collections::HashMap;
+//! unknown words). The hot words of a time window are counted from these by
+//! the alerter's store, which keeps every item's keywords.
 
 use rustc_hash::FxHashMap;
 use std::io::Read;
@@ -238,45 +237,6 @@ impl KeywordExtractor {
     }
 }
 
-/// A word that many items of a window are about.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct HotWord {
-    pub word: String,
-    /// Items that have it among their keywords.
-    pub items: u32,
-    /// Sum of its keyword weights over those items.
-    pub weight: f32,
-}
-
-/// The hot words of a window: words ranked by how many items have them as
-/// keywords, then by their summed weight.
-pub fn hot_words<'a>(items: impl IntoIterator<Item = &'a [Keyword]>, top: usize) -> Vec<HotWord> {
-    let mut by_word: HashMap<&str, (u32, f32)> = HashMap::new();
-    for keywords in items {
-        for k in keywords {
-            let e = by_word.entry(k.word.as_str()).or_default();
-            e.0 += 1;
-            e.1 += k.weight;
-        }
-    }
-    let mut hot: Vec<HotWord> = by_word
-        .into_iter()
-        .map(|(w, (items, weight))| HotWord {
-            word: w.to_string(),
-            items,
-            weight,
-        })
-        .collect();
-    hot.sort_by(|a, b| {
-        b.items
-            .cmp(&a.items)
-            .then_with(|| b.weight.total_cmp(&a.weight))
-            .then_with(|| a.word.cmp(&b.word))
-    });
-    hot.truncate(top);
-    hot
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,25 +283,5 @@ mod tests {
             !got.iter().any(|w| w == "今天" || w == "记者" || w == "3"),
             "{got:?}"
         );
-    }
-
-    #[test]
-    fn hot_words_rank_by_items_then_weight() {
-        let kw = |pairs: &[(&str, f32)]| -> Vec<Keyword> {
-            pairs
-                .iter()
-                .map(|(w, v)| Keyword {
-                    word: (*w).into(),
-                    weight: *v,
-                })
-                .collect()
-        };
-        let a = kw(&[("停水", 0.5), ("管网", 0.3)]);
-        let b = kw(&[("停水", 0.4), ("爆炸", 0.9)]);
-        let c = kw(&[("爆炸", 0.2), ("管网", 0.1)]);
-        let hot = hot_words([a.as_slice(), b.as_slice(), c.as_slice()], 2);
-        assert_eq!(hot[0].word, "爆炸");
-        assert_eq!(hot[0].items, 2);
-        assert_eq!(hot[1].word, "停水");
     }
 }

@@ -137,6 +137,19 @@ fn ends_word(c: char) -> bool {
     c.is_whitespace() || "()（）|｜+＋\"“”[]【】".contains(c)
 }
 
+/// Whether a `-` or `－` inside a bare word is NOT, as in `洪水-演练`:
+/// it is, unless it joins two Latin letters or digits, half- or
+/// full-width (`covid-19`, `ＣＯＶＩＤ－１９`, `wi-fi`).
+fn is_glued_not(before: &str, c: char, after: &str) -> bool {
+    let latin = |c: Option<char>| {
+        c.is_some_and(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '\u{ff10}'..='\u{ff19}' | '\u{ff21}'..='\u{ff3a}' | '\u{ff41}'..='\u{ff5a}')
+        })
+    };
+    matches!(c, '-' | '－') && !(latin(before.chars().last()) && latin(after.chars().next()))
+}
+
 fn lex(q: &str) -> Result<Vec<(usize, usize, Tok)>, QueryError> {
     let mut out = Vec::new();
     let mut it = q.char_indices().peekable();
@@ -214,7 +227,7 @@ fn lex(q: &str) -> Result<Vec<(usize, usize, Tok)>, QueryError> {
                 let start = i;
                 let mut end = q.len();
                 while let Some(&(j, d)) = it.peek() {
-                    if ends_word(d) {
+                    if ends_word(d) || is_glued_not(&q[start..j], d, &q[j + d.len_utf8()..]) {
                         end = j;
                         break;
                     }
@@ -644,6 +657,11 @@ mod tests {
     fn shorthand_full_width_and_normalized_terms() {
         assert_eq!(terms("（A｜b）＋Ｃ"), vec!["a", "b", "c"]);
         assert_eq!(terms("covid-19 -x"), vec!["covid-19", "x"]);
+        // A minus glued to a Chinese word is NOT, as in A+B-C.
+        assert_eq!(terms("暴雨+内涝-演练"), vec!["暴雨", "内涝", "演练"]);
+        assert_eq!(terms("暴雨－演练"), vec!["暴雨", "演练"]);
+        assert_eq!(terms("wi-fi-故障"), vec!["wi-fi", "故障"]);
+        assert_eq!(terms("ＣＯＶＩＤ－１９"), vec!["covid-19"]);
         assert_eq!(
             terms("\"Hello World\" OR 這間"),
             vec!["hello world", "这间"]

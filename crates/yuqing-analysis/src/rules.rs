@@ -102,6 +102,9 @@ pub struct Explanation {
     pub rule_id: String,
     pub rule_name: String,
     pub fired: bool,
+    /// Whether any of the rule's terms was found, in scope and on
+    /// boundaries where asked.
+    pub found: bool,
     /// The query tree, one node a line, indented, each marked ✓ or ✗.
     pub lines: Vec<String>,
 }
@@ -123,7 +126,7 @@ impl RuleSet {
             origin: yuqing_config::QueryOrigin {
                 file: "query".into(),
                 file_text: query.into(),
-                query_offset: Some(0),
+                query_span: Some(0..query.len()),
                 index: 0,
             },
         };
@@ -299,6 +302,7 @@ impl RuleSet {
                     rule_id: r.config.id.clone(),
                     rule_name: r.config.name.clone(),
                     fired,
+                    found: r.terms.iter().any(|&g| !eval.spans(g).is_empty()),
                     lines,
                 }
             })
@@ -315,7 +319,7 @@ fn parse_rule(cfg: &RuleConfig) -> Result<Query, ConfigError> {
     for (i, x) in cfg.exclude.iter().enumerate() {
         Query::parse(x).map_err(|e| {
             cfg.origin
-                .error("exclude", format!("exclude[{i}] `{x}`: {}", e))
+                .exclude_error_at(i, e.pos, format!("exclude `{x}`: {}", e.message))
         })?;
     }
     let excluded: Vec<String> = cfg.exclude.iter().map(|x| format!("({x})")).collect();
@@ -459,6 +463,11 @@ impl Eval<'_> {
     /// Whether spans `a` and `b` are at most `within` characters apart
     /// (`b` after `a` when `ordered`).
     fn near(&self, a: Span, b: Span, within: u32, ordered: bool) -> bool {
+        // The title and the text are apart, however close their ends sit.
+        let in_title = |s: Span| (s.0 as usize) < self.doc.title_end;
+        if in_title(a) != in_title(b) {
+            return false;
+        }
         let gap = |first: Span, second: Span| -> Option<u32> {
             (second.0 >= first.1).then(|| self.char_at(second.0) - self.char_at(first.1))
         };

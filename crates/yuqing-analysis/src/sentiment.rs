@@ -621,6 +621,30 @@ mod tests {
     }
 
     #[test]
+    fn the_model_is_neutral_when_unsure() {
+        let m = SentimentModel::bundled();
+        for (p, want) in [
+            (0.5, SentimentLabel::Neutral),
+            (0.59, SentimentLabel::Neutral),
+            (0.41, SentimentLabel::Neutral),
+            (0.61, SentimentLabel::Positive),
+            (0.39, SentimentLabel::Negative),
+        ] {
+            let s = m.judge(p);
+            assert_eq!(s.label, want, "p = {p}");
+            assert_eq!(s.confidence, p.max(1.0 - p));
+        }
+        // A text with clear words on both sides lands between them.
+        let (good, bad, mixed) = (
+            m.probability("房间干净，服务热情，非常满意"),
+            m.probability("房间很脏，服务差，非常失望"),
+            m.probability("房间干净，服务热情，但是非常失望"),
+        );
+        assert!(good > 0.6 && bad < 0.4, "{good} {bad}");
+        assert!(bad < mixed && mixed < good, "{bad} {mixed} {good}");
+    }
+
+    #[test]
     fn negation_scopes_stop_at_punctuation_and_skip_exceptions() {
         let t: Vec<char> = "不好吃，服务不错，没有热水".chars().collect();
         let mut m = Vec::new();

@@ -165,6 +165,12 @@ fn lexicon_words_add_to_the_score_and_traditional_text_is_read() {
     let plain = a.analyze(item("信息爆炸", "读书节开幕"));
     assert!(plain.lexicon_hits.is_empty());
     assert_eq!(plain.score, 0);
+    // A red rule (60) and both words (70) reach 130: the score stops at 100.
+    let all = a.analyze(item("楼房坍塌", "三人被困，化工厂爆炸，村民上访"));
+    assert_eq!(all.hits.len(), 1);
+    assert_eq!(all.lexicon_hits.len(), 2);
+    assert_eq!(all.score, 100);
+    assert_eq!(all.level, Some(Level::Red));
 }
 
 #[test]
@@ -186,4 +192,56 @@ fn the_bundled_model_judges_sentiment_with_negation() {
         "{good:?}"
     );
     assert!(good.confidence >= 0.6 && good.confidence <= 1.0);
+}
+
+/// `[和平]` must not fire inside 和平精英. jieba's own dictionary does not
+/// know the game, so it cuts 和平/精英 and the boundary holds; a user
+/// dictionary that names it keeps it whole, through the real segmenter.
+#[test]
+fn a_user_dictionary_keeps_a_compound_whole_for_word_boundary_terms() {
+    let rules = "[[rule]]\nid = \"peace\"\nname = \"和平\"\nquery = \"[和平] AND 集会\"\nlevel = \"blue\"\n";
+    let text = "和平精英玩家线下集会";
+    let fires = |cfg: &Config| {
+        let (a, errors) = Analyzer::new(cfg);
+        assert!(errors.is_empty(), "{errors:?}");
+        !a.analyze(item("", text)).hits.is_empty()
+    };
+    let plain = config_with_rules(rules);
+    assert!(plain.user_words.is_empty());
+    assert!(
+        fires(&plain),
+        "without the dictionary jieba cuts 和平/精英, so the term is on a boundary"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/r.toml"), rules).unwrap();
+    std::fs::write(dir.path().join("games.txt"), "# 游戏名\n和平精英\n").unwrap();
+    std::fs::write(
+        dir.path().join("main.toml"),
+        "[analysis]\nuser_dicts = [\"games.txt\"]\n",
+    )
+    .unwrap();
+    let cfg = Loader::default()
+        .load(&dir.path().join("main.toml"))
+        .unwrap();
+    assert!(cfg.rule_errors.is_empty(), "{:?}", cfg.rule_errors);
+    assert!(
+        !fires(&cfg),
+        "和平精英 is one word now: [和平] is inside it"
+    );
+    // The term still fires where 和平 is a word of its own.
+    let (a, _) = Analyzer::new(&cfg);
+    assert!(
+        !a.analyze(item("", "市民为和平集会")).hits.is_empty(),
+        "和平 on its own still fires"
+    );
+    // Search and the index cut the same way.
+    let words: Vec<String> = a
+        .segmenter()
+        .tokens(text)
+        .into_iter()
+        .map(|t| t.text)
+        .collect();
+    assert_eq!(words[0], "和平精英", "{words:?}");
 }

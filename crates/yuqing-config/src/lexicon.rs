@@ -37,8 +37,16 @@ pub(crate) fn parse_lexicon(file: &Path, text: &str) -> (Vec<LexiconEntry>, Vec<
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
+        // With tabs, only tabs separate, so an entry may hold spaces
+        // (`falun gong`); without, spaces do.
+        let separators: &[char] = if content.contains('\t') {
+            &['\t']
+        } else {
+            &[' ', '\u{3000}']
+        };
         let mut fields = content
-            .split(['\t', ' ', '\u{3000}'])
+            .split(separators)
+            .map(str::trim)
             .filter(|f| !f.is_empty());
         let word = fields.next().unwrap_or_default().to_string();
         let weight = match fields.next() {
@@ -68,6 +76,54 @@ pub(crate) fn parse_lexicon(file: &Path, text: &str) -> (Vec<LexiconEntry>, Vec<
         });
     }
     (entries, errors)
+}
+
+/// One word of a user dictionary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserWord {
+    pub word: String,
+    /// jieba's frequency; without one, the segmenter picks a frequency
+    /// that keeps the word whole.
+    pub freq: Option<usize>,
+}
+
+/// Parses a user dictionary in jieba's format: `word [frequency] [tag]` a
+/// line, separated by spaces or tabs. A bad frequency is reported and its
+/// line left out.
+pub(crate) fn parse_user_dict(file: &Path, text: &str) -> (Vec<UserWord>, Vec<ConfigError>) {
+    let mut words = Vec::new();
+    let mut errors = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let content = line.trim_end_matches(['\n', '\r']);
+        let trimmed = content.trim_start_matches('\u{feff}').trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let mut fields = trimmed.split([' ', '\t']).filter(|f| !f.is_empty());
+        let word = fields.next().unwrap_or_default().to_string();
+        let freq = match fields.next() {
+            None => None,
+            Some(f) => match f.parse::<usize>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    let at = start + content.find(f).unwrap_or(0);
+                    errors.push(
+                        ConfigError::new(
+                            file,
+                            format!("frequency `{f}` of `{word}` is not a whole number; the line is left out"),
+                        )
+                        .at_offset(text, at),
+                    );
+                    continue;
+                }
+            },
+        };
+        words.push(UserWord { word, freq });
+    }
+    (words, errors)
 }
 
 /// Parses an allow-list: one phrase a line.
@@ -111,5 +167,38 @@ mod tests {
         let e = errors[0].to_string();
         assert!(e.starts_with("risk.txt:6:4: weight `many`"), "{e}");
         assert_eq!(parse_allow("# x\n爆炸新闻\n\n"), vec!["爆炸新闻"]);
+    }
+
+    #[test]
+    fn tab_separated_entries_may_hold_spaces() {
+        let (entries, errors) = parse_lexicon(Path::new("x.txt"), "falun gong\t50\tqigong\n");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(entries[0].word, "falun gong");
+        assert_eq!(
+            (entries[0].weight, entries[0].category.as_str()),
+            (50, "qigong")
+        );
+    }
+
+    #[test]
+    fn user_dictionaries_read_jieba_lines_and_name_bad_frequencies() {
+        let text = "# 游戏\n和平精英 2000 nz\n王者荣耀\n\n青山区\tmany\n";
+        let (words, errors) = parse_user_dict(Path::new("dict.txt"), text);
+        assert_eq!(
+            words,
+            vec![
+                UserWord {
+                    word: "和平精英".into(),
+                    freq: Some(2000)
+                },
+                UserWord {
+                    word: "王者荣耀".into(),
+                    freq: None
+                },
+            ]
+        );
+        assert_eq!(errors.len(), 1);
+        let e = errors[0].to_string();
+        assert!(e.starts_with("dict.txt:5:5: frequency `many`"), "{e}");
     }
 }

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors, PathSeg, display_path, line_col, value_span};
-pub use lexicon::LexiconEntry;
+pub use lexicon::{LexiconEntry, UserWord};
 pub use routing::{
     ChannelConfig, ChannelKind, CoverageProblem, Dur, IncidentKind, PersonConfig, PolicyConfig,
     RosterConfig, RouteConfig, ShiftConfig, SmtpTls, StepConfig, Target, WEEK_MINUTES, Window,
@@ -44,6 +44,8 @@ pub struct Config {
     pub lexicon: Vec<LexiconEntry>,
     /// Every phrase of every allow-list.
     pub allow: Vec<String>,
+    /// Every word of every user dictionary, for the segmenter.
+    pub user_words: Vec<UserWord>,
     /// The main file's name, for messages.
     pub origin: PathBuf,
     /// Problems in rule and lexicon files. The rules, lines (or whole
@@ -218,32 +220,41 @@ impl Loader {
 
         let mut lexicon = Vec::new();
         let mut allow = Vec::new();
-        let lists = settings
-            .analysis
-            .lexicons
-            .iter()
-            .map(|p| (p, true))
-            .chain(settings.analysis.allow_lists.iter().map(|p| (p, false)));
-        for (path, weighted) in lists {
+        let mut user_words = Vec::new();
+        let a = &settings.analysis;
+        let lists = (a.lexicons.iter().map(|p| (p, "analysis.lexicons")))
+            .chain(a.allow_lists.iter().map(|p| (p, "analysis.allow_lists")))
+            .chain(a.user_dicts.iter().map(|p| (p, "analysis.user_dicts")));
+        for (path, field) in lists {
             let file = base.join(path);
             let shown_file = display_path(&file);
-            match files.read(&file) {
-                Ok(t) if weighted => {
-                    let (mut entries, mut e) = lexicon::parse_lexicon(&shown_file, &t);
-                    lexicon.append(&mut entries);
-                    rule_errors.append(&mut e);
+            let t = match files.read(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    rule_errors.push(
+                        ConfigError::new(&shown, format!("cannot read {}: {e}", file.display()))
+                            .field(field),
+                    );
+                    continue;
                 }
-                Ok(t) => allow.append(&mut lexicon::parse_allow(&t)),
-                Err(e) => rule_errors.push(
-                    ConfigError::new(&shown, format!("cannot read {}: {e}", file.display())).field(
-                        if weighted {
-                            "analysis.lexicons"
-                        } else {
-                            "analysis.allow_lists"
-                        },
-                    ),
-                ),
-            }
+            };
+            let mut e = match field {
+                "analysis.lexicons" => {
+                    let (mut entries, e) = lexicon::parse_lexicon(&shown_file, &t);
+                    lexicon.append(&mut entries);
+                    e
+                }
+                "analysis.allow_lists" => {
+                    allow.append(&mut lexicon::parse_allow(&t));
+                    Vec::new()
+                }
+                _ => {
+                    let (mut words, e) = lexicon::parse_user_dict(&shown_file, &t);
+                    user_words.append(&mut words);
+                    e
+                }
+            };
+            rule_errors.append(&mut e);
         }
 
         if errors.is_empty() {
@@ -252,6 +263,7 @@ impl Loader {
                 rules,
                 lexicon,
                 allow,
+                user_words,
                 origin: shown,
                 rule_errors,
             })

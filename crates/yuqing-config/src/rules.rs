@@ -60,9 +60,9 @@ pub struct QueryOrigin {
     pub file: PathBuf,
     /// Full text of the file, for carets under errors.
     pub file_text: std::sync::Arc<str>,
-    /// Byte offset of the first character inside the quotes, when the query
-    /// is a plain one-line string whose characters map one to one.
-    pub query_offset: Option<usize>,
+    /// Where the query's TOML string sits in `file_text`, quotes included.
+    /// A span without quotes is the query itself (an ad-hoc query).
+    pub query_span: Option<std::ops::Range<usize>>,
     pub index: usize,
 }
 
@@ -70,8 +70,44 @@ impl QueryOrigin {
     /// An error at a byte offset of the query string.
     pub fn error_at(&self, query_pos: usize, message: impl Into<String>) -> ConfigError {
         let e = ConfigError::new(&self.file, message).field(format!("rule[{}].query", self.index));
-        match self.query_offset {
-            Some(off) => e.at_offset(&self.file_text, off + query_pos),
+        self.point(e, self.query_span.clone(), query_pos)
+    }
+
+    /// An error at a byte offset of the rule's `exclude[i]` string.
+    pub fn exclude_error_at(
+        &self,
+        i: usize,
+        pos: usize,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        let e = ConfigError::new(&self.file, message)
+            .field(format!("rule[{}].exclude[{i}]", self.index));
+        let span = value_span(
+            &self.file_text,
+            &[
+                PathSeg::Key("rule"),
+                PathSeg::Index(self.index),
+                PathSeg::Key("exclude"),
+                PathSeg::Index(i),
+            ],
+        );
+        self.point(e, span, pos)
+    }
+
+    /// `e` placed at byte `pos` of the decoded string whose literal is at
+    /// `span`; without a span, at no position.
+    fn point(
+        &self,
+        e: ConfigError,
+        span: Option<std::ops::Range<usize>>,
+        pos: usize,
+    ) -> ConfigError {
+        let at = span.and_then(|s| {
+            let literal = self.file_text.get(s.clone())?;
+            Some(s.start + literal_offset(literal, pos)?)
+        });
+        match at {
+            Some(at) => e.at_offset(&self.file_text, at),
             None => e,
         }
     }
@@ -92,6 +128,74 @@ impl QueryOrigin {
             None => e,
         }
     }
+}
+
+/// The byte offset in a TOML string literal (quotes included) of byte
+/// `pos` of the string it decodes to, through escapes (`\"`, `\\`,
+/// `\u4e2d`), multi-line strings and line-ending backslashes. A literal
+/// without quotes is taken as the string itself.
+pub fn literal_offset(literal: &str, pos: usize) -> Option<usize> {
+    let (open, multi, basic) = if literal.starts_with("\"\"\"") {
+        (3, true, true)
+    } else if literal.starts_with("'''") {
+        (3, true, false)
+    } else if literal.starts_with('"') {
+        (1, false, true)
+    } else if literal.starts_with('\'') {
+        (1, false, false)
+    } else {
+        return (pos <= literal.len()).then_some(pos);
+    };
+    let body = literal.get(open..literal.len().checked_sub(open)?)?;
+    let bytes = body.as_bytes();
+    let mut i = 0;
+    if multi {
+        // A newline right after the opening quotes is not part of the string.
+        i = if body.starts_with("\r\n") {
+            2
+        } else {
+            usize::from(body.starts_with('\n'))
+        };
+    }
+    let mut decoded = 0;
+    while i < body.len() {
+        if basic && multi && bytes[i] == b'\\' {
+            // A line-ending backslash swallows the whitespace after it and
+            // stands for nothing.
+            let rest = &bytes[i + 1..];
+            let n = rest
+                .iter()
+                .take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+                .count();
+            if n > 0 {
+                i += 1 + n;
+                continue;
+            }
+        }
+        if decoded >= pos {
+            break;
+        }
+        if basic && bytes[i] == b'\\' {
+            let hex = |len: usize| {
+                let c =
+                    char::from_u32(u32::from_str_radix(body.get(i + 2..i + 2 + len)?, 16).ok()?)?;
+                Some((c.len_utf8(), 2 + len))
+            };
+            let (out, raw) = match bytes.get(i + 1)? {
+                b'u' => hex(4)?,
+                b'U' => hex(8)?,
+                b'x' => hex(2)?,
+                _ => (1, 2),
+            };
+            decoded += out;
+            i += raw;
+        } else {
+            let c = body[i..].chars().next()?;
+            decoded += c.len_utf8();
+            i += c.len_utf8();
+        }
+    }
+    (decoded == pos).then_some(open + i)
 }
 
 /// Parses one rule file. Each rule is read on its own, so every broken
@@ -173,18 +277,10 @@ pub(crate) fn parse_rule_file(file: PathBuf, text: &str) -> (Vec<RuleConfig>, Ve
                 PathSeg::Key("query"),
             ],
         );
-        // Only a basic or literal one-line string maps characters one to one
-        // (no escapes); otherwise errors point at the field, not the column.
-        let query_offset = span.and_then(|s| {
-            let lit = &text[s.clone()];
-            let plain = (lit.starts_with('"') && !lit.starts_with("\"\"\"") && !lit.contains('\\'))
-                || (lit.starts_with('\'') && !lit.starts_with("\'\'\'"));
-            plain.then_some(s.start + 1)
-        });
         let origin = QueryOrigin {
             file: file.clone(),
             file_text: file_text.clone(),
-            query_offset,
+            query_span: span,
             index,
         };
         out.push(RuleConfig {

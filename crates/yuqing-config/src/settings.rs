@@ -301,6 +301,12 @@ pub struct AnalysisConfig {
     /// these phrases does not count (`爆炸` inside `信息爆炸`).
     #[serde(default)]
     pub allow_lists: Vec<PathBuf>,
+    /// User dictionaries for the segmenter, in jieba's format (`word
+    /// [frequency] [tag]` a line), relative to this config file: names,
+    /// places and compounds jieba does not know (`和平精英`), so they are
+    /// cut as one word and a `[word]` term inside them does not fire.
+    #[serde(default)]
+    pub user_dicts: Vec<PathBuf>,
     /// Sentiment model: `bundled` (the model shipped with yuqing), `off`,
     /// or a file written by `yuqing sentiment train`, relative to this
     /// config file.
@@ -323,6 +329,7 @@ impl Default for AnalysisConfig {
             thresholds: Thresholds::default(),
             lexicons: Vec::new(),
             allow_lists: Vec::new(),
+            user_dicts: Vec::new(),
             sentiment_model: default_sentiment(),
         }
     }

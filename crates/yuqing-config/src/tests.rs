@@ -56,8 +56,8 @@ fn loads_main_file_and_rules() {
     assert_eq!(cfg.rules[0].level, Level::Red);
     // The query offset points inside the quotes.
     let o = &cfg.rules[0].origin;
-    let off = o.query_offset.unwrap();
-    assert!(RULES[off..].starts_with("坍塌"));
+    let span = o.query_span.clone().unwrap();
+    assert!(RULES[span.start..].starts_with("\"坍塌"));
 }
 
 #[test]
@@ -397,4 +397,25 @@ fn kafka_settings_are_read_and_checked() {
     let unknown = write(dir.path(), "unknown.toml", "[bus]\nkind = \"rabbitmq\"\n");
     let text = Loader::default().load(&unknown).unwrap_err().to_string();
     assert!(text.contains("unknown.toml:2:"), "{text}");
+}
+
+#[test]
+fn literal_offsets_follow_escapes_and_multi_line_strings() {
+    use crate::rules::literal_offset;
+    // `(` is at byte 15 of the decoded `"电梯 故障" AND (`.
+    let lit = r#""\"电梯 故障\" AND (困人""#;
+    let decoded = "\"电梯 故障\" AND (困人";
+    let pos = decoded.find('(').unwrap();
+    assert_eq!(&lit[literal_offset(lit, pos).unwrap()..][..1], "(");
+    let lit = r#""\u5750塌 AND (x""#;
+    let pos = "坐塌 AND (x".find('(').unwrap();
+    assert_eq!(&lit[literal_offset(lit, pos).unwrap()..][..1], "(");
+    let lit = "\"\"\"\n坍塌 AND \\\n   (被困\"\"\"";
+    let pos = "坍塌 AND (被困".find('(').unwrap();
+    assert_eq!(&lit[literal_offset(lit, pos).unwrap()..][..1], "(");
+    let lit = "'C:\\x (y'";
+    assert_eq!(literal_offset(lit, 5), Some(6));
+    // An ad-hoc query is its own literal; past the end there is nothing.
+    assert_eq!(literal_offset("a (b", 2), Some(2));
+    assert_eq!(literal_offset("\"ab\"", 5), None);
 }

@@ -11,8 +11,6 @@ use yuqing_model::{Incident, Level};
 
 use crate::{AppState, HotWordParams, SearchParams, safe_url};
 
-const TZ: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
-
 fn env() -> Environment<'static> {
     let mut env = Environment::new();
     env.add_template("console.html", include_str!("../templates/console.html"))
@@ -42,8 +40,9 @@ fn action_zh(action: &str) -> &str {
     }
 }
 
-fn local(t: DateTime<Utc>) -> String {
-    t.with_timezone(&TZ).format("%m-%d %H:%M").to_string()
+/// A time as the console shows it, in the configured time zone.
+fn local(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz).format("%m-%d %H:%M").to_string()
 }
 
 #[derive(Serialize)]
@@ -71,7 +70,7 @@ fn status_zh(i: &Incident) -> &'static str {
 }
 
 impl IncidentView {
-    fn new(i: &Incident, first_source: Option<String>) -> Self {
+    fn new(i: &Incident, first_source: Option<String>, tz: chrono_tz::Tz) -> Self {
         IncidentView {
             id: i.id,
             level: i.level.as_str(),
@@ -82,7 +81,7 @@ impl IncidentView {
             topic: i.topic.clone(),
             item_count: i.item_count,
             status: status_zh(i),
-            opened: local(i.opened_at),
+            opened: local(i.opened_at, tz),
             url: safe_url(&i.url),
             first_source,
         }
@@ -213,6 +212,7 @@ pub(crate) async fn home(
     Query(p): Query<SearchParams>,
     Query(h): Query<HomeParams>,
 ) -> Response {
+    let tz = st.timezone;
     let window =
         h.hw.filter(|w| HOT_WINDOWS.iter().any(|(v, _)| v == w))
             .unwrap_or_else(|| "24h".into());
@@ -238,7 +238,7 @@ pub(crate) async fn home(
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    let (hits, total, error, facets, histogram) = match p.to_request() {
+    let (hits, total, error, facets, histogram) = match p.to_request(tz) {
         Err(e) => (Vec::new(), 0, Some(e), Default::default(), Vec::new()),
         Ok(mut req) => {
             req.limit = 30;
@@ -268,7 +268,7 @@ pub(crate) async fn home(
         .iter()
         .map(|b| {
             context! {
-                label => local(b.start),
+                label => local(b.start, tz),
                 count => b.count,
                 height => (b.count * 100 / peak).max(u64::from(b.count > 0)),
             }
@@ -288,7 +288,7 @@ pub(crate) async fn home(
                 source_type => yuqing_model::SourceType::parse(&h.source_type).map_or(h.source_type.clone(), |t| t.zh().to_string()),
                 site => h.site,
                 author => h.author,
-                published => h.published_at.map(local).unwrap_or_default(),
+                published => h.published_at.map(|t| local(t, tz)).unwrap_or_default(),
             }
         })
         .collect();
@@ -303,7 +303,7 @@ pub(crate) async fn home(
             context! {
                 id => r.period_end.timestamp(),
                 kind_zh => r.kind.zh(),
-                period_end => local(r.period_end),
+                period_end => local(r.period_end, tz),
                 incidents => r.incidents,
                 items => r.items,
             }
@@ -319,7 +319,7 @@ pub(crate) async fn home(
             context! {
                 name => s.name,
                 kind => s.kind,
-                last_success => s.last_success_at.map(local).unwrap_or_else(|| "—".into()),
+                last_success => s.last_success_at.map(|t| local(t, tz)).unwrap_or_else(|| "—".into()),
                 total_new_items => s.total_new_items,
                 last_new_items => s.last_new_items,
                 usual_yield => format!("{:.1}", s.usual_yield),
@@ -346,7 +346,7 @@ pub(crate) async fn home(
             context! {
                 roster => &d.roster_name,
                 name => &d.name,
-                until => local(d.until),
+                until => local(d.until, tz),
             }
         })
         .collect();
@@ -355,7 +355,7 @@ pub(crate) async fn home(
         context! {
             on_duty => on_duty,
             docs => st.index.num_docs(),
-            incidents => minijinja::value::Serde(incidents.iter().map(|i| IncidentView::new(i, None)).collect::<Vec<_>>()),
+            incidents => minijinja::value::Serde(incidents.iter().map(|i| IncidentView::new(i, None, tz)).collect::<Vec<_>>()),
             facets => facets,
             histogram => histogram,
             sort => p.sort.clone().unwrap_or_default(),
@@ -408,6 +408,7 @@ pub(crate) async fn report(State(st): State<AppState>, Path(period_end): Path<i6
 }
 
 pub(crate) async fn incident(State(st): State<AppState>, Path(id): Path<i64>) -> Response {
+    let tz = st.timezone;
     let store = st.alerts.clone();
     let found = tokio::task::spawn_blocking(move || {
         let Some(i) = store.incident(id)? else {
@@ -425,7 +426,7 @@ pub(crate) async fn incident(State(st): State<AppState>, Path(id): Path<i64>) ->
                 .iter()
                 .map(|t| {
                     context! {
-                        at => local(t.at),
+                        at => local(t.at, tz),
                         actor => &t.actor,
                         action => action_zh(&t.action),
                         detail => &t.detail,
@@ -441,7 +442,7 @@ pub(crate) async fn incident(State(st): State<AppState>, Path(id): Path<i64>) ->
                 .iter()
                 .map(|l| {
                     context! {
-                        published => local(l.published_at),
+                        published => local(l.published_at, tz),
                         site => &l.site,
                         source => &l.source,
                         source_type => yuqing_model::SourceType::parse(&l.source_type)
@@ -457,7 +458,7 @@ pub(crate) async fn incident(State(st): State<AppState>, Path(id): Path<i64>) ->
             render(
                 "incident.html",
                 context! {
-                    i => minijinja::value::Serde(IncidentView::new(&i, event.as_ref().map(|e| e.first_source.clone()))),
+                    i => minijinja::value::Serde(IncidentView::new(&i, event.as_ref().map(|e| e.first_source.clone()), tz)),
                     heat => event.as_ref().map(|e| format!("{:.1}", e.heat)),
                     chain => chain,
                     timeline => timeline,

@@ -34,6 +34,17 @@ pub struct AppState {
     /// Routing and duty, for acknowledgements and who is on duty; none when
     /// the alerter does not run in this process.
     pub duty: Option<Arc<yuqing_alert::Duty>>,
+    /// `alert.timezone`: the console's times, histogram days and backtest
+    /// days are in it.
+    pub timezone: chrono_tz::Tz,
+}
+
+/// Seconds east of UTC of `tz` at `at`.
+pub fn utc_offset(tz: chrono_tz::Tz, at: DateTime<Utc>) -> i32 {
+    use chrono::{Offset, TimeZone};
+    tz.offset_from_utc_datetime(&at.naive_utc())
+        .fix()
+        .local_minus_utc()
 }
 
 /// The router, apart from serving, so tests call it directly.
@@ -194,7 +205,9 @@ pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String>
 }
 
 impl SearchParams {
-    pub fn to_request(&self) -> Result<SearchRequest, String> {
+    /// The index's request for these parameters, with histogram days in
+    /// `tz`.
+    pub fn to_request(&self, tz: chrono_tz::Tz) -> Result<SearchRequest, String> {
         let now = Utc::now();
         let since = self
             .since
@@ -264,7 +277,7 @@ impl SearchParams {
                         .ok_or(format!("unknown interval `{s}`: hour or day"))
                 })
                 .transpose()?,
-            utc_offset: None,
+            utc_offset: Some(utc_offset(tz, Utc::now())),
             limit: self.limit.unwrap_or(20),
             offset: self.offset.unwrap_or(0),
         })
@@ -276,7 +289,7 @@ async fn search(
     Query(p): Query<SearchParams>,
 ) -> Result<impl IntoResponse, SearchError> {
     let mut req = p
-        .to_request()
+        .to_request(st.timezone)
         .map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))?;
     if let Some(event) = non_empty(&p.event) {
         let store = st.alerts.clone();
@@ -455,13 +468,13 @@ async fn backtest(
     }
     let (rules, query) = backtest_rules(&p, &st.rules)?;
     let examples = p.examples.unwrap_or(3).min(20);
+    let offset = utc_offset(st.timezone, now);
     let index = st.index.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        index.backtest(&rules, since, until, 8 * 3_600, examples)
-    })
-    .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(|e| search_error(e, &query))?;
+    let result =
+        tokio::task::spawn_blocking(move || index.backtest(&rules, since, until, offset, examples))
+            .await
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+            .map_err(|e| search_error(e, &query))?;
     Ok(Json(
         serde_json::json!({ "query": query, "backtest": result }),
     ))

@@ -89,11 +89,22 @@ enum Command {
         /// Items this rule fired on.
         #[arg(long)]
         rule: Option<String>,
+        /// The reprints of this event (its id, as the console and
+        /// `/api/events` show it).
+        #[arg(long)]
+        event: Option<String>,
         /// time (default), score or heat.
         #[arg(long)]
         sort: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Hits to skip, for the next page.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// The histogram's buckets: hour or day (default: hour up to three
+        /// days, else day).
+        #[arg(long)]
+        interval: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -349,8 +360,11 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             sentiment,
             level,
             rule,
+            event,
             sort,
             limit,
+            offset,
+            interval,
             json,
         } => {
             let params = yuqing_server::SearchParams {
@@ -362,9 +376,11 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
                 sentiment,
                 level,
                 rule,
+                event,
                 sort,
+                interval,
                 limit: Some(limit),
-                ..Default::default()
+                offset: Some(offset),
             };
             search(config, params, json).await
         }
@@ -791,7 +807,8 @@ fn open_index(config: &Config) -> Result<yuqing_index::ItemIndex> {
         );
     }
     let (rules, _) = yuqing_analysis::RuleSet::compile(&config.rules);
-    let seg = yuqing_analysis::Segmenter::new(rules.terms().iter().map(String::as_str));
+    let seg =
+        yuqing_analysis::Segmenter::for_config(config, rules.terms().iter().map(String::as_str));
     Ok(yuqing_index::ItemIndex::open_existing(&dir, seg)?)
 }
 
@@ -817,9 +834,20 @@ async fn search(
     json: bool,
 ) -> Result<ExitCode> {
     let config = load_config(path.as_deref())?;
-    let req = params.to_request().map_err(|e| anyhow::anyhow!(e))?;
+    let tz = config.timezone();
+    let mut req = params.to_request(tz).map_err(|e| anyhow::anyhow!(e))?;
     let query = req.query.clone();
+    let event = params.event.clone().filter(|e| !e.is_empty());
     let results = tokio::task::spawn_blocking(move || {
+        if let Some(event) = event {
+            // Events live in the alerter's store, not in the index.
+            let db = config.settings.data_dir.join("alert.db");
+            if !db.exists() {
+                bail!("no alert store at {}: events come from it", db.display());
+            }
+            let chain = yuqing_alert::AlertStore::open(&db)?.event_chain(&event)?;
+            req.ids = Some(chain.into_iter().map(|l| l.item_id).collect());
+        }
         let index = open_index(&config)?;
         index.search(&req).map_err(|e| query_error(&query, e))
     })
@@ -836,13 +864,43 @@ async fn search(
         };
         println!("{} matches", results.total);
         println!(
-            "  {}; {}; {}",
+            "  {}; {}; {}; {}",
             facet("source types", &results.facets.source_type),
             facet("sentiment", &results.facets.sentiment),
-            facet("levels", &results.facets.level)
+            facet("levels", &results.facets.level),
+            facet("sites", &results.facets.site)
         );
+        let peak = results.histogram.iter().map(|b| b.count).max().unwrap_or(0);
+        if peak > 0 {
+            let format = match results.interval {
+                yuqing_index::Interval::Hour => "%m-%d %H:00",
+                yuqing_index::Interval::Day => "%Y-%m-%d",
+            };
+            println!(
+                "  by {}:",
+                match results.interval {
+                    yuqing_index::Interval::Hour => "hour",
+                    yuqing_index::Interval::Day => "day",
+                }
+            );
+            for b in &results.histogram {
+                println!(
+                    "    {}  {:>6}  {}",
+                    b.start.with_timezone(&tz).format(format),
+                    b.count,
+                    "█".repeat((b.count * 40).div_ceil(peak) as usize)
+                );
+            }
+        }
+        let from = params.offset.unwrap_or(0);
+        if !results.hits.is_empty() {
+            println!("  hits {}-{}:", from + 1, from + results.hits.len());
+        }
         for h in results.hits {
-            let when = h.published_at.map(|t| t.to_rfc3339()).unwrap_or_default();
+            let when = h
+                .published_at
+                .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default();
             let title = if h.title.is_empty() {
                 h.snippet.chars().take(40).collect()
             } else {
@@ -851,13 +909,39 @@ async fn search(
             println!(
                 "{when}  [{}] {}  {}\n    {}",
                 h.source_type,
-                title,
-                h.url,
-                h.snippet.replace('\n', " ")
+                printable(&title),
+                printable(&h.url),
+                marked(&h.snippet, &h.highlights)
             );
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Crawled text for a terminal: control characters (escape sequences
+/// among them) and line breaks become spaces.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// A snippet for a terminal, its matched terms between « and ».
+fn marked(snippet: &str, highlights: &[(usize, usize)]) -> String {
+    let mut out = String::with_capacity(snippet.len() + highlights.len() * 4);
+    let mut at = 0;
+    for &(a, b) in highlights {
+        let (Some(before), Some(term)) = (snippet.get(at..a), snippet.get(a..b)) else {
+            continue;
+        };
+        out.push_str(&printable(before));
+        out.push('«');
+        out.push_str(&printable(term));
+        out.push('»');
+        at = b;
+    }
+    out.push_str(&printable(snippet.get(at..).unwrap_or_default()));
+    out
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1157,8 +1241,7 @@ async fn rules_test(
     let mut quiet = 0;
     for e in &explanations {
         // Without --rule, only the rules that fired or found a term.
-        let found_something = e.lines.iter().any(|l| l.trim_start().starts_with("✓ \""));
-        if rule.is_none() && !e.fired && !found_something {
+        if rule.is_none() && !e.fired && !e.found {
             quiet += 1;
             continue;
         }

@@ -136,6 +136,7 @@ impl Pipeline {
                     registry: registry.clone(),
                     rules: Arc::new(config.rules.clone()),
                     duty: Some(alerter.duty()),
+                    timezone: config.timezone(),
                 }),
                 &stop,
             ),

@@ -224,6 +224,7 @@ impl RoleSet {
                 registry: registry.clone(),
                 rules: Arc::new(config.rules.clone()),
                 duty: Some(alerter.duty()),
+                timezone: config.timezone(),
             }),
             _ => metrics_app(registry.clone()),
         };

@@ -161,8 +161,32 @@ fn demo_runs_offline_for_a_duration_and_summarizes() {
         .env("DEMO_DATA", dir.path()));
     assert!(ok, "{err}");
     assert!(out.lines().next().unwrap().ends_with("matches"), "{out}");
-    assert!(out.contains("垮塌"), "{out}");
+    assert!(out.contains("«垮塌»"), "matched terms are marked: {out}");
     assert!(out.contains("source types: "), "facets: {out}");
+    assert!(out.contains("; sites: "), "facets: {out}");
+    assert!(out.contains("  hits 1-"), "{out}");
+
+    // Everything: the second page of one hit, and the histogram by day.
+    let (ok, out, err) = run(yuqing()
+        .args(["search", "", "--offset", "1", "--limit", "1"])
+        .args(["--interval", "day", "--config", "config/demo.toml"])
+        .env("DEMO_DATA", dir.path()));
+    assert!(ok, "{err}");
+    let total: usize = out.split(' ').next().unwrap().parse().unwrap();
+    assert!(total >= 2, "{out}");
+    assert!(out.contains("  hits 2-2:"), "{out}");
+    assert!(out.contains("  by day:"), "{out}");
+    let days: u64 = out
+        .lines()
+        .skip_while(|l| *l != "  by day:")
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        days as usize, total,
+        "the days add up to the matches: {out}"
+    );
 
     // The rule language, filters and sorting.
     let (ok, out, err) = run(yuqing()
@@ -240,7 +264,11 @@ fn check_lints_every_rule_with_a_caret() {
         "[[rule]]\nid = \"scoped\"\nquery = \"坍塌 AND titel:被困\"\nlevel = \"red\"\n\n\
          [[rule]]\nid = \"near\"\nquery = \"坍塌 NEAR/5 (被困 AND 伤亡)\"\nlevel = \"red\"\n\n\
          [[rule]]\nid = \"empty\"\nquery = \"欠薪 AND ()\"\nlevel = \"red\"\n\n\
-         [[rule]]\nid = \"good\"\nquery = \"[和平] NEAR/10 示威\"\nlevel = \"red\"\n",
+         [[rule]]\nid = \"good\"\nquery = \"[和平] NEAR/10 示威\"\nlevel = \"red\"\n\n\
+         [[rule]]\nid = \"phrase\"\nquery = \"\\\"电梯 故障\\\" AND (困人\"\nlevel = \"red\"\n\n\
+         [[rule]]\nid = \"onlynot\"\nquery = \"NOT 演习\"\nlevel = \"red\"\n\n\
+         [[rule]]\nid = \"multi\"\nquery = \"\"\"\n坍塌 AND\n  (被困\"\"\"\nlevel = \"red\"\n\n\
+         [[rule]]\nid = \"excl\"\nquery = \"火灾\"\nexclude = [\"演习\", \"电影 AND (\"]\nlevel = \"red\"\n",
     )
     .unwrap();
     std::fs::write(
@@ -257,7 +285,13 @@ fn check_lints_every_rule_with_a_caret() {
         "a.toml:8:20: rule[1].query: NEAR/5 joins terms",
         "a.toml:13:17: rule[2].query: empty group",
         "b.toml:2:6: rule[0].id: duplicate rule id `good`",
-        "4 error(s)",
+        // Escaped quotes, a multi-line string and an exclusion still get
+        // the line and column of the problem.
+        "a.toml:23:24: rule[4].query:",
+        "a.toml:28:10: rule[5].query:",
+        "a.toml:35:3: rule[6].query:",
+        "a.toml:41:27: rule[7].exclude[1]: exclude `电影 AND (`: query ends",
+        "8 error(s)",
     ] {
         assert!(err.contains(want), "{want}\n{err}");
     }
