@@ -214,6 +214,10 @@ impl RuleSet {
 
     /// Every distinct term text of every rule, for the segmenter's user
     /// dictionary.
+    pub fn rules(&self) -> impl Iterator<Item = &RuleConfig> {
+        self.rules.iter().map(|r| &r.config)
+    }
+
     pub fn terms(&self) -> &[String] {
         &self.patterns
     }

@@ -25,7 +25,7 @@ use yuqing_analysis::normalize::{Normalized, normalize};
 use yuqing_analysis::query::{Expr, Meta, Query as RuleQuery, Scope};
 use yuqing_analysis::{RuleSet, Segmenter};
 use yuqing_bus::Positions;
-use yuqing_model::{AnalyzedItem, Item, SourceKind, SourceType};
+use yuqing_model::{AnalyzedItem, Item, RuleHit, SourceKind, SourceType};
 
 use crate::tokenizer::{JOINED, JiebaTokenizer, JoinedTokenizer, TOKENIZER, joined};
 
@@ -214,6 +214,8 @@ pub struct SearchHit {
     pub id: String,
     pub url: String,
     pub title: String,
+    /// Byte ranges of matched terms within `title`.
+    pub title_highlights: Vec<(usize, usize)>,
     pub site: String,
     pub source: String,
     pub source_type: String,
@@ -306,6 +308,19 @@ pub struct Backtest {
     /// Every local day of the range, oldest first, days without matches
     /// included.
     pub days: Vec<BacktestDay>,
+    /// Each rule run, most matches first, with its matches on each of
+    /// `days`.
+    pub rules: Vec<RuleBacktest>,
+}
+
+/// One rule's share of a backtest.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleBacktest {
+    pub id: String,
+    pub name: String,
+    pub matches: u64,
+    /// Matches on each day of the backtest's `days`, in order.
+    pub days: Vec<u64>,
 }
 
 /// The item index, shared by the indexer (writes) and the API (reads).
@@ -604,16 +619,7 @@ impl ItemIndex {
                     Ok(r) => Box::new(r),
                     Err(_) => Box::new(EmptyQuery),
                 },
-                Meta::Site(h) => {
-                    let mut any: Vec<(Occur, Box<dyn Query>)> =
-                        vec![(Occur::Should, term_query(f.site, h))];
-                    if let Ok(r) =
-                        RegexQuery::from_pattern(&format!(".*\\.{}", regex_escape(h)), f.site)
-                    {
-                        any.push((Occur::Should, Box::new(r)));
-                    }
-                    Box::new(BooleanQuery::new(any))
-                }
+                Meta::Site(h) => self.site_query(h),
                 Meta::SourceType(t) => term_query(f.source_type, t.as_str()),
             },
             Expr::And(v) => Box::new(BooleanQuery::new(
@@ -656,9 +662,11 @@ impl ItemIndex {
             });
             clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
         }
+        if let Some(site) = &req.site {
+            clauses.push((Occur::Must, self.site_query(&site.to_ascii_lowercase())));
+        }
         for (field, value) in [
             (f.source_type, &req.source_type),
-            (f.site, &req.site),
             (f.sentiment, &req.sentiment),
             (f.level, &req.level),
             (f.rules, &req.rule),
@@ -676,6 +684,17 @@ impl ItemIndex {
             ));
         }
         clauses
+    }
+
+    /// Items from host `h` or a host below it (`site:gov.cn` takes
+    /// `www.gov.cn`), as the rule language's `site:` reads it.
+    fn site_query(&self, h: &str) -> Box<dyn Query> {
+        let f = self.fields;
+        let mut any: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, term_query(f.site, h))];
+        if let Ok(r) = RegexQuery::from_pattern(&format!(".*\\.{}", regex_escape(h)), f.site) {
+            any.push((Occur::Should, Box::new(r)));
+        }
+        Box::new(BooleanQuery::new(any))
     }
 
     /// An item rebuilt from a stored document, for checking a query on it.
@@ -718,7 +737,7 @@ impl ItemIndex {
         rules: &RuleSet,
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
-        mut each: impl FnMut(&Item),
+        mut each: impl FnMut(&Item, &[RuleHit]),
     ) -> Result<usize, IndexError> {
         let searcher = self.reader.searcher();
         let range = BooleanQuery::new(
@@ -744,26 +763,28 @@ impl ItemIndex {
         searcher: &tantivy::Searcher,
         docs: &[DocAddress],
         rules: &RuleSet,
-        each: &mut dyn FnMut(&Item),
+        each: &mut dyn FnMut(&Item, &[RuleHit]),
     ) -> Result<(), IndexError> {
         for addr in docs {
             let doc: TantivyDocument = searcher.doc(*addr)?;
             let item = self.stored_item(&doc);
             let (title, text) = (Normalized::new(&item.title), Normalized::new(&item.text));
-            if rules.mentions_any(&[&title.text, &text.text])
-                && !rules
-                    .matches(&self.segmenter.match_doc_normalized(&title, &text, &item))
-                    .is_empty()
-            {
-                each(&item);
+            if !rules.mentions_any(&[&title.text, &text.text]) {
+                continue;
+            }
+            let hits = rules.matches(&self.segmenter.match_doc_normalized(&title, &text, &item));
+            if !hits.is_empty() {
+                each(&item, &hits);
             }
         }
         Ok(())
     }
 
-    /// Runs `rules` (one saved rule, or a draft) over the items published
-    /// in `[since, until)`: matches per local day (`utc_offset` seconds east
-    /// of UTC) with up to `examples` items a day, newest first.
+    /// Runs `rules` (one saved rule, a draft, or every saved rule) over
+    /// the items published in `[since, until)`: the items any of them fires
+    /// on per local day (`utc_offset` seconds east of UTC), with up to
+    /// `examples` items a day, newest first, and each rule's own count per
+    /// day.
     pub fn backtest(
         &self,
         rules: &RuleSet,
@@ -774,17 +795,25 @@ impl ItemIndex {
     ) -> Result<Backtest, IndexError> {
         let tz = chrono::FixedOffset::east_opt(utc_offset)
             .ok_or_else(|| IndexError::Query(format!("bad UTC offset {utc_offset}")))?;
-        let mut found: Vec<BacktestExample> = Vec::new();
-        let scanned = self.scan_matching(rules, Some(since), Some(until), |item| {
-            found.push(BacktestExample {
-                id: item.id.clone(),
-                title: item.title.clone(),
-                url: item.url.clone(),
-                site: item.site.clone(),
-                published_at: item.time(),
-            })
+        let mut found: Vec<(BacktestExample, Vec<usize>)> = Vec::new();
+        let order: Vec<&str> = rules.rules().map(|r| r.id.as_str()).collect();
+        let scanned = self.scan_matching(rules, Some(since), Some(until), |item, hits| {
+            let fired = hits
+                .iter()
+                .filter_map(|h| order.iter().position(|id| *id == h.rule_id))
+                .collect();
+            found.push((
+                BacktestExample {
+                    id: item.id.clone(),
+                    title: item.title.clone(),
+                    url: item.url.clone(),
+                    site: item.site.clone(),
+                    published_at: item.time(),
+                },
+                fired,
+            ))
         })?;
-        found.sort_by(|a, b| {
+        found.sort_by(|(a, _), (b, _)| {
             b.published_at
                 .cmp(&a.published_at)
                 .then_with(|| a.id.cmp(&b.id))
@@ -808,21 +837,37 @@ impl ItemIndex {
                 break;
             }
         }
-        for e in &found {
+        let mut per_rule: Vec<RuleBacktest> = rules
+            .rules()
+            .map(|r| RuleBacktest {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                matches: 0,
+                days: vec![0; days.len()],
+            })
+            .collect();
+        for (e, fired) in &found {
             let d = e.published_at.with_timezone(&tz).date_naive();
-            if let Some(slot) = days.iter_mut().find(|x| x.day == d) {
+            if let Some(n) = days.iter().position(|x| x.day == d) {
+                let slot = &mut days[n];
                 slot.matches += 1;
                 if slot.examples.len() < examples {
                     slot.examples.push(e.clone());
                 }
+                for &r in fired {
+                    per_rule[r].matches += 1;
+                    per_rule[r].days[n] += 1;
+                }
             }
         }
+        per_rule.sort_by(|a, b| b.matches.cmp(&a.matches).then_with(|| a.id.cmp(&b.id)));
         Ok(Backtest {
             since,
             until,
             scanned,
             matches: found.len() as u64,
             days,
+            rules: per_rule,
         })
     }
 
@@ -857,7 +902,7 @@ impl ItemIndex {
                 &searcher,
                 &docs[..candidates.min(MAX_VERIFIED)],
                 &rules,
-                &mut |item| ids.push(Term::from_field_text(f.id, &item.id)),
+                &mut |item, _| ids.push(Term::from_field_text(f.id, &item.id)),
             )?;
             verified = Some(Verified {
                 candidates,
@@ -950,9 +995,14 @@ impl ItemIndex {
         // stored text by the analyzer's segmenter.
         let mut words: std::collections::BTreeMap<String, f32> = Default::default();
         let mut terms = Vec::new();
+        let mut title_words = std::collections::HashSet::new();
         text_query.query_terms(&mut |term, _| {
             if term.field() == f.text {
                 terms.push(term.clone());
+            } else if term.field() == f.title
+                && let Some(w) = term.value().as_str()
+            {
+                title_words.insert(w.to_string());
             }
         });
         for term in terms {
@@ -992,13 +1042,26 @@ impl ItemIndex {
                         .collect(),
                 )
             };
+            let title = s(f.title_stored);
+            // Titles are short: every word of the query in them is marked.
+            let title_highlights = if title_words.is_empty() {
+                Vec::new()
+            } else {
+                self.segmenter
+                    .tokens(&title)
+                    .into_iter()
+                    .filter(|t| title_words.contains(&t.text))
+                    .map(|t| (t.start, t.end))
+                    .collect()
+            };
             let author = s(f.author);
             let level = s(f.level);
             let sentiment = s(f.sentiment);
             hits.push(SearchHit {
                 id: s(f.id),
                 url: s(f.url),
-                title: s(f.title_stored),
+                title,
+                title_highlights,
                 site: s(f.site),
                 source: s(f.source),
                 source_type: s(f.source_type),

@@ -327,15 +327,21 @@ mod tests {
     }
 
     fn start(index: &Arc<ItemIndex>, retention_days: u32) -> Running {
+        start_with(
+            index,
+            IndexConfig {
+                commit_every_docs: 1,
+                retention_days,
+                ..IndexConfig::default()
+            },
+        )
+    }
+
+    fn start_with(index: &Arc<ItemIndex>, cfg: IndexConfig) -> Running {
         let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(16));
         let topics = Topics::default();
         let metrics = IndexerMetrics::new(&Registry::new());
         let shutdown = CancellationToken::new();
-        let cfg = IndexConfig {
-            commit_every_docs: 1,
-            retention_days,
-            ..IndexConfig::default()
-        };
         let task = tokio::spawn(run_indexer(
             bus.clone(),
             topics.clone(),
@@ -419,6 +425,40 @@ mod tests {
         assert!(metrics.size.get() > 0);
         assert_eq!(metrics.expired.get(), 1);
         assert_eq!(metrics.indexed.get(), 1);
+        indexer.stop().await;
+    }
+
+    /// Fewer items than a commit's worth are committed, and acknowledged,
+    /// when the commit interval comes round.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_partial_batch_is_committed_when_the_interval_comes_round() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = Segmenter::new([]);
+        let index = Arc::new(ItemIndex::open(dir.path(), seg.clone()).unwrap());
+        let indexer = start_with(
+            &index,
+            IndexConfig {
+                commit_every_docs: 1_000,
+                commit_every_secs: 1,
+                retention_days: 0,
+                ..IndexConfig::default()
+            },
+        );
+        let mut receipts = Vec::new();
+        for id in ["a", "b", "c"] {
+            receipts.push(indexer.publish(analyzed(&seg, id, 0)).await);
+        }
+        for r in receipts {
+            tokio::time::timeout(Duration::from_secs(60), r.durable())
+                .await
+                .expect("acknowledged after the timed commit")
+                .unwrap();
+        }
+        assert_eq!(index.num_docs(), 3);
+        assert_eq!(indexer.metrics.indexed.get(), 3);
+        // The interval may come round between two of the publishes.
+        let commits = indexer.metrics.commits.get();
+        assert!((1..=3).contains(&commits), "{commits} commits");
         indexer.stop().await;
     }
 

@@ -20,8 +20,8 @@ mod tokenizer;
 
 pub use index::{
     Backtest, BacktestDay, BacktestExample, FacetCount, Facets, HistogramBucket, IndexError,
-    Interval, ItemIndex, ItemWriter, MAX_VERIFIED, SearchHit, SearchRequest, SearchResults, SortBy,
-    Verified,
+    Interval, ItemIndex, ItemWriter, MAX_VERIFIED, RuleBacktest, SearchHit, SearchRequest,
+    SearchResults, SortBy, Verified,
 };
 pub use indexer::{IndexerMetrics, run_indexer};
 pub use tokenizer::{JiebaTokenizer, TOKENIZER};

@@ -278,10 +278,14 @@ pub(crate) async fn home(
         .into_iter()
         .map(|h| {
             let level = h.level.as_deref().and_then(|l| l.parse::<Level>().ok());
-            let title = if h.title.is_empty() { h.snippet.chars().take(40).collect() } else { h.title.clone() };
+            let title = if h.title.is_empty() {
+                parts(&h.snippet.chars().take(40).collect::<String>(), &[])
+            } else {
+                parts(&h.title, &h.title_highlights)
+            };
             context! {
                 url => safe_url(&h.url),
-                title => title,
+                title => minijinja::value::Serde(title),
                 level => level.map(Level::as_str),
                 level_zh => level.map(Level::zh),
                 snippet => minijinja::value::Serde(parts(&h.snippet, &h.highlights)),

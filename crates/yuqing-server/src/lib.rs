@@ -442,9 +442,20 @@ pub fn backtest_rules(
                     q,
                 )
             }),
+        (None, None) => {
+            // Every saved rule, each counted on its own.
+            let (set, errors) = yuqing_analysis::RuleSet::compile(rules);
+            if set.is_empty() {
+                let why = errors
+                    .first()
+                    .map_or("no rules are configured".to_string(), |e| e.to_string());
+                return Err(ApiError(StatusCode::BAD_REQUEST, why).into());
+            }
+            Ok((set, String::new()))
+        }
         _ => Err(ApiError(
             StatusCode::BAD_REQUEST,
-            "give either rule (a configured rule's id) or q (a draft query)".into(),
+            "give rule (a configured rule's id) or q (a draft query), not both".into(),
         )
         .into()),
     }

@@ -72,8 +72,8 @@ async fn get(app: axum::Router, uri: &str) -> (StatusCode, String) {
 #[tokio::test]
 async fn console_escapes_crawled_text_and_links() {
     let dir = tempfile::tempdir().unwrap();
-    let app = app(state(dir.path()));
-    let (status, body) = get(app, "/?q=%E8%A2%AB%E5%9B%B0").await;
+    let st = state(dir.path());
+    let (status, body) = get(app(st.clone()), "/?q=%E8%A2%AB%E5%9B%B0").await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("&lt;script&gt;"), "title escaped");
     assert!(!body.contains("<script>alert"), "no raw script");
@@ -81,6 +81,14 @@ async fn console_escapes_crawled_text_and_links() {
     assert!(!body.contains("javascript:"), "no javascript: link");
     assert!(body.contains("<mark>被困</mark>"), "highlight kept");
     assert!(body.contains("&lt;b&gt;作者"), "author escaped");
+    // A word of the hostile title is marked, and the rest still escaped.
+    let (status, title_body) = get(app(st), "/?q=%E6%A0%87%E9%A2%98").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        title_body
+            .contains("&lt;script&gt;alert(&#x27;<mark>标题</mark>&#x27;)&lt;&#x2f;script&gt;"),
+        "{title_body}"
+    );
     // Facets narrow the search; the histogram shows the matches.
     assert!(
         body.contains(
@@ -104,6 +112,32 @@ async fn api_search_healthz_metrics_and_bad_queries() {
     assert!(body.contains("invalid query"), "{body}");
     let (s, _) = get(app(st.clone()), "/api/search?since=yesterday").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    // Each filter reaches the index: the fixture's one item (a forum post
+    // on bbs.example.com, published now, no level, sentiment or rule)
+    // passes or fails it.
+    for (params, total, hits) in [
+        ("site=bbs.example.com", 1, 1),
+        ("site=example.com", 1, 1),
+        ("site=other.example.com", 0, 0),
+        ("source_type=%E8%AE%BA%E5%9D%9B", 1, 1),
+        ("source_type=news", 0, 0),
+        ("since=1h", 1, 1),
+        ("until=1h", 0, 0),
+        ("level=red", 0, 0),
+        ("sentiment=negative", 0, 0),
+        ("rule=collapse", 0, 0),
+        ("offset=1", 1, 0),
+    ] {
+        let (s, body) = get(app(st.clone()), &format!("/api/search?{params}")).await;
+        assert_eq!(s, StatusCode::OK, "{params}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["total"], total, "{params}: {body}");
+        assert_eq!(
+            v["hits"].as_array().unwrap().len(),
+            hits,
+            "{params}: {body}"
+        );
+    }
     let (s, body) = get(app(st.clone()), "/healthz").await;
     assert_eq!((s, body.as_str()), (StatusCode::OK, "ok"));
     let c = prometheus::IntCounter::new("yuqing_test_total", "t").unwrap();
@@ -261,6 +295,34 @@ async fn hot_words_for_any_window_and_reprint_chains() {
     let (s, _) = get(app(st.clone()), "/api/events/nope").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
+    // A search narrowed to the event finds its items and nothing else.
+    let mut w = st.index.writer(20_000_000).unwrap();
+    w.upsert_all(&items).unwrap();
+    w.commit().unwrap();
+    st.index.reload().unwrap();
+    let (s, body) = get(app(st.clone()), "/api/search?since=7d").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["total"], 4, "{body}");
+    let (s, body) = get(
+        app(st.clone()),
+        &format!("/api/search?since=7d&event={event}"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut ids: Vec<&str> = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec!["a", "b"], "{body}");
+    let (_, body) = get(app(st.clone()), "/api/search?event=nope").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["total"], 0, "an unknown event has no items: {body}");
+
     // The incident page lists the chain, escaped.
     let incident = st
         .alerts
@@ -340,8 +402,21 @@ async fn search_filters_facets_syntax_positions_and_backtests() {
     assert_eq!(s, StatusCode::OK, "{body}");
     let (s, _) = get(app(st.clone()), "/api/backtest?rule=nope").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = get(app(st.clone()), "/api/backtest").await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // Without a rule or a query, every saved rule runs, each counted.
+    let (s, body) = get(app(st.clone()), "/api/backtest?since=2d").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["backtest"]["rules"].as_array().unwrap().len(),
+        st.rules.len(),
+        "{body}"
+    );
+    let (s, _) = get(
+        app(st.clone()),
+        &format!("/api/backtest?rule={rule}&q=%E8%A2%AB%E5%9B%B0"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "a rule or a query, not both");
     let (s, body) = get(app(st), "/api/backtest?q=(%E8%A2%AB%E5%9B%B0").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(body.contains("position"), "{body}");

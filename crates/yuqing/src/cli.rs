@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use chrono::{NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{NaiveDateTime, TimeZone, Utc};
 use clap::{Parser, Subcommand};
 use yuqing::demo_site::{DemoSite, Site};
 use yuqing::{Pipeline, PipelineOptions, RoleSet, Roles, embedded};
@@ -263,12 +263,13 @@ enum RulesKind {
         #[arg(long)]
         rule: Option<String>,
     },
-    /// Run a configured rule (`--rule`) or a draft (`--query`) over the
-    /// indexed items of a time range: matches per day with examples.
+    /// Run a configured rule (`--rule`), a draft (`--query`) or, with
+    /// neither, every configured rule over the indexed items of a time
+    /// range: matches per day with examples, and each rule's count.
     Backtest {
         #[arg(long, short, env = "YUQING_CONFIG")]
         config: Option<PathBuf>,
-        #[arg(long, conflicts_with = "query", required_unless_present = "query")]
+        #[arg(long, conflicts_with = "query")]
         rule: Option<String>,
         #[arg(long)]
         query: Option<String>,
@@ -902,14 +903,14 @@ async fn search(
                 .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
                 .unwrap_or_default();
             let title = if h.title.is_empty() {
-                h.snippet.chars().take(40).collect()
+                printable(&h.snippet.chars().take(40).collect::<String>())
             } else {
-                h.title
+                marked(&h.title, &h.title_highlights)
             };
             println!(
                 "{when}  [{}] {}  {}\n    {}",
                 h.source_type,
-                printable(&title),
+                title,
                 printable(&h.url),
                 marked(&h.snippet, &h.highlights)
             );
@@ -986,11 +987,7 @@ async fn rules_backtest(
         }
         Err(yuqing_server::SearchError::Api(e)) => bail!("{}", e.message()),
     };
-    let offset = now
-        .with_timezone(&config.timezone())
-        .offset()
-        .fix()
-        .local_minus_utc();
+    let offset = yuqing_server::utc_offset(config.timezone(), now);
     let result = tokio::task::spawn_blocking(move || {
         let index = open_index(&config)?;
         Ok::<_, anyhow::Error>(index.backtest(&rules, since, until, offset, examples)?)
@@ -1005,7 +1002,11 @@ async fn rules_backtest(
         );
         return Ok(ExitCode::SUCCESS);
     }
-    println!("query: {query}");
+    if query.is_empty() {
+        println!("every configured rule ({})", result.rules.len());
+    } else {
+        println!("query: {query}");
+    }
     println!(
         "{} matches among {} items published {} to {}",
         result.matches,
@@ -1017,7 +1018,13 @@ async fn rules_backtest(
         println!("{}  {:>5}", d.day, d.matches);
         for e in &d.examples {
             let title: String = e.title.chars().take(40).collect();
-            println!("             {title}  {}", e.url);
+            println!("             {}  {}", printable(&title), printable(&e.url));
+        }
+    }
+    if result.rules.len() > 1 {
+        println!("by rule:");
+        for r in &result.rules {
+            println!("  {:>5}  {} ({})", r.matches, r.id, printable(&r.name));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -234,6 +234,39 @@ fn demo_runs_offline_for_a_duration_and_summarizes() {
         .env("DEMO_DATA", dir.path()));
     assert!(ok, "{err}");
     assert!(out.contains("matches among 88 items"), "{out}");
+    let single: u64 = out
+        .lines()
+        .find(|l| l.contains("matches among"))
+        .and_then(|l| l.split(' ').next()?.parse().ok())
+        .unwrap();
+    // A backtest counts what the analyzer fired: the items the index
+    // holds with the rule among their hits.
+    let (ok, out, err) = run(yuqing()
+        .args(["search", "", "--rule", "building-collapse", "--since", "2d"])
+        .args(["--json", "--config", "config/demo.toml"])
+        .env("DEMO_DATA", dir.path()));
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["total"].as_u64().unwrap(), single, "{out}");
+    assert!(single >= 1);
+    // Every configured rule at once, each with its own count.
+    let (ok, out, err) = run(yuqing()
+        .args(["rules", "backtest", "--since", "2d", "--json"])
+        .args(["--config", "config/demo.toml"])
+        .env("DEMO_DATA", dir.path()));
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rules = v["backtest"]["rules"].as_array().unwrap();
+    assert!(rules.len() > 1, "{out}");
+    let collapse = rules
+        .iter()
+        .find(|r| r["id"] == "building-collapse")
+        .unwrap();
+    assert_eq!(collapse["matches"].as_u64().unwrap(), single, "{out}");
+    let any = v["backtest"]["matches"].as_u64().unwrap();
+    let most = rules.iter().map(|r| r["matches"].as_u64().unwrap()).max();
+    let sum: u64 = rules.iter().map(|r| r["matches"].as_u64().unwrap()).sum();
+    assert!(most <= Some(any) && any <= sum, "{out}");
     let (ok, out, err) = run(yuqing()
         .args(["rules", "backtest", "--query", "垮塌 | 坍塌", "--json"])
         .args(["--config", "config/demo.toml"])

@@ -63,6 +63,15 @@ fn upsert_is_idempotent_and_search_finds_chinese_words() {
     w.commit().unwrap();
     index.reload().unwrap();
     assert_eq!(index.num_docs(), 2, "replayed item replaced itself");
+    // A replayed batch, the same items twice within it too, and a batch
+    // replayed before its first commit.
+    w.upsert_all([&a, &b, &a]).unwrap();
+    w.commit().unwrap();
+    w.upsert_all([&b, &a]).unwrap();
+    w.upsert_all([&a, &b]).unwrap();
+    w.commit().unwrap();
+    index.reload().unwrap();
+    assert_eq!(index.num_docs(), 2, "replayed batches replaced themselves");
 
     let r = index
         .search(&SearchRequest {
@@ -75,6 +84,25 @@ fn upsert_is_idempotent_and_search_finds_chinese_words() {
     assert_eq!(r.hits[0].id, "a");
     let (s, e) = r.hits[0].highlights[0];
     assert_eq!(&r.hits[0].snippet[s..e], "被困");
+    assert!(r.hits[0].title_highlights.is_empty(), "not in the title");
+    // A word of the title is marked there; one scoped to the title is not
+    // looked for in the text.
+    for q in ["垮塌", "title:垮塌"] {
+        let r = index
+            .search(&SearchRequest {
+                query: q.into(),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        let h = &r.hits[0];
+        let marked: Vec<&str> = h
+            .title_highlights
+            .iter()
+            .map(|&(s, e)| &h.title[s..e])
+            .collect();
+        assert_eq!(marked, vec!["垮塌"], "{q}");
+    }
 
     let r = index
         .search(&SearchRequest {
