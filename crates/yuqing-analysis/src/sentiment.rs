@@ -642,6 +642,10 @@ mod tests {
         );
         assert!(good > 0.6 && bad < 0.4, "{good} {bad}");
         assert!(bad < mixed && mixed < good, "{bad} {mixed} {good}");
+        // A degree word strengthens what follows it, through the n-grams
+        // it starts.
+        assert!(m.probability("非常满意") > m.probability("满意"));
+        assert!(m.probability("非常失望") < m.probability("失望"));
     }
 
     #[test]
