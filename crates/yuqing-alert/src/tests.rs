@@ -44,6 +44,7 @@ pub(crate) fn analyzed(
                 level: level.unwrap_or(Level::Blue),
                 weight: 10,
                 terms: vec![],
+                marks: vec![],
             })
             .into_iter()
             .collect(),

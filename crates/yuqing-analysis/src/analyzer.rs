@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use jieba_rs::Jieba;
 use yuqing_config::{Config, ConfigError, Thresholds, UserWord};
-use yuqing_model::{AnalyzedItem, Item, Token};
+use yuqing_model::{AnalyzedItem, Item, ItemField, Mark, Token};
 
 use crate::keywords::KeywordExtractor;
 use crate::lexicon::Lexicon;
@@ -276,7 +276,10 @@ impl Analyzer {
             title_tokens,
             text_tokens,
         } = self.prepare(&item, &mut |stage| lap(stage, &mut times));
-        let hits = self.rules.matches(&doc);
+        let mut hits = self.rules.matches(&doc);
+        for h in &mut hits {
+            to_published(&mut h.marks, &item, [&title, &text]);
+        }
         lap(2, &mut times);
         // The lexicon reads the squeezed text, which is the normalized text
         // itself unless fillers sit inside words.
@@ -284,10 +287,13 @@ impl Analyzer {
             Vec::new()
         } else {
             let (t, x) = (title.squeezed(), text.squeezed());
-            self.lexicon.scan(&[
-                t.as_ref().map_or(title.text.as_str(), |n| n.text.as_str()),
-                x.as_ref().map_or(text.text.as_str(), |n| n.text.as_str()),
-            ])
+            let (t, x) = (t.as_ref().unwrap_or(&title), x.as_ref().unwrap_or(&text));
+            let mut hits = self.lexicon.scan(&t.text, &x.text);
+            // A squeezed text's map leads to the published text too.
+            for h in &mut hits {
+                to_published(&mut h.marks, &item, [t, x]);
+            }
+            hits
         };
         lap(3, &mut times);
         // Each rule's weight once, and each lexicon word's weight once.
@@ -331,6 +337,19 @@ impl Analyzer {
             simhash,
             simhash_pairs,
         }
+    }
+}
+
+/// Marks in the normalized (or squeezed) title and text, moved to the
+/// item as published.
+fn to_published(marks: &mut [Mark], item: &Item, [title, text]: [&Normalized; 2]) {
+    for m in marks {
+        let (n, original) = match m.field {
+            ItemField::Title => (title, &item.title),
+            ItemField::Text => (text, &item.text),
+        };
+        let r = n.original_span(original, m.start as usize..m.end as usize);
+        (m.start, m.end) = (r.start as u32, r.end as u32);
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use yuqing_config::LexiconEntry;
-use yuqing_model::LexiconHit;
+use yuqing_model::{ItemField, LexiconHit, MAX_MARKS, Mark};
 
 use crate::automaton::Automaton;
 use crate::normalize::Normalized;
@@ -83,17 +83,19 @@ impl Lexicon {
         self.words.is_empty()
     }
 
-    /// The words found in the squeezed `fields`, heaviest first.
-    pub fn scan(&self, fields: &[&str]) -> Vec<LexiconHit> {
+    /// The words found in the squeezed title and text, heaviest first,
+    /// marked where they were found in those squeezed texts.
+    pub fn scan(&self, title: &str, text: &str) -> Vec<LexiconHit> {
         let Some(ac) = &self.automaton else {
             return Vec::new();
         };
-        // Words found, as pattern ids; few per text, so a vector beats a map.
-        let mut counted: Vec<u32> = Vec::new();
+        // Words found, as pattern ids with their marks; few per text, so a
+        // vector beats a map.
+        let mut counted: Vec<(u32, Mark)> = Vec::new();
         let mut found: Vec<(u32, usize, usize)> = Vec::new();
         let mut allowed: Vec<(usize, usize)> = Vec::new();
         let words = self.words.len() as u32;
-        for text in fields {
+        for (field, text) in [(ItemField::Title, title), (ItemField::Text, text)] {
             found.clear();
             allowed.clear();
             for (p, start, end) in ac.find_overlapping(text) {
@@ -107,7 +109,14 @@ impl Lexicon {
                 found
                     .iter()
                     .filter(|&&(_, s, e)| !allowed.iter().any(|&(a, b)| a <= s && e <= b))
-                    .map(|&(p, _, _)| p),
+                    .map(|&(p, start, end)| {
+                        let mark = Mark {
+                            field,
+                            start: start as u32,
+                            end: end as u32,
+                        };
+                        (p, mark)
+                    }),
             );
         }
         if counted.is_empty() {
@@ -115,14 +124,15 @@ impl Lexicon {
         }
         counted.sort_unstable();
         let mut hits: Vec<LexiconHit> = counted
-            .chunk_by(|a, b| a == b)
+            .chunk_by(|a, b| a.0 == b.0)
             .map(|run| {
-                let w = &self.words[run[0] as usize];
+                let w = &self.words[run[0].0 as usize];
                 LexiconHit {
                     word: w.text.clone(),
                     category: w.category.clone(),
                     weight: w.weight,
                     count: run.len() as u32,
+                    marks: run.iter().take(MAX_MARKS).map(|(_, m)| *m).collect(),
                 }
             })
             .collect();
@@ -160,7 +170,7 @@ mod tests {
         );
         assert_eq!(lex.len(), 3, "a repeated word keeps its highest weight");
         let text = squeezed("工厂爆炸后，村民上 * 访；信息爆炸时代，网友维\u{200b}权");
-        let hits = lex.scan(&[&text]);
+        let hits = lex.scan("", &text);
         let got: Vec<(&str, u32, u32)> = hits
             .iter()
             .map(|h| (h.word.as_str(), h.weight, h.count))
@@ -175,7 +185,7 @@ mod tests {
             .collect();
         let lex = Lexicon::new(&entries, &[]);
         assert_eq!(lex.len(), 10_000);
-        let hits = lex.scan(&["这里有词00042和词09999"]);
+        let hits = lex.scan("这里有词00042", "和词09999");
         assert_eq!(hits.len(), 2);
     }
 }

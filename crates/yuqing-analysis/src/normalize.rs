@@ -280,8 +280,9 @@ impl Normalized {
         let end = if range.end >= self.text.len() {
             self.original_len
         } else {
-            // The end is where the next character starts; if characters
-            // were dropped in between, the range stops before them.
+            // The end is where the next kept character starts, so
+            // characters dropped right after the range fall inside it
+            // ([`Normalized::original_span`] leaves them out).
             let last = self.text[..range.end]
                 .char_indices()
                 .next_back()
@@ -289,6 +290,26 @@ impl Normalized {
             self.original_offset(range.end)
                 .max(self.original_offset(last))
         };
+        start..end.max(start)
+    }
+
+    /// The published characters that normalized bytes `range` came from,
+    /// exactly: from the first one's start to the last one's end, so
+    /// characters dropped right after the range are not in it. `original`
+    /// is the text this was normalized from.
+    pub fn original_span(&self, original: &str, range: Range<usize>) -> Range<usize> {
+        let start = self.original_offset(range.start).min(original.len());
+        let last = self
+            .text
+            .get(..range.end)
+            .and_then(|t| t.char_indices().next_back())
+            .map_or(range.start, |(i, _)| i.max(range.start));
+        let last = self.original_offset(last).min(original.len());
+        let end = last
+            + original
+                .get(last..)
+                .and_then(|t| t.chars().next())
+                .map_or(0, char::len_utf8);
         start..end.max(start)
     }
 

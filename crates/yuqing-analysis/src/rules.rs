@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 
 use crate::automaton::Automaton;
 use yuqing_config::{ConfigError, RuleConfig};
-use yuqing_model::{RuleHit, SourceType};
+use yuqing_model::{ItemField, MAX_MARKS, Mark, RuleHit, SourceType};
 
 use crate::query::{Expr, Meta, Query, Scope, TermSpec};
 
@@ -59,6 +59,24 @@ impl MatchDoc {
             author: String::new(),
             site: String::new(),
             source_type: SourceType::News,
+        }
+    }
+
+    /// A span of `combined` as a mark in the normalized title or text.
+    fn mark(&self, (start, end): Span) -> Mark {
+        let title_end = self.title_end as u32;
+        if end <= title_end {
+            Mark {
+                field: ItemField::Title,
+                start,
+                end,
+            }
+        } else {
+            Mark {
+                field: ItemField::Text,
+                start: start.saturating_sub(title_end + 1),
+                end: end - (title_end + 1),
+            }
         }
     }
 
@@ -222,7 +240,9 @@ impl RuleSet {
         &self.patterns
     }
 
-    /// The rules that fire on `doc`.
+    /// The rules that fire on `doc`. Their marks are byte offsets into the
+    /// normalized title and text the document holds; the analyzer maps
+    /// them back to the item as published.
     pub fn matches(&self, doc: &MatchDoc) -> Vec<RuleHit> {
         let Some(eval) = self.scan(doc) else {
             return Vec::new();
@@ -238,20 +258,32 @@ impl RuleSet {
         for r in candidates {
             let rule = &self.rules[r];
             if eval.holds(rule, &rule.expr) {
-                let terms = rule
+                let found: Vec<usize> = rule
                     .positive
                     .iter()
                     .map(|&i| rule.terms[i])
                     .filter(|&g| !eval.spans(g).is_empty())
-                    .map(|g| self.specs[g].text.clone())
                     .collect();
+                let mut marks: Vec<Mark> = found
+                    .iter()
+                    .flat_map(|&g| {
+                        eval.spans(g)
+                            .iter()
+                            .map(|&s| doc.mark(s))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                marks.sort_unstable();
+                marks.dedup();
+                marks.truncate(MAX_MARKS);
                 hits.push(RuleHit {
                     rule_id: rule.config.id.clone(),
                     rule_name: rule.config.name.clone(),
                     topic: rule.config.topic.clone(),
                     level: rule.config.level,
                     weight: rule.config.weight,
-                    terms,
+                    terms: found.iter().map(|&g| self.specs[g].text.clone()).collect(),
+                    marks,
                 });
             }
         }

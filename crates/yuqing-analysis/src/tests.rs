@@ -55,6 +55,34 @@ query = "a AND (b"
 level = "blue"
 "#;
 
+/// A rule's marks point into the item as published, past full-width and
+/// traditional characters that normalization changed.
+#[test]
+fn rule_marks_point_into_the_published_text() {
+    let cfg = config_with_rules(RULES);
+    let (a, _) = Analyzer::new(&cfg);
+    let out = a.analyze(item("ＡＢ樓房坍塌", "三人被困，救援中"));
+    assert_eq!(out.hits.len(), 1);
+    let marked: Vec<(yuqing_model::ItemField, &str)> = out.hits[0]
+        .marks
+        .iter()
+        .map(|m| {
+            let s = match m.field {
+                yuqing_model::ItemField::Title => out.item.title.as_str(),
+                yuqing_model::ItemField::Text => out.item.text.as_str(),
+            };
+            (m.field, &s[m.start as usize..m.end as usize])
+        })
+        .collect();
+    assert_eq!(
+        marked,
+        vec![
+            (yuqing_model::ItemField::Title, "坍塌"),
+            (yuqing_model::ItemField::Text, "被困")
+        ]
+    );
+}
+
 #[test]
 fn rules_fire_with_levels_scores_and_terms() {
     let cfg = config_with_rules(RULES);
@@ -160,6 +188,30 @@ fn lexicon_words_add_to_the_score_and_traditional_text_is_read() {
         .map(|h| (h.word.as_str(), h.count))
         .collect();
     assert_eq!(words, vec![("爆炸", 1), ("上访", 1)]);
+    // Each word is marked where it stands in the item as published: in the
+    // traditional title, and whole across the filler in the text.
+    fn marked(a: &yuqing_model::AnalyzedItem, hit: usize) -> Vec<&str> {
+        a.lexicon_hits[hit]
+            .marks
+            .iter()
+            .map(|m| {
+                let s = match m.field {
+                    yuqing_model::ItemField::Title => a.item.title.as_str(),
+                    yuqing_model::ItemField::Text => a.item.text.as_str(),
+                };
+                &s[m.start as usize..m.end as usize]
+            })
+            .collect()
+    }
+    assert_eq!(marked(&out, 0), vec!["爆炸"]);
+    assert_eq!(
+        out.lexicon_hits[0].marks[0].field,
+        yuqing_model::ItemField::Title
+    );
+    assert_eq!(marked(&out, 1), vec!["上*访"]);
+    // Full-width characters before a squeezed word shift every offset.
+    let shifted = a.analyze(item("", "ＡＢ村民上*访，ＣＤ上 访了"));
+    assert_eq!(marked(&shifted, 0), vec!["上*访", "上 访"]);
     assert_eq!(out.score, 70);
     assert_eq!(out.level, Some(Level::Orange), "by the default thresholds");
     let plain = a.analyze(item("信息爆炸", "读书节开幕"));
@@ -244,4 +296,67 @@ fn a_user_dictionary_keeps_a_compound_whole_for_word_boundary_terms() {
         .map(|t| t.text)
         .collect();
     assert_eq!(words[0], "和平精英", "{words:?}");
+}
+
+/// On random texts of full-width, traditional and filler characters around
+/// lexicon words and rule terms, every mark slices the published text at
+/// character boundaries, and what it marks normalizes (and squeezes) to the
+/// word or term found.
+#[test]
+fn marks_always_slice_the_published_text_to_what_was_found() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(
+        dir.path().join("main.toml"),
+        "[analysis]\nlexicons = [\"risk.txt\"]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("rules/r.toml"), RULES).unwrap();
+    std::fs::write(dir.path().join("risk.txt"), "爆炸\t40\n上访\t30\nab\t5\n").unwrap();
+    let cfg = Loader::default()
+        .load(&dir.path().join("main.toml"))
+        .unwrap();
+    let (a, _) = Analyzer::new(&cfg);
+    let pieces = [
+        "爆", "炸", "上", "访", "*", " ", "\u{200b}", "Ａ", "ｂ", "a", "B", "廠", "坍塌", "被困",
+        "，", "。", "樓", "\u{3000}", "·",
+    ];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let mut marks = 0;
+    for _ in 0..2_000 {
+        let mut part = || -> String { (0..next(14)).map(|_| pieces[next(pieces.len())]).collect() };
+        let (title, text) = (part(), part());
+        let out = a.analyze(item(&title, &text));
+        let field = |m: &yuqing_model::Mark| match m.field {
+            yuqing_model::ItemField::Title => &title,
+            yuqing_model::ItemField::Text => &text,
+        };
+        for h in &out.lexicon_hits {
+            for m in &h.marks {
+                let s = field(m).get(m.start as usize..m.end as usize);
+                let s = s.unwrap_or_else(|| panic!("{m:?} in {title:?} / {text:?}"));
+                let found = crate::normalize::Normalized::new(s)
+                    .squeezed_text()
+                    .into_owned();
+                assert_eq!(found, h.word, "{m:?} in {title:?} / {text:?}");
+                marks += 1;
+            }
+        }
+        for h in &out.hits {
+            for m in &h.marks {
+                let s = field(m).get(m.start as usize..m.end as usize);
+                let s = s.unwrap_or_else(|| panic!("{m:?} in {title:?} / {text:?}"));
+                let found = crate::normalize::normalize(s);
+                assert!(h.terms.contains(&found), "{found} {h:?}");
+                marks += 1;
+            }
+        }
+    }
+    assert!(marks > 500, "{marks} marks checked");
 }

@@ -159,6 +159,28 @@ pub struct Token {
     pub end: usize,
 }
 
+/// The part of an item a [`Mark`] is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemField {
+    Title,
+    Text,
+}
+
+/// Where a term or word was found, for highlighting: byte offsets into the
+/// item's title or text as published, whatever normalization and squeezing
+/// matching went through (`敏*感` is marked whole, `這間` where it stands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Mark {
+    pub field: ItemField,
+    pub start: u32,
+    pub end: u32,
+}
+
+/// Marks kept per hit: enough to highlight, bounded for a text that
+/// repeats a word a thousand times.
+pub const MAX_MARKS: usize = 16;
+
 /// One rule that fired on an item, with the terms that made it fire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleHit {
@@ -169,6 +191,9 @@ pub struct RuleHit {
     pub weight: u32,
     /// The query terms found in the item (deduplicated, in query order).
     pub terms: Vec<String>,
+    /// Where those terms were found, in order, at most [`MAX_MARKS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<Mark>,
 }
 
 /// How an item feels: 正面, 中性 or 负面.
@@ -224,6 +249,9 @@ pub struct LexiconHit {
     pub weight: u32,
     /// Times found.
     pub count: u32,
+    /// Where it was found, in order, at most [`MAX_MARKS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<Mark>,
 }
 
 /// An item with the analyzer's judgement, as emitted on `items.analyzed`.

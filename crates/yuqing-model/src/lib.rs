@@ -20,8 +20,8 @@ pub use envelope::{Envelope, EnvelopeError, SCHEMA_VERSION};
 pub use id::{canonical_url, item_id_for_post, item_id_for_url};
 pub use incident::{Incident, IncidentStatus};
 pub use item::{
-    AnalyzedItem, Engagement, Item, Keyword, LexiconHit, RuleHit, Sentiment, SentimentLabel,
-    SourceKind, SourceType, Token,
+    AnalyzedItem, Engagement, Item, ItemField, Keyword, LexiconHit, MAX_MARKS, Mark, RuleHit,
+    Sentiment, SentimentLabel, SourceKind, SourceType, Token,
 };
 pub use level::{Level, ParseLevelError};
 pub use report::{ReportKind, ReportRecord};

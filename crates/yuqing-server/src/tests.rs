@@ -205,6 +205,7 @@ fn alert_item(
             level: yuqing_model::Level::Red,
             weight: 50,
             terms: vec![],
+            marks: vec![],
         }],
         lexicon_hits: Vec::new(),
         keywords: keywords
@@ -516,6 +517,7 @@ fn duty_state(dir: &std::path::Path) -> (AppState, i64, String) {
             level: yuqing_model::Level::Red,
             weight: 50,
             terms: vec![],
+            marks: vec![],
         }],
         lexicon_hits: vec![],
         keywords: vec![],

@@ -150,6 +150,7 @@ fn corpus(dir: &std::path::Path) -> (ItemIndex, Segmenter) {
         level: Level::Red,
         weight: 50,
         terms: vec![],
+        marks: vec![],
     };
     let sentiment = |label| yuqing_model::Sentiment {
         label,
