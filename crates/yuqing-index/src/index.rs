@@ -221,6 +221,8 @@ pub struct SearchHit {
     pub source_type: String,
     pub author: Option<String>,
     pub published_at: Option<DateTime<Utc>>,
+    /// When the crawler collected it.
+    pub fetched_at: Option<DateTime<Utc>>,
     pub level: Option<String>,
     pub score: u64,
     pub sentiment: Option<String>,
@@ -723,7 +725,11 @@ impl ItemIndex {
             text: s(f.text_stored),
             author: (!author.is_empty()).then_some(author),
             published_at: Some(published),
-            fetched_at: published,
+            fetched_at: doc
+                .get_first(f.fetched)
+                .and_then(|v| v.as_i64())
+                .and_then(|t| Utc.timestamp_opt(t, 0).single())
+                .unwrap_or(published),
             engagement: Default::default(),
             parent_id: None,
         }
@@ -1068,6 +1074,10 @@ impl ItemIndex {
                 author: (!author.is_empty()).then_some(author),
                 published_at: doc
                     .get_first(f.published)
+                    .and_then(|v| v.as_i64())
+                    .and_then(|t| Utc.timestamp_opt(t, 0).single()),
+                fetched_at: doc
+                    .get_first(f.fetched)
                     .and_then(|v| v.as_i64())
                     .and_then(|t| Utc.timestamp_opt(t, 0).single()),
                 level: (!level.is_empty()).then_some(level),

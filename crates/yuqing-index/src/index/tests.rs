@@ -85,6 +85,7 @@ fn upsert_is_idempotent_and_search_finds_chinese_words() {
     let (s, e) = r.hits[0].highlights[0];
     assert_eq!(&r.hits[0].snippet[s..e], "被困");
     assert!(r.hits[0].title_highlights.is_empty(), "not in the title");
+    assert!(r.hits[0].fetched_at.is_some(), "when it was collected");
     // A word of the title is marked there; one scoped to the title is not
     // looked for in the text.
     for q in ["垮塌", "title:垮塌"] {
