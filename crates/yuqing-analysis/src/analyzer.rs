@@ -49,7 +49,10 @@ impl Segmenter {
             }
         }
         for w in dictionary {
-            jieba.add_word(&crate::normalize::normalize(&w.word), w.freq, None);
+            let word = crate::normalize::normalize(&w.word);
+            if !word.is_empty() && !word.chars().any(char::is_whitespace) {
+                jieba.add_word(&word, w.freq, None);
+            }
         }
         Segmenter {
             jieba: Arc::new(jieba),

@@ -137,17 +137,23 @@ fn ends_word(c: char) -> bool {
     c.is_whitespace() || "()（）|｜+＋\"“”[]【】".contains(c)
 }
 
-/// Whether a `-` or `－` inside a bare word is NOT, as in `洪水-演练`:
-/// it is, unless it joins two Latin letters or digits, half- or
-/// full-width (`covid-19`, `ＣＯＶＩＤ－１９`, `wi-fi`).
+/// A host as `site:` and the site filter compare it: lower case, without
+/// a leading `www.`, so `www.gov.cn` takes `gov.cn` and every host below.
+pub fn site_key(host: &str) -> String {
+    let host = host.trim().to_ascii_lowercase();
+    host.strip_prefix("www.").unwrap_or(&host).to_string()
+}
+
+/// Whether a `-` or `－` inside a bare word is NOT, as in `洪水-演练` or
+/// `暴雨－演练`: it is when a Chinese character stands on either side and
+/// something follows it. Elsewhere it is part of the word (`covid-19`,
+/// `ＣＯＶＩＤ－１９`, `site:xn--fiqs8s.cn`, `café-bar`).
 fn is_glued_not(before: &str, c: char, after: &str) -> bool {
-    let latin = |c: Option<char>| {
-        c.is_some_and(|c| {
-            c.is_ascii_alphanumeric()
-                || matches!(c, '\u{ff10}'..='\u{ff19}' | '\u{ff21}'..='\u{ff3a}' | '\u{ff41}'..='\u{ff5a}')
-        })
-    };
-    matches!(c, '-' | '－') && !(latin(before.chars().last()) && latin(after.chars().next()))
+    let han = |c: Option<char>| c.is_some_and(crate::normalize::is_han);
+    let next = after.chars().next();
+    matches!(c, '-' | '－')
+        && next.is_some_and(|n| !ends_word(n))
+        && (han(before.chars().last()) || han(next))
 }
 
 fn lex(q: &str) -> Result<Vec<(usize, usize, Tok)>, QueryError> {
@@ -464,7 +470,7 @@ impl Parser<'_> {
         for (p, v) in values {
             let meta = match field {
                 Field::Author => Meta::Author(normalize(&v)),
-                Field::Site => Meta::Site(v.trim_start_matches("www.").to_ascii_lowercase()),
+                Field::Site => Meta::Site(site_key(&v)),
                 Field::SourceType => match SourceType::parse(&v) {
                     Some(t) => Meta::SourceType(t),
                     None => {
@@ -662,6 +668,13 @@ mod tests {
         assert_eq!(terms("暴雨－演练"), vec!["暴雨", "演练"]);
         assert_eq!(terms("wi-fi-故障"), vec!["wi-fi", "故障"]);
         assert_eq!(terms("ＣＯＶＩＤ－１９"), vec!["covid-19"]);
+        assert_eq!(terms("2020-2021 café-bar"), vec!["2020-2021", "café-bar"]);
+        assert_eq!(
+            terms("洪水- 演练"),
+            vec!["洪水-", "演练"],
+            "nothing glued after"
+        );
+        assert!(Query::parse("site:xn--fiqs8s.cn 停水").is_ok());
         assert_eq!(
             terms("\"Hello World\" OR 這間"),
             vec!["hello world", "这间"]

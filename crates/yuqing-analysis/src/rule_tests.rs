@@ -96,10 +96,13 @@ fn near_counts_characters_in_either_order_and_onear_keeps_order() {
         "chained NEAR spans"
     );
     assert!(!fires("坍塌 NEAR/5 被困 OR 不存在", &d));
-    // The end of the title is not near the start of the text.
+    // The end of the title is not near the start of the text, and no
+    // phrase runs from one into the other.
     let d = doc(&["楼房", "坍塌"], &["三人", "被困"]);
     assert!(fires("坍塌 被困", &d));
     assert!(!fires("坍塌 NEAR/5 被困", &d));
+    let d = doc(&["楼房", "坍塌"], &["被困"]);
+    assert!(!fires("\"坍塌\n被困\"", &d));
 }
 
 #[test]
@@ -202,7 +205,7 @@ fn random_query(rng: &mut Rng, depth: usize) -> String {
     let (and, or, not) = (
         op([" AND ", " + ", "＋"]),
         op([" OR ", " | ", "｜"]),
-        op([" NOT ", " -", "－"]),
+        op([" NOT ", " -", " －"]),
     );
     match rng.below(7) {
         0 => format!(
@@ -276,7 +279,7 @@ fn naive_positions(q: &Query, e: &Expr, d: &MatchDoc) -> Vec<(usize, usize)> {
             occurrences(&d.combined, &t.text)
                 .into_iter()
                 .filter(|&(a, b)| match t.scope {
-                    Scope::Any => true,
+                    Scope::Any => b <= d.title_end || a > d.title_end,
                     Scope::Title => b <= d.title_end,
                     Scope::Text => a > d.title_end,
                 })

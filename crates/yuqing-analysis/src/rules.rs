@@ -65,6 +65,10 @@ impl MatchDoc {
     /// A span of `combined` as a mark in the normalized title or text.
     fn mark(&self, (start, end): Span) -> Mark {
         let title_end = self.title_end as u32;
+        debug_assert!(
+            end <= title_end || start > title_end,
+            "a span crosses fields"
+        );
         if end <= title_end {
             Mark {
                 field: ItemField::Title,
@@ -144,7 +148,8 @@ impl RuleSet {
             origin: yuqing_config::QueryOrigin {
                 file: "query".into(),
                 file_text: query.into(),
-                query_span: Some(0..query.len()),
+                // Parsed above: no error points into it.
+                query_span: None,
                 index: 0,
             },
         };
@@ -403,7 +408,9 @@ impl Eval<'_> {
             .iter()
             .map(|&(_, a, b)| (a, b))
             .filter(|&(a, b)| match spec.scope {
-                Scope::Any => true,
+                // A phrase holding a line break could reach from the title
+                // into the text; no match belongs to both.
+                Scope::Any => b <= te || a > te,
                 Scope::Title => b <= te,
                 Scope::Text => a > te,
             })

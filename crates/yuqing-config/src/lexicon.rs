@@ -37,12 +37,14 @@ pub(crate) fn parse_lexicon(file: &Path, text: &str) -> (Vec<LexiconEntry>, Vec<
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        // With tabs, only tabs separate, so an entry may hold spaces
-        // (`falun gong`); without, spaces do.
-        let separators: &[char] = if content.contains('\t') {
+        // Where tabs separate fields, only tabs do, so an entry may hold
+        // spaces (`falun gong`); otherwise spaces do (a stray tab at the
+        // end of `爆炸 40` separates nothing).
+        let tab_fields = content.split('\t').filter(|f| !f.trim().is_empty()).count();
+        let separators: &[char] = if tab_fields >= 2 {
             &['\t']
         } else {
-            &[' ', '\u{3000}']
+            &['\t', ' ', '\u{3000}']
         };
         let mut fields = content
             .split(separators)
@@ -106,14 +108,17 @@ pub(crate) fn parse_user_dict(file: &Path, text: &str) -> (Vec<UserWord>, Vec<Co
         let word = fields.next().unwrap_or_default().to_string();
         let freq = match fields.next() {
             None => None,
-            Some(f) => match f.parse::<usize>() {
-                Ok(n) => Some(n),
+            // `word tag`, as jieba takes it: the frequency left out.
+            Some(f) if f.chars().all(|c| c.is_ascii_alphabetic()) => None,
+            // jieba sums frequencies; u32 keeps the sum far from overflow.
+            Some(f) => match f.parse::<u32>() {
+                Ok(n) => Some(n as usize),
                 Err(_) => {
                     let at = start + content.find(f).unwrap_or(0);
                     errors.push(
                         ConfigError::new(
                             file,
-                            format!("frequency `{f}` of `{word}` is not a whole number; the line is left out"),
+                            format!("frequency `{f}` of `{word}` is not a whole number below 2^32; the line is left out"),
                         )
                         .at_offset(text, at),
                     );
@@ -171,18 +176,21 @@ mod tests {
 
     #[test]
     fn tab_separated_entries_may_hold_spaces() {
-        let (entries, errors) = parse_lexicon(Path::new("x.txt"), "falun gong\t50\tqigong\n");
+        let (entries, errors) =
+            parse_lexicon(Path::new("x.txt"), "falun gong\t50\tqigong\n爆炸 40\t\n");
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(entries[0].word, "falun gong");
         assert_eq!(
             (entries[0].weight, entries[0].category.as_str()),
             (50, "qigong")
         );
+        assert_eq!((entries[1].word.as_str(), entries[1].weight), ("爆炸", 40));
     }
 
     #[test]
     fn user_dictionaries_read_jieba_lines_and_name_bad_frequencies() {
-        let text = "# 游戏\n和平精英 2000 nz\n王者荣耀\n\n青山区\tmany\n";
+        let text =
+            "# 游戏\n和平精英 2000 nz\n王者荣耀\n\n青山区\t9x\n凯特琳 nz\n临江 99999999999\n";
         let (words, errors) = parse_user_dict(Path::new("dict.txt"), text);
         assert_eq!(
             words,
@@ -195,10 +203,19 @@ mod tests {
                     word: "王者荣耀".into(),
                     freq: None
                 },
+                UserWord {
+                    word: "凯特琳".into(),
+                    freq: None
+                },
             ]
         );
-        assert_eq!(errors.len(), 1);
+        assert_eq!(errors.len(), 2);
         let e = errors[0].to_string();
-        assert!(e.starts_with("dict.txt:5:5: frequency `many`"), "{e}");
+        assert!(e.starts_with("dict.txt:5:5: frequency `9x`"), "{e}");
+        let e = errors[1].to_string();
+        assert!(
+            e.starts_with("dict.txt:7:4: frequency `99999999999`"),
+            "{e}"
+        );
     }
 }

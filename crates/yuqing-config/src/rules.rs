@@ -190,7 +190,7 @@ pub fn literal_offset(literal: &str, pos: usize) -> Option<usize> {
             decoded += out;
             i += raw;
         } else {
-            let c = body[i..].chars().next()?;
+            let c = body.get(i..)?.chars().next()?;
             decoded += c.len_utf8();
             i += c.len_utf8();
         }

@@ -415,6 +415,16 @@ fn literal_offsets_follow_escapes_and_multi_line_strings() {
     assert_eq!(&lit[literal_offset(lit, pos).unwrap()..][..1], "(");
     let lit = "'C:\\x (y'";
     assert_eq!(literal_offset(lit, 5), Some(6));
+    // \U, \x and \e decode to one character each; a multi-line literal
+    // string has no escapes.
+    let lit = r#""\U0001F600\x41\e (z""#;
+    let pos = "\u{1F600}A\u{1b} (z".find('(').unwrap();
+    assert_eq!(&lit[literal_offset(lit, pos).unwrap()..][..1], "(");
+    let lit = "'''\n\\d+ (x'''";
+    let pos = "\\d+ (x".find('(').unwrap();
+    assert_eq!(&lit[literal_offset(lit, pos).unwrap()..][..1], "(");
+    // A broken escape is no position rather than a panic.
+    assert_eq!(literal_offset("\"\\中 (\"", 4), None);
     // An ad-hoc query is its own literal; past the end there is nothing.
     assert_eq!(literal_offset("a (b", 2), Some(2));
     assert_eq!(literal_offset("\"ab\"", 5), None);

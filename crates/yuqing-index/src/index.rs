@@ -665,7 +665,8 @@ impl ItemIndex {
             clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
         }
         if let Some(site) = &req.site {
-            clauses.push((Occur::Must, self.site_query(&site.to_ascii_lowercase())));
+            let key = yuqing_analysis::query::site_key(site);
+            clauses.push((Occur::Must, self.site_query(&key)));
         }
         for (field, value) in [
             (f.source_type, &req.source_type),
@@ -878,6 +879,15 @@ impl ItemIndex {
     }
 
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResults, IndexError> {
+        // tantivy sets aside room for twice offset + limit hits before it
+        // collects any, so a deep page is refused before any work.
+        if req.offset.saturating_add(req.limit.clamp(1, MAX_LIMIT)) > MAX_WINDOW {
+            return Err(IndexError::Query(format!(
+                "offset {} is too deep: offset + limit may be at most {MAX_WINDOW}; \
+                 narrow the search with filters or a time range instead",
+                req.offset
+            )));
+        }
         let f = self.fields;
         let searcher = self.reader.searcher();
         let mut needs_check = false;
@@ -945,15 +955,6 @@ impl ItemIndex {
             ),
         );
         let limit = req.limit.clamp(1, MAX_LIMIT);
-        // tantivy sets aside room for twice offset + limit hits before it
-        // collects any, so a deep page is refused rather than allocated.
-        if req.offset.saturating_add(limit) > MAX_WINDOW {
-            return Err(IndexError::Query(format!(
-                "offset {} is too deep: offset + limit may be at most {MAX_WINDOW}; \
-                 narrow the search with filters or a time range instead",
-                req.offset
-            )));
-        }
         let top = TopDocs::with_limit(limit).and_offset(req.offset);
         let (total, addrs, agg_results) = match req.sort {
             SortBy::Time => sorted::<i64>(&searcher, &*query, top, "published", agg_collector)?,

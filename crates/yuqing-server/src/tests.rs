@@ -118,6 +118,8 @@ async fn api_search_healthz_metrics_and_bad_queries() {
     for (params, total, hits) in [
         ("site=bbs.example.com", 1, 1),
         ("site=example.com", 1, 1),
+        ("site=www.example.com", 1, 1),
+        ("site=WWW.bbs.Example.com", 1, 1),
         ("site=other.example.com", 0, 0),
         ("source_type=%E8%AE%BA%E5%9D%9B", 1, 1),
         ("source_type=news", 0, 0),

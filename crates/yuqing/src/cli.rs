@@ -859,7 +859,7 @@ async fn search(
         let facet = |name: &str, v: &[yuqing_index::FacetCount]| {
             let parts: Vec<String> = v
                 .iter()
-                .map(|f| format!("{} {}", f.value, f.count))
+                .map(|f| format!("{} {}", printable(&f.value), f.count))
                 .collect();
             format!("{name}: {}", parts.join(", "))
         };
@@ -923,8 +923,22 @@ async fn search(
 /// among them) and line breaks become spaces.
 fn printable(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if is_unsafe(c) { ' ' } else { c })
         .collect()
+}
+
+/// Crawled text for a terminal, line breaks kept.
+fn printable_lines(s: &str) -> String {
+    s.chars()
+        .map(|c| if c != '\n' && is_unsafe(c) { ' ' } else { c })
+        .collect()
+}
+
+/// Control characters, and the bidirectional overrides that make a
+/// terminal show text other than what it is.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A snippet for a terminal, its matched terms between « and ».
@@ -1120,8 +1134,11 @@ async fn extract(target: &str, json: bool, allow_private: bool) -> Result<ExitCo
         v["encoding"] = encoding.name().into();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("title:     {}", e.title);
-        println!("author:    {}", e.author.as_deref().unwrap_or("-"));
+        println!("title:     {}", printable(&e.title));
+        println!(
+            "author:    {}",
+            e.author.as_deref().map_or("-".into(), printable)
+        );
         println!(
             "published: {}",
             e.published_at
@@ -1131,7 +1148,7 @@ async fn extract(target: &str, json: bool, allow_private: bool) -> Result<ExitCo
         println!("encoding:  {}", encoding.name());
         println!("method:    {}", e.method);
         println!();
-        println!("{}", e.text);
+        println!("{}", printable_lines(&e.text));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -633,3 +633,27 @@ person = "li"
         "总值班: 李娜 (shift sat,sun, 11-27 18:00 to 11-30 09:00 Asia/Shanghai)"
     );
 }
+
+/// A page's text reaches the terminal without the escape sequences and
+/// bidirectional overrides a hostile page can hide in it.
+#[test]
+fn extract_prints_crawled_text_without_terminal_controls() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("page.html");
+    let body = "江州市青山区今天发布通知，全区将于本周末开展供水管网检修。".repeat(6);
+    std::fs::write(
+        &page,
+        format!(
+            "<html><head><title>通知\u{1b}[2J\u{1b}]0;pwned\u{7}标题\u{202e}txt.exe</title></head>\
+             <body><article><h1>通知</h1><p>{body}\u{1b}[31m红色\u{1b}[0m</p><p>{body}</p></article></body></html>"
+        ),
+    )
+    .unwrap();
+    let (ok, out, err) = run(yuqing().arg("extract").arg(&page));
+    assert!(ok, "{err}");
+    assert!(out.contains("江州市青山区"), "{out}");
+    assert!(out.contains("红色"), "{out}");
+    for bad in ['\u{1b}', '\u{7}', '\u{202e}'] {
+        assert!(!out.contains(bad), "{bad:?} reached the terminal: {out:?}");
+    }
+}
