@@ -10,12 +10,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use yuqing_bus::{Bus, BusError, Topics};
 use yuqing_config::{AlertConfig, Config, ReportConfig};
-use yuqing_model::{AnalyzedItem, Envelope, ReportRecord, SourceStatus};
+use yuqing_model::{AnalyzedItem, Envelope, Level, ReportKind, ReportRecord, SourceStatus};
 
 use crate::duty::Duty;
+use crate::escalation::{Message, MessageReport};
 use crate::metrics::AlertMetrics;
 use crate::notify::{Outlets, run_sender, webhook_payload};
-use crate::report::{ReportError, build_report, write_report};
+use crate::report::{Report, ReportError, build_report, write_report};
 use crate::store::{AlertStore, Channel, Outcome, Policy, StoreError};
 
 /// Where the report schedule starts counting, so a first start does not
@@ -208,16 +209,94 @@ impl Alerter {
     /// Builds and writes the report for the 24 hours ending at `period_end`,
     /// once: a second call for the same period writes nothing new.
     pub fn write_report(&self, period_end: DateTime<Utc>) -> Result<ReportRecord, ReportError> {
+        self.write_report_sending(period_end, false).map(|(r, _)| r)
+    }
+
+    /// [`Alerter::write_report`], and the report delivered to every
+    /// `report.send_to` channel through the outbox, when it is new. Also
+    /// returns how many deliveries were queued (none for a report written
+    /// before).
+    pub fn send_report(
+        &self,
+        period_end: DateTime<Utc>,
+    ) -> Result<(ReportRecord, usize), ReportError> {
+        self.write_report_sending(period_end, true)
+    }
+
+    fn write_report_sending(
+        &self,
+        period_end: DateTime<Utc>,
+        send: bool,
+    ) -> Result<(ReportRecord, usize), ReportError> {
         let report = build_report(&self.store, &self.report, self.tz, period_end)?;
         let record = write_report(&self.report_dir, self.tz, &report)?;
-        if self.store.record_report(&record)? {
+        let deliveries = if send {
+            self.report_deliveries(&report)
+        } else {
+            Vec::new()
+        };
+        let mut queued = 0;
+        if self.store.record_report_and_send(&record, &deliveries)? {
             self.metrics
                 .reports
                 .with_label_values(&[record.kind.as_str()])
                 .inc();
-            info!(kind = record.kind.as_str(), incidents = record.incidents, path = %record.markdown_path, "report written");
+            info!(kind = record.kind.as_str(), incidents = record.incidents, path = %record.markdown_path, deliveries = deliveries.len(), "report written");
+            queued = deliveries.len();
+            if queued > 0 {
+                self.wake_sender.notify_one();
+            }
         }
-        Ok(record)
+        Ok((record, queued))
+    }
+
+    /// The outbox rows that deliver `report` to each `report.send_to`
+    /// channel: `(channel, kind of channel, message)`.
+    fn report_deliveries(&self, report: &Report) -> Vec<(String, String, String)> {
+        let console = self.console_url.trim_end_matches('/');
+        let kind_zh = match report.kind {
+            ReportKind::Nil => "零报告",
+            _ => "日报",
+        };
+        let r = MessageReport {
+            kind: report.kind,
+            title: format!(
+                "{}（{kind_zh}，{}）",
+                self.report.title,
+                report
+                    .period_end
+                    .with_timezone(&self.tz)
+                    .format("%Y-%m-%d %H:%M")
+            ),
+            period_start: report.period_start,
+            period_end: report.period_end,
+            incidents: report.incidents,
+            items: report.items,
+            brief: report.brief.clone(),
+            html: report.html.clone(),
+            link: format!("{console}/reports/{}", report.period_end.timestamp()),
+        };
+        self.report
+            .send_to
+            .iter()
+            .filter_map(|id| {
+                let Some(ch) = self.duty.channels.get(id) else {
+                    error!(channel = %id, "report.send_to names no channel; the report is not sent there");
+                    return None;
+                };
+                let m = Message {
+                    channel: id.clone(),
+                    route: "report".into(),
+                    level: Level::Blue,
+                    incidents: Vec::new(),
+                    mentions: Vec::new(),
+                    console_url: console.to_string(),
+                    report: Some(r.clone()),
+                };
+                let payload = serde_json::to_string(&m).ok()?;
+                Some((id.clone(), ch.kind.as_str().to_string(), payload))
+            })
+            .collect()
     }
 
     /// The scheduled report due at `now`, if any, written once. After
@@ -249,7 +328,7 @@ impl Alerter {
         if due <= since || last.is_some_and(|l| l >= due) {
             return Ok(None);
         }
-        self.write_report(due).map(Some)
+        self.send_report(due).map(|(r, _)| Some(r))
     }
 
     fn next_report_time(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {

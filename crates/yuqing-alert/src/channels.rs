@@ -22,9 +22,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use yuqing_config::{ChannelConfig, ChannelKind};
-use yuqing_model::IncidentStatus;
+use yuqing_model::{IncidentStatus, ReportKind};
 
-use crate::escalation::{Message, MessageIncident};
+use crate::escalation::{Message, MessageIncident, MessageReport};
 
 /// One request to make for a message.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +123,9 @@ fn reason_zh(r: &str) -> &'static str {
 
 /// The headline of a message: one incident's title, or a count.
 pub fn headline(m: &Message) -> String {
+    if let Some(r) = &m.report {
+        return md_escape(&r.title);
+    }
     match m.incidents.as_slice() {
         [one] => {
             let state = if one.status == IncidentStatus::Resolved {
@@ -178,6 +181,9 @@ fn incident_md(i: &MessageIncident) -> String {
 /// Markdown of a message within `max_bytes`: every incident when it fits,
 /// otherwise as many as fit and a line sending the reader to the console.
 pub fn markdown(m: &Message, max_bytes: usize, mentions: &str) -> String {
+    if let Some(r) = &m.report {
+        return report_markdown(r, max_bytes);
+    }
     let head = format!("### {}\n", headline(m));
     let tail = if mentions.is_empty() {
         String::new()
@@ -217,8 +223,63 @@ pub fn markdown(m: &Message, max_bytes: usize, mentions: &str) -> String {
     out
 }
 
+/// A report's brief within `max_bytes`: whole lines while they fit, then
+/// the link to the whole report, which is always there.
+fn report_markdown(r: &MessageReport, max_bytes: usize) -> String {
+    let link = format!("\n[查看完整报告]({})\n", r.link);
+    let mut out = String::new();
+    let mut cut = false;
+    for line in r.brief.lines() {
+        if out.len() + line.len() + 1 + link.len() + 20 > max_bytes {
+            cut = true;
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if cut {
+        out.push_str("……（未完）\n");
+    }
+    out.push_str(&link);
+    out
+}
+
+/// A report's brief as plain lines, for platforms that show text as it is.
+fn report_lines(r: &MessageReport) -> Vec<String> {
+    r.brief
+        .lines()
+        .map(|l| {
+            let l = l.trim_start_matches('#').trim_start();
+            let mut plain = String::with_capacity(l.len());
+            let mut escaped = false;
+            for c in l.chars() {
+                if escaped {
+                    plain.push(c);
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c != '*' {
+                    plain.push(c);
+                }
+            }
+            plain
+        })
+        .filter(|l| !l.trim().is_empty())
+        .collect()
+}
+
 /// A short plain text for SMS: the headline, cut to leave the link whole.
 pub fn sms_text(m: &Message) -> String {
+    if let Some(r) = &m.report {
+        let what = match r.kind {
+            ReportKind::Nil => "零报告，无达到报送标准的事件".to_string(),
+            _ => format!("预警事件 {} 起", r.incidents),
+        };
+        let link = format!(" 详情：{}", r.link);
+        let text = format!("{}：{what}，监测信息 {} 条。", r.title, r.items);
+        let room = SMS_MAX_CHARS.saturating_sub(link.chars().count()).max(20);
+        return format!("{}{link}", truncate_chars(&text, room));
+    }
     let link = match m.incidents.as_slice() {
         [one] if one.ack_link.is_some() => {
             format!(" 确认：{}", one.ack_link.as_deref().unwrap_or(""))
@@ -251,6 +312,23 @@ pub fn safe_link(raw: &str) -> Option<String> {
 
 /// The Alertmanager-compatible webhook body for a message.
 pub fn webhook_body(m: &Message, now: DateTime<Utc>) -> Value {
+    if let Some(r) = &m.report {
+        // Not an alert: its own shape, named by `kind`.
+        return json!({
+            "kind": "report",
+            "receiver": m.channel,
+            "report": {
+                "kind": r.kind.as_str(),
+                "title": r.title,
+                "period_start": r.period_start.to_rfc3339(),
+                "period_end": r.period_end.to_rfc3339(),
+                "incidents": r.incidents,
+                "items": r.items,
+                "markdown": r.brief,
+                "url": r.link,
+            },
+        });
+    }
     let firing = m
         .incidents
         .iter()
@@ -316,6 +394,9 @@ pub fn webhook_body(m: &Message, now: DateTime<Utc>) -> Value {
 }
 
 fn email_html(m: &Message) -> String {
+    if let Some(r) = &m.report {
+        return r.html.clone();
+    }
     let mut s = format!(
         "<html><body style=\"font-family:sans-serif\"><h2>{}</h2>",
         html_escape(&headline(m))
@@ -423,6 +504,15 @@ pub fn render(c: &ChannelConfig, m: &Message, now: DateTime<Utc>) -> Result<Vec<
             let secret = c.secret.as_deref().unwrap_or("");
             let ts = now.timestamp();
             let mut lines: Vec<Value> = Vec::new();
+            if let Some(r) = &m.report {
+                lines.extend(
+                    report_lines(r)
+                        .into_iter()
+                        .skip(1)
+                        .map(|l| json!([{"tag": "text", "text": l}])),
+                );
+                lines.push(json!([{"tag": "a", "text": "查看完整报告", "href": r.link}]));
+            }
             for i in &m.incidents {
                 let mut line = vec![
                     json!({"tag": "text", "text": format!("【{}】{}（{}，{} 条）", i.level.zh(), i.title, reason_zh(&i.reason), i.item_count)}),
@@ -652,6 +742,7 @@ mod tests {
                 email: Some("zhang@example.org".into()),
             }],
             console_url: "http://c".into(),
+            report: None,
         }
     }
 

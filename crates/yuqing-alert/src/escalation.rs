@@ -62,6 +62,28 @@ pub struct Message {
     pub incidents: Vec<MessageIncident>,
     pub mentions: Vec<Mention>,
     pub console_url: String,
+    /// A report delivered instead of incidents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<MessageReport>,
+}
+
+/// A daily or nil report, as a message carries it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MessageReport {
+    pub kind: yuqing_model::ReportKind,
+    /// `舆情监测日报（2026-11-27 08:30）`.
+    pub title: String,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub incidents: u64,
+    pub items: u64,
+    /// The report in short, as Markdown without tables (IM robots render
+    /// none), its crawled text escaped.
+    pub brief: String,
+    /// The whole report, as HTML, for email.
+    pub html: String,
+    /// The whole report in the console.
+    pub link: String,
 }
 
 /// What a silence matches; every field given must match.
@@ -1209,6 +1231,7 @@ fn dispatch(
             incidents,
             mentions,
             console_url: duty.console_url.clone(),
+            report: None,
         };
         let payload = serde_json::to_string(&message).map_err(|e| StoreError(e.to_string()))?;
         let (round_of_first, _) = b

@@ -34,6 +34,8 @@ pub struct Report {
     pub period_end: DateTime<Utc>,
     pub markdown: String,
     pub html: String,
+    /// The report in short, Markdown without tables, for IM robots.
+    pub brief: String,
     pub incidents: u64,
     pub items: u64,
 }
@@ -111,6 +113,11 @@ fn environment() -> Environment<'static> {
         .expect("report.md template parses");
     env.add_template("report.html", include_str!("../templates/report.html"))
         .expect("report.html template parses");
+    env.add_template(
+        "report_brief.md",
+        include_str!("../templates/report_brief.md"),
+    )
+    .expect("report_brief.md template parses");
     env
 }
 
@@ -200,6 +207,7 @@ pub fn build_report(
     let env = environment();
     let markdown = env.get_template("report.md")?.render(&ctx)?;
     let html = env.get_template("report.html")?.render(&ctx)?;
+    let brief = env.get_template("report_brief.md")?.render(&ctx)?;
     Ok(Report {
         kind: if nil {
             ReportKind::Nil
@@ -210,6 +218,7 @@ pub fn build_report(
         period_end,
         markdown,
         html,
+        brief,
         incidents: incidents.len() as u64,
         items: counts.iter().map(|(_, n)| n).sum(),
     })

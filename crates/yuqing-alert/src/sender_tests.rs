@@ -971,3 +971,181 @@ async fn email_upgrades_with_starttls_before_it_sends() {
     assert!(mails[0].contains("To: zhang@example.org"), "{}", mails[0]);
     assert!(mails[0].contains("text/html"));
 }
+
+/// The scheduled report reaches every `report.send_to` channel once: a
+/// brief with the link to the whole report on the robots and SMS, the
+/// whole report by email, its own JSON on the webhook. Writing the same
+/// period again sends nothing.
+#[tokio::test]
+async fn the_daily_report_reaches_every_channel_it_is_sent_to() {
+    let (robots, seen) = robots().await;
+    let (smtp, mails) = smtp_sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = CONFIG_FOR_REPORTS
+        .replace("{robots}", &robots)
+        .replace("{smtp}", &smtp)
+        .replace("{DING_SECRET}", DING_SECRET)
+        .replace("{WECOM_KEY}", WECOM_KEY)
+        .replace("{FEISHU_SECRET}", FEISHU_SECRET);
+    std::fs::write(dir.path().join("main.toml"), text).unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    let cfg = yuqing_config::Loader::default()
+        .load(&dir.path().join("main.toml"))
+        .unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let registry = prometheus::Registry::new();
+    let alerter = crate::Alerter::new(
+        &cfg,
+        store.clone(),
+        "http://console.test/".into(),
+        AlertMetrics::new(&registry),
+    );
+    let mut a = analyzed("a", Some(Level::Red), Some("r1"), 1, 5);
+    a.item.title = "[假链接](http://evil.example) 某桥梁垮塌 <b>粗体</b>".into();
+    store
+        .process(&a, &policy(Level::Blue), &[], &|_, r| r.to_string())
+        .unwrap();
+    let now = Utc::now();
+    let (record, queued) = alerter.send_report(now).unwrap();
+    assert_eq!(queued, 6);
+    assert_eq!(record.incidents, 1);
+    let (stop, _) = start_sender(&store, alerter.duty(), &registry);
+    wait_for(|| store.notification_counts().unwrap().0 == 6).await;
+    assert_eq!(store.notification_counts().unwrap(), (6, 0, 0));
+    // The same period again: written before, not sent again.
+    assert_eq!(alerter.send_report(now).unwrap().1, 0);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    stop.cancel();
+    assert_eq!(store.notification_counts().unwrap(), (6, 0, 0));
+
+    let link = format!("http://console.test/reports/{}", now.timestamp());
+    let ding = seen[0].lock().unwrap();
+    assert_eq!((ding.accepted.len(), ding.refused.len()), (1, 0));
+    let md = ding.accepted[0]["markdown"]["text"].as_str().unwrap();
+    assert!(md.contains("日报") && md.contains("预警事件 1 起"), "{md}");
+    assert!(md.contains(&format!("[查看完整报告]({link})")), "{md}");
+    assert!(!md.contains("](http://evil.example)"), "{md}");
+    assert!(!md.contains('|'), "no tables on a robot: {md}");
+    let wecom = seen[1].lock().unwrap();
+    assert_eq!((wecom.accepted.len(), wecom.refused.len()), (1, 0));
+    let content = wecom.accepted[0]["markdown"]["content"].as_str().unwrap();
+    assert!(
+        content.len() <= 4096 && content.contains(&link),
+        "{content}"
+    );
+    let feishu = seen[2].lock().unwrap();
+    assert_eq!((feishu.accepted.len(), feishu.refused.len()), (1, 0));
+    let post = &feishu.accepted[0]["content"]["post"]["zh_cn"];
+    assert!(post["title"].as_str().unwrap().contains("日报"), "{post}");
+    assert!(post.to_string().contains(&link), "{post}");
+    let hook = seen[3].lock().unwrap();
+    assert_eq!(hook.accepted[0]["kind"], "report");
+    assert_eq!(hook.accepted[0]["report"]["kind"], "daily");
+    assert_eq!(hook.accepted[0]["report"]["incidents"], 1);
+    assert_eq!(hook.accepted[0]["report"]["url"], link.as_str());
+    let sms = seen[4].lock().unwrap();
+    assert_eq!(sms.accepted.len(), 1);
+    assert_eq!(sms.accepted[0]["phone"], "13900000009");
+    let text = sms.accepted[0]["content"].as_str().unwrap();
+    assert!(
+        text.contains("预警事件 1 起") && text.contains(&link),
+        "{text}"
+    );
+    let mails = mails.lock().unwrap();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("To: leaders@example.org"), "{}", mails[0]);
+    assert!(mails[0].contains("text/html"));
+    assert!(!mails[0].contains("<b>粗体</b>"), "crawled text escaped");
+}
+
+/// A whole config with the sender tests' channels, email and SMS with
+/// recipients of their own, and reports going to all of them.
+const CONFIG_FOR_REPORTS: &str = r#"
+data_dir = "data"
+
+[report]
+title = "江州舆情"
+send_to = ["ding", "wecom", "feishu", "mail", "hook", "sms"]
+
+[[alert.channel]]
+id = "ding"
+kind = "dingtalk"
+url = "http://{robots}/robot/send?access_token=t"
+secret = "{DING_SECRET}"
+
+[[alert.channel]]
+id = "wecom"
+kind = "wecom"
+url = "http://{robots}/cgi-bin/webhook/send?key={WECOM_KEY}"
+
+[[alert.channel]]
+id = "feishu"
+kind = "feishu"
+url = "http://{robots}/open-apis/bot/v2/hook/x"
+secret = "{FEISHU_SECRET}"
+
+[[alert.channel]]
+id = "mail"
+kind = "email"
+smtp = "{smtp}"
+tls = "none"
+from = "舆情值班 <yq@example.org>"
+to = ["leaders@example.org"]
+
+[[alert.channel]]
+id = "hook"
+kind = "webhook"
+url = "http://{robots}/hook"
+
+[[alert.channel]]
+id = "sms"
+kind = "sms"
+url = "http://{robots}/sms"
+body = '{"phone": "{mobile}", "content": "{text}", "sign": "江州舆情"}'
+headers = { x-token = "tok" }
+to = ["13900000009"]
+"#;
+
+/// The schedule writes the report due once, from the first start on, and
+/// queues its deliveries with it.
+#[test]
+fn a_scheduled_report_is_written_once_and_queued_for_its_channels() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.toml"),
+        "data_dir = \"data\"\n[report]\nschedule = \"30 8 * * *\"\nsend_to = [\"hook\"]\n\
+         [[alert.channel]]\nid = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    let cfg = yuqing_config::Loader::default()
+        .load(&dir.path().join("main.toml"))
+        .unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let alerter = crate::Alerter::new(
+        &cfg,
+        store.clone(),
+        "http://console.test".into(),
+        AlertMetrics::new(&prometheus::Registry::new()),
+    );
+    let start = Utc::now();
+    // Nothing before the first start is owed.
+    assert!(alerter.write_due_report(start).unwrap().is_none());
+    assert_eq!(store.notification_counts().unwrap(), (0, 0, 0));
+    let later = start + chrono::Duration::hours(25);
+    let r = alerter
+        .write_due_report(later)
+        .unwrap()
+        .expect("a report fell due");
+    let local = r.period_end.with_timezone(&chrono_tz::Asia::Shanghai);
+    assert_eq!(local.format("%H:%M").to_string(), "08:30");
+    assert!(r.period_end > start && r.period_end <= later);
+    assert_eq!(r.kind, yuqing_model::ReportKind::Nil);
+    assert_eq!(
+        store.notification_counts().unwrap(),
+        (0, 1, 0),
+        "queued once"
+    );
+    assert!(alerter.write_due_report(later).unwrap().is_none());
+    assert_eq!(store.notification_counts().unwrap(), (0, 1, 0));
+}

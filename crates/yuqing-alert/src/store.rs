@@ -1150,8 +1150,21 @@ impl AlertStore {
 
     /// Records a written report; false when one for this period exists.
     pub fn record_report(&self, r: &ReportRecord) -> Result<bool, StoreError> {
-        let conn = self.conn.lock().unwrap();
-        let n = conn.execute(
+        self.record_report_and_send(r, &[])
+    }
+
+    /// [`AlertStore::record_report`], and in the same transaction, when
+    /// the report is new, its deliveries into the outbox: `(channel, kind
+    /// of channel, message)` each. A report recorded before is not sent
+    /// again, so a restart never delivers one twice.
+    pub fn record_report_and_send(
+        &self,
+        r: &ReportRecord,
+        deliveries: &[(String, String, String)],
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
             "INSERT OR IGNORE INTO reports (period_end, period_start, kind, incidents, items, markdown_path, html_path, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
@@ -1165,6 +1178,23 @@ impl AlertStore {
                 ts(r.created_at)
             ],
         )?;
+        if n == 1 {
+            for (channel, kind, payload) in deliveries {
+                // Incident 0: a report is no incident.
+                tx.execute(
+                    "INSERT OR IGNORE INTO notifications (incident_id, channel, reason, level, payload, created_at, next_attempt_at, kind)
+                     VALUES (0, ?1, ?2, 'blue', ?3, ?4, ?4, ?5)",
+                    params![
+                        channel,
+                        format!("report:{}", ts(r.period_end)),
+                        payload,
+                        ts(r.created_at),
+                        kind
+                    ],
+                )?;
+            }
+        }
+        tx.commit()?;
         Ok(n == 1)
     }
 

@@ -385,6 +385,28 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
     }
 
     errors.extend(routing::validate(&s.alert, &at));
+    for (i, c) in s.report.send_to.iter().enumerate() {
+        let problem = match s.alert.channel.iter().find(|ch| &ch.id == c) {
+            None => format!("unknown channel `{c}`: reports go to [[alert.channel]] ids"),
+            // A report names nobody: the channel must have its own
+            // recipients.
+            Some(ch)
+                if matches!(ch.kind, ChannelKind::Email | ChannelKind::Sms) && ch.to.is_empty() =>
+            {
+                format!("channel `{c}` has no `to`, so a report has no one to go to")
+            }
+            Some(_) => continue,
+        };
+        errors.push(at(
+            &[
+                PathSeg::Key("report"),
+                PathSeg::Key("send_to"),
+                PathSeg::Index(i),
+            ],
+            format!("report.send_to[{i}]"),
+            problem,
+        ));
+    }
 
     let mut ids: HashMap<&str, usize> = HashMap::new();
     for (i, src) in s.sources.iter().enumerate() {

@@ -595,6 +595,13 @@ pub struct ReportConfig {
     /// Title used in reports, e.g. the organisation's name.
     #[serde(default = "default_report_title")]
     pub title: String,
+    /// Channels (`[[alert.channel]]` ids) every scheduled report, daily or
+    /// nil, is delivered to: a summary with a link to the whole report on
+    /// IM robots and SMS, the whole report by email. Deliveries go through
+    /// the same outbox as alerts: retried, and a delivery incident when
+    /// one finally fails.
+    #[serde(default)]
+    pub send_to: Vec<String>,
 }
 
 fn default_schedule() -> String {
@@ -617,6 +624,7 @@ impl Default for ReportConfig {
             min_level: default_report_level(),
             dir: default_report_dir(),
             title: default_report_title(),
+            send_to: Vec::new(),
         }
     }
 }

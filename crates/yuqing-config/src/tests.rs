@@ -429,3 +429,39 @@ fn literal_offsets_follow_escapes_and_multi_line_strings() {
     assert_eq!(literal_offset("a (b", 2), Some(2));
     assert_eq!(literal_offset("\"ab\"", 5), None);
 }
+
+#[test]
+fn reports_go_to_channels_that_can_take_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = write(
+        dir.path(),
+        "main.toml",
+        r#"[report]
+send_to = ["hook", "nope", "mail"]
+
+[[alert.channel]]
+id = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:9/hook"
+
+[[alert.channel]]
+id = "mail"
+kind = "email"
+smtp = "127.0.0.1:25"
+from = "yq@example.org"
+"#,
+    );
+    write(dir.path(), "rules/a.toml", RULES);
+    let errs = Loader::default().load(&main).unwrap_err().0;
+    let joined: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    let joined = joined.join("\n");
+    assert!(
+        joined.contains("main.toml:2:20: report.send_to[1]: unknown channel `nope`"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("main.toml:2:28: report.send_to[2]: channel `mail` has no `to`"),
+        "{joined}"
+    );
+    assert_eq!(errs.len(), 2, "{joined}");
+}

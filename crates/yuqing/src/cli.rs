@@ -296,6 +296,11 @@ enum ReportKind {
         /// End of the period, `YYYY-MM-DD HH:MM` in the configured time zone.
         #[arg(long)]
         at: Option<String>,
+        /// Also deliver it to the `report.send_to` channels: queued in the
+        /// outbox of the data directory's alert.db, which the running
+        /// alerter (or the next to start) sends.
+        #[arg(long)]
+        send: bool,
     },
 }
 
@@ -398,8 +403,8 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
                 },
         } => rules_backtest(config, rule, query, since, until, examples, json).await,
         Command::Report {
-            kind: ReportKind::Daily { config, at },
-        } => report_daily(config, at).await,
+            kind: ReportKind::Daily { config, at, send },
+        } => report_daily(config, at, send).await,
         Command::Extract {
             target,
             json,
@@ -1044,7 +1049,7 @@ async fn rules_backtest(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn report_daily(path: Option<PathBuf>, at: Option<String>) -> Result<ExitCode> {
+async fn report_daily(path: Option<PathBuf>, at: Option<String>, send: bool) -> Result<ExitCode> {
     let config = load_config(path.as_deref())?;
     let tz = config.timezone();
     let period_end = match at {
@@ -1072,7 +1077,18 @@ async fn report_daily(path: Option<PathBuf>, at: Option<String>) -> Result<ExitC
         console,
         yuqing_alert::AlertMetrics::new(&registry),
     );
-    let r = tokio::task::spawn_blocking(move || alerter.write_report(period_end)).await??;
+    let channels = config.settings.report.send_to.len();
+    if send && channels == 0 {
+        bail!("--send: report.send_to names no channel to deliver to");
+    }
+    let (r, queued) = tokio::task::spawn_blocking(move || {
+        if send {
+            alerter.send_report(period_end)
+        } else {
+            alerter.write_report(period_end).map(|r| (r, 0))
+        }
+    })
+    .await??;
     println!(
         "{} report ({}), {} incidents, {} items\n{}\n{}",
         r.kind.as_str(),
@@ -1082,6 +1098,11 @@ async fn report_daily(path: Option<PathBuf>, at: Option<String>) -> Result<ExitC
         r.markdown_path,
         r.html_path
     );
+    if send && queued == 0 {
+        println!("this period's report was written before: not sent again");
+    } else if send {
+        println!("queued for {queued} channel(s) in the outbox; the running alerter delivers it");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -267,6 +267,21 @@ fn demo_runs_offline_for_a_duration_and_summarizes() {
     let most = rules.iter().map(|r| r["matches"].as_u64().unwrap()).max();
     let sum: u64 = rules.iter().map(|r| r["matches"].as_u64().unwrap()).sum();
     assert!(most <= Some(any) && any <= sum, "{out}");
+    // The report of the demo's data, and --send without channels to send
+    // to.
+    let (ok, out, err) = run(yuqing()
+        .args(["report", "daily", "--config", "config/demo.toml"])
+        .env("DEMO_DATA", dir.path()));
+    assert!(ok, "{err}");
+    assert!(out.starts_with("daily report (日报)"), "{out}");
+    let md = out.lines().find(|l| l.ends_with(".md")).unwrap();
+    let md = std::fs::read_to_string(md).unwrap();
+    assert!(md.contains("## 预警事件"), "{md}");
+    let (ok, _, err) = run(yuqing()
+        .args(["report", "daily", "--send", "--config", "config/demo.toml"])
+        .env("DEMO_DATA", dir.path()));
+    assert!(!ok);
+    assert!(err.contains("report.send_to names no channel"), "{err}");
     let (ok, out, err) = run(yuqing()
         .args(["rules", "backtest", "--query", "垮塌 | 坍塌", "--json"])
         .args(["--config", "config/demo.toml"])
