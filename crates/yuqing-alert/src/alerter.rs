@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use yuqing_bus::{Bus, BusError, Topics};
 use yuqing_config::{AlertConfig, Config, ReportConfig};
-use yuqing_model::{AnalyzedItem, Envelope, Level, ReportKind, ReportRecord, SourceStatus};
+use yuqing_model::{AnalyzedItem, Envelope, Level, ReportRecord, SourceStatus};
 
 use crate::duty::Duty;
 use crate::escalation::{Message, MessageReport};
@@ -231,7 +231,15 @@ impl Alerter {
         let report = build_report(&self.store, &self.report, self.tz, period_end)?;
         let record = write_report(&self.report_dir, self.tz, &report)?;
         let deliveries = if send {
-            self.report_deliveries(&report)
+            let title = format!(
+                "{}（{}，{}）",
+                self.report.title,
+                report.kind.zh(),
+                period_end.with_timezone(&self.tz).format("%Y-%m-%d %H:%M")
+            );
+            let console = self.console_url.trim_end_matches('/');
+            let link = format!("{console}/reports/{}", period_end.timestamp());
+            self.report_deliveries(&report, title, link)
         } else {
             Vec::new()
         };
@@ -250,31 +258,74 @@ impl Alerter {
         Ok((record, queued))
     }
 
-    /// The outbox rows that deliver `report` to each `report.send_to`
-    /// channel: `(channel, kind of channel, message)`.
-    fn report_deliveries(&self, report: &Report) -> Vec<(String, String, String)> {
-        let console = self.console_url.trim_end_matches('/');
-        let kind_zh = match report.kind {
-            ReportKind::Nil => "零报告",
-            _ => "日报",
+    /// Writes the special report (专报) of incident `id` as it stands at
+    /// `now`, and with `send` queues it for every `report.send_to` channel.
+    /// `None` when there is no such incident; otherwise its record and the
+    /// deliveries queued.
+    pub fn special_report(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        send: bool,
+    ) -> Result<Option<(ReportRecord, usize)>, ReportError> {
+        let Some(report) =
+            crate::report::build_incident_report(&self.store, &self.report, self.tz, id, now)?
+        else {
+            return Ok(None);
         };
+        let record = write_report(&self.report_dir, self.tz, &report)?;
+        let mut queued = 0;
+        if send {
+            let console = self.console_url.trim_end_matches('/');
+            let title = format!("{}（专报）：{}", self.report.title, self.title_of(id));
+            let link = format!("{console}/incidents/{id}/report");
+            let deliveries = self.report_deliveries(&report, title, link);
+            let reason = format!("special:{id}:{}", now.timestamp_millis());
+            queued = self.store.queue_report(&reason, &deliveries, now)?;
+            if queued > 0 {
+                self.wake_sender.notify_one();
+            }
+        }
+        info!(incident = id, path = %record.markdown_path, deliveries = queued, "special report written");
+        Ok(Some((record, queued)))
+    }
+
+    /// An incident's title, short enough for a message's headline.
+    fn title_of(&self, id: i64) -> String {
+        let title = self
+            .store
+            .incident(id)
+            .ok()
+            .flatten()
+            .map(|i| i.title)
+            .unwrap_or_default();
+        let mut short: String = title.chars().take(40).collect();
+        if short.len() < title.len() {
+            short.push('…');
+        }
+        short
+    }
+
+    /// The outbox rows that deliver `report`, headed `title` and linking
+    /// to `link`, to each `report.send_to` channel: `(channel, kind of
+    /// channel, message)`.
+    fn report_deliveries(
+        &self,
+        report: &Report,
+        title: String,
+        link: String,
+    ) -> Vec<(String, String, String)> {
+        let console = self.console_url.trim_end_matches('/');
         let r = MessageReport {
             kind: report.kind,
-            title: format!(
-                "{}（{kind_zh}，{}）",
-                self.report.title,
-                report
-                    .period_end
-                    .with_timezone(&self.tz)
-                    .format("%Y-%m-%d %H:%M")
-            ),
+            title,
             period_start: report.period_start,
             period_end: report.period_end,
             incidents: report.incidents,
             items: report.items,
             brief: report.brief.clone(),
             html: report.html.clone(),
-            link: format!("{console}/reports/{}", report.period_end.timestamp()),
+            link,
         };
         self.report
             .send_to

@@ -271,12 +271,18 @@ fn report_lines(r: &MessageReport) -> Vec<String> {
 /// A short plain text for SMS: the headline, cut to leave the link whole.
 pub fn sms_text(m: &Message) -> String {
     if let Some(r) = &m.report {
-        let what = match r.kind {
-            ReportKind::Nil => "零报告，无达到报送标准的事件".to_string(),
-            _ => format!("预警事件 {} 起", r.incidents),
+        let text = match r.kind {
+            ReportKind::Nil => format!(
+                "{}：零报告，无达到报送标准的事件，监测信息 {} 条。",
+                r.title, r.items
+            ),
+            ReportKind::Daily => format!(
+                "{}：预警事件 {} 起，监测信息 {} 条。",
+                r.title, r.incidents, r.items
+            ),
+            ReportKind::Special => format!("{}，涉及信息 {} 条。", r.title, r.items),
         };
         let link = format!(" 详情：{}", r.link);
-        let text = format!("{}：{what}，监测信息 {} 条。", r.title, r.items);
         let room = SMS_MAX_CHARS.saturating_sub(link.chars().count()).max(20);
         return format!("{}{link}", truncate_chars(&text, room));
     }

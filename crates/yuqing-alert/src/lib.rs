@@ -28,7 +28,9 @@ pub use escalation::{
 };
 pub use metrics::AlertMetrics;
 pub use notify::{MAX_ATTEMPTS, webhook_payload};
-pub use report::{Report, ReportError, build_report, write_report};
+pub use report::{
+    Report, ReportError, action_zh, build_incident_report, build_report, write_report,
+};
 pub use store::{
     AlertStore, ChainLink, Channel, EventSummary, Outcome, Policy, SpikeRecord, StoreError,
 };

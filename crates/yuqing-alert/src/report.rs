@@ -109,15 +109,23 @@ fn status_zh(s: IncidentStatus) -> &'static str {
 
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
-    env.add_template("report.md", include_str!("../templates/report.md"))
-        .expect("report.md template parses");
-    env.add_template("report.html", include_str!("../templates/report.html"))
-        .expect("report.html template parses");
-    env.add_template(
-        "report_brief.md",
-        include_str!("../templates/report_brief.md"),
-    )
-    .expect("report_brief.md template parses");
+    for (name, source) in [
+        ("report.md", include_str!("../templates/report.md")),
+        ("report.html", include_str!("../templates/report.html")),
+        (
+            "report_brief.md",
+            include_str!("../templates/report_brief.md"),
+        ),
+        ("incident.md", include_str!("../templates/incident.md")),
+        ("incident.html", include_str!("../templates/incident.html")),
+        (
+            "incident_brief.md",
+            include_str!("../templates/incident_brief.md"),
+        ),
+    ] {
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("template {name} does not parse: {e}"));
+    }
     env
 }
 
@@ -224,6 +232,157 @@ pub fn build_report(
     })
 }
 
+/// What happened to an incident, in the words of the timeline.
+pub fn action_zh(action: &str) -> &str {
+    match action {
+        "triggered" => "触发",
+        "raised" => "级别上调",
+        "grew" => "继续激增",
+        "spread" => "事件扩散",
+        "notified" => "已通知",
+        "held" => "暂缓通知",
+        "escalated" => "升级通知",
+        "exhausted" => "升级已到尽头",
+        "acknowledged" => "已确认",
+        "retriggered" => "重新触发",
+        "resolved" => "已解除",
+        "failed" => "发送失败",
+        "unreachable" => "无人可通知",
+        other => other,
+    }
+}
+
+#[derive(Serialize)]
+struct ChainRow {
+    published: String,
+    site: String,
+    site_md: String,
+    source_type: String,
+    title: String,
+    title_md: String,
+    url: String,
+    /// Position (from 1) of the item this one reprints.
+    reprint_of: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct TimelineRow {
+    at: String,
+    actor: String,
+    actor_md: String,
+    action: String,
+    detail: String,
+    detail_md: String,
+}
+
+/// The special report (专报) of incident `id` as it stands at `now`: what
+/// it is, how it spread (its event's reprint chain, or its items), and
+/// what was done about it. `None` when there is no such incident.
+pub fn build_incident_report(
+    store: &AlertStore,
+    cfg: &ReportConfig,
+    tz: Tz,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<Report>, ReportError> {
+    let Some(i) = store.incident(id)? else {
+        return Ok(None);
+    };
+    let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+    let event = store.event(&i.event_id)?;
+    let mut links = store.event_chain(&i.event_id)?;
+    if links.is_empty() {
+        links = store.incident_items(id)?;
+    }
+    let position: std::collections::HashMap<&str, usize> = links
+        .iter()
+        .enumerate()
+        .map(|(n, l)| (l.item_id.as_str(), n + 1))
+        .collect();
+    let type_zh =
+        |t: &str| SourceType::parse(t).map_or_else(|| t.to_string(), |s| s.zh().to_string());
+    let items: Vec<ChainRow> = links
+        .iter()
+        .map(|l| ChainRow {
+            published: local(l.published_at),
+            site_md: md_escape(&l.site),
+            site: l.site.clone(),
+            source_type: type_zh(&l.source_type),
+            title_md: md_escape(&l.title),
+            title: l.title.clone(),
+            url: sanitize_url(&l.url),
+            reprint_of: l
+                .reprint_of
+                .as_deref()
+                .and_then(|r| position.get(r).copied()),
+        })
+        .collect();
+    let mut by_type: Vec<SourceCount> = Vec::new();
+    for l in &links {
+        let name = type_zh(&l.source_type);
+        match by_type.iter_mut().find(|c| c.name == name) {
+            Some(c) => c.count += 1,
+            None => by_type.push(SourceCount { name, count: 1 }),
+        }
+    }
+    by_type.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    let timeline: Vec<TimelineRow> = store
+        .timeline(id)?
+        .into_iter()
+        .map(|t| TimelineRow {
+            at: local(t.at),
+            actor_md: md_escape(&t.actor),
+            actor: t.actor,
+            action: action_zh(&t.action).to_string(),
+            detail_md: md_escape(&t.detail),
+            detail: t.detail,
+        })
+        .collect();
+    let first = event.as_ref().map(|e| {
+        minijinja::context! {
+            source => e.first_source.clone(),
+            source_md => md_escape(&e.first_source),
+            published => local(e.first_published_at),
+            url => sanitize_url(&e.first_url),
+        }
+    });
+    let ctx = minijinja::context! {
+        title => cfg.title.clone(),
+        timezone => tz.name(),
+        generated => local(now),
+        i => minijinja::context! {
+            level => i.level.as_str(),
+            level_zh => i.level.zh(),
+            grade => i.level.grade(),
+            status_zh => status_zh(i.status),
+            title => i.title.clone(),
+            title_md => md_escape(&i.title),
+            rule_name => i.rule_name.clone(),
+            rule_name_md => md_escape(&i.rule_name),
+            topic => i.topic.clone(),
+            topic_md => md_escape(&i.topic),
+            opened => local(i.opened_at),
+            updated => local(i.updated_at),
+        },
+        first => first,
+        heat => event.as_ref().map(|e| format!("{:.1}", e.heat)),
+        by_source_type => minijinja::value::Serde(&by_type),
+        items => minijinja::value::Serde(&items),
+        timeline => minijinja::value::Serde(&timeline),
+    };
+    let env = environment();
+    Ok(Some(Report {
+        kind: ReportKind::Special,
+        period_start: i.opened_at,
+        period_end: now,
+        markdown: env.get_template("incident.md")?.render(&ctx)?,
+        html: env.get_template("incident.html")?.render(&ctx)?,
+        brief: env.get_template("incident_brief.md")?.render(&ctx)?,
+        incidents: 1,
+        items: links.len() as u64,
+    }))
+}
+
 /// Only http(s) links go into reports; anything else (`javascript:`) is dropped.
 fn sanitize_url(u: &str) -> String {
     match url::Url::parse(u) {
@@ -240,8 +399,21 @@ pub fn write_report(dir: &Path, tz: Tz, report: &Report) -> Result<ReportRecord,
         message: e.to_string(),
     })?;
     let stamp = report.period_end.with_timezone(&tz).format("%Y%m%d-%H%M");
-    let md = dir.join(format!("{}-{stamp}.md", report.kind.as_str()));
-    let html = dir.join(format!("{}-{stamp}.html", report.kind.as_str()));
+    let name = match report.kind {
+        // Special reports are written on request, several a minute at
+        // times: each keeps its own file.
+        ReportKind::Special => format!(
+            "{}-{}",
+            report.kind.as_str(),
+            report
+                .period_end
+                .with_timezone(&tz)
+                .format("%Y%m%d-%H%M%S%.3f")
+        ),
+        _ => format!("{}-{stamp}", report.kind.as_str()),
+    };
+    let md = dir.join(format!("{name}.md"));
+    let html = dir.join(format!("{name}.html"));
     for (path, body) in [(&md, &report.markdown), (&html, &report.html)] {
         // Write then rename, so a reader never sees half a report.
         let tmp = path.with_extension("tmp");

@@ -1015,26 +1015,51 @@ async fn the_daily_report_reaches_every_channel_it_is_sent_to() {
     // The same period again: written before, not sent again.
     assert_eq!(alerter.send_report(now).unwrap().1, 0);
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    stop.cancel();
     assert_eq!(store.notification_counts().unwrap(), (6, 0, 0));
+    // A special report of the incident goes the same way, each time one
+    // is asked for.
+    let incident = store.incidents(1).unwrap()[0].id;
+    let (special, queued) = alerter
+        .special_report(incident, now, true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (queued, special.kind),
+        (6, yuqing_model::ReportKind::Special)
+    );
+    assert!(
+        alerter
+            .special_report(999_999, now, true)
+            .unwrap()
+            .is_none()
+    );
+    wait_for(|| store.notification_counts().unwrap().0 == 12).await;
+    stop.cancel();
+    assert_eq!(store.notification_counts().unwrap(), (12, 0, 0));
+    let ding = seen[0].lock().unwrap();
+    let md = ding.accepted[1]["markdown"]["text"].as_str().unwrap();
+    assert!(md.contains("（专报）") && md.contains("某桥梁垮塌"), "{md}");
+    let special_link = format!("http://console.test/incidents/{incident}/report");
+    assert!(md.contains(&special_link), "{md}");
+    drop(ding);
 
     let link = format!("http://console.test/reports/{}", now.timestamp());
     let ding = seen[0].lock().unwrap();
-    assert_eq!((ding.accepted.len(), ding.refused.len()), (1, 0));
+    assert_eq!((ding.accepted.len(), ding.refused.len()), (2, 0));
     let md = ding.accepted[0]["markdown"]["text"].as_str().unwrap();
     assert!(md.contains("日报") && md.contains("预警事件 1 起"), "{md}");
     assert!(md.contains(&format!("[查看完整报告]({link})")), "{md}");
     assert!(!md.contains("](http://evil.example)"), "{md}");
     assert!(!md.contains('|'), "no tables on a robot: {md}");
     let wecom = seen[1].lock().unwrap();
-    assert_eq!((wecom.accepted.len(), wecom.refused.len()), (1, 0));
+    assert_eq!((wecom.accepted.len(), wecom.refused.len()), (2, 0));
     let content = wecom.accepted[0]["markdown"]["content"].as_str().unwrap();
     assert!(
         content.len() <= 4096 && content.contains(&link),
         "{content}"
     );
     let feishu = seen[2].lock().unwrap();
-    assert_eq!((feishu.accepted.len(), feishu.refused.len()), (1, 0));
+    assert_eq!((feishu.accepted.len(), feishu.refused.len()), (2, 0));
     let post = &feishu.accepted[0]["content"]["post"]["zh_cn"];
     assert!(post["title"].as_str().unwrap().contains("日报"), "{post}");
     assert!(post.to_string().contains(&link), "{post}");
@@ -1044,7 +1069,7 @@ async fn the_daily_report_reaches_every_channel_it_is_sent_to() {
     assert_eq!(hook.accepted[0]["report"]["incidents"], 1);
     assert_eq!(hook.accepted[0]["report"]["url"], link.as_str());
     let sms = seen[4].lock().unwrap();
-    assert_eq!(sms.accepted.len(), 1);
+    assert_eq!(sms.accepted.len(), 2);
     assert_eq!(sms.accepted[0]["phone"], "13900000009");
     let text = sms.accepted[0]["content"].as_str().unwrap();
     assert!(
@@ -1052,7 +1077,7 @@ async fn the_daily_report_reaches_every_channel_it_is_sent_to() {
         "{text}"
     );
     let mails = mails.lock().unwrap();
-    assert_eq!(mails.len(), 1);
+    assert_eq!(mails.len(), 2);
     assert!(mails[0].contains("To: leaders@example.org"), "{}", mails[0]);
     assert!(mails[0].contains("text/html"));
     assert!(!mails[0].contains("<b>粗体</b>"), "crawled text escaped");

@@ -951,6 +951,57 @@ impl AlertStore {
         Ok(rows)
     }
 
+    /// The items an incident was raised for, oldest first, as chain links
+    /// (none of them a reprint): for incidents without an event chain.
+    pub fn incident_items(&self, incident: i64) -> Result<Vec<ChainLink>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare_cached(
+            "SELECT i.item_id, i.title, i.url, i.source, i.source_type, i.site, i.published_at, i.heat
+             FROM incident_items x JOIN items i ON i.item_id = x.item_id
+             WHERE x.incident_id = ?1 ORDER BY i.published_at, i.rowid",
+        )?;
+        let rows = stmt
+            .query_map([incident], |r| {
+                Ok(ChainLink {
+                    item_id: r.get(0)?,
+                    title: r.get(1)?,
+                    url: r.get(2)?,
+                    source: r.get(3)?,
+                    source_type: r.get(4)?,
+                    site: r.get(5)?,
+                    published_at: from_ts(r.get(6)?),
+                    reprint_of: None,
+                    distance: None,
+                    heat: r.get(7)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Queues deliveries of a report that has no place in the report log
+    /// (a special report): `(channel, kind of channel, message)` each,
+    /// under `reason`.
+    pub fn queue_report(
+        &self,
+        reason: &str,
+        deliveries: &[(String, String, String)],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction()?;
+        let mut n = 0;
+        for (channel, kind, payload) in deliveries {
+            n += tx.execute(
+                "INSERT OR IGNORE INTO notifications (incident_id, channel, reason, level, payload, created_at, next_attempt_at, kind)
+                 VALUES (0, ?1, ?2, 'blue', ?3, ?4, ?4, ?5)",
+                params![channel, reason, payload, ts(now), kind],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
     /// Spikes found in hours after `since`, newest first.
     pub fn spikes(&self, since: DateTime<Utc>) -> Result<Vec<SpikeRecord>, StoreError> {
         let conn = self.conn.lock().unwrap();

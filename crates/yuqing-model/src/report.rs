@@ -10,6 +10,8 @@ pub enum ReportKind {
     /// 零报告: none did; said explicitly, so readers can tell "nothing
     /// happened" from "the report did not arrive".
     Nil,
+    /// 专报: one incident, written on request.
+    Special,
 }
 
 impl ReportKind {
@@ -17,6 +19,7 @@ impl ReportKind {
         match self {
             ReportKind::Daily => "daily",
             ReportKind::Nil => "nil",
+            ReportKind::Special => "special",
         }
     }
 
@@ -24,6 +27,7 @@ impl ReportKind {
         match self {
             ReportKind::Daily => "日报",
             ReportKind::Nil => "零报告",
+            ReportKind::Special => "专报",
         }
     }
 
@@ -31,6 +35,7 @@ impl ReportKind {
         match s {
             "daily" => Some(ReportKind::Daily),
             "nil" => Some(ReportKind::Nil),
+            "special" => Some(ReportKind::Special),
             _ => None,
         }
     }

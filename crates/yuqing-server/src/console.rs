@@ -20,26 +20,6 @@ fn env() -> Environment<'static> {
     env
 }
 
-/// A timeline action as the console shows it.
-fn action_zh(action: &str) -> &str {
-    match action {
-        "triggered" => "触发",
-        "raised" => "级别上调",
-        "grew" => "继续激增",
-        "spread" => "事件扩散",
-        "notified" => "已通知",
-        "held" => "暂缓通知",
-        "escalated" => "升级通知",
-        "exhausted" => "升级已到尽头",
-        "acknowledged" => "已确认",
-        "retriggered" => "重新触发",
-        "resolved" => "已解除",
-        "failed" => "发送失败",
-        "unreachable" => "无人可通知",
-        other => other,
-    }
-}
-
 /// A time as the console shows it, in the configured time zone.
 fn local(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
     t.with_timezone(&tz).format("%m-%d %H:%M").to_string()
@@ -411,6 +391,25 @@ pub(crate) async fn report(State(st): State<AppState>, Path(period_end): Path<i6
     }
 }
 
+/// The special report (专报) of an incident, as it stands now.
+pub(crate) async fn special_report(State(st): State<AppState>, Path(id): Path<i64>) -> Response {
+    let cfg = yuqing_config::ReportConfig {
+        title: st.report_title.clone(),
+        ..Default::default()
+    };
+    let (store, tz) = (st.alerts.clone(), st.timezone);
+    let built = tokio::task::spawn_blocking(move || {
+        yuqing_alert::build_incident_report(&store, &cfg, tz, id, chrono::Utc::now())
+    })
+    .await;
+    match built {
+        Ok(Ok(Some(r))) => axum::response::Html(r.html).into_response(),
+        Ok(Ok(None)) => (StatusCode::NOT_FOUND, format!("no incident {id}")).into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
 pub(crate) async fn incident(State(st): State<AppState>, Path(id): Path<i64>) -> Response {
     let tz = st.timezone;
     let store = st.alerts.clone();
@@ -432,7 +431,7 @@ pub(crate) async fn incident(State(st): State<AppState>, Path(id): Path<i64>) ->
                     context! {
                         at => local(t.at, tz),
                         actor => &t.actor,
-                        action => action_zh(&t.action),
+                        action => yuqing_alert::action_zh(&t.action),
                         detail => &t.detail,
                     }
                 })

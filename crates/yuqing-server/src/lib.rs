@@ -37,6 +37,8 @@ pub struct AppState {
     /// `alert.timezone`: the console's times, histogram days and backtest
     /// days are in it.
     pub timezone: chrono_tz::Tz,
+    /// `report.title`, which heads special reports.
+    pub report_title: String,
 }
 
 /// Seconds east of UTC of `tz` at `at`.
@@ -52,6 +54,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(console::home))
         .route("/incidents/{id}", get(console::incident))
+        .route("/incidents/{id}/report", get(console::special_report))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/api/search", get(search))

@@ -54,6 +54,7 @@ fn state(dir: &std::path::Path) -> AppState {
         rules: Default::default(),
         duty: None,
         timezone: chrono_tz::Asia::Shanghai,
+        report_title: "舆情专报测试".into(),
     }
 }
 
@@ -334,7 +335,7 @@ async fn hot_words_for_any_window_and_reprint_chains() {
         .into_iter()
         .find(|i| i.event_id == event)
         .unwrap();
-    let (s, body) = get(app(st), &format!("/incidents/{}", incident.id)).await;
+    let (s, body) = get(app(st.clone()), &format!("/incidents/{}", incident.id)).await;
     assert_eq!(s, StatusCode::OK);
     assert!(body.contains("转载链（2 条）"), "{body}");
     assert!(body.contains("&lt;script&gt;首发"), "{body}");
@@ -342,6 +343,30 @@ async fn hot_words_for_any_window_and_reprint_chains() {
     assert!(!body.contains("<i>news"));
     assert!(!body.contains("<script>首发"));
     assert!(body.contains("#1（相差 4 位）"), "{body}");
+    assert!(body.contains(&format!("href=\"/incidents/{}/report\"", incident.id)));
+
+    // Its special report: the chain with the reprint marked, the
+    // timeline, every crawled string escaped.
+    let (s, body) = get(
+        app(st.clone()),
+        &format!("/incidents/{}/report", incident.id),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.contains("舆情专报测试（专报）"), "{body}");
+    assert!(body.contains("<h2>传播链</h2>"), "{body}");
+    assert!(
+        body.contains("<td>#1</td>"),
+        "the reprint points at the first: {body}"
+    );
+    assert!(
+        body.contains("<h2>处置经过</h2>") && body.contains("触发"),
+        "{body}"
+    );
+    assert!(body.contains("&lt;script&gt;首发"), "{body}");
+    assert!(!body.contains("<script>首发"));
+    let (s, _) = get(app(st), "/incidents/999999/report").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -302,6 +302,17 @@ enum ReportKind {
         #[arg(long)]
         send: bool,
     },
+    /// The special report (专报) of one incident as it stands now: what it
+    /// is, how it spread, what was done.
+    Incident {
+        /// The incident's number, as the console and the API show it.
+        id: i64,
+        #[arg(long, short, env = "YUQING_CONFIG")]
+        config: Option<PathBuf>,
+        /// Also deliver it to the `report.send_to` channels (see `daily`).
+        #[arg(long)]
+        send: bool,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -405,6 +416,9 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Report {
             kind: ReportKind::Daily { config, at, send },
         } => report_daily(config, at, send).await,
+        Command::Report {
+            kind: ReportKind::Incident { id, config, send },
+        } => report_incident(config, id, send).await,
         Command::Extract {
             target,
             json,
@@ -1049,6 +1063,51 @@ async fn rules_backtest(
     Ok(ExitCode::SUCCESS)
 }
 
+/// An alerter on the data directory's alert.db, for writing (and with
+/// `send`, queueing) reports.
+fn report_alerter(config: &Config, send: bool) -> Result<yuqing_alert::Alerter> {
+    if send && config.settings.report.send_to.is_empty() {
+        bail!("--send: report.send_to names no channel to deliver to");
+    }
+    let db = config.settings.data_dir.join("alert.db");
+    if !db.exists() {
+        bail!(
+            "no alert store at {} (run the pipeline first, or set data_dir)",
+            db.display()
+        );
+    }
+    let console = config
+        .settings
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.settings.server.listen));
+    Ok(yuqing_alert::Alerter::new(
+        config,
+        yuqing_alert::AlertStore::open(&db)?,
+        console,
+        yuqing_alert::AlertMetrics::new(&prometheus::Registry::new()),
+    ))
+}
+
+async fn report_incident(path: Option<PathBuf>, id: i64, send: bool) -> Result<ExitCode> {
+    let config = load_config(path.as_deref())?;
+    let alerter = report_alerter(&config, send)?;
+    let Some((r, queued)) =
+        tokio::task::spawn_blocking(move || alerter.special_report(id, Utc::now(), send)).await??
+    else {
+        bail!("no incident {id}");
+    };
+    println!(
+        "special report (专报) of incident {id}, {} items\n{}\n{}",
+        r.items, r.markdown_path, r.html_path
+    );
+    if send {
+        println!("queued for {queued} channel(s) in the outbox; the running alerter delivers it");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn report_daily(path: Option<PathBuf>, at: Option<String>, send: bool) -> Result<ExitCode> {
     let config = load_config(path.as_deref())?;
     let tz = config.timezone();
@@ -1063,24 +1122,7 @@ async fn report_daily(path: Option<PathBuf>, at: Option<String>, send: bool) -> 
                 .with_timezone(&Utc)
         }
     };
-    let store = yuqing_alert::AlertStore::open(&config.settings.data_dir.join("alert.db"))?;
-    let registry = prometheus::Registry::new();
-    let console = config
-        .settings
-        .server
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.settings.server.listen));
-    let alerter = yuqing_alert::Alerter::new(
-        &config,
-        store,
-        console,
-        yuqing_alert::AlertMetrics::new(&registry),
-    );
-    let channels = config.settings.report.send_to.len();
-    if send && channels == 0 {
-        bail!("--send: report.send_to names no channel to deliver to");
-    }
+    let alerter = report_alerter(&config, send)?;
     let (r, queued) = tokio::task::spawn_blocking(move || {
         if send {
             alerter.send_report(period_end)

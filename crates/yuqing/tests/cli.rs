@@ -282,6 +282,32 @@ fn demo_runs_offline_for_a_duration_and_summarizes() {
         .env("DEMO_DATA", dir.path()));
     assert!(!ok);
     assert!(err.contains("report.send_to names no channel"), "{err}");
+    // The special report of the first incident, and of one that is not.
+    let (ok, out, err) = run(yuqing()
+        .args(["report", "incident", "1", "--config", "config/demo.toml"])
+        .env("DEMO_DATA", dir.path()));
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("special report (专报) of incident 1"),
+        "{out}"
+    );
+    let md = out.lines().find(|l| l.ends_with(".md")).unwrap();
+    let md = std::fs::read_to_string(md).unwrap();
+    assert!(
+        md.contains("（专报）") && md.contains("## 处置经过"),
+        "{md}"
+    );
+    let (ok, _, err) = run(yuqing()
+        .args([
+            "report",
+            "incident",
+            "999999",
+            "--config",
+            "config/demo.toml",
+        ])
+        .env("DEMO_DATA", dir.path()));
+    assert!(!ok);
+    assert!(err.contains("no incident 999999"), "{err}");
     let (ok, out, err) = run(yuqing()
         .args(["rules", "backtest", "--query", "垮塌 | 坍塌", "--json"])
         .args(["--config", "config/demo.toml"])
