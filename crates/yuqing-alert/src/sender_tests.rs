@@ -982,6 +982,7 @@ async fn the_daily_report_reaches_every_channel_it_is_sent_to() {
     let (smtp, mails) = smtp_sink().await;
     let dir = tempfile::tempdir().unwrap();
     let text = CONFIG_FOR_REPORTS
+        .replace("{data}", &dir.path().join("data").display().to_string())
         .replace("{robots}", &robots)
         .replace("{smtp}", &smtp)
         .replace("{DING_SECRET}", DING_SECRET)
@@ -1086,7 +1087,7 @@ async fn the_daily_report_reaches_every_channel_it_is_sent_to() {
 /// A whole config with the sender tests' channels, email and SMS with
 /// recipients of their own, and reports going to all of them.
 const CONFIG_FOR_REPORTS: &str = r#"
-data_dir = "data"
+data_dir = "{data}"
 
 [report]
 title = "江州舆情"
@@ -1138,8 +1139,11 @@ fn a_scheduled_report_is_written_once_and_queued_for_its_channels() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("main.toml"),
-        "data_dir = \"data\"\n[report]\nschedule = \"30 8 * * *\"\nsend_to = [\"hook\"]\n\
-         [[alert.channel]]\nid = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\n",
+        format!(
+            "data_dir = {:?}\n[report]\nschedule = \"30 8 * * *\"\nsend_to = [\"hook\"]\n\
+             [[alert.channel]]\nid = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\n",
+            dir.path().join("data").display().to_string()
+        ),
     )
     .unwrap();
     std::fs::create_dir(dir.path().join("rules")).unwrap();
