@@ -349,6 +349,23 @@ pub struct ChainLink {
     pub heat: f64,
 }
 
+/// A chain link from a row of `item_id, title, url, source, source_type,
+/// site, published_at, reprint_of, distance, heat`.
+fn chain_link(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChainLink> {
+    Ok(ChainLink {
+        item_id: r.get(0)?,
+        title: r.get(1)?,
+        url: r.get(2)?,
+        source: r.get(3)?,
+        source_type: r.get(4)?,
+        site: r.get(5)?,
+        published_at: from_ts(r.get(6)?),
+        reprint_of: r.get(7)?,
+        distance: r.get::<_, Option<i64>>(8)?.map(|d| d as u32),
+        heat: r.get(9)?,
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct PendingNotification {
     pub id: i64,
@@ -933,20 +950,7 @@ impl AlertStore {
              FROM items WHERE event_id = ?1 ORDER BY published_at, processed_at, rowid",
         )?;
         let rows = stmt
-            .query_map([event_id], |r| {
-                Ok(ChainLink {
-                    item_id: r.get(0)?,
-                    title: r.get(1)?,
-                    url: r.get(2)?,
-                    source: r.get(3)?,
-                    source_type: r.get(4)?,
-                    site: r.get(5)?,
-                    published_at: from_ts(r.get(6)?),
-                    reprint_of: r.get(7)?,
-                    distance: r.get::<_, Option<i64>>(8)?.map(|d| d as u32),
-                    heat: r.get(9)?,
-                })
-            })?
+            .query_map([event_id], chain_link)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
@@ -956,25 +960,12 @@ impl AlertStore {
     pub fn incident_items(&self, incident: i64) -> Result<Vec<ChainLink>, StoreError> {
         let conn = self.conn.lock().unwrap();
         let mut stmt = conn.prepare_cached(
-            "SELECT i.item_id, i.title, i.url, i.source, i.source_type, i.site, i.published_at, i.heat
+            "SELECT i.item_id, i.title, i.url, i.source, i.source_type, i.site, i.published_at, NULL, NULL, i.heat
              FROM incident_items x JOIN items i ON i.item_id = x.item_id
              WHERE x.incident_id = ?1 ORDER BY i.published_at, i.rowid",
         )?;
         let rows = stmt
-            .query_map([incident], |r| {
-                Ok(ChainLink {
-                    item_id: r.get(0)?,
-                    title: r.get(1)?,
-                    url: r.get(2)?,
-                    source: r.get(3)?,
-                    source_type: r.get(4)?,
-                    site: r.get(5)?,
-                    published_at: from_ts(r.get(6)?),
-                    reprint_of: None,
-                    distance: None,
-                    heat: r.get(7)?,
-                })
-            })?
+            .query_map([incident], chain_link)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }

@@ -20,6 +20,23 @@ pub struct LexiconEntry {
 
 const DEFAULT_WEIGHT: u32 = 10;
 
+/// The lines of a word list that hold an entry, each with the byte offset
+/// where it starts: blank lines, `#` comments and a byte-order mark left
+/// out, line ends trimmed.
+fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut offset = 0;
+    text.split_inclusive('\n').filter_map(move |line| {
+        let start = offset;
+        offset += line.len();
+        let content = line
+            .trim_end_matches(['\n', '\r'])
+            .trim_start_matches('\u{feff}');
+        let start = start + (line.len() - line.trim_start_matches('\u{feff}').len());
+        let trimmed = content.trim();
+        (!trimmed.is_empty() && !trimmed.starts_with('#')).then_some((start, content))
+    })
+}
+
 /// Parses a lexicon file; a bad line is reported and left out.
 pub(crate) fn parse_lexicon(file: &Path, text: &str) -> (Vec<LexiconEntry>, Vec<ConfigError>) {
     let category = file
@@ -28,15 +45,7 @@ pub(crate) fn parse_lexicon(file: &Path, text: &str) -> (Vec<LexiconEntry>, Vec<
         .unwrap_or_default();
     let mut entries = Vec::new();
     let mut errors = Vec::new();
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let start = offset;
-        offset += line.len();
-        let content = line.trim_end_matches(['\n', '\r']);
-        let trimmed = content.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
+    for (start, content) in lines(text) {
         // Where tabs separate fields, only tabs do, so an entry may hold
         // spaces (`falun gong`); otherwise spaces do (a stray tab at the
         // end of `爆炸 40` separates nothing).
@@ -95,16 +104,8 @@ pub struct UserWord {
 pub(crate) fn parse_user_dict(file: &Path, text: &str) -> (Vec<UserWord>, Vec<ConfigError>) {
     let mut words = Vec::new();
     let mut errors = Vec::new();
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let start = offset;
-        offset += line.len();
-        let content = line.trim_end_matches(['\n', '\r']);
-        let trimmed = content.trim_start_matches('\u{feff}').trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let mut fields = trimmed.split([' ', '\t']).filter(|f| !f.is_empty());
+    for (start, content) in lines(text) {
+        let mut fields = content.split([' ', '\t']).filter(|f| !f.is_empty());
         let word = fields.next().unwrap_or_default().to_string();
         let freq = match fields.next() {
             None => None,
