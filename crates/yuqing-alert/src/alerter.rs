@@ -229,7 +229,12 @@ impl Alerter {
         send: bool,
     ) -> Result<(ReportRecord, usize), ReportError> {
         let report = build_report(&self.store, &self.report, self.tz, period_end)?;
-        let record = write_report(&self.report_dir, self.tz, &report)?;
+        // A period written before keeps its files: the console serves
+        // them, and they are what was delivered.
+        let record = match self.store.report_at(period_end)? {
+            Some(r) => r,
+            None => write_report(&self.report_dir, self.tz, &report)?,
+        };
         let deliveries = if send {
             let title = format!(
                 "{}（{}，{}）",
@@ -243,17 +248,17 @@ impl Alerter {
         } else {
             Vec::new()
         };
-        let mut queued = 0;
-        if self.store.record_report_and_send(&record, &deliveries)? {
+        let (new, queued) = self.store.record_report_and_send(&record, &deliveries)?;
+        if new {
             self.metrics
                 .reports
                 .with_label_values(&[record.kind.as_str()])
                 .inc();
-            info!(kind = record.kind.as_str(), incidents = record.incidents, path = %record.markdown_path, deliveries = deliveries.len(), "report written");
-            queued = deliveries.len();
-            if queued > 0 {
-                self.wake_sender.notify_one();
-            }
+            info!(kind = record.kind.as_str(), incidents = record.incidents, path = %record.markdown_path, "report written");
+        }
+        if queued > 0 {
+            info!(period_end = %period_end, deliveries = queued, "report queued for delivery");
+            self.wake_sender.notify_one();
         }
         Ok((record, queued))
     }
@@ -375,8 +380,15 @@ impl Alerter {
             return Ok(None);
         };
         let due = due.with_timezone(&Utc);
-        let last = self.store.last_report()?;
-        if due <= since || last.is_some_and(|l| l >= due) {
+        if due <= since {
+            return Ok(None);
+        }
+        // Done when this very period is written and, if reports are sent,
+        // queued: a report written by hand for another time, or for this
+        // one without sending, does not stand in for it.
+        if self.store.report_at(due)?.is_some()
+            && (self.report.send_to.is_empty() || self.store.report_queued(due)?)
+        {
             return Ok(None);
         }
         self.send_report(due).map(|(r, _)| Some(r))

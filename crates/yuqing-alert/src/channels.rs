@@ -204,7 +204,7 @@ pub fn markdown(m: &Message, max_bytes: usize, mentions: &str) -> String {
     }
     if shown < m.incidents.len() {
         let line = format!(
-            "\n另有 {} 起未列出，请到[控制台]({}/incidents)查看。\n",
+            "\n另有 {} 起未列出，请到[控制台]({}/#incidents)查看。\n",
             m.incidents.len() - shown,
             m.console_url
         );
@@ -230,11 +230,21 @@ fn report_markdown(r: &MessageReport, max_bytes: usize) -> String {
     let mut out = String::new();
     let mut cut = false;
     for line in r.brief.lines() {
+        // One overlong line is cut, so it does not take the rest with it.
+        let line = if line.len() > 600 {
+            let mut end = 600;
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!("{}…", &line[..end])
+        } else {
+            line.to_string()
+        };
         if out.len() + line.len() + 1 + link.len() + 20 > max_bytes {
             cut = true;
             break;
         }
-        out.push_str(line);
+        out.push_str(&line);
         out.push('\n');
     }
     if cut {
@@ -290,7 +300,7 @@ pub fn sms_text(m: &Message) -> String {
         [one] if one.ack_link.is_some() => {
             format!(" 确认：{}", one.ack_link.as_deref().unwrap_or(""))
         }
-        _ => format!(" 详情：{}/incidents", m.console_url),
+        _ => format!(" 详情：{}/#incidents", m.console_url),
     };
     let room = SMS_MAX_CHARS.saturating_sub(link.chars().count()).max(20);
     format!("{}{link}", truncate_chars(&headline(m), room))
@@ -542,13 +552,16 @@ pub fn render(c: &ChannelConfig, m: &Message, now: DateTime<Utc>) -> Result<Vec<
                 .to_string()
             };
             let mut body = build(&lines);
-            // Too large: keep the first incidents and send the rest to the
-            // console.
+            // Too large: keep the first incidents (or the first lines of a
+            // report) and send the rest to the console.
             let mut keep = lines.len();
             while body.len() > FEISHU_MAX_BYTES && keep > 1 {
                 keep -= 1;
                 let mut short = lines[..keep].to_vec();
-                short.push(json!([{"tag": "text", "text": format!("另有 {} 起未列出，", m.incidents.len().saturating_sub(keep))}, {"tag": "a", "text": "请到控制台查看", "href": format!("{}/incidents", m.console_url)}]));
+                short.push(match &m.report {
+                    Some(r) => json!([{"tag": "text", "text": "……（未完）"}, {"tag": "a", "text": "查看完整报告", "href": r.link}]),
+                    None => json!([{"tag": "text", "text": format!("另有 {} 起未列出，", m.incidents.len().saturating_sub(keep))}, {"tag": "a", "text": "请到控制台查看", "href": format!("{}/#incidents", m.console_url)}]),
+                });
                 body = build(&short);
             }
             Ok(vec![Request::Http {
@@ -824,7 +837,7 @@ mod tests {
         let md = markdown(&m, WECOM_MAX_BYTES, "@张伟");
         assert!(md.len() <= WECOM_MAX_BYTES, "{}", md.len());
         assert!(md.contains("起未列出"), "{md}");
-        assert!(md.contains("http://c/incidents"));
+        assert!(md.contains("(http://c/#incidents)"), "{md}");
         assert!(md.ends_with("@张伟"));
         let short = markdown(&message(2, "短"), WECOM_MAX_BYTES, "");
         assert!(!short.contains("未列出"));

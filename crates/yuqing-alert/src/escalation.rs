@@ -166,6 +166,9 @@ pub struct DeadLetter {
     pub incident_id: i64,
     pub channel: String,
     pub kind: String,
+    /// What the message was: `route:…` for alerts, `report:<period end>`
+    /// or `special:<incident>:<time>` for reports (whose incident is 0).
+    pub reason: String,
     pub attempts: u32,
     pub error: String,
     pub created_at: DateTime<Utc>,
@@ -911,7 +914,7 @@ impl AlertStore {
     pub fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let conn = self.conn.lock().unwrap();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, incident_id, channel, kind, attempts, last_error, created_at, dead_at FROM notifications
+            "SELECT id, incident_id, channel, kind, attempts, last_error, created_at, dead_at, reason FROM notifications
              WHERE dead_at IS NOT NULL ORDER BY dead_at DESC, id DESC LIMIT ?1",
         )?;
         let rows = stmt
@@ -925,6 +928,7 @@ impl AlertStore {
                     error: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
                     created_at: from_ts(r.get(6)?),
                     dead_at: from_ts(r.get(7)?),
+                    reason: r.get(8)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;

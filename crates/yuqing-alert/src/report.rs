@@ -109,6 +109,13 @@ fn status_zh(s: IncidentStatus) -> &'static str {
 
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
+    // Crawled text for IM robots, which honour no backslash escapes: made
+    // inert with full-width look-alikes, and cut to a line's length.
+    env.add_filter("im", |s: String| {
+        let short: String = s.chars().take(80).collect();
+        let cut = if short.len() < s.len() { "…" } else { "" };
+        format!("{}{cut}", crate::channels::md_escape(&short))
+    });
     for (name, source) in [
         ("report.md", include_str!("../templates/report.md")),
         ("report.html", include_str!("../templates/report.html")),
@@ -383,12 +390,11 @@ pub fn build_incident_report(
     }))
 }
 
-/// Only http(s) links go into reports; anything else (`javascript:`) is dropped.
+/// Only http(s) links go into reports, with the characters that would end
+/// a Markdown link or an HTML attribute encoded; anything else
+/// (`javascript:`) is dropped.
 fn sanitize_url(u: &str) -> String {
-    match url::Url::parse(u) {
-        Ok(p) if p.scheme() == "http" || p.scheme() == "https" => p.to_string(),
-        _ => String::new(),
-    }
+    crate::channels::safe_link(u).unwrap_or_default()
 }
 
 /// Writes the report as `<kind>-YYYYMMDD-HHMM.{md,html}` (local time) in
@@ -415,8 +421,13 @@ pub fn write_report(dir: &Path, tz: Tz, report: &Report) -> Result<ReportRecord,
     let md = dir.join(format!("{name}.md"));
     let html = dir.join(format!("{name}.html"));
     for (path, body) in [(&md, &report.markdown), (&html, &report.html)] {
-        // Write then rename, so a reader never sees half a report.
-        let tmp = path.with_extension("tmp");
+        // Write then rename, so a reader never sees half a report; each
+        // file its own temporary name.
+        let tmp = path.with_extension(format!(
+            "{}.{}.tmp",
+            path.extension().and_then(|e| e.to_str()).unwrap_or(""),
+            std::process::id()
+        ));
         std::fs::write(&tmp, body)
             .and_then(|_| std::fs::rename(&tmp, path))
             .map_err(|e| ReportError::Write {

@@ -1051,6 +1051,11 @@ async fn the_daily_report_reaches_every_channel_it_is_sent_to() {
     assert!(md.contains("日报") && md.contains("预警事件 1 起"), "{md}");
     assert!(md.contains(&format!("[查看完整报告]({link})")), "{md}");
     assert!(!md.contains("](http://evil.example)"), "{md}");
+    assert!(md.contains("［假链接］（http://evil.example）"), "{md}");
+    assert!(
+        !md.contains('\\'),
+        "robots show backslashes as they are: {md}"
+    );
     assert!(!md.contains('|'), "no tables on a robot: {md}");
     let wecom = seen[1].lock().unwrap();
     assert_eq!((wecom.accepted.len(), wecom.refused.len()), (2, 0));
@@ -1157,17 +1162,34 @@ fn a_scheduled_report_is_written_once_and_queued_for_its_channels() {
         "http://console.test".into(),
         AlertMetrics::new(&prometheus::Registry::new()),
     );
+    use chrono::Timelike;
     let start = Utc::now();
     // Nothing before the first start is owed.
     assert!(alerter.write_due_report(start).unwrap().is_none());
     assert_eq!(store.notification_counts().unwrap(), (0, 0, 0));
     let later = start + chrono::Duration::hours(25);
+    // The 08:30 before `later`, written by hand first, without sending:
+    // that does not stand in for the scheduled delivery.
+    let mut due = later.with_timezone(&chrono_tz::Asia::Shanghai);
+    while due.format("%H:%M").to_string() != "08:30" {
+        due -= chrono::Duration::minutes(1);
+    }
+    let due = due
+        .with_second(0)
+        .and_then(|d| d.with_nanosecond(0))
+        .unwrap()
+        .with_timezone(&Utc);
+    let by_hand = alerter.write_report(due).unwrap();
+    assert_eq!(store.notification_counts().unwrap(), (0, 0, 0));
     let r = alerter
         .write_due_report(later)
         .unwrap()
         .expect("a report fell due");
-    let local = r.period_end.with_timezone(&chrono_tz::Asia::Shanghai);
-    assert_eq!(local.format("%H:%M").to_string(), "08:30");
+    assert_eq!(r.period_end, due);
+    assert_eq!(
+        r.markdown_path, by_hand.markdown_path,
+        "the files written stay"
+    );
     assert!(r.period_end > start && r.period_end <= later);
     assert_eq!(r.kind, yuqing_model::ReportKind::Nil);
     assert_eq!(

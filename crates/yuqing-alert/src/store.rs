@@ -1192,18 +1192,41 @@ impl AlertStore {
 
     /// Records a written report; false when one for this period exists.
     pub fn record_report(&self, r: &ReportRecord) -> Result<bool, StoreError> {
-        self.record_report_and_send(r, &[])
+        self.record_report_and_send(r, &[]).map(|(new, _)| new)
     }
 
-    /// [`AlertStore::record_report`], and in the same transaction, when
-    /// the report is new, its deliveries into the outbox: `(channel, kind
-    /// of channel, message)` each. A report recorded before is not sent
-    /// again, so a restart never delivers one twice.
+    /// The report recorded for the period ending at `period_end`, if any.
+    pub fn report_at(&self, period_end: DateTime<Utc>) -> Result<Option<ReportRecord>, StoreError> {
+        Ok(self
+            .reports_where("WHERE period_end = ?1", ts(period_end), 1)?
+            .pop())
+    }
+
+    /// Whether the report of the period ending at `period_end` has been
+    /// queued for delivery to any channel.
+    pub fn report_queued(&self, period_end: DateTime<Utc>) -> Result<bool, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        Ok(conn
+            .query_row(
+                "SELECT 1 FROM notifications WHERE incident_id = 0 AND reason = ?1 LIMIT 1",
+                [format!("report:{}", ts(period_end))],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// [`AlertStore::record_report`], and in the same transaction its
+    /// deliveries into the outbox: `(channel, kind of channel, message)`
+    /// each. A channel the period's report was queued for before is not
+    /// queued again, so neither a restart nor a second `--send` delivers
+    /// it twice, and a report written without sending can be sent later.
+    /// Returns whether the report is new, and the deliveries queued.
     pub fn record_report_and_send(
         &self,
         r: &ReportRecord,
         deliveries: &[(String, String, String)],
-    ) -> Result<bool, StoreError> {
+    ) -> Result<(bool, usize), StoreError> {
         let mut conn = self.conn.lock().unwrap();
         let tx = conn.transaction()?;
         let n = tx.execute(
@@ -1220,35 +1243,45 @@ impl AlertStore {
                 ts(r.created_at)
             ],
         )?;
-        if n == 1 {
-            for (channel, kind, payload) in deliveries {
-                // Incident 0: a report is no incident.
-                tx.execute(
-                    "INSERT OR IGNORE INTO notifications (incident_id, channel, reason, level, payload, created_at, next_attempt_at, kind)
-                     VALUES (0, ?1, ?2, 'blue', ?3, ?4, ?4, ?5)",
-                    params![
-                        channel,
-                        format!("report:{}", ts(r.period_end)),
-                        payload,
-                        ts(r.created_at),
-                        kind
-                    ],
-                )?;
-            }
+        let mut queued = 0;
+        for (channel, kind, payload) in deliveries {
+            // Incident 0: a report is no incident. The unique key (incident,
+            // channel, reason, level) keeps one row a channel and period.
+            queued += tx.execute(
+                "INSERT OR IGNORE INTO notifications (incident_id, channel, reason, level, payload, created_at, next_attempt_at, kind)
+                 VALUES (0, ?1, ?2, 'blue', ?3, ?4, ?4, ?5)",
+                params![
+                    channel,
+                    format!("report:{}", ts(r.period_end)),
+                    payload,
+                    ts(r.created_at),
+                    kind
+                ],
+            )?;
         }
         tx.commit()?;
-        Ok(n == 1)
+        Ok((n == 1, queued))
     }
 
     /// Reports written, newest period first.
     pub fn reports(&self, limit: usize) -> Result<Vec<ReportRecord>, StoreError> {
+        self.reports_where("WHERE ?1 = ?1", 0, limit)
+    }
+
+    /// Reports matching `filter` (on `?1` = `arg`), newest period first.
+    fn reports_where(
+        &self,
+        filter: &str,
+        arg: i64,
+        limit: usize,
+    ) -> Result<Vec<ReportRecord>, StoreError> {
         let conn = self.conn.lock().unwrap();
-        let mut stmt = conn.prepare_cached(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT kind, period_start, period_end, incidents, items, markdown_path, html_path, created_at
-             FROM reports ORDER BY period_end DESC LIMIT ?1",
-        )?;
+             FROM reports {filter} ORDER BY period_end DESC LIMIT ?2"
+        ))?;
         let rows = stmt
-            .query_map([limit as i64], |r| {
+            .query_map(params![arg, limit as i64], |r| {
                 Ok(ReportRecord {
                     kind: ReportKind::parse(&r.get::<_, String>(0)?).unwrap_or(ReportKind::Daily),
                     period_start: from_ts(r.get(1)?),

@@ -105,7 +105,7 @@ pub(crate) fn parse_user_dict(file: &Path, text: &str) -> (Vec<UserWord>, Vec<Co
     let mut words = Vec::new();
     let mut errors = Vec::new();
     for (start, content) in lines(text) {
-        let mut fields = content.split([' ', '\t']).filter(|f| !f.is_empty());
+        let mut fields = content.trim().split([' ', '\t']).filter(|f| !f.is_empty());
         let word = fields.next().unwrap_or_default().to_string();
         let freq = match fields.next() {
             None => None,
@@ -190,8 +190,7 @@ mod tests {
 
     #[test]
     fn user_dictionaries_read_jieba_lines_and_name_bad_frequencies() {
-        let text =
-            "# 游戏\n和平精英 2000 nz\n王者荣耀\n\n青山区\t9x\n凯特琳 nz\n临江 99999999999\n";
+        let text = "\u{feff}# 游戏\n和平精英 2000 nz\n王者荣耀\n\n青山区\t9x\n\u{3000}凯特琳 nz\n临江 99999999999\n";
         let (words, errors) = parse_user_dict(Path::new("dict.txt"), text);
         assert_eq!(
             words,

@@ -1122,6 +1122,9 @@ async fn report_daily(path: Option<PathBuf>, at: Option<String>, send: bool) -> 
                 .with_timezone(&Utc)
         }
     };
+    if period_end > Utc::now() {
+        bail!("--at is in the future: a report covers a period that has ended");
+    }
     let alerter = report_alerter(&config, send)?;
     let (r, queued) = tokio::task::spawn_blocking(move || {
         if send {
@@ -1141,7 +1144,7 @@ async fn report_daily(path: Option<PathBuf>, at: Option<String>, send: bool) -> 
         r.html_path
     );
     if send && queued == 0 {
-        println!("this period's report was written before: not sent again");
+        println!("this period's report was queued for these channels before: not queued again");
     } else if send {
         println!("queued for {queued} channel(s) in the outbox; the running alerter delivers it");
     }
