@@ -22,7 +22,7 @@ mod worker;
 
 pub use analyzer::{Analyzer, Segmenter, StageTimes};
 pub use rules::{Explanation, MatchDoc, RuleSet};
-pub use worker::{AnalyzerMetrics, run_analyzer};
+pub use worker::{AnalyzerMetrics, RAW_KIND, run_analyzer};
 
 #[cfg(test)]
 mod rule_tests;

@@ -414,3 +414,181 @@ pub mod index {
         Some(kb / 1024.0)
     }
 }
+
+/// `yuqing bench pipeline`: items through every stage of the embedded
+/// pipeline (analysis, index, alerts, on the in-process bus) against the
+/// analysis alone of the same items, in one run; then the latency from an
+/// item's arrival to its being searchable and alerted on.
+pub mod pipeline {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use anyhow::{Context, Result};
+    use chrono::Utc;
+    use tokio_util::sync::CancellationToken;
+    use yuqing_bus::{Bus, InProcessBus, Topics};
+    use yuqing_model::{Envelope, Item};
+
+    use super::{Doc, Throughput, item};
+    use crate::pipeline;
+
+    /// What the benchmark measured.
+    #[derive(Debug, Clone)]
+    pub struct PipelineBench {
+        /// The analysis alone, one thread: the baseline.
+        pub analysis: Throughput,
+        /// Published on `items.raw` to analyzed, committed to the index and
+        /// recorded by the alerter.
+        pub pipeline: Throughput,
+        /// Arrival to searchable and alerted, for items arriving one at a
+        /// time at `rate` a second.
+        pub latencies: Vec<Duration>,
+        pub rate: f64,
+        /// The index's commit interval, which bounds the latency.
+        pub commit_every_secs: u64,
+        pub incidents: usize,
+    }
+
+    /// The `n`-th item: the corpus's texts in turn, each with an id and
+    /// URL of its own, published now.
+    fn nth(docs: &[Doc], n: usize) -> Item {
+        let mut it = item(&docs[n % docs.len()]);
+        it.id = format!("bench-{n}");
+        it.url = format!("https://bench.example/{n}");
+        it.published_at = Some(Utc::now());
+        it
+    }
+
+    /// Runs `n` items through the pipeline as fast as it takes them, then
+    /// `paced` more at `rate` a second, in a fresh data directory under
+    /// `dir` with the benchmark's rules and lexicon.
+    pub async fn run(
+        docs: &[Doc],
+        dir: &std::path::Path,
+        n: usize,
+        paced: usize,
+        rate: f64,
+    ) -> Result<PipelineBench> {
+        super::analyzer_for(docs, dir)?;
+        std::fs::write(
+            dir.join("main.toml"),
+            format!(
+                "data_dir = {:?}\n[analysis]\nlexicons = [\"lexicon.txt\"]\n[alert]\nmin_level = \"blue\"\n",
+                dir.join("data").display().to_string()
+            ),
+        )?;
+        let config = yuqing_config::Loader::default()
+            .load(&dir.join("main.toml"))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let registry = prometheus::Registry::new();
+        let (analyzer, _) = pipeline::load_analyzer(&config).await?;
+
+        // The baseline: the same items analyzed one after another.
+        let bytes: usize = (0..n)
+            .map(|i| {
+                let d = &docs[i % docs.len()];
+                d.title.len() + d.text.len()
+            })
+            .sum();
+        let items: Vec<Item> = (0..n).map(|i| nth(docs, i)).collect();
+        let a = analyzer.clone();
+        let analysis = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let mut hits = 0;
+            for it in items {
+                hits += a.analyze(it).hits.len();
+            }
+            std::hint::black_box(hits);
+            started.elapsed()
+        })
+        .await?;
+
+        let (index, writer) = pipeline::open_index(&config, &analyzer)?;
+        let (alerter, store) =
+            pipeline::open_alerter(&config, "http://127.0.0.1".into(), &registry)?;
+        let s = &config.settings;
+        let bus = InProcessBus::new(s.bus.capacity);
+        let topics = Topics::with_prefix(&s.bus.topic_prefix);
+        bus.declare(&topics.items_raw, &["analyzer"]);
+        bus.declare(&topics.items_analyzed, &["indexer", "alerter"]);
+        bus.declare(&topics.items_dead, &["alerter"]);
+        bus.declare(&topics.sources_status, &["alerter"]);
+        let dyn_bus: Arc<dyn Bus> = Arc::new(bus.clone());
+        let stop = CancellationToken::new();
+        let tasks = vec![
+            pipeline::spawn_analyzer(&dyn_bus, &topics, &analyzer, &registry, &stop),
+            pipeline::spawn_indexer(&dyn_bus, &topics, &index, writer, &config, &registry, &stop),
+            pipeline::spawn_alerter(&dyn_bus, &topics, &alerter, &stop),
+        ];
+
+        // As fast as the stages take them: the bus's capacity holds the
+        // publisher back.
+        let started = Instant::now();
+        let mut receipts = Vec::with_capacity(n);
+        for i in 0..n {
+            let it = nth(docs, i);
+            let key = it.id.clone();
+            let payload = Envelope::new(yuqing_analysis::RAW_KIND, it).to_bytes();
+            receipts.push(bus.publish(&topics.items_raw, &key, payload).await?);
+        }
+        for r in receipts {
+            r.durable().await.context("an item was not processed")?;
+        }
+        let whole = started.elapsed();
+
+        // One at a time: how long until an item is searchable and alerted.
+        let mut waiting = Vec::with_capacity(paced);
+        let paced_start = Instant::now();
+        for j in 0..paced {
+            let due = paced_start + Duration::from_secs_f64(j as f64 / rate);
+            tokio::time::sleep_until(due.into()).await;
+            let it = nth(docs, n + j);
+            let key = it.id.clone();
+            let payload = Envelope::new(yuqing_analysis::RAW_KIND, it).to_bytes();
+            let at = Instant::now();
+            let receipt = bus.publish(&topics.items_raw, &key, payload).await?;
+            waiting.push(tokio::spawn(async move {
+                receipt.durable().await.map(|_| at.elapsed())
+            }));
+        }
+        let mut latencies = Vec::with_capacity(paced);
+        for w in waiting {
+            latencies.push(w.await?.context("an item was not processed")?);
+        }
+        latencies.sort();
+        stop.cancel();
+        for t in tasks {
+            let _ = t.await;
+        }
+        anyhow::ensure!(
+            index.num_docs() as usize == n + paced,
+            "the index holds {} of {} items",
+            index.num_docs(),
+            n + paced
+        );
+        Ok(PipelineBench {
+            analysis: Throughput {
+                docs: n,
+                bytes,
+                elapsed: analysis,
+            },
+            pipeline: Throughput {
+                docs: n,
+                bytes,
+                elapsed: whole,
+            },
+            latencies,
+            rate,
+            commit_every_secs: s.index.commit_every_secs,
+            incidents: store.incidents(1_000_000)?.len(),
+        })
+    }
+
+    /// The `q` quantile of sorted `v`.
+    pub fn quantile(v: &[Duration], q: f64) -> Duration {
+        if v.is_empty() {
+            return Duration::ZERO;
+        }
+        v[((v.len() - 1) as f64 * q).round() as usize]
+    }
+}

@@ -177,6 +177,24 @@ enum BenchKind {
         #[arg(long, default_value_t = 1)]
         threads: usize,
     },
+    /// Items through every stage of the embedded pipeline (analysis, index,
+    /// alerts) against the analysis alone, then the latency from arrival to
+    /// searchable and alerted.
+    Pipeline {
+        /// One text a line (or `label<TAB>text`), or a reprint test set's
+        /// folder; default: the sample site's items.
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+        /// Items run through as fast as the pipeline takes them.
+        #[arg(long, default_value_t = 20_000)]
+        items: usize,
+        /// Items then sent one at a time, for the latency.
+        #[arg(long, default_value_t = 200)]
+        paced: usize,
+        /// Items a second while measuring the latency.
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+    },
     /// Pairwise precision and recall of reprint events on a reprint test
     /// set: base articles reprinted with other page furniture, edited
     /// leads, added 来源/编辑 lines and trailers.
@@ -319,7 +337,12 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,
-        Command::Demo { .. } | Command::Analyze { .. } | Command::Search { .. }
+        Command::Demo { .. }
+            | Command::Analyze { .. }
+            | Command::Search { .. }
+            | Command::Bench {
+                what: BenchKind::Pipeline { .. }
+            }
     );
     // html5ever reports every quirk of real-world HTML as a warning.
     init_tracing(if quiet {
@@ -427,6 +450,15 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Bench {
             what: BenchKind::Extraction { data, chars, pages },
         } => bench_extraction(&data, chars, pages),
+        Command::Bench {
+            what:
+                BenchKind::Pipeline {
+                    corpus,
+                    items,
+                    paced,
+                    rate,
+                },
+        } => bench_pipeline(corpus, items, paced, rate).await,
         Command::Bench {
             what:
                 BenchKind::Reprints {
@@ -1361,6 +1393,62 @@ async fn rules_test(
         Some(_) if !explanations.iter().any(|e| e.fired) => ExitCode::FAILURE,
         _ => ExitCode::SUCCESS,
     })
+}
+
+async fn bench_pipeline(
+    corpus: Option<PathBuf>,
+    items: usize,
+    paced: usize,
+    rate: f64,
+) -> Result<ExitCode> {
+    use yuqing::bench;
+    anyhow::ensure!(
+        items > 0 && rate > 0.0,
+        "--items and --rate must be above 0"
+    );
+    let (docs, name) = match &corpus {
+        Some(p) => (bench::corpus_file(p)?, p.display().to_string()),
+        None => (
+            bench::sample_corpus(),
+            "the sample site's items".to_string(),
+        ),
+    };
+    println!(
+        "corpus: {name} ({} texts); {items} items, then {paced} at {rate}/s",
+        docs.len()
+    );
+    println!(
+        "analysis: {} rules, {} lexicon words; index and alerts in a fresh data directory",
+        bench::RULES,
+        bench::LEXICON_WORDS
+    );
+    let dir = tempfile::tempdir()?;
+    let b = bench::pipeline::run(&docs, dir.path(), items, paced, rate).await?;
+    println!("{:<44} {:>10} {:>8}", "", "docs/s", "MB/s");
+    for (label, t) in [
+        ("analysis alone, one thread (baseline)", &b.analysis),
+        ("whole pipeline (analyze, index, alert)", &b.pipeline),
+    ] {
+        println!("{label:<44} {:>10.0} {:>8.2}", t.docs_per_s(), t.mb_per_s());
+    }
+    println!(
+        "ratio: the whole pipeline runs at {:.2} of the analysis alone ({} incidents opened)",
+        b.pipeline.docs_per_s() / b.analysis.docs_per_s().max(1e-9),
+        b.incidents
+    );
+    if !b.latencies.is_empty() {
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "latency, arrival to searchable and alerted ({} items at {}/s; the index commits every {} s): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            b.latencies.len(),
+            b.rate,
+            b.commit_every_secs,
+            ms(bench::pipeline::quantile(&b.latencies, 0.5)),
+            ms(bench::pipeline::quantile(&b.latencies, 0.99)),
+            ms(*b.latencies.last().unwrap_or(&std::time::Duration::ZERO)),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn bench_analysis(corpus: Option<PathBuf>, seconds: f64) -> Result<ExitCode> {

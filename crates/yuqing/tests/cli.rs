@@ -424,6 +424,35 @@ fn bench_analysis_compares_with_plain_segmentation() {
     assert!(!out.contains("(0 rule hits"), "{out}");
 }
 
+#[test]
+fn bench_pipeline_runs_items_through_every_stage() {
+    let (ok, out, err) = run(yuqing().args([
+        "bench", "pipeline", "--items", "300", "--paced", "4", "--rate", "20",
+    ]));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("analysis alone, one thread (baseline)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("whole pipeline (analyze, index, alert)"),
+        "{out}"
+    );
+    let ratio: f64 = out
+        .split("runs at ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(ratio > 0.0, "{out}");
+    assert!(
+        out.contains("latency, arrival to searchable and alerted (4 items"),
+        "{out}"
+    );
+    // The rules fire, so the alerter has work to do.
+    assert!(!out.contains("(0 incidents opened)"), "{out}");
+}
+
 fn sentiment_data() -> Option<std::path::PathBuf> {
     let dir = std::env::var_os("YUQING_SENTIMENT_DATA")
         .map(std::path::PathBuf::from)
