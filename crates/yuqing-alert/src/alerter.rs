@@ -343,7 +343,8 @@ impl Alerter {
                 let m = Message {
                     channel: id.clone(),
                     route: "report".into(),
-                    level: Level::Blue,
+                    // A template's `{level}` says how bad the worst of it is.
+                    level: report.level.unwrap_or(Level::Blue),
                     incidents: Vec::new(),
                     mentions: Vec::new(),
                     console_url: console.to_string(),

@@ -335,6 +335,8 @@ pub fn webhook_body(m: &Message, now: DateTime<Utc>) -> Value {
             "receiver": m.channel,
             "report": {
                 "kind": r.kind.as_str(),
+                // The most severe level of its incidents (blue for none).
+                "level": m.level.as_str(),
                 "title": r.title,
                 "period_start": r.period_start.to_rfc3339(),
                 "period_end": r.period_end.to_rfc3339(),

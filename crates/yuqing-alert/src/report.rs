@@ -38,6 +38,10 @@ pub struct Report {
     pub brief: String,
     pub incidents: u64,
     pub items: u64,
+    /// The most severe level among its incidents (none for a nil report).
+    pub level: Option<yuqing_model::Level>,
+    /// The incident a special report is about.
+    pub incident: Option<i64>,
 }
 
 /// Hot words a report lists.
@@ -236,6 +240,8 @@ pub fn build_report(
         brief,
         incidents: incidents.len() as u64,
         items: counts.iter().map(|(_, n)| n).sum(),
+        level: incidents.iter().map(|i| i.level).max(),
+        incident: None,
     })
 }
 
@@ -387,6 +393,8 @@ pub fn build_incident_report(
         brief: env.get_template("incident_brief.md")?.render(&ctx)?,
         incidents: 1,
         items: links.len() as u64,
+        level: Some(i.level),
+        incident: Some(id),
     }))
 }
 
@@ -409,8 +417,9 @@ pub fn write_report(dir: &Path, tz: Tz, report: &Report) -> Result<ReportRecord,
         // Special reports are written on request, several a minute at
         // times: each keeps its own file.
         ReportKind::Special => format!(
-            "{}-{}",
+            "{}-{}-{}",
             report.kind.as_str(),
+            report.incident.unwrap_or_default(),
             report
                 .period_end
                 .with_timezone(&tz)

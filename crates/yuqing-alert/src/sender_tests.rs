@@ -1073,6 +1073,7 @@ async fn the_daily_report_reaches_every_channel_it_is_sent_to() {
     assert_eq!(hook.accepted[0]["kind"], "report");
     assert_eq!(hook.accepted[0]["report"]["kind"], "daily");
     assert_eq!(hook.accepted[0]["report"]["incidents"], 1);
+    assert_eq!(hook.accepted[0]["report"]["level"], "red");
     assert_eq!(hook.accepted[0]["report"]["url"], link.as_str());
     let sms = seen[4].lock().unwrap();
     assert_eq!(sms.accepted.len(), 2);

@@ -292,6 +292,7 @@ fn demo_runs_offline_for_a_duration_and_summarizes() {
         "{out}"
     );
     let md = out.lines().find(|l| l.ends_with(".md")).unwrap();
+    assert!(md.contains("/special-1-"), "named after its incident: {md}");
     let md = std::fs::read_to_string(md).unwrap();
     assert!(
         md.contains("（专报）") && md.contains("## 处置经过"),
