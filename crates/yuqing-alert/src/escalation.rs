@@ -71,7 +71,7 @@ pub struct Message {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MessageReport {
     pub kind: yuqing_model::ReportKind,
-    /// `舆情监测日报（2026-11-27 08:30）`.
+    /// `舆情监测（日报，2026-11-27 08:30）`.
     pub title: String,
     pub period_start: DateTime<Utc>,
     pub period_end: DateTime<Utc>,

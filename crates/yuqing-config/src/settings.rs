@@ -614,7 +614,7 @@ fn default_report_dir() -> PathBuf {
     PathBuf::from("reports")
 }
 fn default_report_title() -> String {
-    "舆情日报".into()
+    "舆情监测".into()
 }
 
 impl Default for ReportConfig {
