@@ -109,7 +109,8 @@ impl Alerter {
             report: s.report.clone(),
             report_dir: s.data_dir.join(&s.report.dir),
             tz: config.timezone(),
-            console_url,
+            // Links are built as `{console}/…`.
+            console_url: console_url.trim_end_matches('/').to_string(),
             channels: s
                 .alert
                 .webhook
@@ -228,10 +229,15 @@ impl Alerter {
         period_end: DateTime<Utc>,
         send: bool,
     ) -> Result<(ReportRecord, usize), ReportError> {
-        let report = build_report(&self.store, &self.report, self.tz, period_end)?;
         // A period written before keeps its files: the console serves
-        // them, and they are what was delivered.
-        let record = match self.store.report_at(period_end)? {
+        // them, and they are what was delivered. Without sending there is
+        // nothing more to do for it.
+        let written = self.store.report_at(period_end)?;
+        if let (Some(r), false) = (&written, send) {
+            return Ok((r.clone(), 0));
+        }
+        let report = build_report(&self.store, &self.report, self.tz, period_end)?;
+        let record = match written {
             Some(r) => r,
             None => write_report(&self.report_dir, self.tz, &report)?,
         };
@@ -242,7 +248,7 @@ impl Alerter {
                 report.kind.zh(),
                 period_end.with_timezone(&self.tz).format("%Y-%m-%d %H:%M")
             );
-            let console = self.console_url.trim_end_matches('/');
+            let console = &self.console_url;
             let link = format!("{console}/reports/{}", period_end.timestamp());
             self.report_deliveries(&report, title, link)
         } else {
@@ -281,7 +287,7 @@ impl Alerter {
         let record = write_report(&self.report_dir, self.tz, &report)?;
         let mut queued = 0;
         if send {
-            let console = self.console_url.trim_end_matches('/');
+            let console = &self.console_url;
             let title = format!("{}（专报）：{}", self.report.title, self.title_of(id));
             let link = format!("{console}/incidents/{id}/report");
             let deliveries = self.report_deliveries(&report, title, link);
@@ -320,7 +326,7 @@ impl Alerter {
         title: String,
         link: String,
     ) -> Vec<(String, String, String)> {
-        let console = self.console_url.trim_end_matches('/');
+        let console = &self.console_url;
         let r = MessageReport {
             kind: report.kind,
             title,

@@ -203,7 +203,7 @@ pub fn build_report(
         generated => local(Utc::now()),
         total_items => counts.iter().map(|(_, n)| n).sum::<u64>(),
         by_source_type => minijinja::value::Serde(counts.iter().map(|(t, n)| SourceCount {
-            name: SourceType::parse(t).map_or_else(|| t.clone(), |s| s.zh().to_string()),
+            name: source_type_zh(t),
             count: *n,
         }).collect::<Vec<_>>()),
         incidents => minijinja::value::Serde(&rows),
@@ -243,6 +243,12 @@ pub fn build_report(
         level: incidents.iter().map(|i| i.level).max(),
         incident: None,
     })
+}
+
+/// A stored source type in Chinese (`forum` → 论坛), or as stored when it
+/// is not one.
+fn source_type_zh(t: &str) -> String {
+    SourceType::parse(t).map_or_else(|| t.to_string(), |s| s.zh().to_string())
 }
 
 /// What happened to an incident, in the words of the timeline.
@@ -312,15 +318,13 @@ pub fn build_incident_report(
         .enumerate()
         .map(|(n, l)| (l.item_id.as_str(), n + 1))
         .collect();
-    let type_zh =
-        |t: &str| SourceType::parse(t).map_or_else(|| t.to_string(), |s| s.zh().to_string());
     let items: Vec<ChainRow> = links
         .iter()
         .map(|l| ChainRow {
             published: local(l.published_at),
             site_md: md_escape(&l.site),
             site: l.site.clone(),
-            source_type: type_zh(&l.source_type),
+            source_type: source_type_zh(&l.source_type),
             title_md: md_escape(&l.title),
             title: l.title.clone(),
             url: sanitize_url(&l.url),
@@ -332,7 +336,7 @@ pub fn build_incident_report(
         .collect();
     let mut by_type: Vec<SourceCount> = Vec::new();
     for l in &links {
-        let name = type_zh(&l.source_type);
+        let name = source_type_zh(&l.source_type);
         match by_type.iter_mut().find(|c| c.name == name) {
             Some(c) => c.count += 1,
             None => by_type.push(SourceCount { name, count: 1 }),
