@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -399,6 +399,35 @@ impl Alerter {
             return Ok(None);
         }
         self.send_report(due).map(|(r, _)| Some(r))
+    }
+
+    /// The daily (or nil) report for the 24 hours ending at `period_end`,
+    /// built from the store as it is now, written nowhere.
+    pub fn build_report(&self, period_end: DateTime<Utc>) -> Result<Report, ReportError> {
+        build_report(&self.store, &self.report, self.tz, period_end)
+    }
+
+    /// The special report of incident `id` as it stands at `now`, written
+    /// nowhere; `None` when there is no such incident.
+    pub fn build_special_report(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Report>, ReportError> {
+        crate::report::build_incident_report(&self.store, &self.report, self.tz, id, now)
+    }
+
+    /// When `report.schedule` writes the report of local date `date`: its
+    /// first time that day. `None` when it writes none that day (or the
+    /// schedule does not parse).
+    pub fn report_time_on(&self, date: chrono::NaiveDate) -> Option<DateTime<Utc>> {
+        let cron: croner::Cron = self.report.schedule.parse().ok()?;
+        let midnight = self
+            .tz
+            .from_local_datetime(&date.and_hms_opt(0, 0, 0)?)
+            .earliest()?;
+        let at = cron.find_next_occurrence(&midnight, true).ok()?;
+        (at.date_naive() == date).then(|| at.with_timezone(&Utc))
     }
 
     fn next_report_time(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {

@@ -15,6 +15,7 @@ mod alerter;
 pub mod channels;
 mod duty;
 mod escalation;
+pub mod export;
 mod metrics;
 mod notify;
 mod report;

@@ -602,6 +602,15 @@ pub struct ReportConfig {
     /// one finally fails.
     #[serde(default)]
     pub send_to: Vec<String>,
+    /// Font families PDF reports are set in, tried in this order before
+    /// the usual Chinese families (Noto Sans CJK SC, Source Han Sans SC,
+    /// WenQuanYi Micro Hei, ...); each must be installed or in `font_dirs`.
+    #[serde(default)]
+    pub fonts: Vec<String>,
+    /// Directories searched for fonts for PDF reports, besides the
+    /// system's.
+    #[serde(default)]
+    pub font_dirs: Vec<PathBuf>,
 }
 
 fn default_schedule() -> String {
@@ -625,6 +634,8 @@ impl Default for ReportConfig {
             dir: default_report_dir(),
             title: default_report_title(),
             send_to: Vec::new(),
+            fonts: Vec::new(),
+            font_dirs: Vec::new(),
         }
     }
 }

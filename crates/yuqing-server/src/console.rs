@@ -364,9 +364,81 @@ pub(crate) async fn home(
     )
 }
 
+/// `?format=` of a report's page: `html` (the default), `md`, `docx` or
+/// `pdf`, the last two as downloads.
+#[derive(serde::Deserialize)]
+pub(crate) struct ReportFormatParam {
+    format: Option<String>,
+}
+
+/// A report in the format asked for, from its Markdown and HTML; `name`
+/// names the downloaded file.
+async fn report_in(
+    cfg: &yuqing_config::ReportConfig,
+    format: Option<&str>,
+    markdown: String,
+    html: String,
+    name: String,
+) -> Response {
+    use axum::http::header;
+    use yuqing_alert::export::{self, PdfFonts, ReportFormat};
+    let format = match format.map(ReportFormat::parse) {
+        None => ReportFormat::Html,
+        Some(Some(f)) => f,
+        Some(None) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "format: expected html, md, docx or pdf",
+            )
+                .into_response();
+        }
+    };
+    let (fonts, preferred) = (cfg.font_dirs.clone(), cfg.fonts.clone());
+    let made = tokio::task::spawn_blocking(move || match format {
+        ReportFormat::Html => Ok(html.into_bytes()),
+        ReportFormat::Markdown => Ok(markdown.into_bytes()),
+        ReportFormat::Docx => export::docx(&markdown),
+        ReportFormat::Pdf => PdfFonts::load(&fonts, &preferred)
+            .and_then(|f| export::pdf(&markdown, &f))
+            .map(|pdf| pdf.bytes),
+    })
+    .await;
+    let bytes = match made {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let content_type = match format {
+        ReportFormat::Html => "text/html; charset=utf-8",
+        ReportFormat::Markdown => "text/markdown; charset=utf-8",
+        ReportFormat::Docx => {
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        }
+        ReportFormat::Pdf => "application/pdf",
+    };
+    let mut headers = vec![(header::CONTENT_TYPE, content_type.to_string())];
+    if matches!(format, ReportFormat::Docx | ReportFormat::Pdf) {
+        headers.push((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}.{}\"", format.extension()),
+        ));
+    }
+    let mut resp = bytes.into_response();
+    for (k, v) in headers {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&v) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp
+}
+
 /// A report from the report log, by its period end (Unix seconds). Only
 /// files the log names are served, never a path from the request.
-pub(crate) async fn report(State(st): State<AppState>, Path(period_end): Path<i64>) -> Response {
+pub(crate) async fn report(
+    State(st): State<AppState>,
+    Path(period_end): Path<i64>,
+    Query(q): Query<ReportFormatParam>,
+) -> Response {
     let store = st.alerts.clone();
     let found = tokio::task::spawn_blocking(move || {
         let list = store.reports(10_000)?;
@@ -377,14 +449,31 @@ pub(crate) async fn report(State(st): State<AppState>, Path(period_end): Path<i6
     })
     .await;
     match found {
-        Ok(Ok(Some(r))) => match tokio::fs::read_to_string(&r.html_path).await {
-            Ok(html) => Html(html).into_response(),
-            Err(e) => (
-                StatusCode::NOT_FOUND,
-                format!("report file {}: {e}", r.html_path),
-            )
-                .into_response(),
-        },
+        Ok(Ok(Some(r))) => {
+            let read = |p: String| async move {
+                tokio::fs::read_to_string(&p)
+                    .await
+                    .map_err(|e| format!("report file {p}: {e}"))
+            };
+            let files = match q.format.as_deref() {
+                // The HTML page alone needs no Markdown.
+                None | Some("html") => read(r.html_path.clone()).await.map(|h| (String::new(), h)),
+                _ => read(r.markdown_path.clone())
+                    .await
+                    .map(|m| (m, String::new())),
+            };
+            match files {
+                Ok((markdown, html)) => {
+                    let name = std::path::Path::new(&r.markdown_path)
+                        .file_stem()
+                        .and_then(|s| s.to_str())
+                        .unwrap_or("report")
+                        .to_string();
+                    report_in(&st.report, q.format.as_deref(), markdown, html, name).await
+                }
+                Err(e) => (StatusCode::NOT_FOUND, e).into_response(),
+            }
+        }
         Ok(Ok(None)) => (StatusCode::NOT_FOUND, "no such report").into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
@@ -392,18 +481,22 @@ pub(crate) async fn report(State(st): State<AppState>, Path(period_end): Path<i6
 }
 
 /// The special report (专报) of an incident, as it stands now.
-pub(crate) async fn special_report(State(st): State<AppState>, Path(id): Path<i64>) -> Response {
-    let cfg = yuqing_config::ReportConfig {
-        title: st.report_title.clone(),
-        ..Default::default()
-    };
+pub(crate) async fn special_report(
+    State(st): State<AppState>,
+    Path(id): Path<i64>,
+    Query(q): Query<ReportFormatParam>,
+) -> Response {
+    let cfg = st.report.clone();
     let (store, tz) = (st.alerts.clone(), st.timezone);
     let built = tokio::task::spawn_blocking(move || {
         yuqing_alert::build_incident_report(&store, &cfg, tz, id, chrono::Utc::now())
     })
     .await;
     match built {
-        Ok(Ok(Some(r))) => axum::response::Html(r.html).into_response(),
+        Ok(Ok(Some(r))) => {
+            let name = format!("special-{id}");
+            report_in(&st.report, q.format.as_deref(), r.markdown, r.html, name).await
+        }
         Ok(Ok(None)) => (StatusCode::NOT_FOUND, format!("no incident {id}")).into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),

@@ -37,8 +37,9 @@ pub struct AppState {
     /// `alert.timezone`: the console's times, histogram days and backtest
     /// days are in it.
     pub timezone: chrono_tz::Tz,
-    /// `report.title`, which heads special reports.
-    pub report_title: String,
+    /// `[report]`: the title that heads special reports, and the fonts of
+    /// reports downloaded as PDF.
+    pub report: yuqing_config::ReportConfig,
 }
 
 /// Seconds east of UTC of `tz` at `at`.

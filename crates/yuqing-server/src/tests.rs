@@ -54,7 +54,10 @@ fn state(dir: &std::path::Path) -> AppState {
         rules: Default::default(),
         duty: None,
         timezone: chrono_tz::Asia::Shanghai,
-        report_title: "舆情专报测试".into(),
+        report: yuqing_config::ReportConfig {
+            title: "舆情专报测试".into(),
+            ..Default::default()
+        },
     }
 }
 
@@ -365,6 +368,31 @@ async fn hot_words_for_any_window_and_reprint_chains() {
     );
     assert!(body.contains("&lt;script&gt;首发"), "{body}");
     assert!(!body.contains("<script>首发"));
+    // As a Word document to download, and an unknown format refused.
+    let resp = app(st.clone())
+        .oneshot(
+            Request::get(format!("/incidents/{}/report?format=docx", incident.id))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let disposition = resp.headers()["content-disposition"].to_str().unwrap();
+    assert_eq!(
+        disposition,
+        format!("attachment; filename=\"special-{}.docx\"", incident.id)
+    );
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert!(bytes.starts_with(b"PK"));
+    let (s, body) = get(
+        app(st.clone()),
+        &format!("/incidents/{}/report?format=odt", incident.id),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     let (s, _) = get(app(st), "/incidents/999999/report").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }

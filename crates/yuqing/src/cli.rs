@@ -304,6 +304,20 @@ enum RulesKind {
     },
 }
 
+/// Where a report goes and in what format.
+#[derive(clap::Args)]
+struct ReportOutput {
+    /// md, html, docx or pdf. Without `--out`, the report's Markdown and
+    /// HTML go to the reports directory as always, and a DOCX or PDF beside
+    /// them; with `--out`, the format defaults to the file's extension.
+    #[arg(long)]
+    format: Option<String>,
+    /// Write the report in that one format to this file (`-`: standard
+    /// output) instead of the reports directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum ReportKind {
     /// The daily report (a nil report when nothing reached the threshold)
@@ -312,11 +326,32 @@ enum ReportKind {
         #[arg(long, short, env = "YUQING_CONFIG")]
         config: Option<PathBuf>,
         /// End of the period, `YYYY-MM-DD HH:MM` in the configured time zone.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "date")]
         at: Option<String>,
+        /// The report of this day, `YYYY-MM-DD`: the period ending when
+        /// `report.schedule` writes it that day.
+        #[arg(long)]
+        date: Option<String>,
+        #[command(flatten)]
+        output: ReportOutput,
         /// Also deliver it to the `report.send_to` channels: queued in the
         /// outbox of the data directory's alert.db, which the running
         /// alerter (or the next to start) sends.
+        #[arg(long)]
+        send: bool,
+    },
+    /// The nil report (零报告) of a period in which no incident reached
+    /// `report.min_level`: as `daily`, but refused (exit 1) when the period
+    /// has incidents to report.
+    Nil {
+        #[arg(long, short, env = "YUQING_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long, conflicts_with = "date")]
+        at: Option<String>,
+        #[arg(long)]
+        date: Option<String>,
+        #[command(flatten)]
+        output: ReportOutput,
         #[arg(long)]
         send: bool,
     },
@@ -327,6 +362,8 @@ enum ReportKind {
         id: i64,
         #[arg(long, short, env = "YUQING_CONFIG")]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        output: ReportOutput,
         /// Also deliver it to the `report.send_to` channels (see `daily`).
         #[arg(long)]
         send: bool,
@@ -437,11 +474,34 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
                 },
         } => rules_backtest(config, rule, query, since, until, examples, json).await,
         Command::Report {
-            kind: ReportKind::Daily { config, at, send },
-        } => report_daily(config, at, send).await,
+            kind:
+                ReportKind::Daily {
+                    config,
+                    at,
+                    date,
+                    output,
+                    send,
+                },
+        } => report_daily(config, (at, date), output, send, false).await,
         Command::Report {
-            kind: ReportKind::Incident { id, config, send },
-        } => report_incident(config, id, send).await,
+            kind:
+                ReportKind::Nil {
+                    config,
+                    at,
+                    date,
+                    output,
+                    send,
+                },
+        } => report_daily(config, (at, date), output, send, true).await,
+        Command::Report {
+            kind:
+                ReportKind::Incident {
+                    id,
+                    config,
+                    output,
+                    send,
+                },
+        } => report_incident(config, id, output, send).await,
         Command::Extract {
             target,
             json,
@@ -1122,30 +1182,169 @@ fn report_alerter(config: &Config, send: bool) -> Result<yuqing_alert::Alerter> 
     ))
 }
 
-async fn report_incident(path: Option<PathBuf>, id: i64, send: bool) -> Result<ExitCode> {
-    let config = load_config(path.as_deref())?;
-    let alerter = report_alerter(&config, send)?;
-    let Some((r, queued)) =
-        tokio::task::spawn_blocking(move || alerter.special_report(id, Utc::now(), send)).await??
-    else {
-        bail!("no incident {id}");
+/// The format asked for, by name or by the `--out` file's extension.
+fn report_format(output: &ReportOutput) -> Result<Option<yuqing_alert::export::ReportFormat>> {
+    use yuqing_alert::export::ReportFormat;
+    if let Some(f) = &output.format {
+        return ReportFormat::parse(f)
+            .map(Some)
+            .with_context(|| format!("--format `{f}`: expected md, html, docx or pdf"));
+    }
+    Ok(match output.out.as_deref() {
+        None => None,
+        Some(p) if p == Path::new("-") => Some(ReportFormat::Markdown),
+        Some(p) => Some(
+            p.extension()
+                .and_then(|e| e.to_str())
+                .and_then(ReportFormat::parse)
+                .unwrap_or(ReportFormat::Markdown),
+        ),
+    })
+}
+
+/// The report in `format`, from its Markdown and HTML.
+fn render_report(
+    config: &Config,
+    format: yuqing_alert::export::ReportFormat,
+    markdown: &str,
+    html: &str,
+) -> Result<Vec<u8>> {
+    use yuqing_alert::export::{self, PdfFonts, ReportFormat};
+    Ok(match format {
+        ReportFormat::Markdown => markdown.as_bytes().to_vec(),
+        ReportFormat::Html => html.as_bytes().to_vec(),
+        ReportFormat::Docx => export::docx(markdown)?,
+        ReportFormat::Pdf => {
+            let r = &config.settings.report;
+            let fonts = PdfFonts::load(&r.font_dirs, &r.fonts)?;
+            let pdf = export::pdf(markdown, &fonts)?;
+            if !pdf.missing.is_empty() {
+                eprintln!(
+                    "warning: no font has {}: they show as empty boxes (add a font that has them to report.fonts or report.font_dirs)",
+                    pdf.missing
+                        .iter()
+                        .map(|c| format!("「{c}」 U+{:04X}", *c as u32))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            pdf.bytes
+        }
+    })
+}
+
+/// Writes `bytes` to `path` whole or not at all (`-`: standard output).
+fn write_out(path: &Path, bytes: &[u8]) -> Result<()> {
+    if path == Path::new("-") {
+        let mut out = std::io::stdout().lock();
+        out.write_all(bytes)?;
+        return Ok(out.flush()?);
+    }
+    let tmp = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("report"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// After a report is written to the reports directory: its DOCX or PDF
+/// beside it, when asked for. Returns the file written.
+fn report_beside(
+    config: &Config,
+    format: Option<yuqing_alert::export::ReportFormat>,
+    record: &yuqing_model::ReportRecord,
+) -> Result<Option<PathBuf>> {
+    use yuqing_alert::export::ReportFormat;
+    let Some(format @ (ReportFormat::Docx | ReportFormat::Pdf)) = format else {
+        return Ok(None);
     };
-    println!(
-        "special report (专报) of incident {id}, {} items\n{}\n{}",
-        r.items, r.markdown_path, r.html_path
-    );
-    if send {
-        println!("queued for {queued} channel(s) in the outbox; the running alerter delivers it");
+    let read = |p: &str| std::fs::read_to_string(p).with_context(|| format!("cannot read {p}"));
+    let markdown = read(&record.markdown_path)?;
+    let path = Path::new(&record.markdown_path).with_extension(format.extension());
+    write_out(&path, &render_report(config, format, &markdown, "")?)?;
+    Ok(Some(path))
+}
+
+async fn report_incident(
+    path: Option<PathBuf>,
+    id: i64,
+    output: ReportOutput,
+    send: bool,
+) -> Result<ExitCode> {
+    let config = load_config(path.as_deref())?;
+    let format = report_format(&output)?;
+    let alerter = std::sync::Arc::new(report_alerter(&config, send)?);
+    let now = Utc::now();
+    let mut queued = None;
+    if send || output.out.is_none() {
+        let a = alerter.clone();
+        let Some((r, q)) =
+            tokio::task::spawn_blocking(move || a.special_report(id, now, send)).await??
+        else {
+            bail!("no incident {id}");
+        };
+        queued = send.then_some(q);
+        if output.out.is_none() {
+            println!(
+                "special report (专报) of incident {id}, {} items\n{}\n{}",
+                r.items, r.markdown_path, r.html_path
+            );
+            if let Some(p) = report_beside(&config, format, &r)? {
+                println!("{}", p.display());
+            }
+        }
+    }
+    if let Some(out) = &output.out {
+        let Some(r) =
+            tokio::task::spawn_blocking(move || alerter.build_special_report(id, now)).await??
+        else {
+            bail!("no incident {id}");
+        };
+        let format = format.unwrap_or(yuqing_alert::export::ReportFormat::Markdown);
+        write_out(out, &render_report(&config, format, &r.markdown, &r.html)?)?;
+        report_note(
+            &output,
+            &format!(
+                "special report (专报) of incident {id}, {} items\n{}",
+                r.items,
+                out.display()
+            ),
+        );
+    }
+    if let Some(q) = queued {
+        report_note(
+            &output,
+            &format!("queued for {q} channel(s) in the outbox; the running alerter delivers it"),
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn report_daily(path: Option<PathBuf>, at: Option<String>, send: bool) -> Result<ExitCode> {
-    let config = load_config(path.as_deref())?;
+/// A line for the user: on standard output, unless the report itself goes
+/// there.
+fn report_note(output: &ReportOutput, line: &str) {
+    if output.out.as_deref() == Some(Path::new("-")) {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+/// The end of the period asked for: `--at`, the scheduled time of
+/// `--date`, or now.
+fn report_period_end(
+    config: &Config,
+    alerter: &yuqing_alert::Alerter,
+    (at, date): (Option<String>, Option<String>),
+) -> Result<chrono::DateTime<Utc>> {
     let tz = config.timezone();
-    let period_end = match at {
-        None => Utc::now(),
-        Some(s) => {
+    let period_end = match (at, date) {
+        (Some(s), _) => {
             let naive = NaiveDateTime::parse_from_str(&s, "%Y-%m-%d %H:%M")
                 .with_context(|| format!("--at `{s}`: expected YYYY-MM-DD HH:MM"))?;
             tz.from_local_datetime(&naive)
@@ -1153,32 +1352,107 @@ async fn report_daily(path: Option<PathBuf>, at: Option<String>, send: bool) -> 
                 .with_context(|| format!("--at `{s}` does not exist in {tz}"))?
                 .with_timezone(&Utc)
         }
+        (None, Some(d)) => {
+            let date = chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                .with_context(|| format!("--date `{d}`: expected YYYY-MM-DD"))?;
+            alerter.report_time_on(date).with_context(|| {
+                format!(
+                    "--date {d}: report.schedule `{}` writes no report that day (give the period's end with --at)",
+                    config.settings.report.schedule
+                )
+            })?
+        }
+        (None, None) => Utc::now(),
     };
     if period_end > Utc::now() {
-        bail!("--at is in the future: a report covers a period that has ended");
+        bail!(
+            "the period ends in the future ({}): a report covers a period that has ended",
+            period_end.with_timezone(&tz).format("%Y-%m-%d %H:%M")
+        );
     }
-    let alerter = report_alerter(&config, send)?;
-    let (r, queued) = tokio::task::spawn_blocking(move || {
-        if send {
-            alerter.send_report(period_end)
-        } else {
-            alerter.write_report(period_end).map(|r| (r, 0))
+    Ok(period_end)
+}
+
+async fn report_daily(
+    path: Option<PathBuf>,
+    when: (Option<String>, Option<String>),
+    output: ReportOutput,
+    send: bool,
+    nil_only: bool,
+) -> Result<ExitCode> {
+    let config = load_config(path.as_deref())?;
+    let format = report_format(&output)?;
+    let alerter = std::sync::Arc::new(report_alerter(&config, send)?);
+    let period_end = report_period_end(&config, &alerter, when)?;
+    let a = alerter.clone();
+    let built = tokio::task::spawn_blocking(move || a.build_report(period_end)).await??;
+    if nil_only && built.kind != yuqing_model::ReportKind::Nil {
+        eprintln!(
+            "error: not a nil report: {} incident(s) at or above {} in the period ending {}; `yuqing report daily` writes their report",
+            built.incidents,
+            config.settings.report.min_level.zh(),
+            period_end
+                .with_timezone(&config.timezone())
+                .format("%Y-%m-%d %H:%M")
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let summary = |kind: yuqing_model::ReportKind, incidents: u64, items: u64| {
+        format!(
+            "{} report ({}), {incidents} incidents, {items} items",
+            kind.as_str(),
+            kind.zh()
+        )
+    };
+    let mut queued = None;
+    if send || output.out.is_none() {
+        let a = alerter.clone();
+        let (r, q) = tokio::task::spawn_blocking(move || {
+            if send {
+                a.send_report(period_end)
+            } else {
+                a.write_report(period_end).map(|r| (r, 0))
+            }
+        })
+        .await??;
+        queued = send.then_some(q);
+        if output.out.is_none() {
+            println!(
+                "{}\n{}\n{}",
+                summary(r.kind, r.incidents, r.items),
+                r.markdown_path,
+                r.html_path
+            );
+            if let Some(p) = report_beside(&config, format, &r)? {
+                println!("{}", p.display());
+            }
         }
-    })
-    .await??;
-    println!(
-        "{} report ({}), {} incidents, {} items\n{}\n{}",
-        r.kind.as_str(),
-        r.kind.zh(),
-        r.incidents,
-        r.items,
-        r.markdown_path,
-        r.html_path
-    );
-    if send && queued == 0 {
-        println!("this period's report was queued for these channels before: not queued again");
-    } else if send {
-        println!("queued for {queued} channel(s) in the outbox; the running alerter delivers it");
+    }
+    if let Some(out) = &output.out {
+        let format = format.unwrap_or(yuqing_alert::export::ReportFormat::Markdown);
+        write_out(
+            out,
+            &render_report(&config, format, &built.markdown, &built.html)?,
+        )?;
+        report_note(
+            &output,
+            &format!(
+                "{}\n{}",
+                summary(built.kind, built.incidents, built.items),
+                out.display()
+            ),
+        );
+    }
+    match queued {
+        Some(0) => report_note(
+            &output,
+            "this period's report was queued for these channels before: not queued again",
+        ),
+        Some(q) => report_note(
+            &output,
+            &format!("queued for {q} channel(s) in the outbox; the running alerter delivers it"),
+        ),
+        None => {}
     }
     Ok(ExitCode::SUCCESS)
 }

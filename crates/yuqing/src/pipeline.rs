@@ -137,7 +137,7 @@ impl Pipeline {
                     rules: Arc::new(config.rules.clone()),
                     duty: Some(alerter.duty()),
                     timezone: config.timezone(),
-                    report_title: config.settings.report.title.clone(),
+                    report: config.settings.report.clone(),
                 }),
                 &stop,
             ),

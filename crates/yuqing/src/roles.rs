@@ -225,7 +225,7 @@ impl RoleSet {
                 rules: Arc::new(config.rules.clone()),
                 duty: Some(alerter.duty()),
                 timezone: config.timezone(),
-                report_title: config.settings.report.title.clone(),
+                report: config.settings.report.clone(),
             }),
             _ => metrics_app(registry.clone()),
         };

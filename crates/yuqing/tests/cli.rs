@@ -309,6 +309,7 @@ fn demo_runs_offline_for_a_duration_and_summarizes() {
         .env("DEMO_DATA", dir.path()));
     assert!(!ok);
     assert!(err.contains("no incident 999999"), "{err}");
+    check_report_formats(dir.path());
     let (ok, out, err) = run(yuqing()
         .args(["rules", "backtest", "--query", "垮塌 | 坍塌", "--json"])
         .args(["--config", "config/demo.toml"])
@@ -317,6 +318,88 @@ fn demo_runs_offline_for_a_duration_and_summarizes() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(v["backtest"]["matches"].as_u64().unwrap() >= 1, "{out}");
     assert_eq!(v["backtest"]["days"].as_array().unwrap().len(), 31, "{out}");
+}
+
+/// The demo's reports as Word and PDF, to the reports directory and to a
+/// file; a nil report refused for a period with incidents.
+fn check_report_formats(data: &std::path::Path) {
+    let report = |args: &[&str]| {
+        run(yuqing()
+            .arg("report")
+            .args(args)
+            .args(["--config", "config/demo.toml"])
+            .env("DEMO_DATA", data))
+    };
+    // Beside the Markdown and HTML in the reports directory.
+    let (ok, out, err) = report(&["daily", "--format", "docx"]);
+    assert!(ok, "{err}");
+    let docx = out.lines().find(|l| l.ends_with(".docx")).unwrap();
+    let xml = docx_text(&std::fs::read(docx).unwrap());
+    assert!(
+        xml.contains("预警事件") && xml.contains("江州市舆情监测（演示）"),
+        "{xml}"
+    );
+    // One format to a file, by its extension.
+    let out_dir = tempfile::tempdir().unwrap();
+    let special = out_dir.path().join("special.docx");
+    let (ok, out, err) = report(&["incident", "1", "--out", special.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("special.docx"), "{out}");
+    assert!(docx_text(&std::fs::read(&special).unwrap()).contains("传播链"));
+    // Markdown to standard output.
+    let (ok, out, err) = report(&["incident", "1", "--out", "-"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("# 江州市舆情监测（演示）（专报）"), "{out}");
+    // The period has incidents: no nil report for it. A period before the
+    // demo's items has none, and its nil report is written.
+    let (ok, _, err) = report(&["nil"]);
+    assert!(!ok);
+    assert!(err.contains("not a nil report"), "{err}");
+    let nil = out_dir.path().join("nil.md");
+    let (ok, _, err) = report(&[
+        "nil",
+        "--at",
+        "2020-01-01 08:30",
+        "--out",
+        nil.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let md = std::fs::read_to_string(&nil).unwrap();
+    assert!(
+        md.contains("（零报告）") && md.contains("2019-12-31 08:30"),
+        "{md}"
+    );
+    // --date: the demo writes every minute, so the day's first report ends
+    // at midnight.
+    let (ok, out, err) = report(&["daily", "--date", "2020-01-02", "--out", "-"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("2020-01-01 00:00 至 2020-01-02 00:00"),
+        "{out}"
+    );
+    let (ok, _, err) = report(&["daily", "--date", "2999-01-01"]);
+    assert!(!ok && err.contains("in the future"), "{err}");
+    let (ok, _, err) = report(&["daily", "--format", "odt"]);
+    assert!(!ok && err.contains("--format `odt`"), "{err}");
+    // PDF, where a Chinese font is installed (.ci/run installs one).
+    let pdf = out_dir.path().join("daily.pdf");
+    let (ok, _, err) = report(&["daily", "--out", pdf.to_str().unwrap()]);
+    if !ok && err.contains("no font with Chinese characters") && std::env::var_os("CI").is_none() {
+        eprintln!("skipping the PDF: {err}");
+        return;
+    }
+    assert!(ok, "{err}");
+    assert!(!err.contains("warning"), "{err}");
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+}
+
+/// The text of a Word document's body.
+fn docx_text(docx: &[u8]) -> String {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(docx)).unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("word/document.xml").unwrap(), &mut xml)
+        .unwrap();
+    xml
 }
 
 #[test]
