@@ -322,7 +322,9 @@ pub fn safe_link(raw: &str) -> Option<String> {
             .replace('>', "%3E")
             .replace('"', "%22")
             .replace('\'', "%27")
-            .replace(' ', "%20"),
+            .replace(' ', "%20")
+            // A bar would end a Markdown table's cell.
+            .replace('|', "%7C"),
     )
 }
 
@@ -817,6 +819,11 @@ mod tests {
         assert_eq!(
             safe_link("https://x.example/a b(c)").as_deref(),
             Some("https://x.example/a%20b%28c%29")
+        );
+        // A bar would split a Markdown table's cell.
+        assert_eq!(
+            safe_link("https://s.example/search?q=a|b").as_deref(),
+            Some("https://s.example/search?q=a%7Cb")
         );
     }
 

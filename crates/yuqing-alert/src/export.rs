@@ -85,11 +85,15 @@ pub struct Span {
 pub enum Block {
     Heading(u8, Vec<Span>),
     Paragraph(Vec<Span>),
-    List(Vec<Vec<Span>>),
+    /// Items, numbered from the first number when there is one.
+    List(Option<u64>, Vec<Vec<Span>>),
     /// Header cells, then rows of cells.
     Table(Vec<Vec<Span>>, Vec<Vec<Vec<Span>>>),
     Rule,
 }
+
+/// The longest link a document keeps (Typst's limit is 8,000 bytes).
+const MAX_LINK: usize = 4_000;
 
 /// Text as a document shows it: controls and direction overrides, which
 /// crawled text may carry to garble or reorder a line, removed; line
@@ -125,6 +129,7 @@ pub fn blocks(markdown: &str) -> Vec<Block> {
     let mut style = Style::default();
     let mut items: Vec<Vec<Span>> = Vec::new();
     let mut list_depth = 0u32;
+    let mut numbered: Option<u64> = None;
     let mut head: Vec<Vec<Span>> = Vec::new();
     let mut rows: Vec<Vec<Vec<Span>>> = Vec::new();
     let mut row: Vec<Vec<Span>> = Vec::new();
@@ -153,11 +158,21 @@ pub fn blocks(markdown: &str) -> Vec<Block> {
     };
     for event in Parser::new_ext(markdown, Options::ENABLE_TABLES) {
         match event {
-            Event::Text(t) | Event::Code(t) => push_text(&mut spans, &style, &t),
-            Event::InlineHtml(t)
-            | Event::Html(t)
-            | Event::InlineMath(t)
-            | Event::DisplayMath(t) => push_text(&mut spans, &style, &t),
+            Event::Text(t) | Event::Code(t) | Event::InlineMath(t) | Event::DisplayMath(t) => {
+                push_text(&mut spans, &style, &t)
+            }
+            // HTML a template holds is for the HTML page (crawled text
+            // never makes any: it is escaped); a line break stays one.
+            Event::InlineHtml(t) | Event::Html(t)
+                if t.trim_start().to_ascii_lowercase().starts_with("<br") =>
+            {
+                push_text(&mut spans, &style, " ")
+            }
+            Event::End(TagEnd::HtmlBlock | TagEnd::CodeBlock | TagEnd::BlockQuote(_))
+                if list_depth == 0 && !spans.is_empty() =>
+            {
+                out.push(Block::Paragraph(std::mem::take(&mut spans)))
+            }
             Event::SoftBreak | Event::HardBreak => push_text(&mut spans, &style, " "),
             Event::Rule => out.push(Block::Rule),
             Event::Start(Tag::Strong) => style.strong += 1,
@@ -165,20 +180,25 @@ pub fn blocks(markdown: &str) -> Vec<Block> {
             Event::Start(Tag::Emphasis) => style.emphasis += 1,
             Event::End(TagEnd::Emphasis) => style.emphasis = style.emphasis.saturating_sub(1),
             Event::Start(Tag::Link { dest_url, .. }) => {
-                style.link = crate::channels::safe_link(&dest_url)
+                // Typst refuses links over 8,000 bytes; such a link is
+                // dropped, its text kept.
+                style.link = crate::channels::safe_link(&dest_url).filter(|u| u.len() <= MAX_LINK)
             }
             Event::End(TagEnd::Link) => style.link = None,
-            Event::Start(Tag::List(_)) => {
+            Event::Start(Tag::List(first)) => {
                 // A list inside an item: the item so far is an item of its own.
                 if list_depth > 0 && !spans.is_empty() {
                     items.push(std::mem::take(&mut spans));
+                }
+                if list_depth == 0 {
+                    numbered = first;
                 }
                 list_depth += 1;
             }
             Event::End(TagEnd::List(_)) => {
                 list_depth = list_depth.saturating_sub(1);
                 if list_depth == 0 && !items.is_empty() {
-                    out.push(Block::List(std::mem::take(&mut items)));
+                    out.push(Block::List(numbered, std::mem::take(&mut items)));
                 }
             }
             Event::End(TagEnd::Item) if !spans.is_empty() => {
@@ -223,7 +243,7 @@ pub fn blocks(markdown: &str) -> Vec<Block> {
     for b in &mut out {
         match b {
             Block::Heading(_, s) | Block::Paragraph(s) => *s = trim(std::mem::take(s)),
-            Block::List(items) => {
+            Block::List(_, items) => {
                 for s in items {
                     *s = trim(std::mem::take(s));
                 }
@@ -311,6 +331,10 @@ pub fn docx(markdown: &str) -> Result<Vec<u8>, ExportError> {
         }
         p
     };
+    // docx-rs numbers links from a global counter it does not update
+    // atomically: one document at a time, or two links may share an id.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let blocks = blocks(markdown);
     let mut doc = Docx::new()
         .default_fonts(body_font())
@@ -333,10 +357,13 @@ pub fn docx(markdown: &str) -> Result<Vec<u8>, ExportError> {
                 doc = doc.add_paragraph(p);
             }
             Block::Paragraph(spans) => doc = doc.add_paragraph(paragraph(spans, false, 21)),
-            Block::List(items) => {
-                for item in items {
+            Block::List(numbered, items) => {
+                for (n, item) in items.iter().enumerate() {
                     let mut spans = vec![Span {
-                        text: "• ".into(),
+                        text: match numbered {
+                            Some(first) => format!("{}. ", first + n as u64),
+                            None => "• ".into(),
+                        },
                         strong: false,
                         emphasis: false,
                         link: None,
@@ -459,13 +486,20 @@ pub fn typst_source(markdown: &str, fonts: &[String]) -> String {
                 src.push_str(&typst_spans(spans));
                 src.push_str("\n\n");
             }
-            Block::List(items) => {
+            Block::List(None, items) => {
                 for item in items {
                     src.push_str("- ");
                     src.push_str(&typst_spans(item));
                     src.push('\n');
                 }
                 src.push('\n');
+            }
+            Block::List(Some(first), items) => {
+                src.push_str(&format!("#enum(start: {first},\n"));
+                for item in items {
+                    src.push_str(&format!("  [{}],\n", typst_spans(item)));
+                }
+                src.push_str(")\n\n");
             }
             Block::Table(head, rows) => {
                 let columns = head.len().max(rows.iter().map(Vec::len).max().unwrap_or(0));
@@ -518,6 +552,8 @@ pub struct PdfFonts {
     store: FontStore,
     /// Families to set text in, best first.
     families: Vec<String>,
+    /// Families of `report.fonts` not installed, or without Chinese.
+    unknown: Vec<String>,
 }
 
 impl std::fmt::Debug for PdfFonts {
@@ -548,6 +584,7 @@ impl PdfFonts {
                 .filter_map(|i| book.info(i))
                 .any(|info| info.coverage.contains('中' as u32))
         };
+        let unknown: Vec<String> = preferred.iter().filter(|f| !has_han(f)).cloned().collect();
         let mut families: Vec<String> = preferred
             .iter()
             .map(String::as_str)
@@ -585,12 +622,40 @@ impl PdfFonts {
         }
         let mut seen = std::collections::HashSet::new();
         families.retain(|f| seen.insert(f.to_lowercase()));
-        Ok(PdfFonts { store, families })
+        Ok(PdfFonts {
+            store,
+            families,
+            unknown,
+        })
+    }
+
+    /// [`PdfFonts::load`] once per process for the same settings: finding
+    /// fonts reads every font file's tables.
+    pub fn cached(
+        dirs: &[PathBuf],
+        preferred: &[String],
+    ) -> Result<std::sync::Arc<PdfFonts>, ExportError> {
+        type Loaded = ((Vec<PathBuf>, Vec<String>), std::sync::Arc<PdfFonts>);
+        static LOADED: std::sync::Mutex<Vec<Loaded>> = std::sync::Mutex::new(Vec::new());
+        let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (dirs.to_vec(), preferred.to_vec());
+        if let Some((_, f)) = loaded.iter().find(|(k, _)| *k == key) {
+            return Ok(f.clone());
+        }
+        let fonts = std::sync::Arc::new(PdfFonts::load(dirs, preferred)?);
+        loaded.push((key, fonts.clone()));
+        Ok(fonts)
     }
 
     /// The families text is set in, best first.
     pub fn families(&self) -> &[String] {
         &self.families
+    }
+
+    /// Families of `report.fonts` that are not installed, or have no
+    /// Chinese: they are passed over.
+    pub fn unknown(&self) -> &[String] {
+        &self.unknown
     }
 }
 
@@ -643,26 +708,31 @@ impl World for ReportWorld<'_> {
     }
 }
 
-/// Typesets the report's Markdown as a PDF.
+/// Typesets the report's Markdown as a PDF, one at a time: Typst keeps
+/// what it computed in a process-wide cache, emptied after each.
 pub fn pdf(markdown: &str, fonts: &PdfFonts) -> Result<Pdf, ExportError> {
-    let source = typst_source(markdown, fonts.families());
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let pdf = typeset(markdown, fonts);
+    typst::comemo::evict(0);
+    pdf
+}
+
+/// The report laid out in pages.
+fn layout(markdown: &str, fonts: &PdfFonts) -> Result<PagedDocument, ExportError> {
     let world = ReportWorld {
         library: LazyHash::new(Library::default()),
         fonts,
-        main: Source::detached(source),
+        main: Source::detached(typst_source(markdown, fonts.families())),
         today: chrono::Utc::now().date_naive(),
     };
-    let doc = typst::compile::<PagedDocument>(&world)
+    typst::compile::<PagedDocument>(&world)
         .output
-        .map_err(|errors| {
-            ExportError::Typeset(
-                errors
-                    .iter()
-                    .map(|e| e.message.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        .map_err(typeset_error)
+}
+
+fn typeset(markdown: &str, fonts: &PdfFonts) -> Result<Pdf, ExportError> {
+    let doc = layout(markdown, fonts)?;
     let mut missing = Vec::new();
     for page in doc.pages() {
         missing_glyphs(&page.frame, &mut missing);
@@ -673,16 +743,20 @@ pub fn pdf(markdown: &str, fonts: &PdfFonts) -> Result<Pdf, ExportError> {
         ident: typst::foundations::Smart::Auto,
         ..Default::default()
     };
-    let bytes = typst_pdf::pdf(&doc, &options).map_err(|errors| {
-        ExportError::Typeset(
-            errors
-                .iter()
-                .map(|e| e.message.to_string())
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })?;
+    let bytes = typst_pdf::pdf(&doc, &options).map_err(typeset_error)?;
     Ok(Pdf { bytes, missing })
+}
+
+/// Typst's errors, in one.
+fn typeset_error(errors: impl AsRef<[typst::diag::SourceDiagnostic]>) -> ExportError {
+    ExportError::Typeset(
+        errors
+            .as_ref()
+            .iter()
+            .map(|e| e.message.to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
 }
 
 /// Characters set with a font's empty glyph (id 0), which no font had.
@@ -707,13 +781,7 @@ fn missing_glyphs(frame: &typst::layout::Frame, out: &mut Vec<char>) {
 /// The plain text a typeset report shows, for tests.
 #[cfg(test)]
 fn typeset_text(markdown: &str, fonts: &PdfFonts) -> String {
-    let world = ReportWorld {
-        library: LazyHash::new(Library::default()),
-        fonts,
-        main: Source::detached(typst_source(markdown, fonts.families())),
-        today: chrono::Utc::now().date_naive(),
-    };
-    let doc = typst::compile::<PagedDocument>(&world).output.unwrap();
+    let doc = layout(markdown, fonts).unwrap();
     fn walk(frame: &typst::layout::Frame, out: &mut String) {
         for (_, item) in frame.items() {
             match item {
@@ -747,7 +815,7 @@ mod tests {
     fn markdown_becomes_blocks_of_plain_text() {
         let b = blocks(REPORT);
         assert_eq!(title(&b), "舆情监测（日报）");
-        let Block::List(items) = &b[1] else {
+        let Block::List(None, items) = &b[1] else {
             panic!("{b:?}")
         };
         assert_eq!(plain(&items[1]), "热词：暴雨（3）、*转移*（2）");
@@ -764,6 +832,25 @@ mod tests {
         // Only http(s) is linked; the text stays.
         assert_eq!(plain(&rows[1][1]), "坏链接");
         assert_eq!(rows[1][1][0].link, None);
+    }
+
+    #[test]
+    fn a_table_row_of_crawled_text_keeps_its_cells() {
+        // As the report templates write a row: escaped text, a safe link.
+        let title = "AT&amp;T | 标题 [x](y) \\ *强调* <b>";
+        let url = crate::channels::safe_link("https://s.example/search?q=a|b&c=(d)").unwrap();
+        let md = format!(
+            "| 级别 | 事件 | 信息数 |\n|---|---|---|\n| 红色 | [{}]({url}) | 3 |\n",
+            crate::report::md_escape(title)
+        );
+        let b = blocks(&md);
+        let Block::Table(_, rows) = &b[0] else {
+            panic!("{b:?}")
+        };
+        assert_eq!(rows[0].len(), 3, "{rows:?}");
+        assert_eq!(plain(&rows[0][1]), title);
+        assert_eq!(rows[0][1][0].link.as_deref(), Some(url.as_str()));
+        assert_eq!(plain(&rows[0][2]), "3");
     }
 
     #[test]
@@ -846,6 +933,44 @@ mod tests {
         // A private-use character: no font draws it.
         let pdf = pdf("# 标题\n\n正文\u{f0001}", &fonts).unwrap();
         assert_eq!(pdf.missing, vec!['\u{f0001}']);
+    }
+
+    #[test]
+    fn report_fonts_not_installed_are_named_and_passed_over() {
+        let Some(_) = fonts() else { return };
+        let f = PdfFonts::load(&[], &["No Such Font 仿宋".into()]).unwrap();
+        assert_eq!(f.unknown(), ["No Such Font 仿宋"]);
+        assert!(!f.families().is_empty());
+        assert!(!f.families().iter().any(|x| x.contains("No Such")));
+    }
+
+    #[test]
+    fn numbered_lists_html_and_long_links() {
+        let long = format!("https://e.example/?q={}", "a".repeat(9_000));
+        let md =
+            format!("<!-- 说明 -->\n\n## 预警事件\n\n3. 甲\n4. 乙<br>丙\n\n[长链接]({long})\n");
+        let b = blocks(&md);
+        assert_eq!(
+            plain(match &b[0] {
+                Block::Heading(2, s) => s,
+                other => panic!("{other:?}"),
+            }),
+            "预警事件"
+        );
+        let Block::List(Some(3), items) = &b[1] else {
+            panic!("{b:?}")
+        };
+        assert_eq!(plain(&items[1]), "乙 丙");
+        let Block::Paragraph(s) = &b[2] else {
+            panic!("{b:?}")
+        };
+        assert_eq!((plain(s).as_str(), s[0].link.as_ref()), ("长链接", None));
+        let src = typst_source(&md, &[]);
+        assert!(src.contains("#enum(start: 3,"), "{src}");
+        if let Some(fonts) = fonts() {
+            let text = typeset_text(&md, &fonts);
+            assert!(text.contains("长链接"), "{text}");
+        }
     }
 
     #[test]

@@ -88,11 +88,11 @@ struct IncidentRow {
 
 /// Crawled text is hostile: in a Markdown table it must not open links,
 /// images, HTML or new cells.
-fn md_escape(s: &str) -> String {
+pub(crate) fn md_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '<' | '>' | '|' | '!' | '#' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '<' | '>' | '|' | '!' | '#' | '&' => {
                 out.push('\\');
                 out.push(c);
             }

@@ -371,36 +371,48 @@ pub(crate) struct ReportFormatParam {
     format: Option<String>,
 }
 
-/// A report in the format asked for, from its Markdown and HTML; `name`
-/// names the downloaded file.
+impl ReportFormatParam {
+    /// The format asked for, or the response refusing it.
+    fn format(&self) -> Result<yuqing_alert::export::ReportFormat, Response> {
+        use yuqing_alert::export::ReportFormat;
+        match self.format.as_deref().map(ReportFormat::parse) {
+            None => Ok(ReportFormat::Html),
+            Some(Some(f)) => Ok(f),
+            Some(None) => Err((
+                StatusCode::BAD_REQUEST,
+                "format: expected html, md, docx or pdf",
+            )
+                .into_response()),
+        }
+    }
+}
+
+/// A report in `format`, from its Markdown and HTML; `name` names the
+/// downloaded file.
 async fn report_in(
     cfg: &yuqing_config::ReportConfig,
-    format: Option<&str>,
+    format: yuqing_alert::export::ReportFormat,
     markdown: String,
     html: String,
     name: String,
 ) -> Response {
     use axum::http::header;
     use yuqing_alert::export::{self, PdfFonts, ReportFormat};
-    let format = match format.map(ReportFormat::parse) {
-        None => ReportFormat::Html,
-        Some(Some(f)) => f,
-        Some(None) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                "format: expected html, md, docx or pdf",
-            )
-                .into_response();
-        }
-    };
     let (fonts, preferred) = (cfg.font_dirs.clone(), cfg.fonts.clone());
+    let report = name.clone();
     let made = tokio::task::spawn_blocking(move || match format {
         ReportFormat::Html => Ok(html.into_bytes()),
         ReportFormat::Markdown => Ok(markdown.into_bytes()),
         ReportFormat::Docx => export::docx(&markdown),
-        ReportFormat::Pdf => PdfFonts::load(&fonts, &preferred)
-            .and_then(|f| export::pdf(&markdown, &f))
-            .map(|pdf| pdf.bytes),
+        ReportFormat::Pdf => {
+            let fonts = PdfFonts::cached(&fonts, &preferred)?;
+            let pdf = export::pdf(&markdown, &fonts)?;
+            if !pdf.missing.is_empty() {
+                let missing: String = pdf.missing.iter().collect();
+                tracing::warn!(%report, %missing, "no font has these characters: empty boxes in the PDF");
+            }
+            Ok(pdf.bytes)
+        }
     })
     .await;
     let bytes = match made {
@@ -439,6 +451,10 @@ pub(crate) async fn report(
     Path(period_end): Path<i64>,
     Query(q): Query<ReportFormatParam>,
 ) -> Response {
+    let format = match q.format() {
+        Ok(f) => f,
+        Err(refused) => return refused,
+    };
     let store = st.alerts.clone();
     let found = tokio::task::spawn_blocking(move || {
         let list = store.reports(10_000)?;
@@ -455,9 +471,11 @@ pub(crate) async fn report(
                     .await
                     .map_err(|e| format!("report file {p}: {e}"))
             };
-            let files = match q.format.as_deref() {
+            let files = match format {
                 // The HTML page alone needs no Markdown.
-                None | Some("html") => read(r.html_path.clone()).await.map(|h| (String::new(), h)),
+                yuqing_alert::export::ReportFormat::Html => {
+                    read(r.html_path.clone()).await.map(|h| (String::new(), h))
+                }
                 _ => read(r.markdown_path.clone())
                     .await
                     .map(|m| (m, String::new())),
@@ -469,7 +487,7 @@ pub(crate) async fn report(
                         .and_then(|s| s.to_str())
                         .unwrap_or("report")
                         .to_string();
-                    report_in(&st.report, q.format.as_deref(), markdown, html, name).await
+                    report_in(&st.report, format, markdown, html, name).await
                 }
                 Err(e) => (StatusCode::NOT_FOUND, e).into_response(),
             }
@@ -486,6 +504,10 @@ pub(crate) async fn special_report(
     Path(id): Path<i64>,
     Query(q): Query<ReportFormatParam>,
 ) -> Response {
+    let format = match q.format() {
+        Ok(f) => f,
+        Err(refused) => return refused,
+    };
     let cfg = st.report.clone();
     let (store, tz) = (st.alerts.clone(), st.timezone);
     let built = tokio::task::spawn_blocking(move || {
@@ -495,7 +517,7 @@ pub(crate) async fn special_report(
     match built {
         Ok(Ok(Some(r))) => {
             let name = format!("special-{id}");
-            report_in(&st.report, q.format.as_deref(), r.markdown, r.html, name).await
+            report_in(&st.report, format, r.markdown, r.html, name).await
         }
         Ok(Ok(None)) => (StatusCode::NOT_FOUND, format!("no incident {id}")).into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),

@@ -318,43 +318,36 @@ struct ReportOutput {
     out: Option<PathBuf>,
 }
 
+/// The period of a daily or nil report, and what to do with it.
+#[derive(clap::Args)]
+struct PeriodReport {
+    #[arg(long, short, env = "YUQING_CONFIG")]
+    config: Option<PathBuf>,
+    /// End of the period, `YYYY-MM-DD HH:MM` in the configured time zone.
+    #[arg(long, conflicts_with = "date")]
+    at: Option<String>,
+    /// The report of this day, `YYYY-MM-DD`: the period ending when
+    /// `report.schedule` writes it that day.
+    #[arg(long)]
+    date: Option<String>,
+    #[command(flatten)]
+    output: ReportOutput,
+    /// Also deliver it to the `report.send_to` channels: queued in the
+    /// outbox of the data directory's alert.db, which the running
+    /// alerter (or the next to start) sends.
+    #[arg(long)]
+    send: bool,
+}
+
 #[derive(Subcommand)]
 enum ReportKind {
     /// The daily report (a nil report when nothing reached the threshold)
     /// for the 24 hours ending at `--at` (local time, default now).
-    Daily {
-        #[arg(long, short, env = "YUQING_CONFIG")]
-        config: Option<PathBuf>,
-        /// End of the period, `YYYY-MM-DD HH:MM` in the configured time zone.
-        #[arg(long, conflicts_with = "date")]
-        at: Option<String>,
-        /// The report of this day, `YYYY-MM-DD`: the period ending when
-        /// `report.schedule` writes it that day.
-        #[arg(long)]
-        date: Option<String>,
-        #[command(flatten)]
-        output: ReportOutput,
-        /// Also deliver it to the `report.send_to` channels: queued in the
-        /// outbox of the data directory's alert.db, which the running
-        /// alerter (or the next to start) sends.
-        #[arg(long)]
-        send: bool,
-    },
+    Daily(PeriodReport),
     /// The nil report (零报告) of a period in which no incident reached
     /// `report.min_level`: as `daily`, but refused (exit 1) when the period
     /// has incidents to report.
-    Nil {
-        #[arg(long, short, env = "YUQING_CONFIG")]
-        config: Option<PathBuf>,
-        #[arg(long, conflicts_with = "date")]
-        at: Option<String>,
-        #[arg(long)]
-        date: Option<String>,
-        #[command(flatten)]
-        output: ReportOutput,
-        #[arg(long)]
-        send: bool,
-    },
+    Nil(PeriodReport),
     /// The special report (专报) of one incident as it stands now: what it
     /// is, how it spread, what was done.
     Incident {
@@ -474,25 +467,11 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
                 },
         } => rules_backtest(config, rule, query, since, until, examples, json).await,
         Command::Report {
-            kind:
-                ReportKind::Daily {
-                    config,
-                    at,
-                    date,
-                    output,
-                    send,
-                },
-        } => report_daily(config, (at, date), output, send, false).await,
+            kind: ReportKind::Daily(r),
+        } => report_daily(r, false).await,
         Command::Report {
-            kind:
-                ReportKind::Nil {
-                    config,
-                    at,
-                    date,
-                    output,
-                    send,
-                },
-        } => report_daily(config, (at, date), output, send, true).await,
+            kind: ReportKind::Nil(r),
+        } => report_daily(r, true).await,
         Command::Report {
             kind:
                 ReportKind::Incident {
@@ -1197,9 +1176,45 @@ fn report_format(output: &ReportOutput) -> Result<Option<yuqing_alert::export::R
             p.extension()
                 .and_then(|e| e.to_str())
                 .and_then(ReportFormat::parse)
-                .unwrap_or(ReportFormat::Markdown),
+                .with_context(|| {
+                    format!(
+                        "--out {}: cannot tell the format from its extension (md, html, docx, pdf); give --format",
+                        p.display()
+                    )
+                })?,
         ),
     })
+}
+
+/// Checks what the report needs before anything is written or queued:
+/// fonts for a PDF, a terminal not sent a binary file.
+fn report_ready(
+    config: &Config,
+    output: &ReportOutput,
+    format: Option<yuqing_alert::export::ReportFormat>,
+) -> Result<()> {
+    use std::io::IsTerminal;
+    use yuqing_alert::export::{PdfFonts, ReportFormat};
+    if format == Some(ReportFormat::Pdf) {
+        let r = &config.settings.report;
+        let fonts = PdfFonts::cached(&r.font_dirs, &r.fonts)?;
+        for f in fonts.unknown() {
+            eprintln!(
+                "warning: report.fonts: no installed font `{f}` with Chinese characters; set in {} instead",
+                fonts.families().join(", ")
+            );
+        }
+    }
+    if output.out.as_deref() == Some(Path::new("-"))
+        && matches!(format, Some(ReportFormat::Docx | ReportFormat::Pdf))
+        && std::io::stdout().is_terminal()
+    {
+        bail!("--out -: not writing a binary file to the terminal; redirect it, or name a file");
+    }
+    if let Some(out) = output.out.as_deref().filter(|p| p.is_dir()) {
+        bail!("--out {}: is a directory; name a file", out.display());
+    }
+    Ok(())
 }
 
 /// The report in `format`, from its Markdown and HTML.
@@ -1216,7 +1231,7 @@ fn render_report(
         ReportFormat::Docx => export::docx(markdown)?,
         ReportFormat::Pdf => {
             let r = &config.settings.report;
-            let fonts = PdfFonts::load(&r.font_dirs, &r.fonts)?;
+            let fonts = PdfFonts::cached(&r.font_dirs, &r.fonts)?;
             let pdf = export::pdf(markdown, &fonts)?;
             if !pdf.missing.is_empty() {
                 eprintln!(
@@ -1249,6 +1264,9 @@ fn write_out(path: &Path, bytes: &[u8]) -> Result<()> {
     ));
     std::fs::write(&tmp, bytes)
         .and_then(|_| std::fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -1278,6 +1296,7 @@ async fn report_incident(
 ) -> Result<ExitCode> {
     let config = load_config(path.as_deref())?;
     let format = report_format(&output)?;
+    report_ready(&config, &output, format)?;
     let alerter = std::sync::Arc::new(report_alerter(&config, send)?);
     let now = Utc::now();
     let mut queued = None;
@@ -1373,17 +1392,19 @@ fn report_period_end(
     Ok(period_end)
 }
 
-async fn report_daily(
-    path: Option<PathBuf>,
-    when: (Option<String>, Option<String>),
-    output: ReportOutput,
-    send: bool,
-    nil_only: bool,
-) -> Result<ExitCode> {
+async fn report_daily(r: PeriodReport, nil_only: bool) -> Result<ExitCode> {
+    let PeriodReport {
+        config: path,
+        at,
+        date,
+        output,
+        send,
+    } = r;
     let config = load_config(path.as_deref())?;
     let format = report_format(&output)?;
+    report_ready(&config, &output, format)?;
     let alerter = std::sync::Arc::new(report_alerter(&config, send)?);
-    let period_end = report_period_end(&config, &alerter, when)?;
+    let period_end = report_period_end(&config, &alerter, (at, date))?;
     let a = alerter.clone();
     let built = tokio::task::spawn_blocking(move || a.build_report(period_end)).await??;
     if nil_only && built.kind != yuqing_model::ReportKind::Nil {
@@ -1415,6 +1436,15 @@ async fn report_daily(
             }
         })
         .await??;
+        if nil_only && r.kind != yuqing_model::ReportKind::Nil {
+            // An incident opened between the check and the writing.
+            bail!(
+                "the period's report was written as a {} report: an incident reached {} meanwhile ({})",
+                r.kind.as_str(),
+                config.settings.report.min_level.zh(),
+                r.markdown_path
+            );
+        }
         queued = send.then_some(q);
         if output.out.is_none() {
             println!(
