@@ -266,6 +266,11 @@ fn trim(mut spans: Vec<Span>) -> Vec<Span> {
     spans
 }
 
+/// How many columns a table has: its widest row, header included.
+fn columns(head: &[Vec<Span>], rows: &[Vec<Vec<Span>>]) -> usize {
+    rows.iter().map(Vec::len).fold(head.len(), usize::max)
+}
+
 /// The plain text of spans.
 fn plain(spans: &[Span]) -> String {
     spans.iter().map(|s| s.text.as_str()).collect()
@@ -378,7 +383,7 @@ pub fn docx(markdown: &str) -> Result<Vec<u8>, ExportError> {
                 }
             }
             Block::Table(head, rows) => {
-                let columns = head.len().max(rows.iter().map(Vec::len).max().unwrap_or(0));
+                let columns = columns(head, rows);
                 if columns == 0 {
                     continue;
                 }
@@ -502,7 +507,7 @@ pub fn typst_source(markdown: &str, fonts: &[String]) -> String {
                 src.push_str(")\n\n");
             }
             Block::Table(head, rows) => {
-                let columns = head.len().max(rows.iter().map(Vec::len).max().unwrap_or(0));
+                let columns = columns(head, rows);
                 if columns == 0 {
                     continue;
                 }

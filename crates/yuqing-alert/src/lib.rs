@@ -30,7 +30,7 @@ pub use escalation::{
 pub use metrics::AlertMetrics;
 pub use notify::{MAX_ATTEMPTS, webhook_payload};
 pub use report::{
-    Report, ReportError, action_zh, build_incident_report, build_report, write_report,
+    Report, ReportError, action_zh, build_incident_report, build_report, write_report, write_whole,
 };
 pub use store::{
     AlertStore, ChainLink, Channel, EventSummary, Outcome, Policy, SpikeRecord, StoreError,

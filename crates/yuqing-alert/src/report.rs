@@ -409,6 +409,22 @@ fn sanitize_url(u: &str) -> String {
     crate::channels::safe_link(u).unwrap_or_default()
 }
 
+/// Writes `body` to `path` then renames it into place, so a reader never
+/// sees half a file; the temporary file is named for this process and
+/// removed when the writing fails.
+pub fn write_whole(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or(""),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, body)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+}
+
 /// Writes the report as `<kind>-YYYYMMDD-HHMM.{md,html}` (local time) in
 /// `dir`, and returns its record for the report log.
 pub fn write_report(dir: &Path, tz: Tz, report: &Report) -> Result<ReportRecord, ReportError> {
@@ -434,19 +450,10 @@ pub fn write_report(dir: &Path, tz: Tz, report: &Report) -> Result<ReportRecord,
     let md = dir.join(format!("{name}.md"));
     let html = dir.join(format!("{name}.html"));
     for (path, body) in [(&md, &report.markdown), (&html, &report.html)] {
-        // Write then rename, so a reader never sees half a report; each
-        // file its own temporary name.
-        let tmp = path.with_extension(format!(
-            "{}.{}.tmp",
-            path.extension().and_then(|e| e.to_str()).unwrap_or(""),
-            std::process::id()
-        ));
-        std::fs::write(&tmp, body)
-            .and_then(|_| std::fs::rename(&tmp, path))
-            .map_err(|e| ReportError::Write {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+        write_whole(path, body.as_bytes()).map_err(|e| ReportError::Write {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
     }
     Ok(ReportRecord {
         kind: report.kind,

@@ -1255,18 +1255,7 @@ fn write_out(path: &Path, bytes: &[u8]) -> Result<()> {
         out.write_all(bytes)?;
         return Ok(out.flush()?);
     }
-    let tmp = path.with_file_name(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("report"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
+    yuqing_alert::write_whole(path, bytes)
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -1405,9 +1394,18 @@ async fn report_daily(r: PeriodReport, nil_only: bool) -> Result<ExitCode> {
     report_ready(&config, &output, format)?;
     let alerter = std::sync::Arc::new(report_alerter(&config, send)?);
     let period_end = report_period_end(&config, &alerter, (at, date))?;
-    let a = alerter.clone();
-    let built = tokio::task::spawn_blocking(move || a.build_report(period_end)).await??;
-    if nil_only && built.kind != yuqing_model::ReportKind::Nil {
+    // Built here when it is checked for nil or written to `--out`; the
+    // reports directory's files are built by the alerter.
+    let built = if nil_only || output.out.is_some() {
+        let a = alerter.clone();
+        Some(tokio::task::spawn_blocking(move || a.build_report(period_end)).await??)
+    } else {
+        None
+    };
+    if let Some(built) = built
+        .as_ref()
+        .filter(|b| nil_only && b.kind != yuqing_model::ReportKind::Nil)
+    {
         eprintln!(
             "error: not a nil report: {} incident(s) at or above {} in the period ending {}; `yuqing report daily` writes their report",
             built.incidents,
@@ -1458,7 +1456,7 @@ async fn report_daily(r: PeriodReport, nil_only: bool) -> Result<ExitCode> {
             }
         }
     }
-    if let Some(out) = &output.out {
+    if let (Some(out), Some(built)) = (&output.out, &built) {
         let format = format.unwrap_or(yuqing_alert::export::ReportFormat::Markdown);
         write_out(
             out,
