@@ -471,6 +471,17 @@ async fn nil_report_when_no_rule_matches() {
     );
     let pipeline = Pipeline::start(config, options()).await.unwrap();
     assert!(pipeline.settle(1, SETTLE).await);
+    // Collected is not yet recorded: the report counts what the alerter
+    // has seen, so wait for every item to reach it.
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while pipeline.alerter.store().item_count().unwrap() < 88 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the alerter recorded {} of 88 items",
+            pipeline.alerter.store().item_count().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(pipeline.summary().incident_total(), 0);
     let alerter = pipeline.alerter.clone();
     let report = tokio::task::spawn_blocking(move || alerter.write_report(Utc::now()))
