@@ -192,49 +192,104 @@ impl KeywordExtractor {
 
     /// The `top` words with the highest TF-IDF; title words count twice.
     pub fn extract(&self, title: &[Token], text: &[Token], top: usize) -> Vec<Keyword> {
-        // Per distinct word (by key): the word, its IDF, its weighted count.
-        let mut tf: FxHashMap<u64, (&str, f32, f32)> = FxHashMap::default();
-        let mut total = 0f32;
-        for (tokens, weight) in [(title, 2.0f32), (text, 1.0)] {
-            for t in tokens {
-                if !Self::candidate(&t.text) {
-                    continue;
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            let Scratch { table, words } = &mut *s;
+            // Distinct words by key, through an open-addressing set sized
+            // to the item and reused, rather than a map built per item.
+            let slots = ((title.len() + text.len()) * 2).next_power_of_two().max(16);
+            table.clear();
+            table.resize(slots, 0);
+            words.clear();
+            let mask = slots - 1;
+            let mut total = 0f32;
+            for (field, (tokens, weight)) in [(title, 2.0f32), (text, 1.0)].into_iter().enumerate()
+            {
+                for (i, t) in tokens.iter().enumerate() {
+                    if !Self::candidate(&t.text) {
+                        continue;
+                    }
+                    let key = word_key(&t.text);
+                    let mut at = (key as usize) & mask;
+                    let w = loop {
+                        match table[at] {
+                            0 => {
+                                let idf = self.idf.get(&key).copied().unwrap_or(DEFAULT_IDF);
+                                words.push(Counted {
+                                    key,
+                                    token: (field as u32, i as u32),
+                                    idf,
+                                    n: 0.0,
+                                });
+                                table[at] = words.len() as u32;
+                                break words.last_mut().expect("just pushed");
+                            }
+                            e if words[e as usize - 1].key == key => {
+                                break &mut words[e as usize - 1];
+                            }
+                            _ => at = (at + 1) & mask,
+                        }
+                    };
+                    if w.idf == STOP {
+                        continue;
+                    }
+                    w.n += weight;
+                    total += weight;
                 }
-                let key = word_key(&t.text);
-                let e = tf.entry(key).or_insert_with(|| {
-                    let idf = self.idf.get(&key).copied().unwrap_or(DEFAULT_IDF);
-                    (t.text.as_str(), idf, 0.0)
-                });
-                if e.1 == STOP {
-                    continue;
-                }
-                e.2 += weight;
-                total += weight;
             }
-        }
-        if total == 0.0 {
-            return Vec::new();
-        }
-        let mut scored: Vec<(&str, f32)> = tf
-            .into_values()
-            .filter(|(_, idf, _)| *idf != STOP)
-            .map(|(w, idf, n)| (w, n / total * idf))
-            .collect();
-        let by_weight =
-            |a: &(&str, f32), b: &(&str, f32)| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0));
-        if top > 0 && scored.len() > top {
-            scored.select_nth_unstable_by(top - 1, by_weight);
-        }
-        scored.truncate(top);
-        scored.sort_by(by_weight);
-        scored
-            .into_iter()
-            .map(|(w, weight)| Keyword {
-                word: w.to_string(),
-                weight,
-            })
-            .collect()
+            if total == 0.0 {
+                return Vec::new();
+            }
+            let word = |(field, i): (u32, u32)| {
+                let tokens = if field == 0 { title } else { text };
+                tokens[i as usize].text.as_str()
+            };
+            let mut scored: Vec<(&str, f32)> = words
+                .iter()
+                .filter(|w| w.idf != STOP)
+                .map(|w| (word(w.token), w.n / total * w.idf))
+                .collect();
+            if table.capacity() > 1 << 20 {
+                *table = Vec::new();
+                *words = Vec::new();
+            }
+            let by_weight =
+                |a: &(&str, f32), b: &(&str, f32)| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0));
+            if top > 0 && scored.len() > top {
+                scored.select_nth_unstable_by(top - 1, by_weight);
+            }
+            scored.truncate(top);
+            scored.sort_by(by_weight);
+            scored
+                .into_iter()
+                .map(|(w, weight)| Keyword {
+                    word: w.to_string(),
+                    weight,
+                })
+                .collect()
+        })
     }
+}
+
+/// A distinct word of an item: its key, its first token (field 0 the
+/// title, 1 the text, and index), its IDF and its weighted count.
+struct Counted {
+    key: u64,
+    token: (u32, u32),
+    idf: f32,
+    n: f32,
+}
+
+/// Buffers reused across items on one thread.
+#[derive(Default)]
+struct Scratch {
+    /// Index + 1 into `words` of the word in each slot; 0 is empty.
+    table: Vec<u32>,
+    words: Vec<Counted>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 #[cfg(test)]
