@@ -87,7 +87,7 @@ impl Segmenter {
             if is_word(t.word) {
                 let r = n.original_range(t.byte_start..t.byte_end);
                 tokens.push(Token {
-                    text: t.word.to_string(),
+                    text: t.word.into(),
                     start: r.start,
                     end: r.end,
                 });

@@ -113,7 +113,7 @@ mod tests {
         words
             .iter()
             .map(|w| Token {
-                text: w.to_string(),
+                text: (*w).into(),
                 start: 0,
                 end: 0,
             })

@@ -293,7 +293,7 @@ fn a_user_dictionary_keeps_a_compound_whole_for_word_boundary_terms() {
         .segmenter()
         .tokens(text)
         .into_iter()
-        .map(|t| t.text)
+        .map(|t| t.text.into())
         .collect();
     assert_eq!(words[0], "和平精英", "{words:?}");
 }

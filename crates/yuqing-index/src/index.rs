@@ -589,7 +589,7 @@ impl ItemIndex {
                     .segmenter
                     .tokens(&spec.text)
                     .into_iter()
-                    .map(|t| t.text.to_lowercase())
+                    .map(|t| t.text.as_str().to_lowercase())
                     .collect();
                 let fields: &[Field] = match spec.scope {
                     Scope::Any => &[f.title, f.text],
@@ -1057,7 +1057,7 @@ impl ItemIndex {
                 self.segmenter
                     .tokens(&title)
                     .into_iter()
-                    .filter(|t| title_words.contains(&t.text))
+                    .filter(|t| title_words.contains(t.text.as_str()))
                     .map(|t| (t.start, t.end))
                     .collect()
             };

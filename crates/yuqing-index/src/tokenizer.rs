@@ -39,7 +39,7 @@ pub fn pre_tokenized(text: &str, tokens: &[ItemToken]) -> PreTokenizedString {
                 offset_from: t.start,
                 offset_to: t.end,
                 position,
-                text: t.text.clone(),
+                text: t.text.to_string(),
                 position_length: 1,
             })
             .collect(),
@@ -130,7 +130,7 @@ mod tests {
         let tokens: Vec<ItemToken> = ["临江", "暴雨", "2316"]
             .iter()
             .map(|w| ItemToken {
-                text: w.to_string(),
+                text: (*w).into(),
                 start: 0,
                 end: 0,
             })

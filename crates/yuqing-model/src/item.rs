@@ -1,4 +1,5 @@
 use chrono::{DateTime, Utc};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::Level;
@@ -154,7 +155,9 @@ impl Item {
 /// segment again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
-    pub text: String,
+    /// The word; a word of up to 24 bytes (eight Chinese characters) is
+    /// held inline, so segmenting an item does not allocate per word.
+    pub text: CompactString,
     pub start: usize,
     pub end: usize,
 }

@@ -102,7 +102,7 @@ pub fn analyzer_for(docs: &[Doc], dir: &Path) -> Result<Analyzer> {
     for d in docs.iter().take(2000) {
         for t in segmenter.tokens(&d.text) {
             if t.text.chars().count() >= 2 && t.text.chars().all(|c| !c.is_ascii()) {
-                *freq.entry(t.text).or_default() += 1;
+                *freq.entry(t.text.into()).or_default() += 1;
             }
         }
     }
