@@ -225,10 +225,11 @@ pub fn compare(analyzer: &Analyzer, docs: &[Doc], min_time: Duration) -> Compari
     let mut all = seg;
     let (mut rule_hits, mut lexicon_hits) = (0, 0);
     let mut sink = 0usize;
-    // Passes alternate while both sides need time, so both see the same
-    // machine conditions.
+    // The side that has run for less time runs next, so the two stay
+    // interleaved over the whole run and see the same machine conditions
+    // (a shared machine's speed drifts by a tenth or more in seconds).
     while seg.elapsed < min_time || all.elapsed < min_time {
-        if seg.elapsed < min_time {
+        if seg.elapsed <= all.elapsed {
             let t = Instant::now();
             for d in docs {
                 sink += jieba.cut(&d.title, true).len();
@@ -237,8 +238,6 @@ pub fn compare(analyzer: &Analyzer, docs: &[Doc], min_time: Duration) -> Compari
             seg.elapsed += t.elapsed();
             seg.docs += docs.len();
             seg.bytes += bytes;
-        }
-        if all.elapsed >= min_time {
             continue;
         }
         let batch = items.clone();
