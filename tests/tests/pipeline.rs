@@ -471,13 +471,14 @@ async fn nil_report_when_no_rule_matches() {
     );
     let pipeline = Pipeline::start(config, options()).await.unwrap();
     assert!(pipeline.settle(1, SETTLE).await);
-    // Collected is not yet recorded: the report counts what the alerter
-    // has seen, so wait for every item to reach it.
+    // The report counts the items the alerter has recorded, which can
+    // trail the crawl: wait until every item has reached it.
+    const ITEMS: u64 = 88;
     let deadline = tokio::time::Instant::now() + SETTLE;
-    while pipeline.alerter.store().item_count().unwrap() < 88 {
+    while pipeline.alerter.store().item_count().unwrap() < ITEMS {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the alerter recorded {} of 88 items",
+            "the alerter recorded {} of {ITEMS} items",
             pipeline.alerter.store().item_count().unwrap()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -499,7 +500,7 @@ async fn nil_report_when_no_rule_matches() {
     let md = std::fs::read_to_string(&report.markdown_path).unwrap();
     assert!(md.contains("零报告"), "{md}");
     assert!(
-        md.contains("监测信息：88 条"),
+        md.contains(&format!("监测信息：{ITEMS} 条")),
         "the nil report still counts what was monitored: {md}"
     );
     assert!(sink.bodies().is_empty());

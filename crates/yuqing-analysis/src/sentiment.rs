@@ -245,8 +245,8 @@ struct Scratch {
     chars: Vec<char>,
     negated: Vec<bool>,
     /// An open-addressing set of the buckets met in this text, sized to
-    /// it, so it stays in the first-level cache (a bit per bucket of the
-    /// whole space would not).
+    /// it, so for a short text it stays in the first-level cache (a bit
+    /// per bucket of the whole space would not).
     table: Vec<u32>,
     /// The distinct buckets, in the order met.
     distinct: Vec<u32>,
@@ -421,7 +421,11 @@ impl SentimentModel {
             // them. Buckets are hash bits already, so their low bits index
             // the set. The weights are read after, in one pass of
             // independent loads.
-            let slots = (chars.len() * NMAX * 2).next_power_of_two().max(64);
+            // At most half full; no text has more distinct buckets than
+            // the space holds.
+            let slots = (chars.len() * NMAX * 2)
+                .next_power_of_two()
+                .clamp(64, 1 << (BITS + 1));
             table.clear();
             table.resize(slots, EMPTY);
             let mask = slots - 1;
@@ -446,9 +450,11 @@ impl SentimentModel {
                 .map(|&k| i32::from(self.weights[k as usize]))
                 .sum();
             // A thread that once read a huge text does not keep its buffers.
-            if table.capacity() > 1 << 20 {
+            if table.capacity() > 1 << 16 || chars.capacity() > 1 << 20 {
                 *table = Vec::new();
                 *distinct = Vec::new();
+                *chars = Vec::new();
+                *negated = Vec::new();
             }
             let p = sigmoid(f64::from(self.bias) + f64::from(sum) * f64::from(self.scale)) as f32;
             self.judge(p)

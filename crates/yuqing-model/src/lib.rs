@@ -16,7 +16,6 @@ mod level;
 mod report;
 mod source;
 
-pub use compact_str::CompactString;
 pub use envelope::{Envelope, EnvelopeError, SCHEMA_VERSION};
 pub use id::{canonical_url, item_id_for_post, item_id_for_url};
 pub use incident::{Incident, IncidentStatus};
