@@ -404,13 +404,7 @@ mod tests {
             "救援",
             "一二三四五六七八九十一二三",
         ];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::tests::xorshift();
         for round in 0..200 {
             let title: Vec<&str> = (0..next(6))
                 .map(|_| vocabulary[next(vocabulary.len())])

@@ -4,6 +4,18 @@ use yuqing_model::{Item, Level, SourceKind, SourceType};
 
 use crate::Analyzer;
 
+/// A deterministic generator for random test inputs: each call gives a
+/// number below `n`.
+pub(crate) fn xorshift() -> impl FnMut(usize) -> usize {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    move |n| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    }
+}
+
 fn config_with_rules(rules: &str) -> Config {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();
@@ -321,13 +333,7 @@ fn marks_always_slice_the_published_text_to_what_was_found() {
         "爆", "炸", "上", "访", "*", " ", "\u{200b}", "Ａ", "ｂ", "a", "B", "廠", "坍塌", "被困",
         "，", "。", "樓", "\u{3000}", "·",
     ];
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut next = |n: usize| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed % n as u64) as usize
-    };
+    let mut next = xorshift();
     let mut marks = 0;
     for _ in 0..2_000 {
         let mut part = || -> String { (0..next(14)).map(|_| pieces[next(pieces.len())]).collect() };
