@@ -3,7 +3,6 @@
 //! unknown words). The hot words of a time window are counted from these by
 //! the alerter's store, which keeps every item's keywords.
 
-use rustc_hash::FxHashMap;
 use std::io::Read;
 
 use yuqing_model::{Keyword, Token};
@@ -115,8 +114,8 @@ const STOP_WORDS: &[&str] = &[
 #[derive(Debug)]
 pub struct KeywordExtractor {
     /// IDF by the 64-bit hash of the word ([`word_key`]), and [`STOP`] for
-    /// stop words: one probe per token, with no string compared.
-    idf: FxHashMap<u64, f32>,
+    /// stop words: one probe per distinct word, with no string compared.
+    idf: IdfTable,
     /// The table's words, for [`KeywordExtractor::vocabulary_with_idf`].
     words: Vec<(String, f32)>,
 }
@@ -152,8 +151,10 @@ impl KeywordExtractor {
                 Some((w.to_string(), v.parse().ok()?))
             })
             .collect();
-        let mut idf: FxHashMap<u64, f32> = words.iter().map(|(w, v)| (word_key(w), *v)).collect();
-        assert_eq!(idf.len(), words.len(), "IDF words with one key");
+        let mut idf = IdfTable::with_capacity(words.len() + STOP_WORDS.len());
+        for (w, v) in &words {
+            assert!(idf.insert(word_key(w), *v), "IDF words with one key");
+        }
         for w in STOP_WORDS {
             idf.insert(word_key(w), STOP);
         }
@@ -165,7 +166,7 @@ impl KeywordExtractor {
         let mut v: Vec<&str> = self
             .words
             .iter()
-            .filter(|(w, i)| (lo..hi).contains(i) && self.idf.get(&word_key(w)) != Some(&STOP))
+            .filter(|(w, i)| (lo..hi).contains(i) && self.idf.get(word_key(w)) != Some(STOP))
             .map(|(w, _)| w.as_str())
             .collect();
         v.sort_unstable();
@@ -214,11 +215,10 @@ impl KeywordExtractor {
                     let w = loop {
                         match table[at] {
                             0 => {
-                                let idf = self.idf.get(&key).copied().unwrap_or(DEFAULT_IDF);
                                 words.push(Counted {
                                     key,
                                     token: (field as u32, i as u32),
-                                    idf,
+                                    idf: 0.0,
                                     n: 0.0,
                                 });
                                 table[at] = words.len() as u32;
@@ -230,11 +230,17 @@ impl KeywordExtractor {
                             _ => at = (at + 1) & mask,
                         }
                     };
-                    if w.idf == STOP {
-                        continue;
-                    }
                     w.n += weight;
-                    total += weight;
+                }
+            }
+            // The IDF probes go in a loop of their own: each is a likely
+            // cache miss in a 2 MB table, and with nothing between them
+            // the processor has several in flight at once. Counts are
+            // whole numbers, so the total is exact in any order.
+            for w in words.iter_mut() {
+                w.idf = self.idf.get(w.key).unwrap_or(DEFAULT_IDF);
+                if w.idf != STOP {
+                    total += w.n;
                 }
             }
             let word = |(field, i): (u32, u32)| {
@@ -270,6 +276,78 @@ impl KeywordExtractor {
                 })
                 .collect()
         })
+    }
+}
+
+/// IDF by word key, in one open-addressing array of `(key, idf)` slots:
+/// a probe reads one 16-byte slot, where a hash map reads a control byte
+/// and then a bucket, two likely cache misses for a table this size.
+#[derive(Debug)]
+struct IdfTable {
+    /// Key 0 marks an empty slot; no word of the table has it.
+    slots: Vec<(u64, f32)>,
+    len: usize,
+    /// `64 - log2(slots.len())`.
+    shift: u32,
+}
+
+impl IdfTable {
+    /// A table for `n` keys, at most five eighths full.
+    fn with_capacity(n: usize) -> IdfTable {
+        let slots = (n * 8).div_ceil(5).next_power_of_two().max(16);
+        IdfTable {
+            slots: vec![(0, 0.0); slots],
+            len: 0,
+            shift: 64 - slots.trailing_zeros(),
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline(always)]
+    fn slot(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    /// Set `key`'s IDF; false if the key was there already.
+    fn insert(&mut self, key: u64, idf: f32) -> bool {
+        assert_ne!(key, 0, "no word key is 0");
+        assert!(
+            (self.len + 1) * 8 <= self.slots.len() * 5,
+            "the IDF table is sized for its words"
+        );
+        let mask = self.slots.len() - 1;
+        let mut at = self.slot(key);
+        loop {
+            match self.slots[at] {
+                (0, _) => {
+                    self.slots[at] = (key, idf);
+                    self.len += 1;
+                    return true;
+                }
+                (k, _) if k == key => {
+                    self.slots[at].1 = idf;
+                    return false;
+                }
+                _ => at = (at + 1) & mask,
+            }
+        }
+    }
+
+    #[inline]
+    fn get(&self, key: u64) -> Option<f32> {
+        let mask = self.slots.len() - 1;
+        let mut at = self.slot(key);
+        loop {
+            match self.slots[at] {
+                (0, _) => return None,
+                (k, idf) if k == key => return Some(idf),
+                _ => at = (at + 1) & mask,
+            }
+        }
     }
 }
 
@@ -342,6 +420,32 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_idf_table_holds_every_word_and_nothing_else() {
+        let k = KeywordExtractor::new();
+        let stop: std::collections::HashSet<u64> = STOP_WORDS.iter().map(|w| word_key(w)).collect();
+        for (w, idf) in &k.words {
+            let want = if stop.contains(&word_key(w)) {
+                STOP
+            } else {
+                *idf
+            };
+            assert_eq!(k.idf.get(word_key(w)), Some(want), "{w}");
+        }
+        for w in STOP_WORDS {
+            assert_eq!(k.idf.get(word_key(w)), Some(STOP), "{w}");
+        }
+        for w in ["臨江市暴雨積水", "qwertyuiop", "一二三四五六七八九十一二三"]
+        {
+            assert_eq!(k.idf.get(word_key(w)), None, "{w}");
+        }
+        assert_eq!(k.idf.get(0), None);
+        let mut t = IdfTable::with_capacity(3);
+        assert!(t.insert(7, 1.5));
+        assert!(!t.insert(7, 2.5), "a second insert replaces");
+        assert_eq!((t.get(7), t.get(8), t.len()), (Some(2.5), None, 1));
+    }
+
     /// TF-IDF by a map per item, as a plain reading of the definition.
     fn reference(
         k: &KeywordExtractor,
@@ -356,11 +460,7 @@ mod tests {
                 if !KeywordExtractor::candidate(&t.text) {
                     continue;
                 }
-                let idf = k
-                    .idf
-                    .get(&word_key(&t.text))
-                    .copied()
-                    .unwrap_or(DEFAULT_IDF);
+                let idf = k.idf.get(word_key(&t.text)).unwrap_or(DEFAULT_IDF);
                 if idf == STOP {
                     continue;
                 }
