@@ -80,6 +80,29 @@ pub fn corpus_file(path: &Path) -> Result<Vec<Doc>> {
     Ok(docs)
 }
 
+/// Every `n` docs as one: the first one's title, and the texts (the
+/// others' titles first) a line each.
+pub fn joined(docs: Vec<Doc>, n: usize) -> Vec<Doc> {
+    if n <= 1 {
+        return docs;
+    }
+    docs.chunks(n)
+        .map(|group| {
+            let mut lines: Vec<&str> = Vec::new();
+            for (i, d) in group.iter().enumerate() {
+                if i > 0 && !d.title.is_empty() {
+                    lines.push(&d.title);
+                }
+                lines.push(&d.text);
+            }
+            Doc {
+                title: group[0].title.clone(),
+                text: lines.join("\n"),
+            }
+        })
+        .collect()
+}
+
 /// A small deterministic generator, so every run builds the same rules.
 struct Rng(u64);
 
@@ -589,5 +612,35 @@ pub mod pipeline {
             return Duration::ZERO;
         }
         v[((v.len() - 1) as f64 * q).round() as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_items_keep_every_title_and_text_in_order() {
+        let doc = |title: &str, text: &str| Doc {
+            title: title.into(),
+            text: text.into(),
+        };
+        let docs = vec![
+            doc("甲", "一"),
+            doc("", "二"),
+            doc("丙", "三"),
+            doc("丁", "四"),
+            doc("戊", "五"),
+        ];
+        let got: Vec<(String, String)> = joined(docs, 2)
+            .into_iter()
+            .map(|d| (d.title, d.text))
+            .collect();
+        let want = [("甲", "一\n二"), ("丙", "三\n丁\n四"), ("戊", "五")];
+        assert_eq!(
+            got,
+            want.map(|(a, b)| (a.to_string(), b.to_string())).to_vec()
+        );
+        assert_eq!(joined(vec![doc("a", "b")], 1).len(), 1);
     }
 }

@@ -140,6 +140,37 @@ enum Command {
     },
 }
 
+/// `yuqing bench index`.
+#[derive(clap::Args)]
+struct IndexBench {
+    /// One text a line (or `label<TAB>text`), or a reprint test set's
+    /// folder (its articles); default: the sample site's items.
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+    /// Items each side indexes in a round.
+    #[arg(long, default_value_t = 20_000)]
+    docs: usize,
+    /// Items in the index the queries run on (0 skips the queries).
+    #[arg(long, default_value_t = 1_000_000)]
+    query_docs: usize,
+    /// Runs of each query.
+    #[arg(long, default_value_t = 100)]
+    runs: usize,
+    /// Writer memory, MB.
+    #[arg(long, default_value_t = 64)]
+    heap_mb: usize,
+    /// Indexing threads of the writer (both sides).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Rounds of both sides, taking turns.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    rounds: u16,
+    /// Join every N texts of the corpus into one item, to see how the
+    /// ratio moves with item length.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    join: u16,
+}
+
 #[derive(Subcommand)]
 enum BenchKind {
     /// The whole analysis (normalize, segment, 200 rules, a 10,000-word
@@ -156,27 +187,7 @@ enum BenchKind {
     },
     /// Indexing the analyzer's tokens against tantivy-jieba segmenting the
     /// same items again, then query latency on a large index.
-    Index {
-        /// One text a line (or `label<TAB>text`), or a reprint test set's
-        /// folder (its articles); default: the sample site's items.
-        #[arg(long)]
-        corpus: Option<PathBuf>,
-        /// Items each ingest side indexes.
-        #[arg(long, default_value_t = 20_000)]
-        docs: usize,
-        /// Items in the index the queries run on (0 skips the queries).
-        #[arg(long, default_value_t = 1_000_000)]
-        query_docs: usize,
-        /// Runs of each query.
-        #[arg(long, default_value_t = 100)]
-        runs: usize,
-        /// Writer memory, MB.
-        #[arg(long, default_value_t = 64)]
-        heap_mb: usize,
-        /// Indexing threads of the writer (both sides).
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
-    },
+    Index(IndexBench),
     /// Items through every stage of the embedded pipeline (analysis, index,
     /// alerts) against the analysis alone, then the latency from arrival to
     /// searchable and alerted.
@@ -510,21 +521,8 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             tokio::task::spawn_blocking(move || bench_reprints(&dir, &config, max_distance)).await?
         }
         Command::Bench {
-            what:
-                BenchKind::Index {
-                    corpus,
-                    docs,
-                    query_docs,
-                    runs,
-                    heap_mb,
-                    threads,
-                },
-        } => {
-            tokio::task::spawn_blocking(move || {
-                bench_index(corpus, docs, query_docs, runs, heap_mb, threads)
-            })
-            .await?
-        }
+            what: BenchKind::Index(args),
+        } => tokio::task::spawn_blocking(move || bench_index(args)).await?,
         Command::Bench {
             what: BenchKind::Analysis { corpus, seconds },
         } => tokio::task::spawn_blocking(move || bench_analysis(corpus, seconds)).await?,
@@ -1814,23 +1812,36 @@ fn bench_analysis(corpus: Option<PathBuf>, seconds: f64) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bench_index(
-    corpus: Option<PathBuf>,
-    docs: usize,
-    query_docs: usize,
-    runs: usize,
-    heap_mb: usize,
-    threads: usize,
-) -> Result<ExitCode> {
+fn bench_index(args: IndexBench) -> Result<ExitCode> {
+    let IndexBench {
+        corpus,
+        docs,
+        query_docs,
+        runs,
+        heap_mb,
+        threads,
+        rounds,
+        join,
+    } = args;
+    let rounds = usize::from(rounds);
     use yuqing::bench;
     use yuqing::bench::index as b;
-    let (texts, name) = match &corpus {
+    let (texts, mut name) = match &corpus {
         Some(p) => (bench::corpus_file(p)?, p.display().to_string()),
         None => (
             bench::sample_corpus(),
             "the sample site's items".to_string(),
         ),
     };
+    let texts = bench::joined(texts, join.into());
+    if join > 1 {
+        name = format!("{name}, joined {join} at a time");
+    }
+    let chars: usize = texts
+        .iter()
+        .map(|d| d.title.chars().count() + d.text.chars().count())
+        .sum();
+    name = format!("{name}, {} characters an item", chars / texts.len().max(1));
     let config = Loader::default()
         .load_embedded(embedded::FILES, embedded::DEFAULT)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -1838,48 +1849,65 @@ fn bench_index(
     let base = b::analyzed(&analyzer, &texts);
     let segmenter = analyzer.segmenter().clone();
     println!(
-        "corpus: {name} ({} texts); {docs} items a side, writer heap {heap_mb} MB, {threads} indexing thread(s)",
+        "corpus: {name} ({} texts); {docs} items a side a round, writer heap {heap_mb} MB, {threads} indexing thread(s)",
         texts.len()
     );
     let heap = heap_mb * 1_000_000;
-    let mut rates = Vec::new();
-    let mut cpu_rates = Vec::new();
-    for (label, resegment) in [
-        ("pre-tokenized (analyzer's tokens)", false),
-        ("tantivy-jieba segmenting again", true),
-    ] {
-        let dir = tempfile::tempdir()?;
-        let (_, took, cpu) = b::ingest(
-            dir.path(),
-            &segmenter,
-            &base,
-            docs,
-            heap,
-            threads,
-            resegment,
-        )?;
-        let rate = docs as f64 / took.as_secs_f64().max(1e-9);
-        match cpu {
-            Some(cpu) => {
-                let per_cpu = docs as f64 / cpu.as_secs_f64().max(1e-9);
-                println!(
-                    "{label:<36} {rate:>9.0} docs/s   {per_cpu:>9.0} docs per CPU second ({:.1} s CPU)",
-                    cpu.as_secs_f64()
-                );
-                cpu_rates.push(per_cpu);
-            }
+    const LABELS: [&str; 2] = [
+        "pre-tokenized (analyzer's tokens)",
+        "tantivy-jieba segmenting again",
+    ];
+    // The sides take turns, in the order AB BA AB ..., so a machine whose
+    // speed drifts during the run slows both alike.
+    let mut took = [std::time::Duration::ZERO; 2];
+    let mut cpu = [Some(std::time::Duration::ZERO); 2];
+    let mut round_ratios = Vec::new();
+    for round in 0..rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        let mut round_took = [std::time::Duration::ZERO; 2];
+        for side in order {
+            let dir = tempfile::tempdir()?;
+            let (_, t, c) = b::ingest(
+                dir.path(),
+                &segmenter,
+                &base,
+                docs,
+                heap,
+                threads,
+                side == 1,
+            )?;
+            round_took[side] = t;
+            took[side] += t;
+            cpu[side] = cpu[side].zip(c).map(|(a, b)| a + b);
+        }
+        round_ratios.push(round_took[1].as_secs_f64() / round_took[0].as_secs_f64().max(1e-9));
+    }
+    let total = (docs * rounds) as f64;
+    for side in 0..2 {
+        let rate = total / took[side].as_secs_f64().max(1e-9);
+        let label = LABELS[side];
+        match cpu[side] {
+            Some(cpu) => println!(
+                "{label:<36} {rate:>9.0} docs/s   {:>9.0} docs per CPU second ({:.1} s CPU)",
+                total / cpu.as_secs_f64().max(1e-9),
+                cpu.as_secs_f64()
+            ),
             None => println!("{label:<36} {rate:>9.0} docs/s"),
         }
-        rates.push(rate);
     }
+    let rounds_text = round_ratios
+        .iter()
+        .map(|r| format!("{r:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     println!(
-        "ratio: pre-tokenized indexing is {:.2}x segmenting again",
-        rates[0] / rates[1].max(1e-9)
+        "ratio: pre-tokenized indexing is {:.2}x segmenting again ({rounds} rounds: {rounds_text})",
+        took[1].as_secs_f64() / took[0].as_secs_f64().max(1e-9)
     );
-    if let [pre, again] = cpu_rates[..] {
+    if let [Some(pre), Some(again)] = cpu {
         println!(
             "ratio in CPU time (every thread, what the other roles on the machine feel): {:.2}x",
-            pre / again.max(1e-9)
+            again.as_secs_f64() / pre.as_secs_f64().max(1e-9)
         );
     }
     if query_docs == 0 {

@@ -645,8 +645,14 @@ fn bench_index_compares_ingest_and_reports_query_latency() {
         "2000",
         "--runs",
         "3",
+        "--join",
+        "2",
+        "--rounds",
+        "2",
     ]));
     assert!(ok, "{err}");
+    assert!(out.contains("joined 2 at a time"), "{out}");
+    assert!(out.contains("segmenting again (2 rounds: "), "{out}");
     assert!(out.contains("pre-tokenized (analyzer's tokens)"), "{out}");
     assert!(out.contains("tantivy-jieba segmenting again"), "{out}");
     assert!(out.contains("ratio: pre-tokenized indexing is"), "{out}");
