@@ -312,6 +312,17 @@ impl IdfTable {
         (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
     }
 
+    /// The slot holding `key`, or the empty slot where it would go.
+    #[inline]
+    fn find(&self, key: u64) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut at = self.slot(key);
+        while self.slots[at].0 != 0 && self.slots[at].0 != key {
+            at = (at + 1) & mask;
+        }
+        at
+    }
+
     /// Set `key`'s IDF; false if the key was there already.
     fn insert(&mut self, key: u64, idf: f32) -> bool {
         assert_ne!(key, 0, "no word key is 0");
@@ -319,34 +330,18 @@ impl IdfTable {
             (self.len + 1) * 8 <= self.slots.len() * 5,
             "the IDF table is sized for its words"
         );
-        let mask = self.slots.len() - 1;
-        let mut at = self.slot(key);
-        loop {
-            match self.slots[at] {
-                (0, _) => {
-                    self.slots[at] = (key, idf);
-                    self.len += 1;
-                    return true;
-                }
-                (k, _) if k == key => {
-                    self.slots[at].1 = idf;
-                    return false;
-                }
-                _ => at = (at + 1) & mask,
-            }
-        }
+        let at = self.find(key);
+        let new = self.slots[at].0 == 0;
+        self.slots[at] = (key, idf);
+        self.len += usize::from(new);
+        new
     }
 
     #[inline]
     fn get(&self, key: u64) -> Option<f32> {
-        let mask = self.slots.len() - 1;
-        let mut at = self.slot(key);
-        loop {
-            match self.slots[at] {
-                (0, _) => return None,
-                (k, idf) if k == key => return Some(idf),
-                _ => at = (at + 1) & mask,
-            }
+        match self.slots[self.find(key)] {
+            (0, _) => None,
+            (_, idf) => Some(idf),
         }
     }
 }
