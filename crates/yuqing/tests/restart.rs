@@ -153,6 +153,34 @@ fn query_i64(data: &std::path::Path, sql: &str) -> i64 {
     db.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
+/// Every notification row, for a failing assertion to show.
+fn notification_rows(data: &std::path::Path) -> Vec<String> {
+    let db = rusqlite::Connection::open(data.join("alert.db")).unwrap();
+    let mut stmt = db
+        .prepare(
+            "SELECT id, incident_id, channel, reason, level, created_at, attempts, sent_at, dead_at
+             FROM notifications ORDER BY id",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok(format!(
+            "#{} incident {} {} {} {} created {} attempts {} sent {:?} dead {:?}",
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get::<_, i64>(6)?,
+            r.get::<_, Option<i64>>(7)?,
+            r.get::<_, Option<i64>>(8)?,
+        ))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
 /// Each incident's id and item count.
 fn incident_counts(data: &std::path::Path) -> Vec<(i64, i64)> {
     let db = rusqlite::Connection::open(data.join("alert.db")).unwrap();
@@ -173,13 +201,16 @@ async fn an_escalation_due_while_the_alerter_was_down_is_sent_once_after_restart
     let data = dir.path().join("data");
 
     // First run: every item is processed and the officer on duty gets the
-    // first message.
+    // first message, recorded as sent (a kill between the robot's answer and
+    // that record would rightly send it again).
     let port = free_port();
     let mut first = start(demo.addr, &data, port, 0);
+    let unsent = "SELECT COUNT(*) FROM notifications WHERE sent_at IS NULL AND dead_at IS NULL";
     for _ in 0..600 {
         if !demo.robot_messages().is_empty()
             && data.join("alert.db").exists()
             && query_i64(&data, "SELECT COUNT(*) FROM items") as usize == site.item_count()
+            && query_i64(&data, unsent) == 0
         {
             break;
         }
@@ -198,6 +229,12 @@ async fn an_escalation_due_while_the_alerter_was_down_is_sent_once_after_restart
     );
     first.kill().unwrap();
     first.wait().unwrap();
+    assert_eq!(
+        query_i64(&data, unsent),
+        0,
+        "the first message recorded as sent: {:?}",
+        notification_rows(&data)
+    );
     let incidents = incident_counts(&data);
     assert!(!incidents.is_empty());
 
@@ -232,7 +269,12 @@ async fn an_escalation_due_while_the_alerter_was_down_is_sent_once_after_restart
     second.kill().unwrap();
     second.wait().unwrap();
     assert!(demo.robot_refusals() > 0, "the escalation was attempted");
-    assert_eq!(query_i64(&data, owed), 1, "one escalation message owed");
+    assert_eq!(
+        query_i64(&data, owed),
+        1,
+        "one escalation message owed: {:?}",
+        notification_rows(&data)
+    );
     assert_eq!(demo.robot_messages().len(), sent_before);
 
     // Third run, the platform back up, and every item replayed: the crawl
