@@ -492,10 +492,11 @@ impl ItemIndex {
     /// indexing costs without segment-once, for `yuqing bench index`.
     pub fn open_resegmenting(dir: &Path, segmenter: Segmenter) -> Result<ItemIndex, IndexError> {
         let mut index = Self::open(dir, segmenter)?;
-        index.index.tokenizers().register(
-            JOINED,
-            tantivy_jieba::JiebaTokenizer::with_search_mode(false),
-        );
+        let mut again = tantivy_jieba::JiebaTokenizer::with_search_mode(false);
+        // tantivy-jieba loads its dictionary on first use; load it here, so
+        // the first document indexed does not pay for it.
+        let _ = tantivy::tokenizer::Tokenizer::token_stream(&mut again, "舆情");
+        index.index.tokenizers().register(JOINED, again);
         index.resegment = true;
         Ok(index)
     }
