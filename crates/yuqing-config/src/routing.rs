@@ -297,6 +297,16 @@ impl ChannelKind {
     }
 }
 
+/// Whether an SMTP host is this machine: `localhost`, or a loopback
+/// address (`127.0.0.1`, `[::1]`).
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// How an SMTP connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -839,6 +849,21 @@ pub(crate) fn validate(a: &AlertConfig, at: &At<'_>) -> Vec<ConfigError> {
                         &here("kind"),
                         field("password"),
                         "give both `username` and `password`, or neither".into(),
+                    ));
+                }
+                // As Go's PLAIN auth and so Alertmanager refuse: a password
+                // crosses the network in clear only to a relay on this host.
+                if c.tls == SmtpTls::None
+                    && c.password.is_some()
+                    && let Some((host, _)) = c.smtp.as_deref().and_then(|s| s.rsplit_once(':'))
+                    && !is_loopback(host)
+                {
+                    errors.push(at(
+                        &here("tls"),
+                        field("tls"),
+                        format!(
+                            "`tls = \"none\"` would send the password in clear to `{host}`: use `implicit` (port 465) or `starttls` (587), or a relay on this host (localhost, 127.0.0.1)"
+                        ),
                     ));
                 }
             }

@@ -465,3 +465,41 @@ from = "yq@example.org"
     );
     assert_eq!(errs.len(), 2, "{joined}");
 }
+
+#[test]
+fn a_password_goes_in_clear_only_to_a_relay_on_this_host() {
+    let channel = |id: &str, smtp: &str, auth: bool| {
+        let auth = if auth {
+            "username = \"yq\"\npassword = \"secret\"\n"
+        } else {
+            ""
+        };
+        format!(
+            "[[alert.channel]]\nid = \"{id}\"\nkind = \"email\"\nsmtp = \"{smtp}\"\ntls = \"none\"\nfrom = \"yq@example.org\"\n{auth}\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let main = write(
+        dir.path(),
+        "main.toml",
+        &[
+            channel("remote", "mail.example.org:25", true),
+            channel("local", "127.0.0.1:25", true),
+            channel("named", "localhost:25", true),
+            channel("v6", "[::1]:25", true),
+            channel("relay", "relay.example.org:25", false),
+        ]
+        .concat(),
+    );
+    write(dir.path(), "rules/a.toml", RULES);
+    let errs = Loader::default().load(&main).unwrap_err().0;
+    let joined: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    let joined = joined.join("\n");
+    assert!(
+        joined.contains(
+            "main.toml:5:7: alert.channel[0].tls: `tls = \"none\"` would send the password in clear to `mail.example.org`"
+        ),
+        "{joined}"
+    );
+    assert_eq!(errs.len(), 1, "{joined}");
+}
