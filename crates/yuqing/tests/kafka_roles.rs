@@ -6,13 +6,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
 use yuqing::demo_site::{DemoSite, Site};
 
-use common::free_port;
+use common::{free_port, spawn_listening};
 
 /// The brokers the roles talk to, and the topic prefix of this run.
 struct Broker {
@@ -75,22 +75,21 @@ impl Drop for Proc {
 
 /// `yuqing run --roles ROLES` on the demo config over Kafka, its log in
 /// `logs/NAME.log`.
-fn start(
+/// Returns it with the base URL of its console or metrics.
+async fn start(
     roles: &str,
     name: &str,
     broker: &Broker,
     site: std::net::SocketAddr,
     dir: &Path,
-    port: u16,
-) -> Proc {
+) -> (Proc, String) {
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     let log = std::fs::File::create(dir.join("logs").join(format!("{name}.log"))).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_yuqing"))
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_yuqing"));
+    cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .args(["run", "--config", "config/demo.toml", "--roles", roles])
         .env("DEMO_SITE", site.to_string())
         .env("DEMO_DATA", dir.join("data"))
-        .env("YUQING__SERVER__LISTEN", format!("127.0.0.1:{port}"))
         // Slow enough that the indexer can be killed mid-stream.
         .env("YUQING__CRAWLER__PER_HOST_DELAY_MS", "150")
         .env("YUQING__ALERT__WEBHOOK", "[]")
@@ -106,11 +105,9 @@ fn start(
             r#"{ "session.timeout.ms" = "6000", "auto.commit.interval.ms" = "3600000" }"#,
         )
         .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map(Proc)
-        .unwrap()
+        .stderr(log);
+    let (child, addr) = spawn_listening(&mut cmd).await;
+    (Proc(child), format!("http://{addr}"))
 }
 
 fn logs(dir: &Path) -> String {
@@ -187,17 +184,9 @@ async fn roles_over_kafka(broker: Broker) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
 
-    let front_port = free_port();
-    let _front = start(
-        "crawler,analyzer",
-        "front",
-        &broker,
-        demo.addr,
-        d,
-        front_port,
-    );
-    let _alerter = start("alerter", "alerter", &broker, demo.addr, d, free_port());
-    let mut back = start("indexer,server", "back", &broker, demo.addr, d, free_port());
+    let (_front, front) = start("crawler,analyzer", "front", &broker, demo.addr, d).await;
+    let _alerter = start("alerter", "alerter", &broker, demo.addr, d).await;
+    let (mut back, _) = start("indexer,server", "back", &broker, demo.addr, d).await;
 
     // Kill -9 the indexer once a commit stored a position, before the
     // last item is in.
@@ -217,13 +206,9 @@ async fn roles_over_kafka(broker: Broker) {
         .unwrap_or_else(|| panic!("no commit mid-stream\n{}", logs(d)));
     let covered = at_kill.iter().map(|(_, n)| n).sum::<i64>() as usize;
 
-    let port = free_port();
-    let _back = start("indexer,server", "back-again", &broker, demo.addr, d, port);
-    let api_again = format!("http://127.0.0.1:{port}");
+    let (_back, api_again) = start("indexer,server", "back-again", &broker, demo.addr, d).await;
     // A console in a fourth process follows the index the indexer writes.
-    let port = free_port();
-    let _viewer = start("server", "viewer", &broker, demo.addr, d, port);
-    let viewer = format!("http://127.0.0.1:{port}");
+    let (_viewer, viewer) = start("server", "viewer", &broker, demo.addr, d).await;
     let mut seen = 0;
     for _ in 0..1200 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -259,7 +244,6 @@ async fn roles_over_kafka(broker: Broker) {
     }
     assert!(incidents > 0, "{}", logs(d));
     // A process without the server still answers for Prometheus.
-    let front = format!("http://127.0.0.1:{front_port}");
     assert_eq!(
         metric(&front, "yuqing_analysis_items_total").await,
         Some(total as f64)

@@ -9,23 +9,28 @@ use std::time::Duration;
 
 use yuqing::demo_site::{DemoSite, Site};
 
-use common::free_port;
+use common::spawn_listening;
 
-fn start(site: std::net::SocketAddr, data: &std::path::Path, port: u16, delay_ms: u64) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_yuqing"))
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .args(["run", "--config", "config/demo.toml"])
-        .env("DEMO_SITE", site.to_string())
-        .env("DEMO_DATA", data)
-        .env("YUQING__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("YUQING__CRAWLER__PER_HOST_DELAY_MS", delay_ms.to_string())
-        // No notifications leave the test.
-        .env("YUQING__ALERT__WEBHOOK", "[]")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+/// `yuqing run` on the demo config, and the base URL of its API.
+async fn start(
+    site: std::net::SocketAddr,
+    data: &std::path::Path,
+    delay_ms: u64,
+) -> (Child, String) {
+    let (child, addr) = spawn_listening(
+        Command::new(env!("CARGO_BIN_EXE_yuqing"))
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .args(["run", "--config", "config/demo.toml"])
+            .env("DEMO_SITE", site.to_string())
+            .env("DEMO_DATA", data)
+            .env("YUQING__CRAWLER__PER_HOST_DELAY_MS", delay_ms.to_string())
+            // No notifications leave the test.
+            .env("YUQING__ALERT__WEBHOOK", "[]")
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::null()),
+    )
+    .await;
+    (child, format!("http://{addr}"))
 }
 
 async fn json(url: &str) -> Option<serde_json::Value> {
@@ -41,9 +46,7 @@ async fn kill_mid_crawl_then_restart_collects_everything_once() {
 
     // Slow enough (a quarter second between requests to the one host) that
     // the kill lands in the middle of the first run.
-    let port = free_port();
-    let mut first = start(demo.addr, &data, port, 250);
-    let api = format!("http://127.0.0.1:{port}");
+    let (mut first, api) = start(demo.addr, &data, 250).await;
     let mut partial = 0;
     for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -66,9 +69,7 @@ async fn kill_mid_crawl_then_restart_collects_everything_once() {
         "killed mid-run after {partial} items"
     );
 
-    let port = free_port();
-    let mut second = start(demo.addr, &data, port, 0);
-    let api = format!("http://127.0.0.1:{port}");
+    let (mut second, api) = start(demo.addr, &data, 0).await;
     let mut total = 0;
     for _ in 0..600 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -203,8 +204,7 @@ async fn an_escalation_due_while_the_alerter_was_down_is_sent_once_after_restart
     // First run: every item is processed and the officer on duty gets the
     // first message, recorded as sent (a kill between the robot's answer and
     // that record would rightly send it again).
-    let port = free_port();
-    let mut first = start(demo.addr, &data, port, 0);
+    let (mut first, _) = start(demo.addr, &data, 0).await;
     let unsent = "SELECT COUNT(*) FROM notifications WHERE sent_at IS NULL AND dead_at IS NULL";
     for _ in 0..600 {
         if !demo.robot_messages().is_empty()
@@ -256,8 +256,7 @@ async fn an_escalation_due_while_the_alerter_was_down_is_sent_once_after_restart
     // Second run, with the robot's platform down: the escalation is
     // written to the outbox and fails; kill -9 before it is sent.
     demo.set_robot_down(true);
-    let port = free_port();
-    let mut second = start(demo.addr, &data, port, 0);
+    let (mut second, _) = start(demo.addr, &data, 0).await;
     let owed = "SELECT COUNT(*) FROM notifications WHERE channel = 'demo-dingtalk'
                 AND sent_at IS NULL AND dead_at IS NULL AND attempts >= 1";
     for _ in 0..300 {
@@ -281,9 +280,7 @@ async fn an_escalation_due_while_the_alerter_was_down_is_sent_once_after_restart
     // state is gone, so the crawler collects all of it again.
     demo.set_robot_down(false);
     std::fs::remove_file(data.join("crawl.db")).unwrap();
-    let port = free_port();
-    let mut third = start(demo.addr, &data, port, 0);
-    let api = format!("http://127.0.0.1:{port}");
+    let (mut third, api) = start(demo.addr, &data, 0).await;
     let mut after = Vec::new();
     for _ in 0..300 {
         after = mentions(&demo)[sent_before..].to_vec();
