@@ -331,8 +331,12 @@ async fn sample_site_flows_through_every_stage() {
         .await
         .unwrap();
     assert_eq!(served, html);
-    let missing = reqwest::get(format!("{api}/reports/1")).await.unwrap();
-    assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
+    for period_end in ["1", "9223372036854775807"] {
+        let missing = reqwest::get(format!("{api}/reports/{period_end}"))
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
+    }
     // Its Markdown as written, and the same report as a PDF to download
     // where a Chinese font is installed (.ci/run installs one).
     let served_md = reqwest::get(format!(

@@ -455,15 +455,11 @@ pub(crate) async fn report(
         Ok(f) => f,
         Err(refused) => return refused,
     };
+    let Some(period_end) = chrono::DateTime::from_timestamp(period_end, 0) else {
+        return (StatusCode::NOT_FOUND, "no such report").into_response();
+    };
     let store = st.alerts.clone();
-    let found = tokio::task::spawn_blocking(move || {
-        let list = store.reports(10_000)?;
-        Ok::<_, yuqing_alert::StoreError>(
-            list.into_iter()
-                .find(|r| r.period_end.timestamp() == period_end),
-        )
-    })
-    .await;
+    let found = tokio::task::spawn_blocking(move || store.report_at(period_end)).await;
     match found {
         Ok(Ok(Some(r))) => {
             let read = |p: String| async move {
