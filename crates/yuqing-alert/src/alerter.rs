@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
-use yuqing_bus::{Bus, BusError, Topics};
+use yuqing_bus::{Bus, BusError, Delivery, Topics};
 use yuqing_config::{AlertConfig, Config, ReportConfig};
 use yuqing_model::{AnalyzedItem, Envelope, Level, ReportRecord, SourceStatus};
 
@@ -30,6 +30,11 @@ const ENGINE_TICK: Duration = Duration::from_secs(2);
 /// next restart: the waits between them double from half a second, about
 /// half a minute in all.
 const RECORD_ATTEMPTS: u32 = 7;
+
+/// Analyzed items recorded in one transaction at most: what has arrived
+/// while the last ones were recorded, so an alert waits for no batch to
+/// fill.
+const BATCH_ITEMS: usize = 256;
 
 #[derive(Clone)]
 pub struct Alerter {
@@ -156,32 +161,41 @@ impl Alerter {
 
     /// Records one analyzed item (idempotent).
     pub fn process(&self, a: &AnalyzedItem) -> Result<Outcome, StoreError> {
+        let mut outs = self.process_all(&[a])?;
+        Ok(outs.pop().expect("one outcome an item"))
+    }
+
+    /// Records analyzed items in one transaction (idempotent): all of them
+    /// or, on an error, none.
+    pub fn process_all(&self, items: &[&AnalyzedItem]) -> Result<Vec<Outcome>, StoreError> {
         let console = self.console_url.clone();
-        let out = self
-            .store
-            .process(a, &self.policy, &self.channels, &|incident, reason| {
-                webhook_payload(incident, reason, &console)
-            })?;
-        self.metrics.items.inc();
-        for (_, topic) in &out.spikes {
-            self.metrics.spikes.with_label_values(&[topic]).inc();
-            self.metrics
-                .incidents
-                .with_label_values(&[self.alert.spike.level.as_str()])
-                .inc();
-        }
-        for _ in &out.opened {
-            if let Some(level) = a.level {
+        let outs =
+            self.store
+                .process_all(items, &self.policy, &self.channels, &|incident, reason| {
+                    webhook_payload(incident, reason, &console)
+                })?;
+        for (a, out) in items.iter().zip(&outs) {
+            self.metrics.items.inc();
+            for (_, topic) in &out.spikes {
+                self.metrics.spikes.with_label_values(&[topic]).inc();
                 self.metrics
                     .incidents
-                    .with_label_values(&[level.as_str()])
+                    .with_label_values(&[self.alert.spike.level.as_str()])
                     .inc();
             }
+            for _ in &out.opened {
+                if let Some(level) = a.level {
+                    self.metrics
+                        .incidents
+                        .with_label_values(&[level.as_str()])
+                        .inc();
+                }
+            }
         }
-        if out.notifications > 0 {
+        if outs.iter().any(|o| o.notifications > 0) {
             self.wake_sender.notify_one();
         }
-        Ok(out)
+        Ok(outs)
     }
 
     /// Records a source's status: opens a collector incident when it turns
@@ -490,23 +504,17 @@ impl Alerter {
                 }
                 d = items.recv() => {
                     let Some(d) = d else { break };
-                    match Envelope::<AnalyzedItem>::from_bytes(&d.payload, "item.analyzed") {
-                        Ok(env) => {
-                            let item = Arc::new(env.payload);
-                            let me = self.clone();
-                            let done = self
-                                .until_recorded("analyzed item", &d.key, &shutdown, move || me.process(&item))
-                                .await;
-                            // Not acknowledged at shutdown: replayed after
-                            // the restart.
-                            if done {
-                                d.ack.ack();
-                            }
+                    // What else has arrived meanwhile is recorded with it,
+                    // in one transaction.
+                    let mut batch = vec![d];
+                    while batch.len() < BATCH_ITEMS {
+                        match tokio::time::timeout(Duration::ZERO, items.recv()).await {
+                            Ok(Some(d)) => batch.push(d),
+                            _ => break,
                         }
-                        Err(e) => {
-                            warn!(key = %d.key, error = %e, "undecodable analyzed item skipped");
-                            d.ack.ack();
-                        }
+                    }
+                    if !self.record_items(batch, &shutdown).await {
+                        break;
                     }
                 }
                 d = statuses.recv() => {
@@ -545,6 +553,61 @@ impl Alerter {
         let _ = sender.await;
         let _ = reports.await;
         Ok(())
+    }
+
+    /// Records analyzed items and acknowledges each once it is recorded:
+    /// all of them in one transaction, or, if that fails, one at a time
+    /// with retries, so an item the store refuses holds up only itself.
+    /// An undecodable message is logged and acknowledged. False when
+    /// shutdown came first (what is not acknowledged is replayed after the
+    /// restart).
+    async fn record_items(&self, batch: Vec<Delivery>, shutdown: &CancellationToken) -> bool {
+        let mut decoded = Vec::with_capacity(batch.len());
+        for d in batch {
+            match Envelope::<AnalyzedItem>::from_bytes(&d.payload, "item.analyzed") {
+                Ok(env) => decoded.push((d, Arc::new(env.payload))),
+                Err(e) => {
+                    warn!(key = %d.key, error = %e, "undecodable analyzed item skipped");
+                    d.ack.ack();
+                }
+            }
+        }
+        if decoded.len() > 1 {
+            let items: Vec<Arc<AnalyzedItem>> = decoded.iter().map(|(_, a)| a.clone()).collect();
+            let me = self.clone();
+            let all = tokio::task::spawn_blocking(move || {
+                let refs: Vec<&AnalyzedItem> = items.iter().map(|a| a.as_ref()).collect();
+                me.process_all(&refs)
+            })
+            .await;
+            match all {
+                Ok(Ok(_)) => {
+                    for (d, _) in decoded {
+                        d.ack.ack();
+                    }
+                    return true;
+                }
+                Ok(Err(e)) => {
+                    self.metrics.store_errors.inc();
+                    warn!(items = decoded.len(), error = %e, "cannot record a batch of items; recording them one at a time");
+                }
+                Err(e) => {
+                    warn!(error = %e, "alert task failed; recording the batch one item at a time")
+                }
+            }
+        }
+        for (d, item) in decoded {
+            let me = self.clone();
+            let done = self
+                .until_recorded("analyzed item", &d.key, shutdown, move || me.process(&item))
+                .await;
+            if done {
+                d.ack.ack();
+            } else if shutdown.is_cancelled() {
+                return false;
+            }
+        }
+        true
     }
 
     /// Runs `record` until it succeeds, waiting twice as long after each

@@ -515,190 +515,50 @@ impl AlertStore {
         channels: &[Channel],
         payload: &dyn Fn(&Incident, &str) -> String,
     ) -> Result<Outcome, StoreError> {
-        let (min_level, reprints) = (policy.min_level, policy.reprints);
+        let mut outs = self.process_all(&[a], policy, channels, payload)?;
+        Ok(outs.pop().expect("one outcome an item"))
+    }
+
+    /// Records analyzed items in order, as [`AlertStore::process`] does
+    /// each, in one transaction: all of them or none, with one commit (one
+    /// sync of the log to disk) for the lot. A reprint joins the event of an
+    /// item before it in the same call.
+    pub fn process_all(
+        &self,
+        items: &[&AnalyzedItem],
+        policy: &Policy,
+        channels: &[Channel],
+        payload: &dyn Fn(&Incident, &str) -> String,
+    ) -> Result<Vec<Outcome>, StoreError> {
         let mut conn = self.conn.lock().unwrap();
         let now = Utc::now();
-        let mut spiking: Vec<String> = Vec::new();
-        let hour = ts(a.item.time()).div_euclid(HOUR) * HOUR;
         let mut events = self.events.lock().unwrap();
         if events
             .as_ref()
-            .is_none_or(|c| c.clusterer.thresholds() != reprints)
+            .is_none_or(|c| c.clusterer.thresholds() != policy.reprints)
         {
-            *events = Some(EventCache::load(&conn, reprints, ts(now))?);
+            *events = Some(EventCache::load(&conn, policy.reprints, ts(now))?);
         }
         let cache = events.as_mut().expect("loaded above");
-        let tx = conn.transaction()?;
-        let existing: Option<String> = tx
-            .query_row(
-                "SELECT event_id FROM items WHERE item_id = ?1",
-                [&a.item.id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let mut change = CacheChange::None;
-        let event_id = match existing {
-            Some(e) => e,
-            None => {
-                let joined = assign_event(&tx, cache, a, now)?;
-                let event_id = joined.event_id.clone();
-                if joined.fingerprinted {
-                    change = CacheChange::Add {
-                        simhash: a.simhash,
-                        pairs: a.simhash_pairs,
-                        event: event_id.clone(),
-                        item: a.item.id.clone(),
-                    };
-                }
-                tx.execute(
-                    "INSERT INTO items (item_id, event_id, source, source_type, title, url, level, score, published_at, processed_at, sentiment,
-                                        site, simhash, simhash_pairs, reprint_of, distance, heat)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-                    params![
-                        a.item.id,
-                        event_id,
-                        a.item.source,
-                        a.item.source_type.as_str(),
-                        display_title(a),
-                        a.item.url,
-                        a.level.map(Level::as_str),
-                        a.score,
-                        ts(a.item.time()),
-                        ts(now),
-                        a.sentiment.map(|s| s.label.as_str()),
-                        a.item.site,
-                        joined.fingerprinted.then_some(a.simhash as i64),
-                        joined.fingerprinted.then_some(a.simhash_pairs as i64),
-                        joined.reprint_of,
-                        joined.distance,
-                        joined.heat
-                    ],
-                )?;
-                for k in &a.keywords {
-                    tx.execute(
-                        "INSERT OR IGNORE INTO item_keywords (item_id, word, weight) VALUES (?1, ?2, ?3)",
-                        params![a.item.id, k.word, f64::from(k.weight)],
-                    )?;
-                }
-                // Each topic the item's rules belong to counts it once in
-                // the hour it was published.
-                let mut topics: Vec<String> = a.hits.iter().map(topic_of).collect();
-                topics.sort_unstable();
-                topics.dedup();
-                for t in topics {
-                    tx.execute(
-                        "INSERT INTO topic_hours (topic, hour, items) VALUES (?1, ?2, 1)
-                         ON CONFLICT(topic, hour) DO UPDATE SET items = items + 1",
-                        params![t, hour],
-                    )?;
-                    // Only the current and the previous hour can spike: a
-                    // backfill of old items raises nothing.
-                    if policy.spike.enabled && hour >= ts(now).div_euclid(HOUR) * HOUR - HOUR {
-                        spiking.push(t);
-                    }
-                }
-                event_id
+        let mut record = || {
+            let tx = conn.transaction()?;
+            let mut outs = Vec::with_capacity(items.len());
+            for a in items {
+                let (out, change) = process_in(&tx, cache, a, policy, channels, payload, now)?;
+                // Later items of the call see this one's event.
+                cache.apply(change, ts(now));
+                outs.push(out);
             }
+            tx.commit()?;
+            Ok(outs)
         };
-        let mut out = Outcome {
-            event_id: event_id.clone(),
-            ..Default::default()
-        };
-        let item_level = a.level.unwrap_or(Level::Blue);
-        if a.level.is_some_and(|l| l >= min_level) {
-            for hit in &a.hits {
-                let dedup_key = format!("rule:{}:event:{}", hit.rule_id, event_id);
-                let open: Option<(i64, String)> = tx
-                    .query_row(
-                        "SELECT id, level FROM incidents WHERE dedup_key = ?1 AND status != 'resolved'",
-                        [&dedup_key],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?;
-                let (incident_id, reason) = match open {
-                    None => {
-                        let (title, url) = tx.query_row(
-                            "SELECT first_title, first_url FROM events WHERE event_id = ?1",
-                            [&event_id],
-                            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-                        )?;
-                        let region = policy
-                            .regions
-                            .get(&a.item.source)
-                            .map_or("", String::as_str);
-                        tx.execute(
-                            "INSERT INTO incidents (dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at,
-                                                   source_type, region)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'triggered', ?7, ?8, 1, ?9, ?9, ?10, ?11)",
-                            params![dedup_key, hit.rule_id, hit.rule_name, hit.topic, event_id, item_level.as_str(), title, url, ts(now),
-                                    a.item.source_type.as_str(), region],
-                        )?;
-                        let id = tx.last_insert_rowid();
-                        tx.execute(
-                            "INSERT INTO incident_items (incident_id, item_id) VALUES (?1, ?2)",
-                            params![id, a.item.id],
-                        )?;
-                        timeline(
-                            &tx,
-                            id,
-                            now,
-                            "system",
-                            "triggered",
-                            &format!("{} level, rule {}", item_level, hit.rule_id),
-                        )?;
-                        out.opened.push(id);
-                        (id, "opened")
-                    }
-                    Some((id, level)) => {
-                        let added = tx.execute(
-                            "INSERT OR IGNORE INTO incident_items (incident_id, item_id) VALUES (?1, ?2)",
-                            params![id, a.item.id],
-                        )?;
-                        if added == 0 {
-                            continue;
-                        }
-                        tx.execute(
-                            "UPDATE incidents SET item_count = item_count + 1, updated_at = ?2 WHERE id = ?1",
-                            params![id, ts(now)],
-                        )?;
-                        let current: Level = level.parse().unwrap_or(Level::Blue);
-                        if item_level <= current {
-                            continue;
-                        }
-                        tx.execute(
-                            "UPDATE incidents SET level = ?2 WHERE id = ?1",
-                            params![id, item_level.as_str()],
-                        )?;
-                        timeline(
-                            &tx,
-                            id,
-                            now,
-                            "system",
-                            "raised",
-                            &format!("{current} → {item_level}"),
-                        )?;
-                        out.raised.push(id);
-                        (id, "raised")
-                    }
-                };
-                out.notifications += enqueue(&tx, incident_id, reason, channels, payload, now)?;
-            }
+        let result = record();
+        if result.is_err() {
+            // The rollback undid events the cache has taken: it is read
+            // again from the store next time.
+            *events = None;
         }
-        for topic in spiking {
-            check_spike(
-                &tx,
-                &topic,
-                hour,
-                &policy.spike,
-                now,
-                channels,
-                payload,
-                &mut out,
-            )?;
-        }
-        tx.commit()?;
-        cache.apply(change, ts(now));
-        Ok(out)
+        result
     }
 
     /// Records a source's status. A source that is not `ok` opens (or keeps)
@@ -1511,6 +1371,190 @@ struct Joined {
     reprint_of: Option<String>,
     distance: Option<u32>,
     heat: f64,
+}
+
+/// What [`AlertStore::process`] does for one item, inside `tx`: the
+/// outcome, and how the event cache changes once the item is in.
+fn process_in(
+    tx: &Transaction<'_>,
+    cache: &EventCache,
+    a: &AnalyzedItem,
+    policy: &Policy,
+    channels: &[Channel],
+    payload: &dyn Fn(&Incident, &str) -> String,
+    now: DateTime<Utc>,
+) -> Result<(Outcome, CacheChange), StoreError> {
+    let min_level = policy.min_level;
+    let mut spiking: Vec<String> = Vec::new();
+    let hour = ts(a.item.time()).div_euclid(HOUR) * HOUR;
+    let existing: Option<String> = tx
+        .query_row(
+            "SELECT event_id FROM items WHERE item_id = ?1",
+            [&a.item.id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let mut change = CacheChange::None;
+    let event_id = match existing {
+        Some(e) => e,
+        None => {
+            let joined = assign_event(tx, cache, a, now)?;
+            let event_id = joined.event_id.clone();
+            if joined.fingerprinted {
+                change = CacheChange::Add {
+                    simhash: a.simhash,
+                    pairs: a.simhash_pairs,
+                    event: event_id.clone(),
+                    item: a.item.id.clone(),
+                };
+            }
+            tx.execute(
+                "INSERT INTO items (item_id, event_id, source, source_type, title, url, level, score, published_at, processed_at, sentiment,
+                                    site, simhash, simhash_pairs, reprint_of, distance, heat)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                params![
+                    a.item.id,
+                    event_id,
+                    a.item.source,
+                    a.item.source_type.as_str(),
+                    display_title(a),
+                    a.item.url,
+                    a.level.map(Level::as_str),
+                    a.score,
+                    ts(a.item.time()),
+                    ts(now),
+                    a.sentiment.map(|s| s.label.as_str()),
+                    a.item.site,
+                    joined.fingerprinted.then_some(a.simhash as i64),
+                    joined.fingerprinted.then_some(a.simhash_pairs as i64),
+                    joined.reprint_of,
+                    joined.distance,
+                    joined.heat
+                ],
+            )?;
+            for k in &a.keywords {
+                tx.execute(
+                    "INSERT OR IGNORE INTO item_keywords (item_id, word, weight) VALUES (?1, ?2, ?3)",
+                    params![a.item.id, k.word, f64::from(k.weight)],
+                )?;
+            }
+            // Each topic the item's rules belong to counts it once in
+            // the hour it was published.
+            let mut topics: Vec<String> = a.hits.iter().map(topic_of).collect();
+            topics.sort_unstable();
+            topics.dedup();
+            for t in topics {
+                tx.execute(
+                    "INSERT INTO topic_hours (topic, hour, items) VALUES (?1, ?2, 1)
+                     ON CONFLICT(topic, hour) DO UPDATE SET items = items + 1",
+                    params![t, hour],
+                )?;
+                // Only the current and the previous hour can spike: a
+                // backfill of old items raises nothing.
+                if policy.spike.enabled && hour >= ts(now).div_euclid(HOUR) * HOUR - HOUR {
+                    spiking.push(t);
+                }
+            }
+            event_id
+        }
+    };
+    let mut out = Outcome {
+        event_id: event_id.clone(),
+        ..Default::default()
+    };
+    let item_level = a.level.unwrap_or(Level::Blue);
+    if a.level.is_some_and(|l| l >= min_level) {
+        for hit in &a.hits {
+            let dedup_key = format!("rule:{}:event:{}", hit.rule_id, event_id);
+            let open: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT id, level FROM incidents WHERE dedup_key = ?1 AND status != 'resolved'",
+                    [&dedup_key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (incident_id, reason) = match open {
+                None => {
+                    let (title, url) = tx.query_row(
+                        "SELECT first_title, first_url FROM events WHERE event_id = ?1",
+                        [&event_id],
+                        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                    )?;
+                    let region = policy
+                        .regions
+                        .get(&a.item.source)
+                        .map_or("", String::as_str);
+                    tx.execute(
+                        "INSERT INTO incidents (dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at,
+                                               source_type, region)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'triggered', ?7, ?8, 1, ?9, ?9, ?10, ?11)",
+                        params![dedup_key, hit.rule_id, hit.rule_name, hit.topic, event_id, item_level.as_str(), title, url, ts(now),
+                                a.item.source_type.as_str(), region],
+                    )?;
+                    let id = tx.last_insert_rowid();
+                    tx.execute(
+                        "INSERT INTO incident_items (incident_id, item_id) VALUES (?1, ?2)",
+                        params![id, a.item.id],
+                    )?;
+                    timeline(
+                        tx,
+                        id,
+                        now,
+                        "system",
+                        "triggered",
+                        &format!("{} level, rule {}", item_level, hit.rule_id),
+                    )?;
+                    out.opened.push(id);
+                    (id, "opened")
+                }
+                Some((id, level)) => {
+                    let added = tx.execute(
+                        "INSERT OR IGNORE INTO incident_items (incident_id, item_id) VALUES (?1, ?2)",
+                        params![id, a.item.id],
+                    )?;
+                    if added == 0 {
+                        continue;
+                    }
+                    tx.execute(
+                        "UPDATE incidents SET item_count = item_count + 1, updated_at = ?2 WHERE id = ?1",
+                        params![id, ts(now)],
+                    )?;
+                    let current: Level = level.parse().unwrap_or(Level::Blue);
+                    if item_level <= current {
+                        continue;
+                    }
+                    tx.execute(
+                        "UPDATE incidents SET level = ?2 WHERE id = ?1",
+                        params![id, item_level.as_str()],
+                    )?;
+                    timeline(
+                        tx,
+                        id,
+                        now,
+                        "system",
+                        "raised",
+                        &format!("{current} → {item_level}"),
+                    )?;
+                    out.raised.push(id);
+                    (id, "raised")
+                }
+            };
+            out.notifications += enqueue(tx, incident_id, reason, channels, payload, now)?;
+        }
+    }
+    for topic in spiking {
+        check_spike(
+            tx,
+            &topic,
+            hour,
+            &policy.spike,
+            now,
+            channels,
+            payload,
+            &mut out,
+        )?;
+    }
+    Ok((out, change))
 }
 
 /// Finds the event of the item's near-duplicates (SimHash within the

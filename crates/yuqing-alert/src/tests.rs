@@ -586,6 +586,114 @@ async fn an_item_the_store_refuses_is_retried_until_it_is_recorded() {
     run.await.unwrap().unwrap();
 }
 
+/// Items that arrive together are recorded in one transaction; when the
+/// store refuses one of them, the others are recorded one at a time and
+/// acknowledged, and only the refused one waits for its retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_refused_in_a_batch_holds_up_only_itself() {
+    use std::sync::Arc;
+    use yuqing_bus::{Bus, InProcessBus, Topics};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.toml"),
+        "data_dir = \"data\"\n[alert]\nmin_level = \"blue\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    let config = yuqing_config::Loader::default()
+        .load(&dir.path().join("main.toml"))
+        .unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    store
+        .conn
+        .lock()
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.item_id = 'poison'
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+    let registry = prometheus::Registry::new();
+    let metrics = crate::AlertMetrics::new(&registry);
+    let alerter = crate::Alerter::new(&config, store.clone(), "http://c".into(), metrics.clone());
+    let bus = Arc::new(InProcessBus::new(16));
+    let topics = Topics::default();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(alerter.run(bus.clone(), topics.clone(), stop.clone()));
+    let publish = |id: &'static str, simhash: u64| {
+        let bus = bus.clone();
+        let topic = topics.items_analyzed.clone();
+        async move {
+            let a = analyzed(id, Some(Level::Orange), Some("r1"), simhash, 5);
+            let bytes = yuqing_model::Envelope::new("item.analyzed", a).to_bytes();
+            loop {
+                match bus.publish(&topic, id, bytes.clone()).await {
+                    Ok(r) => break r,
+                    // The alerter has not subscribed yet.
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                }
+            }
+        }
+    };
+    // While the store is held the items queue up, and are taken together
+    // (with or without the first, whichever the alerter was waiting on).
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (locked, is_locked) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let _conn = store.conn.lock().unwrap();
+            locked.send(()).unwrap();
+            let _ = held.recv();
+        })
+    };
+    is_locked.recv().unwrap();
+    let first = Box::pin(publish("first", 0x1111).await.durable());
+    let good = Box::pin(publish("good", 0x2222_0000).await.durable());
+    let mut poison = Box::pin(publish("poison", 0x3333_0000_0000).await.durable());
+    let mut after = Box::pin(publish("after", 0x4444_0000_0000_0000).await.durable());
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    let wait = std::time::Duration::from_secs(10);
+    tokio::time::timeout(wait, first).await.unwrap().unwrap();
+    tokio::time::timeout(wait, good)
+        .await
+        .expect("recorded on its own after the batch failed")
+        .unwrap();
+    for _ in 0..200 {
+        if metrics.store_errors.get() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        metrics.store_errors.get() >= 2,
+        "the batch, then the item alone"
+    );
+    assert!(
+        futures_now(&mut poison).is_none(),
+        "refused: not acknowledged"
+    );
+    assert!(futures_now(&mut after).is_none(), "waits its turn");
+    store
+        .conn
+        .lock()
+        .unwrap()
+        .execute_batch("DROP TRIGGER refuse")
+        .unwrap();
+    tokio::time::timeout(wait, poison).await.unwrap().unwrap();
+    tokio::time::timeout(wait, after).await.unwrap().unwrap();
+    let items: i64 = store
+        .conn
+        .lock()
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(items, 4);
+    stop.cancel();
+    run.await.unwrap().unwrap();
+}
+
 /// The value of `f` if it is ready now.
 fn futures_now<F: std::future::Future + Unpin>(f: &mut F) -> Option<F::Output> {
     let waker = std::task::Waker::noop();
@@ -594,4 +702,80 @@ fn futures_now<F: std::future::Future + Unpin>(f: &mut F) -> Option<F::Output> {
         std::task::Poll::Ready(v) => Some(v),
         std::task::Poll::Pending => None,
     }
+}
+
+#[test]
+fn items_recorded_together_are_recorded_as_one_at_a_time_and_a_failed_batch_leaves_nothing() {
+    let p = |_: &yuqing_model::Incident, r: &str| r.to_string();
+    let h = 0x0123_4567_89ab_cdefu64;
+    let a = analyzed("a", Some(Level::Yellow), Some("r1"), h, 60);
+    let b = analyzed("b", Some(Level::Red), Some("r1"), h ^ 0b11, 90);
+    let c = analyzed("c", Some(Level::Yellow), Some("r1"), !h, 10);
+    let summary = |store: &AlertStore| {
+        let mut v: Vec<(Level, u64, String)> = store
+            .incidents(10)
+            .unwrap()
+            .into_iter()
+            .map(|i| (i.level, i.item_count, i.title))
+            .collect();
+        v.sort_by(|x, y| x.2.cmp(&y.2));
+        v
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let one = AlertStore::open(&dir.path().join("one.db")).unwrap();
+    let singly: Vec<_> = [&a, &b, &c]
+        .iter()
+        .map(|x| {
+            one.process(x, &policy(Level::Blue), &channels(), &p)
+                .unwrap()
+        })
+        .collect();
+    let all = AlertStore::open(&dir.path().join("all.db")).unwrap();
+    let together = all
+        .process_all(&[&a, &b, &c], &policy(Level::Blue), &channels(), &p)
+        .unwrap();
+    assert_eq!(
+        together[1].event_id, together[0].event_id,
+        "b joins a's event in the same call"
+    );
+    assert_ne!(together[2].event_id, together[0].event_id);
+    for (s, t) in singly.iter().zip(&together) {
+        assert_eq!(
+            (s.opened.len(), s.raised.len(), s.notifications),
+            (t.opened.len(), t.raised.len(), t.notifications)
+        );
+    }
+    assert_eq!(summary(&one), summary(&all));
+    assert_eq!(summary(&all).len(), 2);
+
+    // A batch the store refuses part of is not recorded at all, and what
+    // the event cache took from it is forgotten: a reprint of its first
+    // item, recorded later, starts an event of its own.
+    let db = rusqlite::Connection::open(dir.path().join("all.db")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.item_id = 'poison'
+         BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+    )
+    .unwrap();
+    let g = 0x5555_aaaa_5555_aaaau64;
+    let fresh = analyzed("fresh", Some(Level::Yellow), Some("r2"), g, 5);
+    let poison = analyzed("poison", Some(Level::Yellow), Some("r2"), !g, 5);
+    let err = all
+        .process_all(&[&fresh, &poison], &policy(Level::Blue), &channels(), &p)
+        .unwrap_err();
+    assert!(err.to_string().contains("refused"), "{err}");
+    let count = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(count("SELECT COUNT(*) FROM items"), 3);
+    assert_eq!(count("SELECT COUNT(*) FROM events"), 2);
+    let reprint = analyzed("reprint", Some(Level::Yellow), Some("r2"), g ^ 1, 4);
+    let o = all
+        .process(&reprint, &policy(Level::Blue), &channels(), &p)
+        .unwrap();
+    assert_eq!(o.opened.len(), 1);
+    assert_eq!(count("SELECT COUNT(*) FROM events"), 3);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM items WHERE item_id = 'fresh'"),
+        0
+    );
 }
