@@ -508,9 +508,17 @@ impl Alerter {
                     // in one transaction.
                     let mut batch = vec![d];
                     while batch.len() < BATCH_ITEMS {
-                        match tokio::time::timeout(Duration::ZERO, items.recv()).await {
-                            Ok(Some(d)) => batch.push(d),
-                            _ => break,
+                        // Only what is there already: the second branch
+                        // is ready at once, and `biased` polls the first
+                        // before it.
+                        let next = tokio::select! {
+                            biased;
+                            d = items.recv() => d,
+                            () = std::future::ready(()) => None,
+                        };
+                        match next {
+                            Some(d) => batch.push(d),
+                            None => break,
                         }
                     }
                     if !self.record_items(batch, &shutdown).await {
@@ -557,7 +565,9 @@ impl Alerter {
 
     /// Records analyzed items and acknowledges each once it is recorded:
     /// all of them in one transaction, or, if that fails, one at a time
-    /// with retries, so an item the store refuses holds up only itself.
+    /// with retries, so an item the store refuses does not take the others
+    /// of its batch down with it (it is retried in place, as alone, and
+    /// what comes after it waits as long).
     /// An undecodable message is logged and acknowledged. False when
     /// shutdown came first (what is not acknowledged is replayed after the
     /// restart).
@@ -592,7 +602,8 @@ impl Alerter {
                     warn!(items = decoded.len(), error = %e, "cannot record a batch of items; recording them one at a time");
                 }
                 Err(e) => {
-                    warn!(error = %e, "alert task failed; recording the batch one item at a time")
+                    self.metrics.store_errors.inc();
+                    warn!(error = %e, "alert task failed; recording the batch one item at a time");
                 }
             }
         }

@@ -481,6 +481,8 @@ impl AlertStore {
         }
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Every statement of the item path stays prepared.
+        conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // The alerter and a server in another process may open the file at
         // the same moment: the one that loses the race to migrate waits for
@@ -540,12 +542,14 @@ impl AlertStore {
             *events = Some(EventCache::load(&conn, policy.reprints, ts(now))?);
         }
         let cache = events.as_mut().expect("loaded above");
+        let mut applied = false;
         let mut record = || {
             let tx = conn.transaction()?;
             let mut outs = Vec::with_capacity(items.len());
             for a in items {
                 let (out, change) = process_in(&tx, cache, a, policy, channels, payload, now)?;
                 // Later items of the call see this one's event.
+                applied |= !matches!(change, CacheChange::None);
                 cache.apply(change, ts(now));
                 outs.push(out);
             }
@@ -553,7 +557,7 @@ impl AlertStore {
             Ok(outs)
         };
         let result = record();
-        if result.is_err() {
+        if result.is_err() && applied {
             // The rollback undid events the cache has taken: it is read
             // again from the store next time.
             *events = None;
@@ -1373,6 +1377,23 @@ struct Joined {
     heat: f64,
 }
 
+/// `execute` through the connection's statement cache: recording an item
+/// runs the same statements every time, and parsing them again was a
+/// visible share of the alerter's time.
+fn exec(tx: &Transaction<'_>, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(p)
+}
+
+/// `query_row` through the connection's statement cache.
+fn row<T>(
+    tx: &Transaction<'_>,
+    sql: &str,
+    p: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    tx.prepare_cached(sql)?.query_row(p, f)
+}
+
 /// What [`AlertStore::process`] does for one item, inside `tx`: the
 /// outcome, and how the event cache changes once the item is in.
 fn process_in(
@@ -1387,13 +1408,13 @@ fn process_in(
     let min_level = policy.min_level;
     let mut spiking: Vec<String> = Vec::new();
     let hour = ts(a.item.time()).div_euclid(HOUR) * HOUR;
-    let existing: Option<String> = tx
-        .query_row(
-            "SELECT event_id FROM items WHERE item_id = ?1",
-            [&a.item.id],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let existing: Option<String> = row(
+        tx,
+        "SELECT event_id FROM items WHERE item_id = ?1",
+        [&a.item.id],
+        |r| r.get(0),
+    )
+    .optional()?;
     let mut change = CacheChange::None;
     let event_id = match existing {
         Some(e) => e,
@@ -1408,7 +1429,7 @@ fn process_in(
                     item: a.item.id.clone(),
                 };
             }
-            tx.execute(
+            exec(tx,
                 "INSERT INTO items (item_id, event_id, source, source_type, title, url, level, score, published_at, processed_at, sentiment,
                                     site, simhash, simhash_pairs, reprint_of, distance, heat)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
@@ -1433,7 +1454,8 @@ fn process_in(
                 ],
             )?;
             for k in &a.keywords {
-                tx.execute(
+                exec(
+                    tx,
                     "INSERT OR IGNORE INTO item_keywords (item_id, word, weight) VALUES (?1, ?2, ?3)",
                     params![a.item.id, k.word, f64::from(k.weight)],
                 )?;
@@ -1444,7 +1466,8 @@ fn process_in(
             topics.sort_unstable();
             topics.dedup();
             for t in topics {
-                tx.execute(
+                exec(
+                    tx,
                     "INSERT INTO topic_hours (topic, hour, items) VALUES (?1, ?2, 1)
                      ON CONFLICT(topic, hour) DO UPDATE SET items = items + 1",
                     params![t, hour],
@@ -1466,16 +1489,17 @@ fn process_in(
     if a.level.is_some_and(|l| l >= min_level) {
         for hit in &a.hits {
             let dedup_key = format!("rule:{}:event:{}", hit.rule_id, event_id);
-            let open: Option<(i64, String)> = tx
-                .query_row(
-                    "SELECT id, level FROM incidents WHERE dedup_key = ?1 AND status != 'resolved'",
-                    [&dedup_key],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
+            let open: Option<(i64, String)> = row(
+                tx,
+                "SELECT id, level FROM incidents WHERE dedup_key = ?1 AND status != 'resolved'",
+                [&dedup_key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
             let (incident_id, reason) = match open {
                 None => {
-                    let (title, url) = tx.query_row(
+                    let (title, url) = row(
+                        tx,
                         "SELECT first_title, first_url FROM events WHERE event_id = ?1",
                         [&event_id],
                         |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
@@ -1484,7 +1508,7 @@ fn process_in(
                         .regions
                         .get(&a.item.source)
                         .map_or("", String::as_str);
-                    tx.execute(
+                    exec(tx,
                         "INSERT INTO incidents (dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at,
                                                source_type, region)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'triggered', ?7, ?8, 1, ?9, ?9, ?10, ?11)",
@@ -1492,7 +1516,8 @@ fn process_in(
                                 a.item.source_type.as_str(), region],
                     )?;
                     let id = tx.last_insert_rowid();
-                    tx.execute(
+                    exec(
+                        tx,
                         "INSERT INTO incident_items (incident_id, item_id) VALUES (?1, ?2)",
                         params![id, a.item.id],
                     )?;
@@ -1508,14 +1533,16 @@ fn process_in(
                     (id, "opened")
                 }
                 Some((id, level)) => {
-                    let added = tx.execute(
+                    let added = exec(
+                        tx,
                         "INSERT OR IGNORE INTO incident_items (incident_id, item_id) VALUES (?1, ?2)",
                         params![id, a.item.id],
                     )?;
                     if added == 0 {
                         continue;
                     }
-                    tx.execute(
+                    exec(
+                        tx,
                         "UPDATE incidents SET item_count = item_count + 1, updated_at = ?2 WHERE id = ?1",
                         params![id, ts(now)],
                     )?;
@@ -1523,7 +1550,8 @@ fn process_in(
                     if item_level <= current {
                         continue;
                     }
-                    tx.execute(
+                    exec(
+                        tx,
                         "UPDATE incidents SET level = ?2 WHERE id = ?1",
                         params![id, item_level.as_str()],
                     )?;
@@ -1585,12 +1613,13 @@ fn assign_event(
             of,
             distance,
         } => {
-            tx.execute(
+            exec(
+                tx,
                 "UPDATE events SET item_count = item_count + 1, updated_at = ?2, heat = heat + ?3 WHERE event_id = ?1",
                 params![event, ts(now), heat],
             )?;
             // An earlier item becomes the event's first publisher.
-            tx.execute(
+            exec(tx,
                 "UPDATE events SET first_item_id = ?2, first_title = ?3, first_url = ?4, first_source = ?5, first_published_at = ?6
                  WHERE event_id = ?1 AND first_published_at > ?6",
                 params![event, a.item.id, display_title(a), a.item.url, a.item.source, published],
@@ -1605,7 +1634,7 @@ fn assign_event(
         }
         Assignment::Starts => {
             let event_id = a.item.id.clone();
-            tx.execute(
+            exec(tx,
                 "INSERT INTO events (event_id, simhash, first_item_id, first_title, first_url, first_source, first_published_at, item_count, updated_at, fingerprinted, heat)
                  VALUES (?1, ?2, ?1, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?9)",
                 params![event_id, a.simhash as i64, display_title(a), a.item.url, a.item.source, published, ts(now), fingerprinted, heat],
@@ -1639,7 +1668,7 @@ fn enqueue(
         } else {
             "raised"
         };
-        tx.execute(
+        exec(tx,
             "UPDATE incidents SET pending = COALESCE(pending, ?2), pending_since = COALESCE(pending_since, ?3)
              WHERE id = ?1 AND status != 'resolved'",
             params![incident_id, owed, ts(now)],
@@ -1651,7 +1680,7 @@ fn enqueue(
         if ch.min_level.is_some_and(|m| incident.level < m) {
             continue;
         }
-        added += tx.execute(
+        added += exec(tx,
             "INSERT OR IGNORE INTO notifications (incident_id, channel, reason, level, payload, created_at, next_attempt_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
             params![incident_id, ch.name, reason, incident.level.as_str(), payload(&incident, reason), ts(now)],
@@ -1668,7 +1697,8 @@ pub(crate) fn timeline(
     action: &str,
     detail: &str,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO timeline (incident_id, at, actor, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id, ts(at), actor, action, detail],
     )?;

@@ -121,14 +121,16 @@ impl<V> SimhashIndex<V> {
     /// The cheaper way to answer a query at this size and radius. Measured
     /// on the 2-core build machine over random fingerprints: a probe of a
     /// band table costs about 7 ns, each fingerprint a probe turns up about
-    /// 10 ns more (it is checked against those other bands found), and a
-    /// scan about 1 ns a fingerprint. At the alerter's default radius (18
-    /// bits, 2,517 probes a band) the scan is the cheaper at any size: 0.3
-    /// ms against 8 ms a query at 300,000 fingerprints.
+    /// 170 ns more (a read from anywhere in the slots, and a check against
+    /// those other bands found), and a scan about 1 ns a fingerprint. So
+    /// probing pays only at a band radius of 0 or 1 (up to 7 bits) on more
+    /// than a few hundred fingerprints; at the alerter's default radius (18
+    /// bits, 2,517 probes a band) the scan is 0.3 ms against 8 ms a query
+    /// at 300,000 fingerprints.
     fn search(&self) -> Search {
         let probes = (BANDS * self.masks.len()) as f64;
         let turned_up = self.len as f64 * probes / f64::from(1u32 << BAND_BITS);
-        let probe_ns = probes * 7.0 + turned_up * 10.0;
+        let probe_ns = probes * 7.0 + turned_up * 170.0;
         if self.hashes.len() as f64 <= probe_ns {
             Search::Scan
         } else {
@@ -241,8 +243,8 @@ pub struct EventClusterer<E> {
     index: SimhashIndex<(E, E, u64)>,
     /// The (word, word-pair) SimHashes indexed under each event. An item
     /// whose fingerprints are already indexed under its event is not
-    /// indexed again: a query would find it at the same
-    /// distance as the one before it, which wins the tie. So a story
+    /// indexed again: a query would find it at the same distance, in the
+    /// same event, as the copy already there. So a story
     /// reposted word for word thousands of times costs one entry, not a
     /// candidate per copy for every later reprint to check.
     indexed: rustc_hash::FxHashSet<(u64, u64, E)>,
