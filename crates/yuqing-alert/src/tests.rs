@@ -514,13 +514,18 @@ fn a_database_from_before_reprint_chains_upgrades_and_its_events_stay_joinable()
     assert_eq!(store.event("old").unwrap().unwrap().item_count, 2);
 }
 
-/// The alerter on an in-process bus, its store made read-only while an
-/// item arrives: the item is retried until the store takes it, then
-/// acknowledged; nothing waits for a restart.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_item_the_store_refuses_is_retried_until_it_is_recorded() {
-    use std::sync::Arc;
-    use yuqing_bus::{Bus, InProcessBus, Topics};
+/// An alerter running on an in-process bus over a store of its own.
+struct OnBus {
+    _dir: tempfile::TempDir,
+    store: AlertStore,
+    metrics: crate::AlertMetrics,
+    bus: std::sync::Arc<yuqing_bus::InProcessBus>,
+    topics: yuqing_bus::Topics,
+    stop: tokio_util::sync::CancellationToken,
+    run: tokio::task::JoinHandle<Result<(), yuqing_bus::BusError>>,
+}
+
+fn alerter_on_bus() -> OnBus {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("main.toml"),
@@ -535,10 +540,36 @@ async fn an_item_the_store_refuses_is_retried_until_it_is_recorded() {
     let registry = prometheus::Registry::new();
     let metrics = crate::AlertMetrics::new(&registry);
     let alerter = crate::Alerter::new(&config, store.clone(), "http://c".into(), metrics.clone());
-    let bus = Arc::new(InProcessBus::new(16));
-    let topics = Topics::default();
+    let bus = std::sync::Arc::new(yuqing_bus::InProcessBus::new(16));
+    let topics = yuqing_bus::Topics::default();
     let stop = tokio_util::sync::CancellationToken::new();
     let run = tokio::spawn(alerter.run(bus.clone(), topics.clone(), stop.clone()));
+    OnBus {
+        _dir: dir,
+        store,
+        metrics,
+        bus,
+        topics,
+        stop,
+        run,
+    }
+}
+
+/// The alerter on an in-process bus, its store made read-only while an
+/// item arrives: the item is retried until the store takes it, then
+/// acknowledged; nothing waits for a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_the_store_refuses_is_retried_until_it_is_recorded() {
+    use yuqing_bus::Bus;
+    let OnBus {
+        _dir,
+        store,
+        metrics,
+        bus,
+        topics,
+        stop,
+        run,
+    } = alerter_on_bus();
     // Writes fail until the pragma is lifted.
     store
         .conn
@@ -588,22 +619,20 @@ async fn an_item_the_store_refuses_is_retried_until_it_is_recorded() {
 
 /// Items that arrive together are recorded in one transaction; when the
 /// store refuses one of them, the others are recorded one at a time and
-/// acknowledged, and only the refused one waits for its retries.
+/// acknowledged, the refused one is retried in place, and what comes after
+/// it waits its turn.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_item_refused_in_a_batch_holds_up_only_itself() {
-    use std::sync::Arc;
-    use yuqing_bus::{Bus, InProcessBus, Topics};
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("main.toml"),
-        "data_dir = \"data\"\n[alert]\nmin_level = \"blue\"\n",
-    )
-    .unwrap();
-    std::fs::create_dir(dir.path().join("rules")).unwrap();
-    let config = yuqing_config::Loader::default()
-        .load(&dir.path().join("main.toml"))
-        .unwrap();
-    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+async fn an_item_refused_in_a_batch_does_not_take_the_others_down_with_it() {
+    use yuqing_bus::Bus;
+    let OnBus {
+        _dir,
+        store,
+        metrics,
+        bus,
+        topics,
+        stop,
+        run,
+    } = alerter_on_bus();
     store
         .conn
         .lock()
@@ -613,13 +642,6 @@ async fn an_item_refused_in_a_batch_holds_up_only_itself() {
              BEGIN SELECT RAISE(ABORT, 'refused'); END;",
         )
         .unwrap();
-    let registry = prometheus::Registry::new();
-    let metrics = crate::AlertMetrics::new(&registry);
-    let alerter = crate::Alerter::new(&config, store.clone(), "http://c".into(), metrics.clone());
-    let bus = Arc::new(InProcessBus::new(16));
-    let topics = Topics::default();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let run = tokio::spawn(alerter.run(bus.clone(), topics.clone(), stop.clone()));
     let publish = |id: &'static str, simhash: u64| {
         let bus = bus.clone();
         let topic = topics.items_analyzed.clone();
