@@ -1233,7 +1233,8 @@ fn check_spike(
     payload: &dyn Fn(&Incident, &str) -> String,
     out: &mut Outcome,
 ) -> Result<(), StoreError> {
-    let count: u32 = tx.query_row(
+    let count: u32 = row(
+        tx,
         "SELECT items FROM topic_hours WHERE topic = ?1 AND hour = ?2",
         params![topic, hour],
         |r| r.get(0),
@@ -1242,7 +1243,7 @@ fn check_spike(
         return Ok(());
     }
     // History: the same hour on each earlier day since counting began.
-    let first: i64 = tx.query_row("SELECT MIN(hour) FROM topic_hours", [], |r| r.get(0))?;
+    let first: i64 = row(tx, "SELECT MIN(hour) FROM topic_hours", [], |r| r.get(0))?;
     let days = ((hour - first) / (24 * HOUR)).clamp(0, i64::from(cfg.history_days));
     let mut history = Vec::with_capacity(days as usize);
     {
@@ -1260,13 +1261,13 @@ fn check_spike(
     };
     let dedup_key = format!("spike:{topic}");
     let detail = spike_detail(topic, &size);
-    let open: Option<(i64, i64)> = tx
-        .query_row(
-            "SELECT id, updated_at FROM incidents WHERE dedup_key = ?1 AND status != 'resolved'",
-            [&dedup_key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    let open: Option<(i64, i64)> = row(
+        tx,
+        "SELECT id, updated_at FROM incidents WHERE dedup_key = ?1 AND status != 'resolved'",
+        [&dedup_key],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?;
     let open = match open {
         // A spike incident quiet for longer than `quiet_hours` is over;
         // this is a new spike.
@@ -1276,17 +1277,18 @@ fn check_spike(
         }
         other => other.map(|(id, _)| id),
     };
-    let previous: Option<f64> = tx
-        .query_row(
-            "SELECT MAX(notified_ratio) FROM spikes WHERE topic = ?1 AND incident_id = ?2",
-            params![topic, open.unwrap_or(-1)],
-            |r| r.get(0),
-        )
-        .optional()?
-        .flatten();
+    let previous: Option<f64> = row(
+        tx,
+        "SELECT MAX(notified_ratio) FROM spikes WHERE topic = ?1 AND incident_id = ?2",
+        params![topic, open.unwrap_or(-1)],
+        |r| r.get(0),
+    )
+    .optional()?
+    .flatten();
     let (incident_id, reason) = match open {
         None => {
-            tx.execute(
+            exec(
+tx,
                 "INSERT INTO incidents (dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at)
                  VALUES (?1, 'spike', '信息量激增', ?2, '', ?3, 'triggered', ?4, '', ?5, ?6, ?6)",
                 params![dedup_key, topic, cfg.level.as_str(), detail, count, ts(now)],
@@ -1297,7 +1299,8 @@ fn check_spike(
             (id, Some("opened".to_string()))
         }
         Some(id) => {
-            tx.execute(
+            exec(
+                tx,
                 "UPDATE incidents SET title = ?2, item_count = ?3, updated_at = ?4 WHERE id = ?1",
                 params![id, detail, count, ts(now)],
             )?;
@@ -1312,7 +1315,8 @@ fn check_spike(
         }
     };
     let notified = if reason.is_some() { size.ratio } else { 0.0 };
-    tx.execute(
+    exec(
+tx,
         "INSERT INTO spikes (topic, hour, items, expected, ratio, z, incident_id, notified_ratio, detected_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT(topic, hour) DO UPDATE SET items = excluded.items, expected = excluded.expected,
@@ -1429,7 +1433,8 @@ fn process_in(
                     item: a.item.id.clone(),
                 };
             }
-            exec(tx,
+            exec(
+tx,
                 "INSERT INTO items (item_id, event_id, source, source_type, title, url, level, score, published_at, processed_at, sentiment,
                                     site, simhash, simhash_pairs, reprint_of, distance, heat)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
@@ -1508,7 +1513,8 @@ fn process_in(
                         .regions
                         .get(&a.item.source)
                         .map_or("", String::as_str);
-                    exec(tx,
+                    exec(
+tx,
                         "INSERT INTO incidents (dedup_key, rule_id, rule_name, topic, event_id, level, status, title, url, item_count, opened_at, updated_at,
                                                source_type, region)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'triggered', ?7, ?8, 1, ?9, ?9, ?10, ?11)",
@@ -1619,7 +1625,8 @@ fn assign_event(
                 params![event, ts(now), heat],
             )?;
             // An earlier item becomes the event's first publisher.
-            exec(tx,
+            exec(
+tx,
                 "UPDATE events SET first_item_id = ?2, first_title = ?3, first_url = ?4, first_source = ?5, first_published_at = ?6
                  WHERE event_id = ?1 AND first_published_at > ?6",
                 params![event, a.item.id, display_title(a), a.item.url, a.item.source, published],
@@ -1634,7 +1641,8 @@ fn assign_event(
         }
         Assignment::Starts => {
             let event_id = a.item.id.clone();
-            exec(tx,
+            exec(
+tx,
                 "INSERT INTO events (event_id, simhash, first_item_id, first_title, first_url, first_source, first_published_at, item_count, updated_at, fingerprinted, heat)
                  VALUES (?1, ?2, ?1, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?9)",
                 params![event_id, a.simhash as i64, display_title(a), a.item.url, a.item.source, published, ts(now), fingerprinted, heat],
@@ -1668,7 +1676,8 @@ fn enqueue(
         } else {
             "raised"
         };
-        exec(tx,
+        exec(
+tx,
             "UPDATE incidents SET pending = COALESCE(pending, ?2), pending_since = COALESCE(pending_since, ?3)
              WHERE id = ?1 AND status != 'resolved'",
             params![incident_id, owed, ts(now)],
@@ -1680,7 +1689,8 @@ fn enqueue(
         if ch.min_level.is_some_and(|m| incident.level < m) {
             continue;
         }
-        added += exec(tx,
+        added += exec(
+tx,
             "INSERT OR IGNORE INTO notifications (incident_id, channel, reason, level, payload, created_at, next_attempt_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
             params![incident_id, ch.name, reason, incident.level.as_str(), payload(&incident, reason), ts(now)],
