@@ -473,35 +473,12 @@ impl Alerter {
             shutdown.clone(),
         ));
         let reports = tokio::spawn(self.clone().run_reports(shutdown.clone()));
-        let mut sweep = tokio::time::interval(Duration::from_secs(300));
-        // The engine's timers are stored; ticking at once after a start
-        // fires whatever fell due while the alerter was down.
-        let mut ticks = tokio::time::interval(ENGINE_TICK);
+        // The engine runs apart from the item stream, so an item the store
+        // refuses for a while, retried in place, holds up no escalation.
+        let engine = tokio::spawn(self.clone().run_engine(shutdown.clone()));
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = ticks.tick() => {
-                    let me = self.clone();
-                    match tokio::task::spawn_blocking(move || me.tick(Utc::now())).await {
-                        Ok(Ok(out)) => {
-                            if !out.escalated.is_empty() || !out.retriggered.is_empty() {
-                                info!(escalated = ?out.escalated, retriggered = ?out.retriggered, "incidents escalated");
-                            }
-                        }
-                        Ok(Err(e)) => error!(error = %e, "escalation engine failed; retrying at the next tick"),
-                        Err(e) => error!(error = %e, "alert task failed"),
-                    }
-                }
-                _ = sweep.tick() => {
-                    let me = self.clone();
-                    let quiet = i64::from(self.alert.spike.quiet_hours);
-                    match tokio::task::spawn_blocking(move || me.store.resolve_quiet_spikes(Utc::now(), quiet)).await {
-                        Ok(Ok(n)) if n > 0 => info!(resolved = n, "spike incidents quiet again"),
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => error!(error = %e, "cannot resolve quiet spike incidents"),
-                        Err(e) => error!(error = %e, "alert task failed"),
-                    }
-                }
                 d = items.recv() => {
                     let Some(d) = d else { break };
                     // What else has arrived meanwhile is recorded with it,
@@ -560,7 +537,44 @@ impl Alerter {
         }
         let _ = sender.await;
         let _ = reports.await;
+        let _ = engine.await;
         Ok(())
+    }
+
+    /// Runs the escalation engine every `ENGINE_TICK`, and resolves spike
+    /// incidents gone quiet every five minutes, until shutdown.
+    async fn run_engine(self, shutdown: CancellationToken) {
+        // The engine's timers are stored; ticking at once after a start
+        // fires whatever fell due while the alerter was down.
+        let mut ticks = tokio::time::interval(ENGINE_TICK);
+        let mut sweep = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticks.tick() => {
+                    let me = self.clone();
+                    match tokio::task::spawn_blocking(move || me.tick(Utc::now())).await {
+                        Ok(Ok(out)) => {
+                            if !out.escalated.is_empty() || !out.retriggered.is_empty() {
+                                info!(escalated = ?out.escalated, retriggered = ?out.retriggered, "incidents escalated");
+                            }
+                        }
+                        Ok(Err(e)) => error!(error = %e, "escalation engine failed; retrying at the next tick"),
+                        Err(e) => error!(error = %e, "alert task failed"),
+                    }
+                }
+                _ = sweep.tick() => {
+                    let me = self.clone();
+                    let quiet = i64::from(self.alert.spike.quiet_hours);
+                    match tokio::task::spawn_blocking(move || me.store.resolve_quiet_spikes(Utc::now(), quiet)).await {
+                        Ok(Ok(n)) if n > 0 => info!(resolved = n, "spike incidents quiet again"),
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => error!(error = %e, "cannot resolve quiet spike incidents"),
+                        Err(e) => error!(error = %e, "alert task failed"),
+                    }
+                }
+            }
+        }
     }
 
     /// Records analyzed items and acknowledges each once it is recorded:

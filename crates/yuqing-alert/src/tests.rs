@@ -526,10 +526,15 @@ struct OnBus {
 }
 
 fn alerter_on_bus() -> OnBus {
+    alerter_on_bus_with("")
+}
+
+/// [`alerter_on_bus`], with `alert` (tables under `[alert]`) in its config.
+fn alerter_on_bus_with(alert: &str) -> OnBus {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("main.toml"),
-        "data_dir = \"data\"\n[alert]\nmin_level = \"blue\"\n",
+        format!("data_dir = \"data\"\n[alert]\nmin_level = \"blue\"\n{alert}"),
     )
     .unwrap();
     std::fs::create_dir(dir.path().join("rules")).unwrap();
@@ -712,6 +717,116 @@ async fn an_item_refused_in_a_batch_does_not_take_the_others_down_with_it() {
         .query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))
         .unwrap();
     assert_eq!(items, 4);
+    stop.cancel();
+    run.await.unwrap().unwrap();
+}
+
+/// While an item the store refuses is retried in place, the escalation
+/// engine still runs: an incident opened meanwhile gets its message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_item_holds_up_no_escalation() {
+    use yuqing_bus::Bus;
+    let OnBus {
+        _dir,
+        store,
+        metrics,
+        bus,
+        topics,
+        stop,
+        run,
+    } = alerter_on_bus_with(
+        r#"
+[[alert.person]]
+id = "zhang"
+name = "张伟"
+channels = ["ding"]
+
+[[alert.channel]]
+id = "ding"
+kind = "dingtalk"
+url = "http://127.0.0.1:9/robot/send?access_token=t"
+secret = "SECabc"
+
+[[alert.roster]]
+id = "duty"
+[[alert.roster.shift]]
+when = "mon-sun 00:00-24:00"
+person = "zhang"
+
+[[alert.policy]]
+id = "default"
+[[alert.policy.step]]
+targets = ["roster:duty"]
+ack_timeout = "15m"
+
+[[alert.route]]
+id = "all"
+policy = "default"
+group_wait = "1s"
+"#,
+    );
+    store
+        .conn
+        .lock()
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.item_id = 'poison'
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+    let a = analyzed("poison", Some(Level::Orange), Some("r1"), 0x1111, 5);
+    let bytes = yuqing_model::Envelope::new("item.analyzed", a).to_bytes();
+    let mut poison = loop {
+        match bus
+            .publish(&topics.items_analyzed, "poison", bytes.clone())
+            .await
+        {
+            Ok(r) => break Box::pin(r.durable()),
+            // The alerter has not subscribed yet.
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    };
+    let pause = std::time::Duration::from_millis(50);
+    while metrics.store_errors.get() == 0 {
+        tokio::time::sleep(pause).await;
+    }
+    // An incident opened while the item stream is held.
+    let opened = analyzed("other", Some(Level::Orange), Some("r1"), !0x1111, 5);
+    let p = |_: &yuqing_model::Incident, r: &str| r.to_string();
+    store
+        .process(&opened, &policy(Level::Blue), &[], &p)
+        .unwrap();
+    let outbox = || -> i64 {
+        store
+            .conn
+            .lock()
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM notifications", [], |r| r.get(0))
+            .unwrap()
+    };
+    // The item is retried for half a minute; the message is owed after
+    // the route's group_wait and the next tick.
+    for _ in 0..300 {
+        if outbox() > 0 {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+    }
+    assert!(outbox() > 0, "the engine ticked while the item was retried");
+    assert!(
+        futures_now(&mut poison).is_none(),
+        "the refused item is still being retried"
+    );
+    store
+        .conn
+        .lock()
+        .unwrap()
+        .execute_batch("DROP TRIGGER refuse")
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(40), poison)
+        .await
+        .unwrap()
+        .unwrap();
     stop.cancel();
     run.await.unwrap().unwrap();
 }
