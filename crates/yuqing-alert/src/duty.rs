@@ -29,11 +29,28 @@ pub struct OnDuty {
     pub person: String,
     pub name: String,
     pub mobile: Option<String>,
-    /// The shift as written, in the roster's time zone.
+    /// The shift as written, in the roster's time zone; for an override,
+    /// its dates (`2026-10-01 09:00 – 2026-10-08 09:00`).
     pub shift: String,
     pub timezone: String,
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
+    /// Whether an override, not the weekly shifts, puts them on duty.
+    #[serde(rename = "override")]
+    pub by_override: bool,
+    /// The override's note, when an override puts them on duty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// An override of a roster's weekly shifts, in UTC.
+#[derive(Debug, Clone)]
+struct Override {
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    person: String,
+    text: String,
+    note: String,
 }
 
 /// What routing looks at in an incident.
@@ -52,6 +69,8 @@ pub struct Duty {
     pub routes: Vec<RouteConfig>,
     pub policies: HashMap<String, PolicyConfig>,
     pub rosters: HashMap<String, (RosterConfig, Tz)>,
+    /// Each roster's overrides, by start.
+    overrides: HashMap<String, Vec<Override>>,
     pub persons: HashMap<String, PersonConfig>,
     pub channels: HashMap<String, ChannelConfig>,
     pub tz: Tz,
@@ -69,6 +88,40 @@ const ACK_TAG_BYTES: usize = 16;
 impl Duty {
     /// `ack_key` signs acknowledgement links.
     pub fn new(alert: &AlertConfig, tz: Tz, console_url: &str, ack_key: Vec<u8>) -> Duty {
+        let rosters: HashMap<String, (RosterConfig, Tz)> = alert
+            .roster
+            .iter()
+            .map(|r| {
+                let rtz = r
+                    .timezone
+                    .as_deref()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(tz);
+                (r.id.clone(), (r.clone(), rtz))
+            })
+            .collect();
+        // The config's checks refuse overrides that are empty, overlap or
+        // name a time the clocks skip.
+        let overrides = rosters
+            .iter()
+            .map(|(id, (r, rtz))| {
+                let mut v: Vec<Override> = r
+                    .overrides
+                    .iter()
+                    .filter_map(|o| {
+                        Some(Override {
+                            from: o.from.in_zone(*rtz)?,
+                            until: o.until.in_zone(*rtz)?,
+                            person: o.person.clone(),
+                            text: format!("{} – {}", o.from.text, o.until.text),
+                            note: o.note.clone(),
+                        })
+                    })
+                    .collect();
+                v.sort_by_key(|o| o.from);
+                (id.clone(), v)
+            })
+            .collect();
         Duty {
             routes: alert.route.clone(),
             policies: alert
@@ -76,18 +129,8 @@ impl Duty {
                 .iter()
                 .map(|p| (p.id.clone(), p.clone()))
                 .collect(),
-            rosters: alert
-                .roster
-                .iter()
-                .map(|r| {
-                    let rtz = r
-                        .timezone
-                        .as_deref()
-                        .and_then(|t| t.parse().ok())
-                        .unwrap_or(tz);
-                    (r.id.clone(), (r.clone(), rtz))
-                })
-                .collect(),
+            rosters,
+            overrides,
             persons: alert
                 .person
                 .iter()
@@ -112,10 +155,33 @@ impl Duty {
         !self.routes.is_empty()
     }
 
-    /// Who is on duty in `roster` at `at`. Consecutive shifts of the same
-    /// person count as one stretch of duty.
+    /// Who is on duty in `roster` at `at`: the person of the override in
+    /// force, else of the weekly shift. Consecutive shifts of the same
+    /// person count as one stretch of duty, which an override cuts short.
     pub fn on_duty(&self, roster: &str, at: DateTime<Utc>) -> Option<OnDuty> {
         let (r, tz) = self.rosters.get(roster)?;
+        let roster_name = if r.name.is_empty() {
+            r.id.clone()
+        } else {
+            r.name.clone()
+        };
+        let overrides = self.overrides.get(roster).map_or(&[][..], Vec::as_slice);
+        if let Some(o) = overrides.iter().find(|o| o.from <= at && at < o.until) {
+            let person = self.persons.get(&o.person)?;
+            return Some(OnDuty {
+                roster: r.id.clone(),
+                roster_name,
+                person: person.id.clone(),
+                name: person.display_name().to_string(),
+                mobile: person.mobile.clone(),
+                shift: o.text.clone(),
+                timezone: tz.name().to_string(),
+                since: o.from,
+                until: o.until,
+                by_override: true,
+                note: (!o.note.is_empty()).then(|| o.note.clone()),
+            });
+        }
         let m = minute_of_week(at, *tz);
         let (shift, &(a, b)) = r.shift.iter().find_map(|s| {
             s.when
@@ -156,20 +222,29 @@ impl Duty {
         let ahead = ahead.min(WEEK_MINUTES);
         let back = back.min(WEEK_MINUTES - ahead);
         let minute_start = at - Duration::seconds(i64::from(at.second()));
+        let mut since = minute_start - Duration::minutes(i64::from(back));
+        let mut until = minute_start + Duration::minutes(i64::from(ahead));
+        // The overrides around `at` bound the stretch.
+        for o in overrides {
+            if o.until <= at {
+                since = since.max(o.until);
+            } else if o.from > at {
+                until = until.min(o.from);
+                break;
+            }
+        }
         Some(OnDuty {
             roster: r.id.clone(),
-            roster_name: if r.name.is_empty() {
-                r.id.clone()
-            } else {
-                r.name.clone()
-            },
+            roster_name,
             person: person.id.clone(),
             name: person.display_name().to_string(),
             mobile: person.mobile.clone(),
             shift: shift.when.text.clone(),
             timezone: tz.name().to_string(),
-            since: minute_start - Duration::minutes(i64::from(back)),
-            until: minute_start + Duration::minutes(i64::from(ahead)),
+            since,
+            until,
+            by_override: false,
+            note: None,
         })
     }
 

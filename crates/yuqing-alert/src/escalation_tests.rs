@@ -630,6 +630,57 @@ fn who_is_on_duty_follows_the_shifts_in_the_rosters_time_zone() {
 }
 
 #[test]
+fn an_override_takes_the_place_of_the_weekly_shifts_while_it_lasts() {
+    // Zhang all week; Li over the National Day holiday, and Zhang's own
+    // Saturday afternoon given to Li.
+    let text = CONFIG.replace(
+        "person = \"zhang\"\n",
+        "person = \"zhang\"\n\
+         [[roster.override]]\nfrom = \"2026-10-01\"\nuntil = \"2026-10-08 09:00\"\nperson = \"li\"\nnote = \"国庆值班\"\n\
+         [[roster.override]]\nfrom = \"2026-10-10 12:00\"\nuntil = \"2026-10-10 18:00\"\nperson = \"li\"\n",
+    );
+    let alert: AlertConfig = toml::from_str(&text).unwrap();
+    let duty = Duty::new(&alert, chrono_tz::Asia::Shanghai, "http://c", b"k".to_vec());
+    let d = duty.on_duty("duty", at(2026, 10, 3, 2, 0)).unwrap();
+    assert_eq!(
+        (d.person.as_str(), d.shift.as_str(), d.note.as_deref()),
+        ("li", "2026-10-01 – 2026-10-08 09:00", Some("国庆值班"))
+    );
+    assert_eq!(
+        (d.since, d.until),
+        (at(2026, 10, 1, 0, 0), at(2026, 10, 8, 9, 0))
+    );
+    // Before and after, the weekly shift, its stretch cut at the overrides.
+    let before = duty.on_duty("duty", at(2026, 9, 30, 23, 59)).unwrap();
+    assert_eq!((before.person.as_str(), before.note), ("zhang", None));
+    assert_eq!(before.until, at(2026, 10, 1, 0, 0));
+    let after = duty.on_duty("duty", at(2026, 10, 8, 9, 0)).unwrap();
+    assert_eq!(after.person, "zhang");
+    assert_eq!(
+        (after.since, after.until),
+        (at(2026, 10, 8, 9, 0), at(2026, 10, 10, 12, 0))
+    );
+    let swap = duty.on_duty("duty", at(2026, 10, 10, 17, 59)).unwrap();
+    assert_eq!((swap.person.as_str(), swap.note), ("li", None));
+    let back = duty.on_duty("duty", at(2026, 10, 10, 18, 0)).unwrap();
+    assert_eq!(back.person, "zhang");
+    assert_eq!(back.since, at(2026, 10, 10, 18, 0));
+    // Escalation reaches whoever the override puts on duty.
+    let roster = yuqing_config::Target::Roster("duty".into());
+    let reached =
+        |t| -> Vec<Option<String>> { duty.expand(&roster, t).into_iter().map(|x| x.1).collect() };
+    assert!(
+        reached(at(2026, 10, 3, 2, 0))
+            .iter()
+            .all(|p| p.as_deref() == Some("li"))
+    );
+    assert_eq!(
+        reached(at(2026, 10, 9, 2, 0)),
+        vec![Some("zhang".to_string())]
+    );
+}
+
+#[test]
 fn an_incident_that_spreads_is_sent_again() {
     let (_d, store) = store();
     let duty = duty();

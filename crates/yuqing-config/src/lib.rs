@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 pub use error::{ConfigError, ConfigErrors, PathSeg, display_path, line_col, value_span};
 pub use lexicon::{LexiconEntry, UserWord};
 pub use routing::{
-    ChannelConfig, ChannelKind, CoverageProblem, Dur, IncidentKind, PersonConfig, PolicyConfig,
-    RosterConfig, RouteConfig, ShiftConfig, SmtpTls, StepConfig, Target, WEEK_MINUTES, Window,
-    coverage_problems, format_minute,
+    ChannelConfig, ChannelKind, CoverageProblem, Dur, IncidentKind, LocalStamp, OverrideConfig,
+    PersonConfig, PolicyConfig, RosterConfig, RouteConfig, ShiftConfig, SmtpTls, StepConfig,
+    Target, WEEK_MINUTES, Window, coverage_problems, format_minute,
 };
 pub use rules::{QueryOrigin, RuleConfig};
 pub use settings::{

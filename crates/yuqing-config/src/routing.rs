@@ -382,8 +382,62 @@ pub struct ShiftConfig {
     pub person: String,
 }
 
+/// A local date and time as written, `2026-10-01 09:00` (or a date alone,
+/// meaning its midnight), in the time zone of the roster that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalStamp {
+    pub at: chrono::NaiveDateTime,
+    pub text: String,
+}
+
+impl LocalStamp {
+    pub fn parse(s: &str) -> Result<LocalStamp, String> {
+        let t = s.trim();
+        let at = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M")
+            .or_else(|_| {
+                chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                    .map(|d| d.and_time(chrono::NaiveTime::MIN))
+            })
+            .map_err(|_| format!("`{s}` is not a local time like `2026-10-01 09:00`"))?;
+        Ok(LocalStamp {
+            at,
+            text: t.to_string(),
+        })
+    }
+
+    /// The instant it names in `tz`; `None` when the clocks skip it.
+    pub fn in_zone(&self, tz: chrono_tz::Tz) -> Option<chrono::DateTime<chrono::Utc>> {
+        use chrono::TimeZone;
+        tz.from_local_datetime(&self.at)
+            .earliest()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+}
+
+impl<'de> Deserialize<'de> for LocalStamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        LocalStamp::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A stretch of duty by date that takes the place of the weekly shifts
+/// (a holiday duty table, 节假日值班; a swap, 调班): `person` is on duty
+/// from `from` until `until`, local times in the roster's time zone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideConfig {
+    pub from: LocalStamp,
+    pub until: LocalStamp,
+    pub person: String,
+    /// Why, shown with who is on duty (`国庆值班`).
+    #[serde(default)]
+    pub note: String,
+}
+
 /// A duty roster (值班表): weekly shifts in a time zone that together
-/// cover the whole week once.
+/// cover the whole week once, and overrides by date that take their place
+/// for a while.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RosterConfig {
@@ -394,6 +448,8 @@ pub struct RosterConfig {
     #[serde(default)]
     pub timezone: Option<String>,
     pub shift: Vec<ShiftConfig>,
+    #[serde(default, rename = "override")]
+    pub overrides: Vec<OverrideConfig>,
 }
 
 /// Who is reached at one step of an escalation policy.
@@ -919,6 +975,74 @@ pub(crate) fn validate(a: &AlertConfig, at: &At<'_>) -> Vec<ConfigError> {
                 format!("alert.roster[{i}]"),
                 format!("roster `{}`: {p}", r.id),
             ));
+        }
+        let tz = r
+            .timezone
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .or_else(|| a.timezone.parse().ok())
+            .unwrap_or(chrono_tz::Asia::Shanghai);
+        let mut spans = Vec::new();
+        for (j, o) in r.overrides.iter().enumerate() {
+            let path = |k: &'static str| {
+                [
+                    PathSeg::Key("alert"),
+                    PathSeg::Key("roster"),
+                    PathSeg::Index(i),
+                    PathSeg::Key("override"),
+                    PathSeg::Index(j),
+                    PathSeg::Key(k),
+                ]
+            };
+            let field = |k: &str| format!("alert.roster[{i}].override[{j}].{k}");
+            if !persons.contains_key(o.person.as_str()) {
+                errors.push(at(
+                    &path("person"),
+                    field("person"),
+                    format!("unknown person `{}`", o.person),
+                ));
+            }
+            let mut instant = |k: &'static str, t: &LocalStamp| {
+                let i = t.in_zone(tz);
+                if i.is_none() {
+                    errors.push(at(
+                        &path(k),
+                        field(k),
+                        format!(
+                            "`{}` does not occur in {}: the clocks skip it",
+                            t.text,
+                            tz.name()
+                        ),
+                    ));
+                }
+                i
+            };
+            let (Some(from), Some(until)) = (instant("from", &o.from), instant("until", &o.until))
+            else {
+                continue;
+            };
+            if until <= from {
+                errors.push(at(
+                    &path("until"),
+                    field("until"),
+                    format!(
+                        "ends at `{}`, not after it starts (`{}`)",
+                        o.until.text, o.from.text
+                    ),
+                ));
+                continue;
+            }
+            if let Some((k, _, _)) = spans.iter().find(|&&(_, a, b)| from < b && a < until) {
+                errors.push(at(
+                    &path("from"),
+                    field("from"),
+                    format!(
+                        "overlaps override[{k}] of roster `{}`: at any time one override at most applies",
+                        r.id
+                    ),
+                ));
+            }
+            spans.push((j, from, until));
         }
     }
 

@@ -466,6 +466,71 @@ from = "yq@example.org"
     assert_eq!(errs.len(), 2, "{joined}");
 }
 
+/// `DUTY` with `overrides` (and any other rosters) before its policies.
+fn duty_with_overrides(overrides: &str) -> String {
+    DUTY.replacen(
+        "[[alert.policy]]",
+        &format!("{overrides}\n[[alert.policy]]"),
+        1,
+    )
+}
+
+#[test]
+fn roster_overrides_load_and_each_problem_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "rules/a.toml", RULES);
+    let good = duty_with_overrides(
+        "[[alert.roster.override]]\nfrom = \"2026-10-01\"\nuntil = \"2026-10-08 09:00\"\nperson = \"li\"\nnote = \"国庆值班\"\n",
+    );
+    let main = write(dir.path(), "main.toml", &format!("{MAIN}{good}"));
+    let cfg = Loader::default().load(&main).unwrap();
+    let o = &cfg.settings.alert.roster[0].overrides[0];
+    assert_eq!(o.from.at.to_string(), "2026-10-01 00:00:00");
+    assert_eq!(o.until.text, "2026-10-08 09:00");
+    assert_eq!((o.person.as_str(), o.note.as_str()), ("li", "国庆值班"));
+
+    let over = |from: &str, until: &str, person: &str| {
+        format!(
+            "[[alert.roster.override]]\nfrom = \"{from}\"\nuntil = \"{until}\"\nperson = \"{person}\"\n"
+        )
+    };
+    let broken = duty_with_overrides(
+        &[
+            over("2026-10-01 09:00", "2026-10-03 09:00", "wang"),
+            over("2026-11-01 09:00", "2026-11-01 08:00", "li"),
+            over("2026-10-02 21:00", "2026-10-04 09:00", "li"),
+            "[[alert.roster]]\nid = \"ny\"\ntimezone = \"America/New_York\"\n\
+             [[alert.roster.shift]]\nwhen = \"mon-sun 00:00-24:00\"\nperson = \"li\"\n"
+                .to_string(),
+            over("2026-03-08 02:30", "2026-03-09", "zhang"),
+        ]
+        .concat(),
+    );
+    let main = write(dir.path(), "main.toml", &format!("{MAIN}{broken}"));
+    let err = Loader::default().load(&main).unwrap_err();
+    let text = err.to_string();
+    for expected in [
+        "alert.roster[0].override[0].person: unknown person `wang`",
+        "alert.roster[0].override[1].until: ends at `2026-11-01 08:00`, not after it starts (`2026-11-01 09:00`)",
+        "alert.roster[0].override[2].from: overlaps override[0] of roster `duty`",
+        "alert.roster[1].override[0].from: `2026-03-08 02:30` does not occur in America/New_York",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+    assert_eq!(err.0.len(), 4, "{text}");
+    assert!(err.0.iter().all(|e| e.line.is_some()), "{:?}", err.0);
+
+    let malformed = duty_with_overrides(&over("2026-13-01", "2026-10-08", "li"));
+    let main = write(dir.path(), "main.toml", &format!("{MAIN}{malformed}"));
+    let err = Loader::default().load(&main).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("`2026-13-01` is not a local time like `2026-10-01 09:00`"),
+        "{text}"
+    );
+    assert!(err.0[0].line.is_some(), "{:?}", err.0);
+}
+
 #[test]
 fn a_password_goes_in_clear_only_to_a_relay_on_this_host() {
     let channel = |id: &str, smtp: &str, auth: bool| {

@@ -330,6 +330,7 @@ pub(crate) async fn home(
             context! {
                 roster => &d.roster_name,
                 name => &d.name,
+                note => &d.note,
                 until => local(d.until, tz),
             }
         })

@@ -715,6 +715,47 @@ async fn console_and_api_acknowledge_and_show_the_timeline() {
     assert!(home.contains("总值班值班：<b>张伟</b>"), "{home}");
 }
 
+/// An override in force puts its person on duty in the API and on the
+/// console's home page, with its note.
+#[tokio::test]
+async fn an_override_in_force_is_who_is_on_duty() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut st = state(dir.path());
+    let tz = chrono_tz::Asia::Shanghai;
+    let local =
+        |t: chrono::DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+    let (from, until) = (
+        local(Utc::now() - chrono::Duration::hours(2)),
+        local(Utc::now() + chrono::Duration::hours(30)),
+    );
+    let text = DUTY.replace(
+        "[[policy]]",
+        &format!(
+            "[[roster.override]]\nfrom = \"{from}\"\nuntil = \"{until}\"\nperson = \"li\"\nnote = \"<调班>\"\n\n\
+             [[person]]\nid = \"li\"\nname = \"李娜\"\nchannels = [\"ding\"]\n\n[[policy]]"
+        ),
+    );
+    let alert: yuqing_config::AlertConfig = toml::from_str(&text).unwrap();
+    st.duty = Some(Arc::new(yuqing_alert::Duty::new(
+        &alert,
+        tz,
+        "http://console.test",
+        b"key".to_vec(),
+    )));
+    let (_, body) = get(app(st.clone()), "/api/oncall").await;
+    let oncall: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let d = &oncall[0]["on_duty"];
+    assert_eq!(d["name"], "李娜", "{body}");
+    assert_eq!(d["note"], "<调班>");
+    assert_eq!(d["override"], true);
+    assert_eq!(d["shift"], format!("{from} – {until}"));
+    let (_, home) = get(app(st), "/").await;
+    assert!(
+        home.contains("总值班值班：<b>李娜</b>（&lt;调班&gt;，至 "),
+        "{home}"
+    );
+}
+
 #[tokio::test]
 async fn silences_oncall_handovers_and_dead_letters_over_the_api() {
     let dir = tempfile::tempdir().unwrap();

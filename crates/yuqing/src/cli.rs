@@ -623,15 +623,19 @@ fn oncall(path: Option<PathBuf>, at: Option<String>) -> Result<ExitCode> {
                 .format("%m-%d %H:%M")
                 .to_string()
         };
+        let why = match (d.by_override, &d.note) {
+            (true, Some(note)) => format!("override {note}"),
+            (true, None) => "override".to_string(),
+            (false, _) => format!("shift {}", d.shift),
+        };
         println!(
-            "{}: {} {}(shift {}, {} to {} {})",
+            "{}: {} {}({why}, {} to {} {})",
             d.roster_name,
             d.name,
             d.mobile
                 .as_deref()
                 .map(|m| format!("{m} "))
                 .unwrap_or_default(),
-            d.shift,
             local(d.since),
             local(d.until),
             d.timezone

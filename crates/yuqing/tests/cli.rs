@@ -771,6 +771,11 @@ person = "li"
 [[alert.roster.shift]]
 when = "mon 00:00-09:00"
 person = "li"
+[[alert.roster.override]]
+from = "2026-10-01"
+until = "2026-10-08 09:00"
+person = "wang"
+note = "国庆值班"
 "#,
     )
     .unwrap();
@@ -791,6 +796,15 @@ person = "li"
     assert_eq!(
         out.trim(),
         "总值班: 李娜 (shift sat,sun, 11-27 18:00 to 11-30 09:00 Asia/Shanghai)"
+    );
+    // The holiday's override, in place of the weekend shift.
+    let (ok, out, _) = run(yuqing()
+        .args(["oncall", "--at", "2026-10-03T10:00:00+08:00", "--config"])
+        .arg(&main));
+    assert!(ok);
+    assert_eq!(
+        out.trim(),
+        "总值班: 王磊 13800000001 (override 国庆值班, 10-01 00:00 to 10-08 09:00 Asia/Shanghai)"
     );
 }
 
