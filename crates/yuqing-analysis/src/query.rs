@@ -312,7 +312,13 @@ struct Parser<'a> {
     metas: Vec<Meta>,
     /// The `title:`/`text:` scope in force, with where it was set.
     scope: Option<(Scope, usize)>,
+    /// Groups, NOTs and field scopes open around the current token.
+    depth: usize,
 }
+
+/// Groups, NOTs and field scopes a query may nest: a rule needs a handful,
+/// and every pass over a query recurses once per level.
+pub const MAX_QUERY_DEPTH: usize = 100;
 
 impl Parser<'_> {
     fn peek(&self) -> Option<&Tok> {
@@ -325,6 +331,22 @@ impl Parser<'_> {
 
     fn err<T>(&self, message: impl Into<String>) -> Result<T, QueryError> {
         err(self.here(), message)
+    }
+
+    /// `parse` one level deeper, refusing to go past [`MAX_QUERY_DEPTH`].
+    fn nested(
+        &mut self,
+        parse: impl FnOnce(&mut Self) -> Result<Expr, QueryError>,
+    ) -> Result<Expr, QueryError> {
+        if self.depth == MAX_QUERY_DEPTH {
+            return self.err(format!(
+                "nested more than {MAX_QUERY_DEPTH} deep (groups, NOTs and field scopes)"
+            ));
+        }
+        self.depth += 1;
+        let e = parse(self);
+        self.depth -= 1;
+        e
     }
 
     fn or(&mut self) -> Result<Expr, QueryError> {
@@ -394,6 +416,14 @@ impl Parser<'_> {
     }
 
     fn unary(&mut self) -> Result<Expr, QueryError> {
+        match self.peek() {
+            Some(Tok::Not | Tok::Field(_)) => self.nested(Self::prefixed),
+            _ => self.primary(),
+        }
+    }
+
+    /// A NOT or a field scope and what it applies to.
+    fn prefixed(&mut self) -> Result<Expr, QueryError> {
         match self.peek().cloned() {
             Some(Tok::Not) => {
                 self.pos += 1;
@@ -502,19 +532,19 @@ impl Parser<'_> {
 
     fn primary(&mut self) -> Result<Expr, QueryError> {
         match self.peek().cloned() {
-            Some(Tok::Open) => {
-                let open = self.here();
-                self.pos += 1;
-                if self.peek() == Some(&Tok::Close) {
+            Some(Tok::Open) => self.nested(|p| {
+                let open = p.here();
+                p.pos += 1;
+                if p.peek() == Some(&Tok::Close) {
                     return err(open, "empty group `()`");
                 }
-                let e = self.or()?;
-                if self.peek() != Some(&Tok::Close) {
+                let e = p.or()?;
+                if p.peek() != Some(&Tok::Close) {
                     return err(open, "unbalanced parenthesis: this `(` is never closed");
                 }
-                self.pos += 1;
+                p.pos += 1;
                 Ok(e)
-            }
+            }),
             Some(Tok::Word(w) | Tok::Phrase(w)) => Ok(self.term(&w, false)),
             Some(Tok::Exact(w)) => Ok(self.term(&w, true)),
             Some(Tok::Close) => self.err("unbalanced parenthesis: `)` without a matching `(`"),
@@ -567,6 +597,7 @@ impl Query {
             term_spans: Vec::new(),
             metas: Vec::new(),
             scope: None,
+            depth: 0,
         };
         let expr = p.or()?;
         if p.pos < toks.len() {
@@ -703,6 +734,35 @@ mod tests {
         let q = Query::parse("欠薪 source_type:(论坛 OR microblog OR 微博) author：张三").unwrap();
         assert_eq!(q.metas.len(), 3);
         assert!(Query::parse("a ONEAR/0 \"b c\"").is_ok());
+    }
+
+    /// Nesting past the limit is an error at the token that goes too
+    /// deep, however deep the query goes, and up to it is parsed.
+    #[test]
+    fn nesting_is_limited() {
+        let d = MAX_QUERY_DEPTH;
+        let groups = |n: usize| format!("{}a{}", "(".repeat(n), ")".repeat(n));
+        assert!(Query::parse(&groups(d)).is_ok());
+        let e = error(&groups(d + 1));
+        assert_eq!(e.pos, d);
+        assert!(
+            e.message.contains("nested more than 100 deep"),
+            "{}",
+            e.message
+        );
+        assert_eq!(error(&groups(100_000)).pos, d);
+        // NOTs, shorthand and full-width included, and field scopes.
+        assert!(Query::parse(&format!("b {}a", "NOT ".repeat(d - 1))).is_ok());
+        assert_eq!(error(&format!("b {}a", "-".repeat(100_000))).pos, 2 + d);
+        assert_eq!(
+            error(&format!("b {}a", "－".repeat(100_000))).pos,
+            2 + 3 * d
+        );
+        assert!(
+            error(&format!("{}a", "title:(".repeat(200)))
+                .message
+                .contains("nested")
+        );
     }
 
     #[test]

@@ -359,12 +359,18 @@ impl Crawler {
         let state = self.state.clone();
         let source = cfg.id().to_string();
         let Collected {
-            items,
+            mut items,
             cursor,
             validators,
-            warnings,
+            mut warnings,
             empty: _,
         } = c;
+        let odd = undate_implausible(&mut items, Utc::now());
+        if odd > 0 {
+            warnings.push(format!(
+                "{odd} item(s) gave a publication time before 1990 or after tomorrow; read as undated"
+            ));
+        }
         let run = RunRecord {
             items,
             cursor,
@@ -585,4 +591,24 @@ impl Crawler {
             }
         }
     }
+}
+
+/// Clears publication times no item can have (before 1990, or more than a
+/// day ahead of `now`: a page's typo, milliseconds read as seconds), so
+/// the item counts from when it was fetched instead of sorting first or
+/// escaping retention for good. Returns how many it cleared.
+fn undate_implausible(items: &mut [Item], now: DateTime<Utc>) -> usize {
+    // 1990-01-01T00:00:00Z.
+    const EARLIEST: i64 = 631_152_000;
+    let latest = now + chrono::Duration::days(1);
+    let mut odd = 0;
+    for item in items {
+        if let Some(t) = item.published_at
+            && (t.timestamp() < EARLIEST || t > latest)
+        {
+            item.published_at = None;
+            odd += 1;
+        }
+    }
+    odd
 }

@@ -234,3 +234,59 @@ async fn a_sitemap_is_fetched_conditionally_once_all_its_articles_were_read() {
     assert_eq!(classes(&h.http_responses), "2xx=4 304=1 5xx=1");
     assert_eq!(article_two_calls.load(Ordering::SeqCst), 2);
 }
+
+/// Hostile articles: one nested fifty thousand elements deep is refused
+/// with a warning that says why, one whose dates overflow any clock and
+/// one that is a page of digits are read as undated; the run goes on and
+/// collects the rest.
+#[tokio::test]
+async fn hostile_articles_are_refused_or_read_and_the_run_goes_on() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route(
+        "/content/{page}",
+        get(|Path(page): Path<String>| async move {
+            let body = match page.as_str() {
+                "deep.html" => format!("<html><body>{}深</body></html>", "<div>".repeat(50_000)),
+                "dates.html" => article(1).replace(
+                    "发布时间：2026-11-21 09:30",
+                    "发布时间：100000000天前 200000000000天前",
+                ),
+                "digits.html" => {
+                    article(2).replace("发布时间：2026-11-22 09:30", &"1 ".repeat(50_000))
+                }
+                _ => article(3),
+            };
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body)
+        }),
+    );
+    let urls: String = ["deep", "dates", "digits", "3"]
+        .iter()
+        .map(|p| format!("<url><loc>http://{addr}/content/{p}.html</loc></url>"))
+        .collect();
+    let xml = format!("<urlset>{urls}</urlset>");
+    let app = app.route("/sitemap.xml", get(move || async move { xml }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let (c, state) = common::crawler(
+        dir.path(),
+        &format!(
+            "[crawler]\nper_host_delay_ms = 0\nrespect_robots = false\n\n[[source]]\nid = \"gov\"\nkind = \"page\"\nallow_private = true\n\
+             sitemap = \"http://{addr}/sitemap.xml\"\nlink = \"a\"\n"
+        ),
+    );
+    assert_eq!(c.run_source(0).await.unwrap(), 3);
+    let warnings = &c.health()[0].last_warnings;
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("/content/deep.html: elements nested about 50000 deep"),
+        "{warnings:?}"
+    );
+    let mut items = common::emitted(&state);
+    items.sort_by(|a, b| a.title.cmp(&b.title));
+    let titles: Vec<&str> = items.iter().map(|i| i.title.as_str()).collect();
+    assert_eq!(titles, ["第1条通报", "第2条通报", "第3条通报"]);
+    assert_eq!(items[0].published_at, None, "no clock holds those dates");
+    assert_eq!(items[1].published_at, None);
+    assert!(items[2].published_at.is_some());
+}

@@ -95,36 +95,40 @@ async fn retry_after_on_429_is_waited_and_retried() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
+/// A long `Retry-After`, up to one no clock can add (it is held to a
+/// day), fails the request and defers the host's next ones.
 #[tokio::test]
 async fn long_retry_after_defers_instead_of_blocking() {
-    let base = serve(Router::new().route(
-        "/feed",
-        get(|| async {
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(header::RETRY_AFTER, "3600")],
-                "maintenance",
-            )
-        }),
-    ))
-    .await;
-    let f = Fetcher::new(&config()).unwrap();
-    let err = f
-        .get(&format!("{base}/feed"), None, OPEN)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, FetchError::Status { status: 503, .. }),
-        "{err}"
-    );
-    let err = f
-        .get(&format!("{base}/feed"), None, OPEN)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, FetchError::Deferred { .. }),
-        "the host's wait is remembered: {err}"
-    );
+    for wait in ["3600", "18446744073709551615"] {
+        let base = serve(Router::new().route(
+            "/feed",
+            get(move || async move {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, wait)],
+                    "maintenance",
+                )
+            }),
+        ))
+        .await;
+        let f = Fetcher::new(&config()).unwrap();
+        let err = f
+            .get(&format!("{base}/feed"), None, OPEN)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, FetchError::Status { status: 503, .. }),
+            "{wait}: {err}"
+        );
+        let err = f
+            .get(&format!("{base}/feed"), None, OPEN)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, FetchError::Deferred { .. }),
+            "{wait}: the host's wait is remembered: {err}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -434,3 +434,59 @@ async fn a_json_backlog_longer_than_one_response_is_caught_up() {
     assert_eq!(c.run_source(0).await.unwrap(), 0);
     assert_eq!(ids(&state), (1..=31).collect::<Vec<_>>(), "all, once each");
 }
+
+/// Publication times as APIs and pages get them wrong: milliseconds are
+/// read as milliseconds, and a time before 1990 or after tomorrow leaves
+/// the item undated, with one warning for the run.
+#[tokio::test]
+async fn implausible_publication_times_leave_items_undated() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route(
+        "/statuses",
+        get(|| async {
+            let post = |id: u64, created: serde_json::Value| {
+                serde_json::json!({"id": id, "text": format!("第{id}条"), "user": {"screen_name": "江州发布"}, "created_at": created})
+            };
+            axum::Json(serde_json::json!({ "statuses": [
+                post(4, serde_json::json!(1_764_136_800_000u64)),
+                post(3, serde_json::json!(9_999_999_999u64)),
+                post(2, serde_json::json!("1970-01-02 08:00")),
+                post(1, serde_json::json!("Thu Nov 26 10:00:00 +0800 2026")),
+            ]}))
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let (c, state) = common::crawler(
+        dir.path(),
+        &format!(
+            "[crawler]\nper_host_delay_ms = 0\nrespect_robots = false\n\n[[source]]\nid = \"wb\"\nkind = \"json\"\nallow_private = true\n\
+             url = \"http://{addr}/statuses\"\nurl_template = \"http://{addr}/status/{{id}}\"\nplatform = \"weibo\"\n"
+        ),
+    );
+    assert_eq!(c.run_source(0).await.unwrap(), 4);
+    let warnings = &c.health()[0].last_warnings;
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w
+                .starts_with("2 item(s) gave a publication time before 1990 or after tomorrow")),
+        "{warnings:?}"
+    );
+    let mut items = common::emitted(&state);
+    items.sort_by(|a, b| a.text.cmp(&b.text));
+    let times: Vec<Option<String>> = items
+        .iter()
+        .map(|i| i.published_at.map(|t| t.to_rfc3339()))
+        .collect();
+    assert_eq!(
+        times,
+        [
+            Some("2026-11-26T02:00:00+00:00".to_string()),
+            None,
+            None,
+            Some("2025-11-26T06:00:00+00:00".to_string()),
+        ]
+    );
+}

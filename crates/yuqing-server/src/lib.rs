@@ -200,12 +200,13 @@ pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String>
         .parse()
         .map_err(|_| format!("invalid time `{s}`: use RFC 3339, YYYY-MM-DD or 24h / 7d"))?;
     let span = match unit {
-        "m" => Duration::minutes(n),
-        "h" => Duration::hours(n),
-        "d" => Duration::days(n),
+        "m" => Duration::try_minutes(n),
+        "h" => Duration::try_hours(n),
+        "d" => Duration::try_days(n),
         _ => return Err(format!("invalid time `{s}`: the unit must be m, h or d")),
     };
-    Ok(now - span)
+    span.and_then(|span| now.checked_sub_signed(span))
+        .ok_or_else(|| format!("invalid time `{s}`: further back than any date"))
 }
 
 impl SearchParams {

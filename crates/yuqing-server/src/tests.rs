@@ -116,6 +116,33 @@ async fn api_search_healthz_metrics_and_bad_queries() {
     assert!(body.contains("invalid query"), "{body}");
     let (s, _) = get(app(st.clone()), "/api/search?since=yesterday").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    // Queries nested past any rule, and spans past any date, are refused
+    // as bad requests, on every path that takes them.
+    let deep = format!("{}a", "(".repeat(50_000));
+    let not = format!("b+{}a", "-".repeat(50_000));
+    for (uri, status) in [
+        (format!("/api/search?q={deep}"), StatusCode::BAD_REQUEST),
+        (format!("/api/search?q={not}"), StatusCode::BAD_REQUEST),
+        (format!("/api/backtest?q={deep}"), StatusCode::BAD_REQUEST),
+        // The console shows the error above its empty results.
+        (format!("/?q={not}"), StatusCode::OK),
+    ] {
+        let (s, body) = get(app(st.clone()), &uri).await;
+        assert!(
+            s == status && body.contains("nested more than 100 deep"),
+            "{}: {s} {}",
+            &uri[..20],
+            &body[..body.len().min(300)]
+        );
+    }
+    for uri in [
+        "/api/search?since=99999999999d",
+        "/api/hotwords?since=999999999999999m",
+        "/api/spikes?since=99999999999d",
+    ] {
+        let (s, body) = get(app(st.clone()), uri).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}: {body}");
+    }
     // Each filter reaches the index: the fixture's one item (a forum post
     // on bbs.example.com, published now, no level, sentiment or rule)
     // passes or fails it.
@@ -169,6 +196,10 @@ fn relative_times() {
     );
     assert!(crate::parse_since("2026-11-26", now).is_ok());
     assert!(crate::parse_since("soon", now).is_err());
+    for far in ["99999999999d", "999999999999999m", "9223372036854775807h"] {
+        let e = crate::parse_since(far, now).unwrap_err();
+        assert!(e.contains("further back than any date"), "{far}: {e}");
+    }
 }
 
 /// An analyzed item for the alert store: `keywords` as its keywords,

@@ -1525,6 +1525,7 @@ async fn extract(target: &str, json: bool, allow_private: bool) -> Result<ExitCo
             (bytes, None, None)
         };
     let (html, encoding) = decode_html(&bytes, content_type.as_deref(), None);
+    yuqing_crawler::text::check_nesting(&html).map_err(|m| anyhow::anyhow!("{target}: {m}"))?;
     let e = yuqing_crawler::extract::extract(
         &html,
         url.as_deref(),

@@ -68,11 +68,21 @@ pub fn parse_visible_time(text: &str, tz: Tz, now: DateTime<Utc>) -> Option<Date
     date_only
 }
 
+/// Characters a written date and time take at most
+/// (`2024年12月31日 23:59:59` is 21).
+const LONGEST_DATE: usize = 32;
+
+/// Years a publication date may fall in.
+const YEARS: std::ops::RangeInclusive<i32> = 1990..=2100;
+
 /// `YYYY年M月D日[ HH:MM[:SS]]` or `YYYY-MM-DD[ HH:MM[:SS]]` at the start.
 fn absolute_at_start(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
+    // A long run of digits and separators is no date, and trying each of
+    // its prefixes would take time with the square of its length.
     let end = s
         .char_indices()
         .take_while(|(_, c)| c.is_ascii_digit() || "年月日-/: ".contains(*c))
+        .take(LONGEST_DATE)
         .last()
         .map(|(i, c)| i + c.len_utf8())?;
     let candidate = s[..end].trim();
@@ -84,7 +94,7 @@ fn absolute_at_start(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
             && let Some(t) = parse_time(&cut, tz)
         {
             let year = t.with_timezone(&tz).year();
-            if (1990..=2100).contains(&year) {
+            if YEARS.contains(&year) {
                 return Some(t);
             }
         }
@@ -115,18 +125,20 @@ fn relative_at_start(s: &str, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc
     let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
     let n: i64 = digits.parse().ok()?;
     let unit = s[digits.len()..].trim_start();
+    // A span too long for a date (`200000000000天前`) is no date.
     let span = if unit.starts_with("分钟前") {
-        Duration::minutes(n)
+        Duration::try_minutes(n)
     } else if unit.starts_with("小时前") {
-        Duration::hours(n)
+        Duration::try_hours(n)
     } else if unit.starts_with("天前") {
-        Duration::days(n)
+        Duration::try_days(n)
     } else if unit.starts_with("秒前") {
-        Duration::seconds(n)
+        Duration::try_seconds(n)
     } else {
         return None;
-    };
-    Some(now - span)
+    }?;
+    now.checked_sub_signed(span)
+        .filter(|t| YEARS.contains(&t.with_timezone(&tz).year()))
 }
 
 /// Chinese bylines in visible text: `作者：张涛`, `本报记者 陈思远`,

@@ -177,7 +177,20 @@ fn pruned_readability(html: &str, url: Option<&str>) -> Option<dom_smoothie::Art
 
 /// Extracts a page. `now` anchors relative dates (`3小时前`); `tz` reads
 /// wall-clock times.
+///
+/// A page nested deeper than [`crate::text::MAX_NESTING`] is not parsed:
+/// nothing is extracted from it (callers refuse it first, with
+/// [`crate::text::check_nesting`], to say why).
 pub fn extract(html: &str, url: Option<&str>, tz: Tz, now: DateTime<Utc>) -> Extracted {
+    if crate::text::check_nesting(html).is_err() {
+        return Extracted {
+            title: String::new(),
+            author: None,
+            published_at: None,
+            text: String::new(),
+            method: "none",
+        };
+    }
     let doc = Html::parse_document(html);
     let ld = json_ld(&doc);
     let article = best_readability(html, url);

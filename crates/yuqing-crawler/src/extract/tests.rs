@@ -27,6 +27,35 @@ fn visible_chinese_dates() {
     assert_eq!(t("电话 2024-5"), None);
 }
 
+/// Numbers no date can hold, and runs of digits as long as a page, are
+/// read as no date, at once.
+#[test]
+fn hostile_dates_are_no_dates() {
+    let now = Utc.with_ymd_and_hms(2024, 3, 6, 4, 0, 0).unwrap();
+    let t = |s: &str| parse_visible_time(s, SH, now);
+    for s in [
+        "发布时间：100000000天前",
+        "发布时间：200000000000天前",
+        "99999999999999999小时前",
+        "发表于 9223372036854775807秒前",
+        "100000天前",
+    ] {
+        assert_eq!(t(s), None, "{s}");
+    }
+    // Each digit starts a candidate; each candidate is read only as far
+    // as a date goes.
+    let ones = format!("正文 {} 结束", "1 ".repeat(50_000));
+    assert_eq!(t(&ones), None);
+    let page = format!(
+        "<html><body><p>{}</p><p>发布时间：2024-03-05 14:30</p></body></html>",
+        "2024 ".repeat(20_000)
+    );
+    assert_eq!(
+        extract(&page, None, SH, now).published_at,
+        Some(Utc.with_ymd_and_hms(2024, 3, 5, 6, 30, 0).unwrap())
+    );
+}
+
 #[test]
 fn metadata_from_meta_tags_and_json_ld() {
     let html = r#"<html><head><title>标题 - 江州日报</title>

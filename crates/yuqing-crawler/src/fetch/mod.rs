@@ -280,7 +280,9 @@ impl Fetcher {
                             retry_after: Some(d),
                             ..
                         } => *d,
-                        _ => Duration::from_millis(500 * 2u64.pow(attempt)),
+                        _ => {
+                            Duration::from_millis(2u64.saturating_pow(attempt).saturating_mul(500))
+                        }
                     };
                     if wait > self.max_retry_after {
                         return Err(e);
@@ -337,7 +339,7 @@ impl Fetcher {
             ..
         }) = &result
         {
-            state.not_before = Some(Instant::now() + *d);
+            state.not_before = Instant::now().checked_add(*d);
         }
         result
     }
@@ -452,16 +454,20 @@ fn header(h: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
         .map(str::to_string)
 }
 
-/// `Retry-After` as seconds or an HTTP date.
+/// The longest a host's `Retry-After` holds its requests back.
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// `Retry-After` as seconds or an HTTP date, a day at most.
 fn retry_after(h: &HeaderMap) -> Option<Duration> {
     let v = h.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(LONGEST_RETRY_AFTER));
     }
     let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
     (when.with_timezone(&chrono::Utc) - chrono::Utc::now())
         .to_std()
         .ok()
+        .map(|d| d.min(LONGEST_RETRY_AFTER))
 }
 
 fn classify(url: &str, e: reqwest::Error) -> FetchError {

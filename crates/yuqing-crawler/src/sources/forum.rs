@@ -12,7 +12,7 @@ use super::{
 };
 use crate::decode::decode_html;
 use crate::fetch::{FetchOutcome, Fetched};
-use crate::text::{element_text, parse_time};
+use crate::text::{check_nesting, element_text, parse_time};
 
 #[derive(Debug)]
 pub struct ForumCollector {
@@ -70,7 +70,7 @@ impl ForumCollector {
                         check_wall(&url, &list.body)?;
                         out.validators.push((url.clone(), list.validators.clone()));
                         fresh += 1;
-                        let (links, following) = self.list_page(&list);
+                        let (links, following) = self.list_page(&list)?;
                         for u in links {
                             if !threads.contains(&u) {
                                 threads.push(u);
@@ -136,6 +136,10 @@ impl ForumCollector {
             };
             check_wall(url.as_str(), &page.body)?;
             let (html, _) = decode_html(&page.body, page.content_type.as_deref(), tld(&page.url));
+            check_nesting(&html).map_err(|message| SourceError::Parse {
+                url: url.to_string(),
+                message,
+            })?;
             let doc = Html::parse_document(&html);
             if title.is_empty() {
                 title = doc
@@ -180,8 +184,12 @@ impl ForumCollector {
     }
 
     /// The thread links of a list page, and its next page.
-    fn list_page(&self, list: &Fetched) -> (Vec<url::Url>, Option<url::Url>) {
+    fn list_page(&self, list: &Fetched) -> Result<(Vec<url::Url>, Option<url::Url>), SourceError> {
         let (html, _) = decode_html(&list.body, list.content_type.as_deref(), tld(&list.url));
+        check_nesting(&html).map_err(|message| SourceError::Parse {
+            url: list.url.to_string(),
+            message,
+        })?;
         let doc = Html::parse_document(&html);
         let mut seen = std::collections::HashSet::new();
         let links = doc
@@ -197,7 +205,7 @@ impl ForumCollector {
             .and_then(|a| a.value().attr("href"))
             .and_then(|h| list.url.join(h).ok())
             .filter(|n| *n != list.url);
-        (links, next)
+        Ok((links, next))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -14,7 +14,7 @@ use super::{Collected, Ctx, SourceError, check_wall, host_of, optional_selector,
 use crate::decode::decode_html;
 use crate::extract::extract;
 use crate::fetch::FetchOutcome;
-use crate::text::{element_text, parse_time};
+use crate::text::{check_nesting, element_text, parse_time};
 
 /// Sitemaps read per run at most (an index can list thousands).
 const MAX_SITEMAPS: usize = 20;
@@ -87,6 +87,11 @@ impl PageCollector {
                         continue;
                     }
                     let (html, _) = decode_html(&page.body, page.content_type.as_deref(), None);
+                    if let Err(message) = check_nesting(&html) {
+                        out.warnings.push(format!("{url}: {message}"));
+                        complete = false;
+                        continue;
+                    }
                     out.items.push(self.item(cfg, ctx, &page.url, &url, &html));
                 }
                 Ok(FetchOutcome::NotModified) => {}
@@ -120,6 +125,13 @@ impl PageCollector {
                     out.validators.push((list.clone(), page.validators.clone()));
                     fresh = true;
                     let (html, _) = decode_html(&page.body, page.content_type.as_deref(), None);
+                    if let Err(message) = check_nesting(&html) {
+                        failures.push(SourceError::Parse {
+                            url: list.clone(),
+                            message,
+                        });
+                        continue;
+                    }
                     let doc = Html::parse_document(&html);
                     let a = Selector::parse("a[href]").expect("static selector");
                     for el in doc.select(&self.link) {
