@@ -2,7 +2,17 @@
 //! login wall, an anti-bot interstitial. Sites serve these with status 200,
 //! so only the page itself tells.
 
-/// Why a page looks like a wall, if it does.
+/// Visible characters below which a page can be a wall: an anti-bot or
+/// login page is little more than its form and its notice.
+const WALL_TEXT: usize = 600;
+
+/// Visible characters below which a page that names an anti-bot service or
+/// a login requirement can be a wall.
+const NOTICE_TEXT: usize = 3000;
+
+/// Why a page looks like a wall, if it does. Words a news story can use
+/// (验证码, a login form in the page's header) count only on a page with
+/// almost no text: a short story about 验证码诈骗 is a story.
 pub fn detect_wall(html: &str) -> Option<&'static str> {
     let lower = html.to_lowercase();
     const CAPTCHA: &[&str] = &[
@@ -12,10 +22,8 @@ pub fn detect_wall(html: &str) -> Option<&'static str> {
         "访问验证",
         "滑动验证",
         "captcha",
-        "cf-chl",
-        "just a moment...",
-        "are you a robot",
     ];
+    const CHALLENGE: &[&str] = &["cf-chl", "just a moment...", "are you a robot"];
     const LOGIN: &[&str] = &[
         "请先登录",
         "登录后查看",
@@ -24,15 +32,16 @@ pub fn detect_wall(html: &str) -> Option<&'static str> {
         "please log in",
         "sign in to continue",
     ];
-    // A real article that mentions a captcha is long; a wall is short.
     let text_len = visible_len(&lower);
-    if text_len < 3000 && CAPTCHA.iter().any(|k| lower.contains(k)) {
+    let said =
+        |words: &[&str], under: usize| text_len < under && words.iter().any(|k| lower.contains(k));
+    if said(CAPTCHA, WALL_TEXT) || said(CHALLENGE, NOTICE_TEXT) {
         return Some("captcha page");
     }
     let has_password = lower.contains("type=\"password\"")
         || lower.contains("type='password'")
         || lower.contains("type=password");
-    if text_len < 3000 && (LOGIN.iter().any(|k| lower.contains(k)) || has_password) {
+    if said(LOGIN, NOTICE_TEXT) || (text_len < WALL_TEXT && has_password) {
         return Some("login wall");
     }
     None
@@ -74,6 +83,28 @@ mod tests {
             "正文内容很长。".repeat(600)
         );
         assert_eq!(detect_wall(&article), None);
+        // A short story about verification-code fraud, on a portal with a
+        // login box in its header, is a story.
+        let short = format!(
+            "<html><head><title>警惕“验证码”诈骗 - 江州新闻网</title></head><body>\
+             <form class=\"top-login\"><input name=u><input type=\"password\" name=p></form>\
+             <article><p>{}</p></article></body></html>",
+            "近期多名市民接到冒充客服的电话，对方以退款为由索要手机验证码，警方提醒切勿泄露。"
+                .repeat(20)
+        );
+        assert_eq!(detect_wall(&short), None);
+        // The same words make a wall of a page with nothing else on it.
+        assert_eq!(
+            detect_wall("<body><p>请输入验证码</p><input name=code></body>"),
+            Some("captcha page")
+        );
+        assert_eq!(
+            detect_wall(&format!(
+                "<title>Just a moment...</title>{}",
+                "x".repeat(2000)
+            )),
+            Some("captcha page")
+        );
         assert_eq!(
             detect_wall("<rss version=\"2.0\"><channel></channel></rss>"),
             None
