@@ -487,9 +487,12 @@ impl SentimentModel {
         if mags.len() <= keep {
             return;
         }
+        if keep == 0 {
+            self.weights.fill(0);
+            return;
+        }
         let cut = mags.len() - keep;
-        mags.select_nth_unstable(cut);
-        let threshold = mags[cut];
+        let threshold = *mags.select_nth_unstable(cut).1;
         for w in &mut self.weights {
             if w.unsigned_abs() < threshold {
                 *w = 0;

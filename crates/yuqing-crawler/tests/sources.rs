@@ -307,6 +307,48 @@ async fn forum_list_pages_are_followed_up_to_the_limit() {
     assert!(warnings[0].contains("thread?id=2"), "{warnings:?}");
 }
 
+/// A thread longer than `max_thread_pages` is read up to the limit, and
+/// the run says which replies it left.
+#[tokio::test]
+async fn a_thread_past_its_page_limit_says_what_it_left() {
+    let app = Router::new()
+        .route(
+            "/list",
+            get(|| async { gbk("<html><body><a class=\"t\" href=\"thread?page=1\">长帖</a></body></html>") }),
+        )
+        .route(
+            "/thread",
+            get(|Query(p): Query<std::collections::HashMap<String, String>>| async move {
+                let n: u32 = p.get("page").and_then(|x| x.parse().ok()).unwrap_or(1);
+                gbk(&format!(
+                    "<html><body><h1>长帖</h1><div class=\"post\" data-pid=\"{n}\"><div class=\"c\">第{n}页的回复</div></div>\
+                     <div class=\"pg\"><a class=\"nxt\" href=\"thread?page={}\">下一页</a></div></body></html>",
+                    n + 1
+                ))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = common::crawler(
+        dir.path(),
+        &format!(
+            "[crawler]\nper_host_delay_ms = 0\n\n[[source]]\nid = \"bbs\"\nkind = \"forum\"\nallow_private = true\nlist_url = \"http://{addr}/list\"\n\
+             thread_link = \"a.t\"\nnext_page = \"div.pg a.nxt\"\nmax_thread_pages = 3\ntitle = \"h1\"\npost = \"div.post\"\npost_content = \".c\"\npost_id_attr = \"data-pid\"\n"
+        ),
+    );
+    assert_eq!(c.run_source(0).await.unwrap(), 3);
+    let warnings = &c.health()[0].last_warnings;
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].ends_with(&format!(
+            "thread?page=1: more than 3 pages (`max_thread_pages`); its replies from http://{addr}/thread?page=4 on are not read"
+        )),
+        "{warnings:?}"
+    );
+}
+
 #[tokio::test]
 async fn an_unchanged_forum_list_skips_its_threads() {
     use std::sync::atomic::{AtomicUsize, Ordering};

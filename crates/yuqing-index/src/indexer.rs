@@ -111,8 +111,12 @@ pub async fn run_indexer(
     metrics.docs.set(index.num_docs() as i64);
     metrics.size.set(index.size_bytes() as i64);
     // Retention runs at start, then hourly.
-    let retention_cutoff =
-        || chrono::Utc::now() - chrono::Duration::days(i64::from(cfg.retention_days));
+    // A retention longer than the calendar keeps everything.
+    let retention_cutoff = || {
+        chrono::Utc::now()
+            .checked_sub_signed(chrono::Duration::days(i64::from(cfg.retention_days)))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+    };
     if cfg.retention_days > 0 {
         expire(&index, &writer, retention_cutoff(), &metrics).await;
     }
@@ -425,6 +429,13 @@ mod tests {
         assert!(metrics.size.get() > 0);
         assert_eq!(metrics.expired.get(), 1);
         assert_eq!(metrics.indexed.get(), 1);
+        indexer.stop().await;
+
+        // A retention longer than the calendar keeps everything.
+        let indexer = start(&index, u32::MAX);
+        let receipt = indexer.publish(analyzed(&seg, "newer", 0)).await;
+        receipt.durable().await.unwrap();
+        assert_eq!(ids(&index), ["new", "newer", "recent"]);
         indexer.stop().await;
     }
 

@@ -1565,6 +1565,10 @@ fn sentiment_train(
     keep: Option<usize>,
 ) -> Result<ExitCode> {
     use yuqing_analysis::sentiment::{SentimentModel, TrainOptions, accuracy, read_labelled};
+    anyhow::ensure!(
+        keep != Some(0),
+        "--keep 0 would leave the model no weights: keep at least one"
+    );
     let read =
         |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
     let mut labelled = Vec::new();

@@ -602,6 +602,17 @@ fn sentiment_train_names_a_bad_line() {
         .arg(dir.path().join("m")));
     assert!(!ok);
     assert!(err.contains("bad.tsv:2: label `5`"), "{err}");
+    std::fs::write(&data, "1\t很好\n0\t很差\n").unwrap();
+    let (ok, _, err) = run(yuqing()
+        .args(["sentiment", "train", "--keep", "0", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.path().join("m")));
+    assert!(!ok);
+    assert!(
+        err.contains("--keep 0 would leave the model no weights"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -177,6 +177,12 @@ impl ForumCollector {
                 .and_then(|h| page.url.join(h).ok())
                 .filter(|n| *n != page.url);
         }
+        if let Some(rest) = next {
+            out.warnings.push(format!(
+                "{thread_url}: more than {} pages (`max_thread_pages`); its replies from {rest} on are not read",
+                self.spec.max_thread_pages
+            ));
+        }
         if let Some(i) = thread_item {
             out.items[i].engagement.replies = Some(index.saturating_sub(1) as u64);
         }
