@@ -532,3 +532,58 @@ async fn implausible_publication_times_leave_items_undated() {
         ]
     );
 }
+
+/// An advert's id and an id of more digits than the rest rank above every
+/// real post; neither becomes the cursor, so the next run still asks for
+/// (and collects) what is newer than the newest real post.
+#[tokio::test]
+async fn an_odd_post_id_does_not_become_the_cursor() {
+    let newest = Arc::new(Mutex::new(4_000_000_000_000_012u64));
+    let app = Router::new()
+        .route(
+            "/statuses",
+            get(
+                |State(newest): State<Arc<Mutex<u64>>>,
+                 Query(q): Query<std::collections::HashMap<String, String>>| async move {
+                    let newest = *newest.lock().unwrap();
+                    let since: u128 = q.get("since_id").map_or(0, |v| v.parse().unwrap());
+                    let mut ids: Vec<String> = vec!["99999999999999999999".into()];
+                    ids.extend((newest - 2..=newest).rev().map(|i| i.to_string()));
+                    let mut statuses: Vec<serde_json::Value> = ids
+                        .into_iter()
+                        .filter(|id| id.parse::<u128>().unwrap() > since)
+                        .map(|id| serde_json::json!({"id": id, "text": format!("微博{id}")}))
+                        .collect();
+                    // The advert comes whatever the cursor.
+                    statuses.insert(
+                        1,
+                        serde_json::json!({"id": "ad_5012345678901234567", "text": "广告"}),
+                    );
+                    axum::Json(serde_json::json!({ "statuses": statuses }))
+                },
+            ),
+        )
+        .with_state(newest.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let (c, state) = common::crawler(
+        dir.path(),
+        &format!(
+            "[crawler]\nper_host_delay_ms = 0\nrespect_robots = false\n\n[[source]]\nid = \"wb\"\nkind = \"json\"\nallow_private = true\n\
+             url = \"http://{addr}/statuses\"\nurl_template = \"http://{addr}/status/{{id}}\"\nplatform = \"weibo\"\n"
+        ),
+    );
+    assert_eq!(c.run_source(0).await.unwrap(), 5);
+    *newest.lock().unwrap() += 1;
+    assert_eq!(c.run_source(0).await.unwrap(), 1, "the new post");
+    let texts: Vec<String> = common::emitted(&state)
+        .into_iter()
+        .map(|i| i.text)
+        .collect();
+    assert!(
+        texts.contains(&"微博4000000000000013".to_string()),
+        "{texts:?}"
+    );
+}

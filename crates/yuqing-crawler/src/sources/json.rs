@@ -110,6 +110,15 @@ pub(super) async fn collect(
         if pages == 1 {
             first_page_empty = posts.is_empty();
         }
+        // Only an id as long as most on the page moves the cursor: one odd
+        // id (an advert's `ad_…`, a 20-digit id among 16-digit ones) ranks
+        // above every real post, and would make the next runs skip them.
+        let typical_len = typical_len(
+            posts
+                .iter()
+                .filter_map(|p| p.pointer(&m.id_field).and_then(scalar))
+                .map(|id| id.len()),
+        );
         let mut oldest: Option<String> = None;
         // Whether the page went below `max_id`, and whether it held posts
         // above it (an API that ignores the parameter).
@@ -133,7 +142,9 @@ pub(super) async fn collect(
             if max_id.as_deref().is_some_and(|mx| !newer(mx, &post_id)) {
                 continue;
             }
-            if newest.as_deref().is_none_or(|n| newer(&post_id, n)) {
+            if Some(post_id.len()) == typical_len
+                && newest.as_deref().is_none_or(|n| newer(&post_id, n))
+            {
                 newest = Some(post_id.clone());
             }
             items.push(post_item(m, cfg, ctx, post, &post_id, &platform, now));
@@ -243,6 +254,14 @@ fn scalar(v: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// The median of the lengths of a page's ids: only an id this long may
+/// become a cursor.
+pub(super) fn typical_len(lens: impl Iterator<Item = usize>) -> Option<usize> {
+    let mut lens: Vec<usize> = lens.collect();
+    lens.sort_unstable();
+    lens.get(lens.len() / 2).copied()
 }
 
 /// Whether id `a` is newer than `b`: numerically when both are numbers
