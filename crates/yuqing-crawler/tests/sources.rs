@@ -308,9 +308,15 @@ async fn forum_list_pages_are_followed_up_to_the_limit() {
 }
 
 /// A thread longer than `max_thread_pages` is read up to the limit, and
-/// the run says which replies it left.
+/// the next runs read on from where it stopped, then from its last page,
+/// where new replies come; its first page is not fetched again. Without
+/// post ids to go by, the run says which replies it left.
 #[tokio::test]
-async fn a_thread_past_its_page_limit_says_what_it_left() {
+async fn a_long_thread_is_read_on_in_the_next_runs() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let pages = Arc::new(AtomicU32::new(7));
+    let first_page_hits = Arc::new(AtomicU32::new(0));
+    let (p, hits) = (pages.clone(), first_page_hits.clone());
     let app = Router::new()
         .route(
             "/list",
@@ -318,35 +324,79 @@ async fn a_thread_past_its_page_limit_says_what_it_left() {
         )
         .route(
             "/thread",
-            get(|Query(p): Query<std::collections::HashMap<String, String>>| async move {
-                let n: u32 = p.get("page").and_then(|x| x.parse().ok()).unwrap_or(1);
-                gbk(&format!(
-                    "<html><body><h1>长帖</h1><div class=\"post\" data-pid=\"{n}\"><div class=\"c\">第{n}页的回复</div></div>\
-                     <div class=\"pg\"><a class=\"nxt\" href=\"thread?page={}\">下一页</a></div></body></html>",
-                    n + 1
-                ))
+            get(move |Query(q): Query<std::collections::HashMap<String, String>>| {
+                let (p, hits) = (p.clone(), hits.clone());
+                async move {
+                    let n: u32 = q.get("page").and_then(|x| x.parse().ok()).unwrap_or(1);
+                    if n == 1 {
+                        hits.fetch_add(1, Ordering::SeqCst);
+                    }
+                    let next = if n < p.load(Ordering::SeqCst) {
+                        format!("<div class=\"pg\"><a class=\"nxt\" href=\"thread?page={}\">下一页</a></div>", n + 1)
+                    } else {
+                        String::new()
+                    };
+                    gbk(&format!(
+                        "<html><body><h1>长帖</h1><div class=\"post\" data-pid=\"{n}\"><div class=\"c\">第{n}页的回复</div></div>{next}</body></html>"
+                    ))
+                }
             }),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let dir = tempfile::tempdir().unwrap();
-    let (c, _) = common::crawler(
-        dir.path(),
-        &format!(
+    let source = |pid: &str| {
+        format!(
             "[crawler]\nper_host_delay_ms = 0\n\n[[source]]\nid = \"bbs\"\nkind = \"forum\"\nallow_private = true\nlist_url = \"http://{addr}/list\"\n\
-             thread_link = \"a.t\"\nnext_page = \"div.pg a.nxt\"\nmax_thread_pages = 3\ntitle = \"h1\"\npost = \"div.post\"\npost_content = \".c\"\npost_id_attr = \"data-pid\"\n"
-        ),
-    );
+             thread_link = \"a.t\"\nnext_page = \"div.pg a.nxt\"\nmax_thread_pages = 3\ntitle = \"h1\"\npost = \"div.post\"\npost_content = \".c\"\n{pid}"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (c, state) = common::crawler(dir.path(), &source("post_id_attr = \"data-pid\"\n"));
+    let warnings = |c: &yuqing_crawler::Crawler| c.health()[0].last_warnings.clone();
     assert_eq!(c.run_source(0).await.unwrap(), 3);
-    let warnings = &c.health()[0].last_warnings;
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(
-        warnings[0].ends_with(&format!(
-            "thread?page=1: more than 3 pages (`max_thread_pages`); its replies from http://{addr}/thread?page=4 on are not read"
-        )),
-        "{warnings:?}"
+    assert_eq!(
+        warnings(&c),
+        [format!(
+            "http://{addr}/thread?page=1: more than 3 pages (`max_thread_pages`) this run; the next run reads on from http://{addr}/thread?page=4"
+        )]
     );
+    assert_eq!(c.run_source(0).await.unwrap(), 3, "pages 4 to 6");
+    assert_eq!(c.run_source(0).await.unwrap(), 1, "page 7, the end");
+    assert!(warnings(&c).is_empty(), "{:?}", warnings(&c));
+    assert_eq!(c.run_source(0).await.unwrap(), 0, "page 7 again");
+    pages.store(8, Ordering::SeqCst);
+    assert_eq!(c.run_source(0).await.unwrap(), 1, "pages 7 and 8");
+    assert_eq!(first_page_hits.load(Ordering::SeqCst), 1);
+    let mut texts: Vec<String> = common::emitted(&state)
+        .into_iter()
+        .map(|i| i.text)
+        .collect();
+    texts.sort();
+    assert_eq!(
+        texts,
+        (1..=8)
+            .map(|n| format!("第{n}页的回复"))
+            .collect::<Vec<_>>()
+    );
+    let titles: Vec<String> = common::emitted(&state)
+        .into_iter()
+        .filter(|i| i.parent_id.is_none())
+        .map(|i| i.title)
+        .collect();
+    assert_eq!(titles, ["长帖"], "one thread, the rest replies");
+
+    // Replies known only by position cannot be read from mid-thread.
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = common::crawler(dir.path(), &source(""));
+    assert_eq!(c.run_source(0).await.unwrap(), 3);
+    assert_eq!(
+        warnings(&c),
+        [format!(
+            "http://{addr}/thread?page=1: more than 3 pages (`max_thread_pages`); its replies from http://{addr}/thread?page=4 on are not read"
+        )]
+    );
+    assert_eq!(c.run_source(0).await.unwrap(), 0, "the same three pages");
 }
 
 #[tokio::test]

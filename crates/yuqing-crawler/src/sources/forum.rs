@@ -14,6 +14,44 @@ use crate::decode::decode_html;
 use crate::fetch::{FetchOutcome, Fetched};
 use crate::text::{check_nesting, element_text, parse_time};
 
+/// Threads remembered where reading stopped, at most.
+const REMEMBERED_THREADS: usize = 1_000;
+
+/// Where reading each long thread goes on (the source's cursor): a thread
+/// longer than `max_thread_pages` is read on from the next page in the
+/// runs after, and a thread read to its end from its last page, where new
+/// replies arrive. Only with `post_id_attr`: without it a reply's id is its
+/// position, which a run that starts mid-thread would not know.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Progress {
+    /// (thread URL, page to read next, thread title), least recent first.
+    threads: Vec<(String, String, String)>,
+}
+
+impl Progress {
+    fn parse(stored: Option<&str>) -> Progress {
+        stored
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default()
+    }
+
+    /// The page to read `thread` from, and its title, forgotten until
+    /// the thread is read again: a page that fails starts the thread over.
+    fn take(&mut self, thread: &str) -> Option<(String, String)> {
+        let i = self.threads.iter().position(|t| t.0 == thread)?;
+        let (_, page, title) = self.threads.remove(i);
+        Some((page, title))
+    }
+
+    fn put(&mut self, thread: String, page: String, title: String) {
+        self.threads.retain(|t| t.0 != thread);
+        self.threads.push((thread, page, title));
+        if self.threads.len() > REMEMBERED_THREADS {
+            self.threads.remove(0);
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct ForumCollector {
     spec: ForumSpec,
@@ -101,33 +139,55 @@ impl ForumCollector {
         }
         // List pages count as read (validators kept, so next time an
         // unchanged list answers 304 and its threads are skipped) only when
-        // every thread on them was read.
+        // every thread on them was read to its end.
+        let stored = ctx.state.cursor(cfg.id())?;
+        let mut progress = Progress::parse(stored.as_deref());
         let mut complete = threads.len() <= self.spec.max_threads;
         for url in threads.into_iter().take(self.spec.max_threads) {
-            if let Err(e) = self.thread(cfg, ctx, url, &mut out).await {
-                out.warnings.push(e.to_string());
-                complete = false;
+            match self.thread(cfg, ctx, url, &mut progress, &mut out).await {
+                Ok(read_to_end) => complete &= read_to_end,
+                Err(e) => {
+                    out.warnings.push(e.to_string());
+                    complete = false;
+                }
             }
         }
         if !complete {
             out.validators.clear();
         }
+        if stored.is_some() || !progress.threads.is_empty() {
+            out.cursor = serde_json::to_string(&progress)
+                .ok()
+                .filter(|c| Some(c) != stored.as_ref());
+        }
         Ok(out)
     }
 
-    /// Every page of one thread, following the next-page link.
+    /// The pages of one thread, following the next-page link, from its
+    /// first page or from where `progress` says reading goes on, up to
+    /// `max_thread_pages`. True when it read the thread to its end.
     async fn thread(
         &self,
         cfg: &SourceConfig,
         ctx: &Ctx<'_>,
         first: url::Url,
+        progress: &mut Progress,
         out: &mut Collected,
-    ) -> Result<(), SourceError> {
+    ) -> Result<bool, SourceError> {
         let thread_url = first.to_string();
-        let mut next = Some(first);
-        let mut title = String::new();
-        let mut index = 0;
+        let resume = self
+            .spec
+            .post_id_attr
+            .as_ref()
+            .and_then(|_| progress.take(&thread_url))
+            .and_then(|(page, title)| Some((url::Url::parse(&page).ok()?, title)));
+        // Resuming, the thread's first post was read in an earlier run.
+        let (mut next, mut title, mut index) = match resume {
+            Some((page, title)) => (Some(page), title, 1),
+            None => (Some(first.clone()), String::new(), 0),
+        };
         let mut thread_item: Option<usize> = None;
+        let mut last_read: Option<url::Url> = None;
         for _ in 0..self.spec.max_thread_pages {
             let Some(url) = next.take() else { break };
             let page = match ctx.get(url.as_str(), None).await? {
@@ -176,17 +236,32 @@ impl ForumCollector {
                 .and_then(|a| a.value().attr("href"))
                 .and_then(|h| page.url.join(h).ok())
                 .filter(|n| *n != page.url);
-        }
-        if let Some(rest) = next {
-            out.warnings.push(format!(
-                "{thread_url}: more than {} pages (`max_thread_pages`); its replies from {rest} on are not read",
-                self.spec.max_thread_pages
-            ));
+            last_read = Some(page.url);
         }
         if let Some(i) = thread_item {
             out.items[i].engagement.replies = Some(index.saturating_sub(1) as u64);
         }
-        Ok(())
+        let resumable = self.spec.post_id_attr.is_some();
+        if let Some(rest) = next {
+            out.warnings.push(if resumable {
+                progress.put(thread_url.clone(), rest.to_string(), title);
+                format!(
+                    "{thread_url}: more than {} pages (`max_thread_pages`) this run; the next run reads on from {rest}",
+                    self.spec.max_thread_pages
+                )
+            } else {
+                format!(
+                    "{thread_url}: more than {} pages (`max_thread_pages`); its replies from {rest} on are not read",
+                    self.spec.max_thread_pages
+                )
+            });
+            return Ok(false);
+        }
+        // New replies come on the last page and after it.
+        if let Some(last) = last_read.filter(|l| resumable && *l != first) {
+            progress.put(thread_url, last.to_string(), title);
+        }
+        Ok(true)
     }
 
     /// The thread links of a list page, and its next page.
