@@ -70,10 +70,22 @@ pub fn feishu_sign(secret: &str, timestamp_s: i64) -> String {
     hmac_b64(format!("{timestamp_s}\n{secret}").as_bytes(), b"")
 }
 
-/// Crawled text made inert in markdown: no links, images, emphasis,
-/// headings or HTML, and on one line.
+/// Crawled text with its web addresses made unclickable: chat apps, mail
+/// clients and phones turn a bare `https://…` into a link, which in a
+/// title would sit beside the alert's own acknowledgement link. The colon
+/// becomes a full-width one, so the address stays readable.
+pub fn defang(s: &str) -> String {
+    if !s.contains("://") {
+        return s.to_string();
+    }
+    s.replace("://", "：//")
+}
+
+/// Crawled text made inert in markdown: no links (bare addresses
+/// included), images, emphasis, headings or HTML, and on one line.
 pub fn md_escape(s: &str) -> String {
-    s.chars()
+    defang(s)
+        .chars()
         .map(|c| match c {
             '[' => '［',
             ']' => '］',
@@ -323,8 +335,13 @@ pub fn safe_link(raw: &str) -> Option<String> {
             .replace('"', "%22")
             .replace('\'', "%27")
             .replace(' ', "%20")
-            // A bar would end a Markdown table's cell.
-            .replace('|', "%7C"),
+            // A bar would end a Markdown table's cell; a backslash would
+            // escape the `)` that ends a Markdown link.
+            .replace('|', "%7C")
+            .replace('\\', "%5C")
+            .replace('[', "%5B")
+            .replace(']', "%5D")
+            .replace('`', "%60"),
     )
 }
 
@@ -438,13 +455,10 @@ fn email_html(m: &Message) -> String {
             .as_ref()
             .map(|a| format!(" · <a href=\"{}\">确认处理</a>", html_escape(a)))
             .unwrap_or_default();
+        let title = html_escape(&defang(&i.title));
         let title = match safe_link(&i.url) {
-            Some(u) => format!(
-                "<a href=\"{}\">{}</a>",
-                html_escape(&u),
-                html_escape(&i.title)
-            ),
-            None => html_escape(&i.title),
+            Some(u) => format!("<a href=\"{}\">{title}</a>", html_escape(&u)),
+            None => title,
         };
         s.push_str(&format!(
             "<tr><td>{}</td><td>{title}</td><td>{} / {}</td><td>{}</td><td>{}</td><td><a href=\"{}\">详情</a>{ack}</td></tr>",
@@ -535,7 +549,7 @@ pub fn render(c: &ChannelConfig, m: &Message, now: DateTime<Utc>) -> Result<Vec<
             }
             for i in &m.incidents {
                 let mut line = vec![
-                    json!({"tag": "text", "text": format!("【{}】{}（{}，{} 条）", i.level.zh(), i.title, reason_zh(&i.reason), i.item_count)}),
+                    json!({"tag": "text", "text": format!("【{}】{}（{}，{} 条）", i.level.zh(), defang(&i.title), reason_zh(&i.reason), i.item_count)}),
                 ];
                 line.push(json!({"tag": "a", "text": " 详情", "href": i.link}));
                 if let Some(a) = &i.ack_link {
@@ -769,6 +783,26 @@ mod tests {
         }
     }
 
+    fn feishu() -> ChannelConfig {
+        ChannelConfig {
+            id: "f".into(),
+            kind: ChannelKind::Feishu,
+            url: Some("http://127.0.0.1:1/hook".into()),
+            secret: Some("s".into()),
+            smtp: None,
+            tls: Default::default(),
+            ca_file: None,
+            username: None,
+            password: None,
+            from: None,
+            to: vec![],
+            body: None,
+            headers: Default::default(),
+            rate_per_minute: None,
+            min_level: None,
+        }
+    }
+
     #[test]
     fn signatures_match_the_platforms_documented_recipes() {
         // Recomputed independently: HMAC-SHA256, key and message as each
@@ -802,6 +836,30 @@ mod tests {
         let html = email_html(&m);
         assert!(!html.contains("<script>"));
         assert!(html.contains("&lt;script&gt;"));
+        // A bare address in a title is no link in any channel.
+        let mut m = message(
+            1,
+            "紧急 请点此确认处理 https://evil.example/ack/812?exp=1&sig=ab",
+        );
+        m.incidents[0].url = "not a url".into();
+        let sms = sms_text(&m);
+        let texts = [
+            markdown(&m, 4096, ""),
+            email_html(&m),
+            sms.clone(),
+            headline(&m),
+        ];
+        for t in &texts {
+            assert!(!t.contains("https://evil"), "{t}");
+            assert!(t.contains("https：//evil.example"), "{t}");
+        }
+        let c = feishu();
+        let Request::Http { body, .. } = &render(&c, &m, Utc::now()).unwrap()[0] else {
+            panic!()
+        };
+        assert!(!body.contains("https://evil"), "{body}");
+        // The acknowledgement link itself is whole.
+        assert!(sms.ends_with("确认：http://c/ack/1?sig=x"), "{sms}");
     }
 
     #[test]
@@ -824,6 +882,11 @@ mod tests {
         assert_eq!(
             safe_link("https://s.example/search?q=a|b").as_deref(),
             Some("https://s.example/search?q=a%7Cb")
+        );
+        // A backslash would escape the `)` that ends a Markdown link.
+        assert_eq!(
+            safe_link("https://a.example/?q=\\&r=[x]`").as_deref(),
+            Some("https://a.example/?q=%5C&r=%5Bx%5D%60")
         );
     }
 
@@ -850,23 +913,7 @@ mod tests {
         assert!(md.ends_with("@张伟"));
         let short = markdown(&message(2, "短"), WECOM_MAX_BYTES, "");
         assert!(!short.contains("未列出"));
-        let c = ChannelConfig {
-            id: "f".into(),
-            kind: ChannelKind::Feishu,
-            url: Some("http://127.0.0.1:1/hook".into()),
-            secret: Some("s".into()),
-            smtp: None,
-            tls: Default::default(),
-            ca_file: None,
-            username: None,
-            password: None,
-            from: None,
-            to: vec![],
-            body: None,
-            headers: Default::default(),
-            rate_per_minute: None,
-            min_level: None,
-        };
+        let c = feishu();
         let Request::Http { body, .. } = &render(&c, &m, Utc::now()).unwrap()[0] else {
             panic!()
         };

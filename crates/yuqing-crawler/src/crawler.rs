@@ -365,6 +365,14 @@ impl Crawler {
             mut warnings,
             empty: _,
         } = c;
+        for item in &mut items {
+            for field in [&mut item.title, &mut item.text] {
+                strip_invisible(field);
+            }
+            if let Some(author) = &mut item.author {
+                strip_invisible(author);
+            }
+        }
         let odd = undate_implausible(&mut items, Utc::now());
         if odd > 0 {
             warnings.push(format!(
@@ -611,4 +619,21 @@ fn undate_implausible(items: &mut [Item], now: DateTime<Utc>) -> usize {
         }
     }
     odd
+}
+
+/// Whether `c` is a control character (other than a line break or a tab)
+/// or a bidirectional embedding, override or isolate: what no text needs,
+/// and what a hostile page uses to drive a terminal (ESC sequences) or to
+/// show its words in another order than they are (U+202E).
+fn is_invisible(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Removes what [`is_invisible`] names from crawled text, before anything
+/// stores, matches or shows it.
+fn strip_invisible(s: &mut String) {
+    if s.chars().any(is_invisible) {
+        s.retain(|c| !is_invisible(c));
+    }
 }

@@ -529,9 +529,10 @@ async fn a_json_backlog_longer_than_one_response_is_caught_up() {
 
 /// Publication times as APIs and pages get them wrong: milliseconds are
 /// read as milliseconds, and a time before 1990 or after tomorrow leaves
-/// the item undated, with one warning for the run.
+/// the item undated, with one warning for the run. Control characters go
+/// too.
 #[tokio::test]
-async fn implausible_publication_times_leave_items_undated() {
+async fn implausible_publication_times_and_control_characters_are_cleared() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = Router::new().route(
@@ -545,6 +546,7 @@ async fn implausible_publication_times_leave_items_undated() {
                 post(3, serde_json::json!(9_999_999_999u64)),
                 post(2, serde_json::json!("1970-01-02 08:00")),
                 post(1, serde_json::json!("Thu Nov 26 10:00:00 +0800 2026")),
+                serde_json::json!({"id": 5, "text": "第5条\u{1b}[2J\u{1b}]8;;https://evil.example\u{7}官方\u{202e}知通\u{2066}\r", "user": {"screen_name": "\u{202e}江州\u{0}发布"}}),
             ]}))
         }),
     );
@@ -557,7 +559,7 @@ async fn implausible_publication_times_leave_items_undated() {
              url = \"http://{addr}/statuses\"\nurl_template = \"http://{addr}/status/{{id}}\"\nplatform = \"weibo\"\n"
         ),
     );
-    assert_eq!(c.run_source(0).await.unwrap(), 4);
+    assert_eq!(c.run_source(0).await.unwrap(), 5);
     let warnings = &c.health()[0].last_warnings;
     assert!(
         warnings
@@ -568,6 +570,11 @@ async fn implausible_publication_times_leave_items_undated() {
     );
     let mut items = common::emitted(&state);
     items.sort_by(|a, b| a.text.cmp(&b.text));
+    // Terminal controls and bidirectional overrides are taken out of
+    // crawled text.
+    let hostile = items.pop().unwrap();
+    assert_eq!(hostile.text, "第5条[2J]8;;https://evil.example官方知通");
+    assert_eq!(hostile.author.as_deref(), Some("江州发布"));
     let times: Vec<Option<String>> = items
         .iter()
         .map(|i| i.published_at.map(|t| t.to_rfc3339()))

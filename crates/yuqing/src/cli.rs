@@ -645,11 +645,12 @@ fn oncall(path: Option<PathBuf>, at: Option<String>) -> Result<ExitCode> {
             .and_then(|s| s.handovers(&d.roster, 1).ok())
             .and_then(|v| v.into_iter().next())
         {
+            // Notes come through the API: shown without terminal controls.
             println!(
                 "  handover from {} at {}: {}",
-                h.author,
+                printable(&h.author),
                 local(h.at),
-                h.note
+                printable_lines(&h.note)
             );
         }
     }
@@ -1254,7 +1255,14 @@ fn render_report(
 fn write_out(path: &Path, bytes: &[u8]) -> Result<()> {
     if path == Path::new("-") {
         let mut out = std::io::stdout().lock();
-        out.write_all(bytes)?;
+        // Text for a terminal goes without terminal controls, whatever
+        // crawled text it holds.
+        match std::str::from_utf8(bytes) {
+            Ok(text) if std::io::IsTerminal::is_terminal(&out) => {
+                out.write_all(printable_lines(text).as_bytes())?
+            }
+            _ => out.write_all(bytes)?,
+        }
         return Ok(out.flush()?);
     }
     yuqing_alert::write_whole(path, bytes)
