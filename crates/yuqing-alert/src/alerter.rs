@@ -541,16 +541,34 @@ impl Alerter {
         Ok(())
     }
 
-    /// Runs the escalation engine every `ENGINE_TICK`, and resolves spike
-    /// incidents gone quiet every five minutes, until shutdown.
+    /// Runs the escalation engine every `ENGINE_TICK`, resolves spike
+    /// incidents gone quiet every five minutes, and deletes what is past
+    /// `alert.retention_days` at start and hourly, until shutdown.
     async fn run_engine(self, shutdown: CancellationToken) {
         // The engine's timers are stored; ticking at once after a start
         // fires whatever fell due while the alerter was down.
         let mut ticks = tokio::time::interval(ENGINE_TICK);
         let mut sweep = tokio::time::interval(Duration::from_secs(300));
+        let mut prune = tokio::time::interval(Duration::from_secs(3_600));
+        let days = self.alert.retention_days;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = prune.tick(), if days > 0 => {
+                    let me = self.clone();
+                    match tokio::task::spawn_blocking(move || me.store.prune(Utc::now(), days)).await {
+                        Ok(Ok(p)) => {
+                            for (kind, n) in [("items", p.items), ("events", p.events), ("incidents", p.incidents), ("other", p.other)] {
+                                self.metrics.pruned.with_label_values(&[kind]).inc_by(n as u64);
+                            }
+                            if p != crate::Pruned::default() {
+                                info!(items = p.items, events = p.events, incidents = p.incidents, other = p.other, days, "deleted from alert.db past its retention");
+                            }
+                        }
+                        Ok(Err(e)) => error!(error = %e, "cannot delete from alert.db past its retention; retrying in an hour"),
+                        Err(e) => error!(error = %e, "alert task failed"),
+                    }
+                }
                 _ = ticks.tick() => {
                     let me = self.clone();
                     match tokio::task::spawn_blocking(move || me.tick(Utc::now())).await {

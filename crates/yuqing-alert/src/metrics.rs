@@ -11,6 +11,8 @@ pub struct AlertMetrics {
     /// Failed writes of an item or a source status to `alert.db`; each is
     /// retried until it succeeds.
     pub store_errors: prometheus::IntCounter,
+    /// Rows deleted from `alert.db` past `alert.retention_days`, by kind.
+    pub pruned: IntCounterVec,
 }
 
 impl AlertMetrics {
@@ -62,8 +64,17 @@ impl AlertMetrics {
             "Failed attempts to record an item or a source status in alert.db (each is retried).",
         )
         .unwrap();
+        let pruned = IntCounterVec::new(
+            Opts::new(
+                "yuqing_alert_pruned_total",
+                "Rows deleted from alert.db past alert.retention_days, by kind (items, events, incidents, other).",
+            ),
+            &["kind"],
+        )
+        .unwrap();
         for m in [
             Box::new(escalations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(pruned.clone()),
             Box::new(store_errors.clone()),
             Box::new(items.clone()),
             Box::new(incidents.clone()),
@@ -81,6 +92,7 @@ impl AlertMetrics {
             spikes,
             escalations,
             store_errors,
+            pruned,
         }
     }
 }

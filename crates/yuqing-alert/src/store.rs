@@ -252,7 +252,19 @@ pub(crate) const MIGRATIONS: &[M<'static>] = &[
     -- Incidents open before routing existed owe their first routed message.
     UPDATE incidents SET pending = 'opened', pending_since = updated_at WHERE status != 'resolved';",
     ),
+    // An incident's timeline is read (and pruned) by incident.
+    M::up("CREATE INDEX timeline_by_incident ON timeline(incident_id, at);"),
 ];
+
+/// What [`AlertStore::prune`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub items: usize,
+    pub events: usize,
+    pub incidents: usize,
+    /// Hourly counts, spikes, dead messages, handovers and silences.
+    pub other: usize,
+}
 
 /// Events older than this are not joined any more.
 const EVENT_WINDOW_SECS: i64 = 7 * 86_400;
@@ -901,6 +913,87 @@ impl AlertStore {
         }
         tx.commit()?;
         Ok(ids.len())
+    }
+
+    /// Deletes what is older than `days` before `now`: items (with their
+    /// keywords), events, resolved incidents owing nothing (with their
+    /// items, timeline, messages and deliveries), hourly topic counts,
+    /// spikes, dead messages, handovers and expired silences. Open
+    /// incidents keep their items and events whatever their age; reports
+    /// and their messages are kept. Deletes in batches, each its own
+    /// transaction, so items being recorded wait for one batch at most.
+    pub fn prune(&self, now: DateTime<Utc>, days: u32) -> Result<Pruned, StoreError> {
+        const BATCH: i64 = 2_000;
+        let cutoff = ts(now) - i64::from(days) * 86_400;
+        let mut pruned = Pruned::default();
+        // Resolved incidents first, so their items are free to go.
+        loop {
+            let mut conn = self.conn.lock().unwrap();
+            let tx = conn.transaction()?;
+            let ids: Vec<i64> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT id FROM incidents WHERE status = 'resolved' AND pending IS NULL AND updated_at < ?1 LIMIT ?2",
+                )?;
+                stmt.query_map(params![cutoff, BATCH], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?
+            };
+            for id in &ids {
+                for sql in [
+                    "DELETE FROM incident_items WHERE incident_id = ?1",
+                    "DELETE FROM timeline WHERE incident_id = ?1",
+                    "DELETE FROM notifications WHERE incident_id = ?1",
+                    "DELETE FROM deliveries WHERE incident_id = ?1",
+                    "DELETE FROM incidents WHERE id = ?1",
+                ] {
+                    exec(&tx, sql, [id])?;
+                }
+            }
+            tx.commit()?;
+            pruned.incidents += ids.len();
+            if (ids.len() as i64) < BATCH {
+                break;
+            }
+        }
+        loop {
+            let mut conn = self.conn.lock().unwrap();
+            let tx = conn.transaction()?;
+            let ids: Vec<String> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT item_id FROM items WHERE published_at < ?1 AND processed_at < ?1
+                       AND item_id NOT IN (SELECT item_id FROM incident_items) LIMIT ?2",
+                )?;
+                stmt.query_map(params![cutoff, BATCH], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?
+            };
+            for id in &ids {
+                exec(&tx, "DELETE FROM item_keywords WHERE item_id = ?1", [id])?;
+                exec(&tx, "DELETE FROM items WHERE item_id = ?1", [id])?;
+            }
+            tx.commit()?;
+            pruned.items += ids.len();
+            if (ids.len() as i64) < BATCH {
+                break;
+            }
+        }
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction()?;
+        pruned.events = tx.execute(
+            "DELETE FROM events WHERE updated_at < ?1
+               AND event_id NOT IN (SELECT event_id FROM incidents)
+               AND event_id NOT IN (SELECT event_id FROM items)",
+            [cutoff],
+        )?;
+        for sql in [
+            "DELETE FROM topic_hours WHERE hour < ?1",
+            "DELETE FROM spikes WHERE hour < ?1 AND incident_id NOT IN (SELECT id FROM incidents)",
+            "DELETE FROM dead_messages WHERE received_at < ?1",
+            "DELETE FROM handovers WHERE at < ?1",
+            "DELETE FROM silences WHERE ends_at < ?1",
+        ] {
+            pruned.other += tx.execute(sql, [cutoff])?;
+        }
+        tx.commit()?;
+        Ok(pruned)
     }
 
     /// The event an item belongs to.

@@ -916,3 +916,75 @@ fn items_recorded_together_are_recorded_as_one_at_a_time_and_a_failed_batch_leav
         0
     );
 }
+
+/// Past its retention `alert.db` keeps open incidents with their items and
+/// events, and lets go of everything else: resolved incidents with their
+/// timeline and messages, items, events and hourly counts.
+#[test]
+fn pruning_keeps_open_incidents_and_deletes_the_rest_past_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let p = |_: &yuqing_model::Incident, r: &str| r.to_string();
+    let open = analyzed("open", Some(Level::Orange), Some("r1"), 0x1111, 5);
+    let quiet = analyzed("quiet", None, None, 0x2222_0000, 5);
+    let done = analyzed("done", Some(Level::Orange), Some("r2"), 0x3333_0000_0000, 5);
+    let mut ids = Vec::new();
+    for a in [&open, &quiet, &done] {
+        let o = store
+            .process(a, &policy(Level::Blue), &channels(), &p)
+            .unwrap();
+        ids.extend(o.opened);
+    }
+    let [kept, resolved] = ids[..] else {
+        panic!("{ids:?}")
+    };
+    let now = Utc::now();
+    store.resolve_by(resolved, "张伟", "console", now).unwrap();
+    let count = |table: &str| -> i64 {
+        store
+            .conn
+            .lock()
+            .unwrap()
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let before: Vec<i64> = ["timeline", "notifications", "topic_hours"]
+        .iter()
+        .map(|t| count(t))
+        .collect();
+    assert!(before.iter().all(|&n| n > 0), "{before:?}");
+
+    // Within the retention nothing goes.
+    assert_eq!(store.prune(now, 365).unwrap(), crate::Pruned::default());
+
+    // A year and more later: the open incident and its item and event stay.
+    let later = now + Duration::days(400);
+    let pruned = store.prune(later, 365).unwrap();
+    assert_eq!(
+        (pruned.items, pruned.events, pruned.incidents),
+        (2, 2, 1),
+        "{pruned:?}"
+    );
+    assert!(pruned.other > 0, "the hourly counts");
+    assert_eq!(count("items"), 1);
+    assert_eq!(store.event_of("open").unwrap().as_deref(), Some("open"));
+    assert!(store.event("open").unwrap().is_some());
+    assert!(store.incident(kept).unwrap().is_some());
+    assert!(store.incident(resolved).unwrap().is_none());
+    assert!(!store.timeline(kept).unwrap().is_empty());
+    assert!(store.timeline(resolved).unwrap().is_empty());
+    let left: i64 = store
+        .conn
+        .lock()
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM notifications WHERE incident_id = ?1",
+            [resolved],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0);
+    assert_eq!(count("topic_hours"), 0);
+    // Again: nothing more.
+    assert_eq!(store.prune(later, 365).unwrap(), crate::Pruned::default());
+}

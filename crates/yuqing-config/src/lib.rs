@@ -291,6 +291,19 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
         }
     };
 
+    // What the alerter reads back: a week of events to join, the spike
+    // baseline's days, and a fortnight at least.
+    let shortest = (s.alert.spike.history_days + 1).max(14);
+    if s.alert.retention_days != 0 && s.alert.retention_days < shortest {
+        errors.push(at(
+            &[PathSeg::Key("alert"), PathSeg::Key("retention_days")],
+            "alert.retention_days".into(),
+            format!(
+                "{} days would delete what the alerter still reads (events, the spike baseline of {} days): at least {shortest}, or 0 to keep everything",
+                s.alert.retention_days, s.alert.spike.history_days
+            ),
+        ));
+    }
     if s.alert.timezone.parse::<chrono_tz::Tz>().is_err() {
         errors.push(at(
             &[PathSeg::Key("alert"), PathSeg::Key("timezone")],

@@ -474,6 +474,16 @@ pub struct AlertConfig {
     /// A rule incident without a new item for this long resolves itself.
     #[serde(default = "default_auto_resolve")]
     pub auto_resolve: Dur,
+    /// Days `alert.db` keeps items, events, resolved incidents (with their
+    /// timeline and messages), hourly counts and dead messages; 0 keeps
+    /// everything. Open incidents and their items are kept whatever their
+    /// age.
+    #[serde(default = "default_alert_retention_days")]
+    pub retention_days: u32,
+}
+
+fn default_alert_retention_days() -> u32 {
+    365
 }
 
 fn default_ack_link_valid() -> Dur {
@@ -560,6 +570,7 @@ impl Default for AlertConfig {
             ack_secret: None,
             ack_link_valid: default_ack_link_valid(),
             auto_resolve: default_auto_resolve(),
+            retention_days: default_alert_retention_days(),
         }
     }
 }

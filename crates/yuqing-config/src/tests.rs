@@ -568,3 +568,42 @@ fn a_password_goes_in_clear_only_to_a_relay_on_this_host() {
     );
     assert_eq!(errs.len(), 1, "{joined}");
 }
+
+#[test]
+fn alert_retention_keeps_what_the_alerter_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "rules/a.toml", RULES);
+    // The spike baseline looks back 14 days by default.
+    for (days, ok) in [(0, true), (15, true), (365, true), (14, false), (7, false)] {
+        let main = write(
+            dir.path(),
+            "main.toml",
+            &format!("[alert]\nretention_days = {days}\n"),
+        );
+        match Loader::default().load(&main) {
+            Ok(cfg) => {
+                assert!(ok, "{days} days loaded");
+                assert_eq!(cfg.settings.alert.retention_days, days);
+            }
+            Err(e) => {
+                assert!(!ok, "{days}: {e}");
+                assert!(
+                    e.to_string().contains(&format!(
+                        "main.toml:2:18: alert.retention_days: {days} days would delete what the alerter still reads"
+                    )),
+                    "{e}"
+                );
+            }
+        }
+    }
+    let main = write(dir.path(), "main.toml", "");
+    assert_eq!(
+        Loader::default()
+            .load(&main)
+            .unwrap()
+            .settings
+            .alert
+            .retention_days,
+        365
+    );
+}
