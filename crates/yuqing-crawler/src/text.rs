@@ -56,7 +56,7 @@ const RAW_TEXT: &[&str] = &[
 
 /// How deep `html` nests its elements, estimated from above without
 /// parsing it: start tags of elements that need an end tag, less their end
-/// tags. Comments and the content of scripts and styles are skipped; a
+/// tags (a table counts four levels: itself, its body, a row and a cell). Comments and the content of scripts and styles are skipped; a
 /// self-closing tag nests nothing only inside SVG or MathML, as in a
 /// browser.
 pub fn nesting_depth(html: &str) -> usize {
@@ -71,7 +71,17 @@ pub fn nesting_depth(html: &str) -> usize {
     while let Some(lt) = b[i..].iter().position(|&c| c == b'<') {
         i += lt + 1;
         if b[i..].starts_with(b"!--") {
-            i = (find(i + 3, b"-->") + 3).min(b.len());
+            // `<!-->` and `<!--->` end where they start; a comment ends at
+            // the first `-->` or `--!>`.
+            let body = i + 3;
+            i = if b[body..].starts_with(b">") {
+                body + 1
+            } else if b[body..].starts_with(b"->") {
+                body + 2
+            } else {
+                let end = find(body, b"-->").min(find(body, b"--!>"));
+                (end + if b[end..].starts_with(b"--!>") { 4 } else { 3 }).min(b.len())
+            };
             continue;
         }
         let closing = b.get(i) == Some(&b'/');
@@ -88,9 +98,12 @@ pub fn nesting_depth(html: &str) -> usize {
         let self_closing = gt > 0 && gt < b.len() && b[gt - 1] == b'/';
         i = (gt + 1).min(b.len());
         let nests = !NOT_NESTING.contains(&name.as_str());
+        // A table nests its body, row and cell too, whose tags may be left
+        // out.
+        let levels = if name == "table" { 4 } else { 1 };
         if closing {
             if nests {
-                depth = depth.saturating_sub(1);
+                depth = depth.saturating_sub(levels);
             }
             if name == "svg" || name == "math" {
                 foreign = foreign.saturating_sub(1);
@@ -109,7 +122,7 @@ pub fn nesting_depth(html: &str) -> usize {
             foreign += 1;
         }
         if nests {
-            depth += 1;
+            depth += levels;
             deepest = deepest.max(depth);
         }
     }
@@ -272,6 +285,7 @@ mod tests {
     #[test]
     fn nesting_counts_what_a_parser_would_nest() {
         assert_eq!(nesting_depth("<div><div><p>a</div></div>"), 2);
+        assert_eq!(nesting_depth(&"<table><td>".repeat(300)), 1_200);
         assert_eq!(nesting_depth(&"<div>".repeat(5_000)), 5_000);
         // The slash of `<div/>` means nothing in HTML.
         assert_eq!(nesting_depth(&"<DIV/>".repeat(5_000)), 5_000);
@@ -288,6 +302,11 @@ mod tests {
             "<b>".repeat(5_000)
         );
         assert_eq!(nesting_depth(&hidden), 1);
+        // Comments end as a parser ends them, so none hides what follows.
+        for comment in ["<!-->", "<!--->", "<!-- a --!>", "<!---->"] {
+            let after = format!("{comment}{}-->", "<div>".repeat(2_000));
+            assert_eq!(nesting_depth(&after), 2_000, "{comment}");
+        }
         // In SVG a slash closes.
         let svg = format!("<svg>{}</svg>", "<path d='M0 0'/>".repeat(5_000));
         assert_eq!(nesting_depth(&svg), 1);
