@@ -514,6 +514,20 @@ fn a_database_from_before_reprint_chains_upgrades_and_its_events_stay_joinable()
     assert_eq!(store.event("old").unwrap().unwrap().item_count, 2);
 }
 
+/// Makes `store` refuse to record the item `poison` (a trigger aborts
+/// its insert), as a full disk or a broken row would.
+fn refuse_poison(store: &AlertStore) {
+    store
+        .conn
+        .lock()
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.item_id = 'poison'
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+}
+
 /// An alerter running on an in-process bus over a store of its own.
 struct OnBus {
     _dir: tempfile::TempDir,
@@ -638,15 +652,7 @@ async fn an_item_refused_in_a_batch_does_not_take_the_others_down_with_it() {
         stop,
         run,
     } = alerter_on_bus();
-    store
-        .conn
-        .lock()
-        .unwrap()
-        .execute_batch(
-            "CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.item_id = 'poison'
-             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
-        )
-        .unwrap();
+    refuse_poison(&store);
     let publish = |id: &'static str, simhash: u64| {
         let bus = bus.clone();
         let topic = topics.items_analyzed.clone();
@@ -765,15 +771,7 @@ policy = "default"
 group_wait = "1s"
 "#,
     );
-    store
-        .conn
-        .lock()
-        .unwrap()
-        .execute_batch(
-            "CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.item_id = 'poison'
-             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
-        )
-        .unwrap();
+    refuse_poison(&store);
     let a = analyzed("poison", Some(Level::Orange), Some("r1"), 0x1111, 5);
     let bytes = yuqing_model::Envelope::new("item.analyzed", a).to_bytes();
     let mut poison = loop {

@@ -552,13 +552,7 @@ async fn implausible_publication_times_and_control_characters_are_cleared() {
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     let dir = tempfile::tempdir().unwrap();
-    let (c, state) = common::crawler(
-        dir.path(),
-        &format!(
-            "[crawler]\nper_host_delay_ms = 0\nrespect_robots = false\n\n[[source]]\nid = \"wb\"\nkind = \"json\"\nallow_private = true\n\
-             url = \"http://{addr}/statuses\"\nurl_template = \"http://{addr}/status/{{id}}\"\nplatform = \"weibo\"\n"
-        ),
-    );
+    let (c, state) = weibo_source(dir.path(), addr);
     assert_eq!(c.run_source(0).await.unwrap(), 5);
     let warnings = &c.health()[0].last_warnings;
     assert!(
@@ -625,13 +619,7 @@ async fn an_odd_post_id_does_not_become_the_cursor() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     let dir = tempfile::tempdir().unwrap();
-    let (c, state) = common::crawler(
-        dir.path(),
-        &format!(
-            "[crawler]\nper_host_delay_ms = 0\nrespect_robots = false\n\n[[source]]\nid = \"wb\"\nkind = \"json\"\nallow_private = true\n\
-             url = \"http://{addr}/statuses\"\nurl_template = \"http://{addr}/status/{{id}}\"\nplatform = \"weibo\"\n"
-        ),
-    );
+    let (c, state) = weibo_source(dir.path(), addr);
     assert_eq!(c.run_source(0).await.unwrap(), 5);
     *newest.lock().unwrap() += 1;
     assert_eq!(c.run_source(0).await.unwrap(), 1, "the new post");
@@ -643,4 +631,18 @@ async fn an_odd_post_id_does_not_become_the_cursor() {
         texts.contains(&"微博4000000000000013".to_string()),
         "{texts:?}"
     );
+}
+
+/// A crawler of one Weibo-like JSON source at `addr`'s `/statuses`.
+fn weibo_source(
+    dir: &std::path::Path,
+    addr: std::net::SocketAddr,
+) -> (yuqing_crawler::Crawler, yuqing_crawler::state::CrawlState) {
+    common::crawler(
+        dir,
+        &format!(
+            "[crawler]\nper_host_delay_ms = 0\nrespect_robots = false\n\n[[source]]\nid = \"wb\"\nkind = \"json\"\nallow_private = true\n\
+             url = \"http://{addr}/statuses\"\nurl_template = \"http://{addr}/status/{{id}}\"\nplatform = \"weibo\"\n"
+        ),
+    )
 }
