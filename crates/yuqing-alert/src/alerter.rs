@@ -476,6 +476,7 @@ impl Alerter {
         // The engine runs apart from the item stream, so an item the store
         // refuses for a while, retried in place, holds up no escalation.
         let engine = tokio::spawn(self.clone().run_engine(shutdown.clone()));
+        let prune = tokio::spawn(self.clone().run_prune(shutdown.clone()));
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -538,37 +539,67 @@ impl Alerter {
         let _ = sender.await;
         let _ = reports.await;
         let _ = engine.await;
+        let _ = prune.await;
         Ok(())
     }
 
-    /// Runs the escalation engine every `ENGINE_TICK`, resolves spike
-    /// incidents gone quiet every five minutes, and deletes what is past
-    /// `alert.retention_days` at start and hourly, until shutdown.
+    /// Deletes what is past `alert.retention_days` from `alert.db`, at
+    /// start and hourly, until shutdown: a task of its own, so a long first
+    /// pass delays no escalation.
+    async fn run_prune(self, shutdown: CancellationToken) {
+        let days = self.alert.retention_days;
+        if days == 0 {
+            return;
+        }
+        let mut hourly = tokio::time::interval(Duration::from_secs(3_600));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = hourly.tick() => {}
+            }
+            let me = self.clone();
+            match tokio::task::spawn_blocking(move || me.store.prune(Utc::now(), days)).await {
+                Ok(Ok(p)) => {
+                    for (kind, n) in [
+                        ("items", p.items),
+                        ("events", p.events),
+                        ("incidents", p.incidents),
+                        ("other", p.other),
+                    ] {
+                        self.metrics
+                            .pruned
+                            .with_label_values(&[kind])
+                            .inc_by(n as u64);
+                    }
+                    if p != crate::Pruned::default() {
+                        info!(
+                            items = p.items,
+                            events = p.events,
+                            incidents = p.incidents,
+                            other = p.other,
+                            days,
+                            "deleted from alert.db past its retention"
+                        );
+                    }
+                }
+                Ok(Err(e)) => {
+                    error!(error = %e, "cannot delete from alert.db past its retention; retrying in an hour")
+                }
+                Err(e) => error!(error = %e, "alert task failed"),
+            }
+        }
+    }
+
+    /// Runs the escalation engine every `ENGINE_TICK`, and resolves spike
+    /// incidents gone quiet every five minutes, until shutdown.
     async fn run_engine(self, shutdown: CancellationToken) {
         // The engine's timers are stored; ticking at once after a start
         // fires whatever fell due while the alerter was down.
         let mut ticks = tokio::time::interval(ENGINE_TICK);
         let mut sweep = tokio::time::interval(Duration::from_secs(300));
-        let mut prune = tokio::time::interval(Duration::from_secs(3_600));
-        let days = self.alert.retention_days;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = prune.tick(), if days > 0 => {
-                    let me = self.clone();
-                    match tokio::task::spawn_blocking(move || me.store.prune(Utc::now(), days)).await {
-                        Ok(Ok(p)) => {
-                            for (kind, n) in [("items", p.items), ("events", p.events), ("incidents", p.incidents), ("other", p.other)] {
-                                self.metrics.pruned.with_label_values(&[kind]).inc_by(n as u64);
-                            }
-                            if p != crate::Pruned::default() {
-                                info!(items = p.items, events = p.events, incidents = p.incidents, other = p.other, days, "deleted from alert.db past its retention");
-                            }
-                        }
-                        Ok(Err(e)) => error!(error = %e, "cannot delete from alert.db past its retention; retrying in an hour"),
-                        Err(e) => error!(error = %e, "alert task failed"),
-                    }
-                }
                 _ = ticks.tick() => {
                     let me = self.clone();
                     match tokio::task::spawn_blocking(move || me.tick(Utc::now())).await {

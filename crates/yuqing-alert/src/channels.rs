@@ -71,14 +71,33 @@ pub fn feishu_sign(secret: &str, timestamp_s: i64) -> String {
 }
 
 /// Crawled text with its web addresses made unclickable: chat apps, mail
-/// clients and phones turn a bare `https://…` into a link, which in a
-/// title would sit beside the alert's own acknowledgement link. The colon
-/// becomes a full-width one, so the address stays readable.
+/// clients and phones turn a bare `https://…` or `www.…` into a link,
+/// which in a title would sit beside the alert's own acknowledgement link.
+/// The colon, or the dot after `www`, becomes a full-width one, so the
+/// address stays readable. (A bare domain, `evil.example/ack`, some clients
+/// still link.)
 pub fn defang(s: &str) -> String {
-    if !s.contains("://") {
+    let lower = s.to_ascii_lowercase();
+    if !lower.contains("://") && !lower.contains("www.") {
         return s.to_string();
     }
-    s.replace("://", "：//")
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut rest = s;
+    while !rest.is_empty() {
+        if rest.starts_with("://") {
+            out.push_str("：//");
+            rest = &rest[3..];
+        } else if rest.len() >= 4 && rest.as_bytes()[..4].eq_ignore_ascii_case(b"www.") {
+            out.push_str(&rest[..3]);
+            out.push('．');
+            rest = &rest[4..];
+        } else {
+            let c = rest.chars().next().unwrap_or_default();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
 }
 
 /// Crawled text made inert in markdown: no links (bare addresses
@@ -837,6 +856,10 @@ mod tests {
         assert!(!html.contains("<script>"));
         assert!(html.contains("&lt;script&gt;"));
         // A bare address in a title is no link in any channel.
+        assert_eq!(
+            defang("见 WWW.evil.example 与 http://a.example"),
+            "见 WWW．evil.example 与 http：//a.example"
+        );
         let mut m = message(
             1,
             "紧急 请点此确认处理 https://evil.example/ack/812?exp=1&sig=ab",

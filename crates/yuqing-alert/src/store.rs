@@ -975,24 +975,40 @@ impl AlertStore {
                 break;
             }
         }
-        let mut conn = self.conn.lock().unwrap();
-        let tx = conn.transaction()?;
-        pruned.events = tx.execute(
-            "DELETE FROM events WHERE updated_at < ?1
-               AND event_id NOT IN (SELECT event_id FROM incidents)
+        // The rest, a batch of each table at a time.
+        let batched = |table: &str, condition: &str| -> Result<usize, StoreError> {
+            let sql = format!(
+                "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {condition} LIMIT ?2)"
+            );
+            let mut total = 0;
+            loop {
+                let mut conn = self.conn.lock().unwrap();
+                let tx = conn.transaction()?;
+                let n = exec(&tx, &sql, params![cutoff, BATCH])?;
+                tx.commit()?;
+                total += n;
+                if (n as i64) < BATCH {
+                    return Ok(total);
+                }
+            }
+        };
+        pruned.events = batched(
+            "events",
+            "updated_at < ?1 AND event_id NOT IN (SELECT event_id FROM incidents)
                AND event_id NOT IN (SELECT event_id FROM items)",
-            [cutoff],
         )?;
-        for sql in [
-            "DELETE FROM topic_hours WHERE hour < ?1",
-            "DELETE FROM spikes WHERE hour < ?1 AND incident_id NOT IN (SELECT id FROM incidents)",
-            "DELETE FROM dead_messages WHERE received_at < ?1",
-            "DELETE FROM handovers WHERE at < ?1",
-            "DELETE FROM silences WHERE ends_at < ?1",
+        for (table, condition) in [
+            ("topic_hours", "hour < ?1"),
+            (
+                "spikes",
+                "hour < ?1 AND incident_id NOT IN (SELECT id FROM incidents)",
+            ),
+            ("dead_messages", "received_at < ?1"),
+            ("handovers", "at < ?1"),
+            ("silences", "ends_at < ?1"),
         ] {
-            pruned.other += tx.execute(sql, [cutoff])?;
+            pruned.other += batched(table, condition)?;
         }
-        tx.commit()?;
         Ok(pruned)
     }
 

@@ -622,12 +622,12 @@ fn undate_implausible(items: &mut [Item], now: DateTime<Utc>) -> usize {
 }
 
 /// Whether `c` is a control character (other than a line break or a tab)
-/// or a bidirectional embedding, override or isolate: what no text needs,
+/// or a bidirectional mark, embedding, override or isolate: what no text needs,
 /// and what a hostile page uses to drive a terminal (ESC sequences) or to
 /// show its words in another order than they are (U+202E).
 fn is_invisible(c: char) -> bool {
     (c.is_control() && c != '\n' && c != '\t')
-        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Removes what [`is_invisible`] names from crawled text, before anything

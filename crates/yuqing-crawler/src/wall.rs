@@ -47,19 +47,40 @@ pub fn detect_wall(html: &str) -> Option<&'static str> {
     None
 }
 
-/// Rough length of the text outside tags and scripts.
+/// Rough length of the text outside tags, comments, scripts and styles
+/// (an anti-bot page carries kilobytes of script and a line of text).
+/// `html` is lower-cased already.
 fn visible_len(html: &str) -> usize {
     let mut n = 0;
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag && !c.is_whitespace() => n += 1,
-            _ => {}
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        n += rest[..lt].chars().filter(|c| !c.is_whitespace()).count();
+        rest = &rest[lt..];
+        if rest.starts_with("<!--") {
+            match rest[4..].find("-->") {
+                Some(at) => rest = &rest[4 + at + 3..],
+                None => return n,
+            }
+            continue;
+        }
+        let skip_to = if rest.starts_with("<script") {
+            Some("</script")
+        } else if rest.starts_with("<style") {
+            Some("</style")
+        } else {
+            None
+        };
+        if let Some(end) = skip_to
+            && let Some(at) = rest[1..].find(end)
+        {
+            rest = &rest[1 + at + end.len()..];
+        }
+        match rest.find('>') {
+            Some(gt) => rest = &rest[gt + 1..],
+            None => return n,
         }
     }
-    n
+    n + rest.chars().filter(|c| !c.is_whitespace()).count()
 }
 
 #[cfg(test)]
@@ -93,11 +114,22 @@ mod tests {
                 .repeat(20)
         );
         assert_eq!(detect_wall(&short), None);
-        // The same words make a wall of a page with nothing else on it.
+        // The same words make a wall of a page with nothing else on it,
+        // however much script and style it carries.
         assert_eq!(
             detect_wall("<body><p>请输入验证码</p><input name=code></body>"),
             Some("captcha page")
         );
+        let slider = format!(
+            "<html><head><style>{}</style><script>{}</script><!-- {} --></head>\
+             <body><div id=nc>请拖动滑块完成验证码校验</div></body></html>",
+            ".nc{width:300px}".repeat(200),
+            "var a = '<b>' + 1;".repeat(300),
+            "x".repeat(3000)
+        );
+        assert_eq!(detect_wall(&slider), Some("captcha page"));
+        assert_eq!(visible_len("<p>ab c</p><script>x < y</script>d"), 4);
+        assert_eq!(visible_len("a<!-- <b> -->bc<i>d</i>"), 4);
         assert_eq!(
             detect_wall(&format!(
                 "<title>Just a moment...</title>{}",

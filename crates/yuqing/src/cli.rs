@@ -1533,9 +1533,11 @@ async fn extract(target: &str, json: bool, allow_private: bool) -> Result<ExitCo
             (bytes, None, None)
         };
     let (html, encoding) = decode_html(&bytes, content_type.as_deref(), None);
-    yuqing_crawler::text::check_nesting(&html).map_err(|m| anyhow::anyhow!("{target}: {m}"))?;
-    let e = yuqing_crawler::extract::extract(
+    let doc = yuqing_crawler::text::parse_document(&html)
+        .map_err(|m| anyhow::anyhow!("{target}: {m}"))?;
+    let e = yuqing_crawler::extract::extract_parsed(
         &html,
+        &doc,
         url.as_deref(),
         chrono_tz::Asia::Shanghai,
         Utc::now(),

@@ -180,19 +180,30 @@ fn pruned_readability(html: &str, url: Option<&str>) -> Option<dom_smoothie::Art
 ///
 /// A page nested deeper than [`crate::text::MAX_NESTING`] is not parsed:
 /// nothing is extracted from it (callers refuse it first, with
-/// [`crate::text::check_nesting`], to say why).
+/// [`crate::text::parse_document`], to say why).
 pub fn extract(html: &str, url: Option<&str>, tz: Tz, now: DateTime<Utc>) -> Extracted {
-    if crate::text::check_nesting(html).is_err() {
-        return Extracted {
+    match crate::text::parse_document(html) {
+        Ok(doc) => extract_parsed(html, &doc, url, tz, now),
+        Err(_) => Extracted {
             title: String::new(),
             author: None,
             published_at: None,
             text: String::new(),
             method: "none",
-        };
+        },
     }
-    let doc = Html::parse_document(html);
-    let ld = json_ld(&doc);
+}
+
+/// [`extract`] of a page parsed already by
+/// [`crate::text::parse_document`].
+pub fn extract_parsed(
+    html: &str,
+    doc: &Html,
+    url: Option<&str>,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Extracted {
+    let ld = json_ld(doc);
     let article = best_readability(html, url);
     let fallback = article
         .as_ref()
@@ -205,35 +216,35 @@ pub fn extract(html: &str, url: Option<&str>, tz: Tz, now: DateTime<Utc>) -> Ext
         .max_by_key(|b| b.chars().count());
     let (text, method) = choose(declared, fallback);
 
-    let page_title = first_text(&doc, "title").unwrap_or_default();
-    let title = meta(&doc, &["og:title", "twitter:title"])
+    let page_title = first_text(doc, "title").unwrap_or_default();
+    let title = meta(doc, &["og:title", "twitter:title"])
         .or_else(|| ld.iter().find_map(|v| find_str(v, "headline")))
         // The headline without the site name that <title> adds.
-        .or_else(|| headline_in_title(&doc, &page_title))
+        .or_else(|| headline_in_title(doc, &page_title))
         .or_else(|| {
             article
                 .as_ref()
                 .map(|a| a.title.clone())
                 .filter(|t| !t.is_empty())
         })
-        .or_else(|| first_text(&doc, "h1"))
-        .or_else(|| first_text(&doc, "title"))
+        .or_else(|| first_text(doc, "h1"))
+        .or_else(|| first_text(doc, "title"))
         .map(|t| without_site_name(t.trim()))
         .unwrap_or_default();
-    let visible = visible_text(&doc);
+    let visible = visible_text(doc);
 
     let author = ld
         .iter()
         .find_map(|v| find_key(v, "author").and_then(author_name))
         .or_else(|| chinese_byline(&visible))
-        .or_else(|| meta(&doc, &["author", "article:author", "byl", "dc.creator"]))
+        .or_else(|| meta(doc, &["author", "article:author", "byl", "dc.creator"]))
         .into_iter()
         .chain(article.as_ref().and_then(|a| a.byline.clone()))
         .filter_map(|a| clean_author(&a))
         .next();
 
     let meta_time = meta(
-        &doc,
+        doc,
         &[
             "article:published_time",
             "og:published_time",

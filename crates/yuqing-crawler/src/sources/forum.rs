@@ -3,7 +3,7 @@
 //! an item of its own. `preset = "discuz"` knows Discuz! X's markup.
 
 use chrono::Utc;
-use scraper::{ElementRef, Html, Selector};
+use scraper::{ElementRef, Selector};
 use yuqing_config::{ConfigError, ForumSource, ForumSpec, SourceConfig};
 use yuqing_model::{Engagement, Item, item_id_for_post, item_id_for_url};
 
@@ -12,7 +12,7 @@ use super::{
 };
 use crate::decode::decode_html;
 use crate::fetch::{FetchOutcome, Fetched};
-use crate::text::{check_nesting, element_text, parse_time};
+use crate::text::{element_text, parse_document, parse_time};
 
 /// Threads remembered where reading stopped, at most.
 const REMEMBERED_THREADS: usize = 1_000;
@@ -108,7 +108,19 @@ impl ForumCollector {
                         check_wall(&url, &list.body)?;
                         out.validators.push((url.clone(), list.validators.clone()));
                         fresh += 1;
-                        let (links, following) = self.list_page(&list)?;
+                        // A list page that cannot be read fails as a list
+                        // that cannot be fetched: the other lists go on.
+                        let (links, following) = match self.list_page(&list) {
+                            Ok(read) => read,
+                            Err(e) if page == 0 => {
+                                failures.push(e);
+                                continue;
+                            }
+                            Err(e) => {
+                                out.warnings.push(e.to_string());
+                                continue;
+                            }
+                        };
                         for u in links {
                             if !threads.contains(&u) {
                                 threads.push(u);
@@ -186,8 +198,9 @@ impl ForumCollector {
             Some((page, title)) => (Some(page), title, 1),
             None => (Some(first.clone()), String::new(), 0),
         };
+        let resumed = index > 0;
         let mut thread_item: Option<usize> = None;
-        let mut last_read: Option<url::Url> = None;
+        let (mut last_read, mut pages_read): (Option<url::Url>, usize) = (None, 0);
         for _ in 0..self.spec.max_thread_pages {
             let Some(url) = next.take() else { break };
             let page = match ctx.get(url.as_str(), None).await? {
@@ -196,11 +209,10 @@ impl ForumCollector {
             };
             check_wall(url.as_str(), &page.body)?;
             let (html, _) = decode_html(&page.body, page.content_type.as_deref(), tld(&page.url));
-            check_nesting(&html).map_err(|message| SourceError::Parse {
+            let doc = parse_document(&html).map_err(|message| SourceError::Parse {
                 url: url.to_string(),
                 message,
             })?;
-            let doc = Html::parse_document(&html);
             if title.is_empty() {
                 title = doc
                     .select(&self.title)
@@ -237,6 +249,7 @@ impl ForumCollector {
                 .and_then(|h| page.url.join(h).ok())
                 .filter(|n| *n != page.url);
             last_read = Some(page.url);
+            pages_read += 1;
         }
         if let Some(i) = thread_item {
             out.items[i].engagement.replies = Some(index.saturating_sub(1) as u64);
@@ -258,7 +271,9 @@ impl ForumCollector {
             return Ok(false);
         }
         // New replies come on the last page and after it.
-        if let Some(last) = last_read.filter(|l| resumable && *l != first) {
+        // (Not for a thread of one page, whose first post a resumed run
+        // would take for a reply.)
+        if let Some(last) = last_read.filter(|_| resumable && (resumed || pages_read > 1)) {
             progress.put(thread_url, last.to_string(), title);
         }
         Ok(true)
@@ -267,11 +282,10 @@ impl ForumCollector {
     /// The thread links of a list page, and its next page.
     fn list_page(&self, list: &Fetched) -> Result<(Vec<url::Url>, Option<url::Url>), SourceError> {
         let (html, _) = decode_html(&list.body, list.content_type.as_deref(), tld(&list.url));
-        check_nesting(&html).map_err(|message| SourceError::Parse {
+        let doc = parse_document(&html).map_err(|message| SourceError::Parse {
             url: list.url.to_string(),
             message,
         })?;
-        let doc = Html::parse_document(&html);
         let mut seen = std::collections::HashSet::new();
         let links = doc
             .select(&self.thread_link)
@@ -335,7 +349,13 @@ impl ForumCollector {
         let (id, url) = if first {
             (thread_id.clone(), thread_url.to_string())
         } else {
-            let pid = pid.unwrap_or_else(|| index.to_string());
+            // A post without the id attribute, where posts have one, is
+            // known by its text: a run that starts mid-thread does not know
+            // positions.
+            let pid = pid.unwrap_or_else(|| match self.spec.post_id_attr {
+                Some(_) => format!("text-{}", &item_id_for_post("text", &text)[..16]),
+                None => index.to_string(),
+            });
             (
                 // Scoped by thread: positional numbers repeat across threads.
                 item_id_for_post(&yuqing_model::canonical_url(thread_url), &pid),

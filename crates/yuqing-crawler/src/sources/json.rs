@@ -118,6 +118,7 @@ pub(super) async fn collect(
                 .iter()
                 .filter_map(|p| p.pointer(&m.id_field).and_then(scalar))
                 .map(|id| id.len()),
+            cursor.since.as_deref(),
         );
         let mut oldest: Option<String> = None;
         // Whether the page went below `max_id`, and whether it held posts
@@ -256,12 +257,17 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
-/// The median of the lengths of a page's ids: only an id this long may
-/// become a cursor.
-pub(super) fn typical_len(lens: impl Iterator<Item = usize>) -> Option<usize> {
+/// The length of the ids that may become a cursor: that of more than half
+/// the page's ids, or, without such a majority (an advert beside one new
+/// post), that of the cursor already kept. `None`: no id moves the cursor.
+pub(super) fn typical_len(lens: impl Iterator<Item = usize>, kept: Option<&str>) -> Option<usize> {
     let mut lens: Vec<usize> = lens.collect();
     lens.sort_unstable();
-    lens.get(lens.len() / 2).copied()
+    let n = lens.len();
+    lens.chunk_by(|a, b| a == b)
+        .find(|run| 2 * run.len() > n)
+        .map(|run| run[0])
+        .or(kept.map(str::len))
 }
 
 /// Whether id `a` is newer than `b`: numerically when both are numbers

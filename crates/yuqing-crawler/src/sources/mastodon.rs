@@ -108,6 +108,7 @@ pub(super) async fn collect(
                 .iter()
                 .filter_map(|s| s.get("id").and_then(Value::as_str))
                 .map(str::len),
+            start.as_deref(),
         );
         for s in &statuses {
             let Some(id) = s.get("id").and_then(Value::as_str) else {

@@ -12,9 +12,9 @@ use yuqing_model::{Engagement, Item, canonical_url, item_id_for_url};
 
 use super::{Collected, Ctx, SourceError, check_wall, host_of, optional_selector, selector};
 use crate::decode::decode_html;
-use crate::extract::extract;
+use crate::extract::extract_parsed;
 use crate::fetch::FetchOutcome;
-use crate::text::{check_nesting, element_text, parse_time};
+use crate::text::{element_text, parse_document, parse_time};
 
 /// Sitemaps read per run at most (an index can list thousands).
 const MAX_SITEMAPS: usize = 20;
@@ -87,12 +87,16 @@ impl PageCollector {
                         continue;
                     }
                     let (html, _) = decode_html(&page.body, page.content_type.as_deref(), None);
-                    if let Err(message) = check_nesting(&html) {
-                        out.warnings.push(format!("{url}: {message}"));
-                        complete = false;
-                        continue;
-                    }
-                    out.items.push(self.item(cfg, ctx, &page.url, &url, &html));
+                    let doc = match parse_document(&html) {
+                        Ok(doc) => doc,
+                        Err(message) => {
+                            out.warnings.push(format!("{url}: {message}"));
+                            complete = false;
+                            continue;
+                        }
+                    };
+                    out.items
+                        .push(self.item(cfg, ctx, &page.url, &url, &html, &doc));
                 }
                 Ok(FetchOutcome::NotModified) => {}
                 Err(e) => {
@@ -125,14 +129,16 @@ impl PageCollector {
                     out.validators.push((list.clone(), page.validators.clone()));
                     fresh = true;
                     let (html, _) = decode_html(&page.body, page.content_type.as_deref(), None);
-                    if let Err(message) = check_nesting(&html) {
-                        failures.push(SourceError::Parse {
-                            url: list.clone(),
-                            message,
-                        });
-                        continue;
-                    }
-                    let doc = Html::parse_document(&html);
+                    let doc = match parse_document(&html) {
+                        Ok(doc) => doc,
+                        Err(message) => {
+                            failures.push(SourceError::Parse {
+                                url: list.clone(),
+                                message,
+                            });
+                            continue;
+                        }
+                    };
                     let a = Selector::parse("a[href]").expect("static selector");
                     for el in doc.select(&self.link) {
                         let hrefs: Vec<&str> = if el.value().name() == "a" {
@@ -270,10 +276,10 @@ impl PageCollector {
         final_url: &Url,
         link: &Url,
         html: &str,
+        doc: &Html,
     ) -> Item {
         let now = Utc::now();
-        let auto = extract(html, Some(final_url.as_str()), ctx.tz, now);
-        let doc = Html::parse_document(html);
+        let auto = extract_parsed(html, doc, Some(final_url.as_str()), ctx.tz, now);
         let pick = |sel: &Option<Selector>| {
             sel.as_ref()
                 .and_then(|s| doc.select(s).next())
