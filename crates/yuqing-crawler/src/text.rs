@@ -610,6 +610,9 @@ fn nesting_depth_capped(html: &str, cap: usize) -> usize {
             .map_or(b.len(), |p| from + p)
     };
     while let Some(lt) = b[i..].iter().position(|&c| c == b'<') {
+        if deepest > cap {
+            break;
+        }
         // Text reopens the active formatting elements.
         if b[i..i + lt].iter().any(|c| !c.is_ascii_whitespace()) {
             open.reconstruct();

@@ -287,16 +287,12 @@ async fn forum_list_pages_are_followed_up_to_the_limit() {
             ),
         )
         .route("/thread", get(forum_thread));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = serve(app).await;
     let dir = tempfile::tempdir().unwrap();
-    let (c, _) = common::crawler(
+    let (c, _) = forum(
         dir.path(),
-        &format!(
-            "[crawler]\nper_host_delay_ms = 0\n\n[[source]]\nid = \"bbs\"\nkind = \"forum\"\nallow_private = true\nlist_url = \"http://{addr}/list\"\n\
-             thread_link = \"a.t\"\nnext_page = \"div.pg a.nxt\"\nmax_list_pages = 2\ntitle = \"h1\"\npost = \"div.post\"\npost_content = \".c\"\npost_id_attr = \"data-pid\"\n"
-        ),
+        addr,
+        "max_list_pages = 2\npost_id_attr = \"data-pid\"\n",
     );
     // Thread 1 (two posts) is on the first list page. Thread 2, on the
     // second, is the fixture's broken thread: its failure shows the page was
@@ -342,17 +338,13 @@ async fn a_long_thread_is_read_on_in_the_next_runs() {
                 }
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let source = |pid: &str| {
-        format!(
-            "[crawler]\nper_host_delay_ms = 0\n\n[[source]]\nid = \"bbs\"\nkind = \"forum\"\nallow_private = true\nlist_url = \"http://{addr}/list\"\n\
-             thread_link = \"a.t\"\nnext_page = \"div.pg a.nxt\"\nmax_thread_pages = 3\ntitle = \"h1\"\npost = \"div.post\"\npost_content = \".c\"\n{pid}"
-        )
-    };
+    let addr = serve(app).await;
     let dir = tempfile::tempdir().unwrap();
-    let (c, state) = common::crawler(dir.path(), &source("post_id_attr = \"data-pid\"\n"));
+    let (c, state) = forum(
+        dir.path(),
+        addr,
+        "max_thread_pages = 3\npost_id_attr = \"data-pid\"\n",
+    );
     let warnings = |c: &yuqing_crawler::Crawler| c.health()[0].last_warnings.clone();
     assert_eq!(c.run_source(0).await.unwrap(), 3);
     assert_eq!(
@@ -388,7 +380,7 @@ async fn a_long_thread_is_read_on_in_the_next_runs() {
 
     // Replies known only by position cannot be read from mid-thread.
     let dir = tempfile::tempdir().unwrap();
-    let (c, _) = common::crawler(dir.path(), &source(""));
+    let (c, _) = forum(dir.path(), addr, "max_thread_pages = 3\n");
     assert_eq!(c.run_source(0).await.unwrap(), 3);
     assert_eq!(
         warnings(&c),
@@ -418,17 +410,9 @@ async fn a_redirected_one_page_thread_is_not_resumed() {
                 gbk("<html><body><h1>短帖</h1><div class=\"post\" data-pid=\"1\"><div class=\"c\">只有一楼</div></div></body></html>")
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = serve(app).await;
     let dir = tempfile::tempdir().unwrap();
-    let (c, state) = common::crawler(
-        dir.path(),
-        &format!(
-            "[crawler]\nper_host_delay_ms = 0\n\n[[source]]\nid = \"bbs\"\nkind = \"forum\"\nallow_private = true\nlist_url = \"http://{addr}/list\"\n\
-             thread_link = \"a.t\"\nnext_page = \"div.pg a.nxt\"\ntitle = \"h1\"\npost = \"div.post\"\npost_content = \".c\"\npost_id_attr = \"data-pid\"\n"
-        ),
-    );
+    let (c, state) = forum(dir.path(), addr, "post_id_attr = \"data-pid\"\n");
     assert_eq!(c.run_source(0).await.unwrap(), 1);
     assert_eq!(c.run_source(0).await.unwrap(), 0);
     let items = common::emitted(&state);
@@ -452,16 +436,12 @@ async fn a_list_page_too_deep_to_read_leaves_the_others() {
             }),
         )
         .route("/thread", get(forum_thread));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = serve(app).await;
     let dir = tempfile::tempdir().unwrap();
-    let (c, _) = common::crawler(
+    let (c, _) = forum(
         dir.path(),
-        &format!(
-            "[crawler]\nper_host_delay_ms = 0\n\n[[source]]\nid = \"bbs\"\nkind = \"forum\"\nallow_private = true\nlist_url = \"http://{addr}/list\"\n\
-             thread_link = \"a.t\"\nnext_page = \"div.pg a.nxt\"\nmax_list_pages = 2\ntitle = \"h1\"\npost = \"div.post\"\npost_content = \".c\"\npost_id_attr = \"data-pid\"\n"
-        ),
+        addr,
+        "max_list_pages = 2\npost_id_attr = \"data-pid\"\n",
     );
     assert_eq!(c.run_source(0).await.unwrap(), 2, "thread 1 and its reply");
     let warnings = &c.health()[0].last_warnings;
@@ -719,6 +699,30 @@ fn weibo_source(
         &format!(
             "[crawler]\nper_host_delay_ms = 0\nrespect_robots = false\n\n[[source]]\nid = \"wb\"\nkind = \"json\"\nallow_private = true\n\
              url = \"http://{addr}/statuses\"\nurl_template = \"http://{addr}/status/{{id}}\"\nplatform = \"weibo\"\n"
+        ),
+    )
+}
+
+/// Serves `app` on a port of its own.
+async fn serve(app: Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// A crawler of one forum at `addr`: threads `a.t` on `/list`, posts
+/// `div.post`, with `extra` settings of the source.
+fn forum(
+    dir: &std::path::Path,
+    addr: std::net::SocketAddr,
+    extra: &str,
+) -> (yuqing_crawler::Crawler, yuqing_crawler::state::CrawlState) {
+    common::crawler(
+        dir,
+        &format!(
+            "[crawler]\nper_host_delay_ms = 0\n\n[[source]]\nid = \"bbs\"\nkind = \"forum\"\nallow_private = true\nlist_url = \"http://{addr}/list\"\n\
+             thread_link = \"a.t\"\nnext_page = \"div.pg a.nxt\"\ntitle = \"h1\"\npost = \"div.post\"\npost_content = \".c\"\n{extra}"
         ),
     )
 }
