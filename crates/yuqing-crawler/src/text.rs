@@ -305,21 +305,9 @@ impl OpenElements {
     /// element is one, and not one whose content is HTML again (SVG's
     /// `title`, `desc` and `foreignObject`, MathML's text elements).
     fn in_foreign(&self) -> bool {
-        self.stack.last().is_some_and(|(n, _, foreign, _)| {
-            *foreign
-                && !matches!(
-                    n.as_str(),
-                    "title"
-                        | "desc"
-                        | "foreignobject"
-                        | "mi"
-                        | "mo"
-                        | "mn"
-                        | "ms"
-                        | "mtext"
-                        | "annotation-xml"
-                )
-        })
+        self.stack
+            .last()
+            .is_some_and(|(n, _, foreign, _)| *foreign && !INTEGRATION.contains(&n.as_str()))
     }
 
     fn push(&mut self, name: String) {
@@ -403,16 +391,27 @@ impl OpenElements {
         }
     }
 
+    /// Where the active formatting elements after the last marker start.
+    fn formatting_from(&self) -> usize {
+        self.formatting
+            .iter()
+            .rposition(Option::is_none)
+            .map_or(0, |m| m + 1)
+    }
+
+    /// The innermost active formatting element named `name` after the
+    /// last marker.
+    fn active(&self, name: &str) -> Option<usize> {
+        (self.formatting_from()..self.formatting.len())
+            .rev()
+            .find(|&k| self.formatting[k].as_ref().is_some_and(|e| e.0 == name))
+    }
+
     /// Opens again, innermost last, the active formatting elements that
     /// were closed with the blocks around them, as the parser does before
     /// text and most start tags.
     fn reconstruct(&mut self) {
-        let from = self
-            .formatting
-            .iter()
-            .rposition(Option::is_none)
-            .map_or(0, |m| m + 1);
-        for k in from..self.formatting.len() {
+        for k in self.formatting_from()..self.formatting.len() {
             if let Some((name, _, open @ false, id)) = &mut self.formatting[k] {
                 *open = true;
                 let (name, id) = (name.clone(), *id);
@@ -424,23 +423,16 @@ impl OpenElements {
     /// A formatting element's start tag, with its attributes (three alike
     /// at most stay active, as the parser's Noah's Ark clause keeps them).
     fn start_formatting(&mut self, name: String, attrs: String) {
-        let from = self
-            .formatting
-            .iter()
-            .rposition(Option::is_none)
-            .map_or(0, |m| m + 1);
         // A new link, or a `<nobr>` inside one, ends the one still open.
         if (name == "a" || name == "nobr")
-            && let Some(k) = (from..self.formatting.len())
-                .rev()
-                .find(|&k| self.formatting[k].as_ref().is_some_and(|e| e.0 == name))
+            && let Some(k) = self.active(&name)
         {
             self.end_formatting(k);
             if name == "nobr" {
                 self.reconstruct();
             }
         }
-        let alike: Vec<usize> = (from..self.formatting.len())
+        let alike: Vec<usize> = (self.formatting_from()..self.formatting.len())
             .filter(|&k| {
                 self.formatting[k]
                     .as_ref()
@@ -497,19 +489,11 @@ impl OpenElements {
             // Inside a select only its own end tags count.
             return;
         }
-        if FORMATTING.contains(&name) {
-            let from = self
-                .formatting
-                .iter()
-                .rposition(Option::is_none)
-                .map_or(0, |m| m + 1);
-            if let Some(k) = (from..self.formatting.len())
-                .rev()
-                .find(|&k| self.formatting[k].as_ref().is_some_and(|e| e.0 == name))
-            {
-                self.end_formatting(k);
-                return;
-            }
+        if FORMATTING.contains(&name)
+            && let Some(k) = self.active(name)
+        {
+            self.end_formatting(k);
+            return;
         }
         let Some(i) = self.innermost(&[name]) else {
             return;
@@ -704,9 +688,6 @@ fn nesting_depth_capped(html: &str, cap: usize) -> usize {
             open.push(name);
         }
         deepest = deepest.max(open.depth);
-        if deepest > cap {
-            break;
-        }
     }
     deepest
 }
@@ -721,11 +702,13 @@ pub fn nesting_depth(html: &str) -> usize {
 /// parses it.
 pub fn check_nesting(html: &str) -> Result<(), String> {
     if nesting_depth_capped(html, MAX_NESTING) > MAX_NESTING {
-        return Err(format!(
-            "elements nested more than {MAX_NESTING} deep; not read"
-        ));
+        return Err(too_deep());
     }
     Ok(())
+}
+
+fn too_deep() -> String {
+    format!("elements nested more than {MAX_NESTING} deep; not read")
 }
 
 /// How deep the elements of a parsed page nest, counted without
@@ -748,13 +731,20 @@ fn parsed_depth(doc: &Html) -> usize {
 /// formatting elements the parser opens again and again, nest deeper than
 /// their tags show), before anything walks the tree.
 pub fn parse_document(html: &str) -> Result<Html, String> {
+    parse_checked(html, Html::parse_document)
+}
+
+/// [`parse_document`] for a fragment (feed content, API text).
+fn parse_fragment(html: &str) -> Result<Html, String> {
+    parse_checked(html, Html::parse_fragment)
+}
+
+fn parse_checked(html: &str, parse: fn(&str) -> Html) -> Result<Html, String> {
     check_nesting(html)?;
-    let doc = Html::parse_document(html);
+    let doc = parse(html);
     // <html> and <body> besides the page's own.
     if parsed_depth(&doc) > MAX_NESTING + 2 {
-        return Err(format!(
-            "elements nested more than {MAX_NESTING} deep; not read"
-        ));
+        return Err(too_deep());
     }
     Ok(doc)
 }
@@ -773,14 +763,10 @@ pub fn html_to_text(html: &str) -> String {
     if !html.contains('<') && !html.contains('&') {
         return tidy(html);
     }
-    if check_nesting(html).is_err() {
-        return tidy(&strip_tags(html));
+    match parse_fragment(html) {
+        Ok(frag) => element_text(frag.root_element()),
+        Err(_) => tidy(&strip_tags(html)),
     }
-    let frag = Html::parse_fragment(html);
-    if parsed_depth(&frag) > MAX_NESTING + 2 {
-        return tidy(&strip_tags(html));
-    }
-    element_text(frag.root_element())
 }
 
 /// The text between tags, a space for each tag.
