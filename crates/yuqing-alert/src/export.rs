@@ -102,15 +102,8 @@ fn clean(s: &str) -> String {
     s.chars()
         .filter_map(|c| match c {
             '\n' | '\r' | '\t' => Some(' '),
-            '\u{200e}'
-            | '\u{200f}'
-            | '\u{061c}'
-            | '\u{202a}'..='\u{202e}'
-            | '\u{2066}'..='\u{2069}'
-            | '\u{feff}'
-            | '\u{fffe}'
-            | '\u{ffff}' => None,
-            c if c.is_control() => None,
+            '\u{feff}' | '\u{fffe}' | '\u{ffff}' => None,
+            c if c.is_control() || yuqing_model::is_direction_control(c) => None,
             c => Some(c),
         })
         .collect()

@@ -626,8 +626,7 @@ fn undate_implausible(items: &mut [Item], now: DateTime<Utc>) -> usize {
 /// and what a hostile page uses to drive a terminal (ESC sequences) or to
 /// show its words in another order than they are (U+202E).
 fn is_invisible(c: char) -> bool {
-    (c.is_control() && c != '\n' && c != '\t')
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    (c.is_control() && c != '\n' && c != '\t') || yuqing_model::is_direction_control(c)
 }
 
 /// Removes what [`is_invisible`] names from crawled text, before anything

@@ -288,3 +288,13 @@ pub struct AnalyzedItem {
     #[serde(default)]
     pub simhash_pairs: u64,
 }
+
+/// Whether `c` is a bidirectional mark, embedding, override or isolate:
+/// what crawled text carries to show its words in another order than they
+/// are (U+202E), and what no monitored text needs.
+pub fn is_direction_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
+}

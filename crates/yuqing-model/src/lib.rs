@@ -21,7 +21,7 @@ pub use id::{canonical_url, item_id_for_post, item_id_for_url};
 pub use incident::{Incident, IncidentStatus};
 pub use item::{
     AnalyzedItem, Engagement, Item, ItemField, Keyword, LexiconHit, MAX_MARKS, Mark, RuleHit,
-    Sentiment, SentimentLabel, SourceKind, SourceType, Token,
+    Sentiment, SentimentLabel, SourceKind, SourceType, Token, is_direction_control,
 };
 pub use level::{Level, ParseLevelError};
 pub use report::{ReportKind, ReportRecord};

@@ -1030,8 +1030,7 @@ fn printable_lines(s: &str) -> String {
 /// Control characters, and the bidirectional overrides that make a
 /// terminal show text other than what it is.
 fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control() || yuqing_model::is_direction_control(c)
 }
 
 /// A snippet for a terminal, its matched terms between « and ».
