@@ -91,14 +91,7 @@ impl Duty {
         let rosters: HashMap<String, (RosterConfig, Tz)> = alert
             .roster
             .iter()
-            .map(|r| {
-                let rtz = r
-                    .timezone
-                    .as_deref()
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or(tz);
-                (r.id.clone(), (r.clone(), rtz))
-            })
+            .map(|r| (r.id.clone(), (r.clone(), r.zone(tz))))
             .collect();
         // The config's checks refuse overrides that are empty, overlap or
         // name a time the clocks skip.
@@ -160,26 +153,31 @@ impl Duty {
     /// person count as one stretch of duty, which an override cuts short.
     pub fn on_duty(&self, roster: &str, at: DateTime<Utc>) -> Option<OnDuty> {
         let (r, tz) = self.rosters.get(roster)?;
-        let roster_name = if r.name.is_empty() {
-            r.id.clone()
-        } else {
-            r.name.clone()
+        // `person` on duty in the weekly `shift` from `since` until `until`.
+        let duty = |person: &PersonConfig, shift: String, since, until| OnDuty {
+            roster: r.id.clone(),
+            roster_name: if r.name.is_empty() {
+                r.id.clone()
+            } else {
+                r.name.clone()
+            },
+            person: person.id.clone(),
+            name: person.display_name().to_string(),
+            mobile: person.mobile.clone(),
+            shift,
+            timezone: tz.name().to_string(),
+            since,
+            until,
+            by_override: false,
+            note: None,
         };
         let overrides = self.overrides.get(roster).map_or(&[][..], Vec::as_slice);
         if let Some(o) = overrides.iter().find(|o| o.from <= at && at < o.until) {
             let person = self.persons.get(&o.person)?;
             return Some(OnDuty {
-                roster: r.id.clone(),
-                roster_name,
-                person: person.id.clone(),
-                name: person.display_name().to_string(),
-                mobile: person.mobile.clone(),
-                shift: o.text.clone(),
-                timezone: tz.name().to_string(),
-                since: o.from,
-                until: o.until,
                 by_override: true,
                 note: (!o.note.is_empty()).then(|| o.note.clone()),
+                ..duty(person, o.text.clone(), o.from, o.until)
             });
         }
         let m = minute_of_week(at, *tz);
@@ -233,19 +231,7 @@ impl Duty {
                 break;
             }
         }
-        Some(OnDuty {
-            roster: r.id.clone(),
-            roster_name,
-            person: person.id.clone(),
-            name: person.display_name().to_string(),
-            mobile: person.mobile.clone(),
-            shift: shift.when.text.clone(),
-            timezone: tz.name().to_string(),
-            since,
-            until,
-            by_override: false,
-            note: None,
-        })
+        Some(duty(person, shift.when.text.clone(), since, until))
     }
 
     /// Everyone on duty now, one per roster, in roster order.

@@ -452,6 +452,16 @@ pub struct RosterConfig {
     pub overrides: Vec<OverrideConfig>,
 }
 
+impl RosterConfig {
+    /// The roster's time zone: its own, else `default`.
+    pub fn zone(&self, default: chrono_tz::Tz) -> chrono_tz::Tz {
+        self.timezone
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(default)
+    }
+}
+
 /// Who is reached at one step of an escalation policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -976,12 +986,7 @@ pub(crate) fn validate(a: &AlertConfig, at: &At<'_>) -> Vec<ConfigError> {
                 format!("roster `{}`: {p}", r.id),
             ));
         }
-        let tz = r
-            .timezone
-            .as_deref()
-            .and_then(|t| t.parse().ok())
-            .or_else(|| a.timezone.parse().ok())
-            .unwrap_or(chrono_tz::Asia::Shanghai);
+        let tz = r.zone(a.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai));
         let mut spans = Vec::new();
         for (j, o) in r.overrides.iter().enumerate() {
             let path = |k: &'static str| {
