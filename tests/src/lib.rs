@@ -2,6 +2,8 @@
 //! an IM robot, a tiny server for fixture files, and config builders over
 //! the bundled demo config. Everything listens on 127.0.0.1.
 
+pub mod webdriver;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

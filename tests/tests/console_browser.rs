@@ -174,3 +174,112 @@ async fn console_renders_and_hostile_text_stays_text() {
     pipeline.shutdown(Duration::from_secs(20)).await;
     demo.stop().await;
 }
+
+/// A login in a real browser (driven through chromedriver): the console
+/// sends an officer to the login page, the form logs them in and back, and
+/// their acknowledgement is recorded under their login. A page of another
+/// origin that posts to the console, with the officer's cookie in the
+/// browser, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_logs_in_and_acknowledges_in_a_browser() {
+    let Some((chromium, driver)) = yuqing_tests::webdriver::browser_paths() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide Chromium and chromedriver (.ci/run installs them)"
+        );
+        eprintln!(
+            "skipping: no Chromium and chromedriver (install chromium-driver, or set YUQING_CHROMIUM and YUQING_CHROMEDRIVER)"
+        );
+        return;
+    };
+    let demo = DemoSite::start(Site::bundled(), 0).await.unwrap();
+    let sink = WebhookSink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = yuqing_tests::demo_config(demo.addr, dir.path(), &sink.url());
+    config.settings.server.user.push(yuqing_config::UserConfig {
+        id: "zhang".into(),
+        name: "张伟".into(),
+        role: yuqing_config::Role::Responder,
+        password_hash: yuqing_server::hash_password("correct horse battery").unwrap(),
+    });
+    let pipeline = Pipeline::start(
+        config,
+        PipelineOptions {
+            listen: Some("127.0.0.1:0".into()),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(pipeline.settle(1, Duration::from_secs(60)).await);
+    let console = pipeline.console_url();
+
+    let b = yuqing_tests::webdriver::Browser::start(&chromium, &driver).await;
+    b.goto(&format!("{console}/")).await;
+    assert!(b.url().await.contains("/login?next="), "{}", b.url().await);
+    b.type_into("#user", "zhang").await;
+    b.type_into("#password", "wrong password").await;
+    b.click("#submit").await;
+    assert!(b.source().await.contains("用户名或密码错误"));
+    b.type_into("#password", "correct horse battery").await;
+    b.click("#submit").await;
+    assert_eq!(b.url().await, format!("{console}/"));
+    // Incidents open as the sample site's items are analyzed.
+    let mut home = b.source().await;
+    for _ in 0..100 {
+        if home.contains("id=\"incidents\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        b.goto(&format!("{console}/")).await;
+        home = b.source().await;
+    }
+    assert!(home.contains("张伟（处置）"), "{home}");
+    b.click("#incidents a").await;
+    let incident = b.url().await;
+    assert!(incident.contains("/incidents/"), "{incident}");
+    let page = b.source().await;
+    assert!(page.contains("处置人：张伟"), "{page}");
+    b.click("#ack").await;
+    let page = b.source().await;
+    assert!(
+        page.contains("<td>zhang</td><td>已确认</td><td>via console</td>"),
+        "{page}"
+    );
+
+    // Another origin's page submits a form to resolve the incident.
+    let target = format!("{incident}/resolve");
+    let forger = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let target = target.clone();
+            async move {
+                axum::response::Html(format!(
+                    "<form id=f method=post action=\"{target}\"><input name=who value=x></form><script>document.getElementById('f').submit()</script>"
+                ))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let forger_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, forger).await });
+    b.goto(&format!("http://{forger_addr}/")).await;
+    let mut refused = String::new();
+    for _ in 0..50 {
+        refused = b.source().await;
+        if refused.contains("refused") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused.contains("another site's page"), "{refused}");
+    b.goto(&incident).await;
+    let page = b.source().await;
+    assert!(
+        page.contains("id=\"resolve\"") && !page.contains("已解除"),
+        "the forged form resolved the incident:\n{page}"
+    );
+    drop(b);
+
+    pipeline.shutdown(Duration::from_secs(20)).await;
+    demo.stop().await;
+}

@@ -33,7 +33,8 @@ pub use report::{
     Report, ReportError, action_zh, build_incident_report, build_report, write_report, write_whole,
 };
 pub use store::{
-    AlertStore, ChainLink, Channel, EventSummary, Outcome, Policy, Pruned, SpikeRecord, StoreError,
+    AlertStore, ChainLink, Channel, EventSummary, Outcome, Policy, Pruned, Session, SpikeRecord,
+    StoreError,
 };
 
 #[cfg(test)]

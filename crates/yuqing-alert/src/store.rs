@@ -254,7 +254,28 @@ pub(crate) const MIGRATIONS: &[M<'static>] = &[
     ),
     // An incident's timeline is read (and pruned) by incident.
     M::up("CREATE INDEX timeline_by_incident ON timeline(incident_id, at);"),
+    // Console logins: the SHA-256 of each session's cookie, never the
+    // cookie itself, and a fingerprint of the password hash it was made
+    // with, so changing a password ends its sessions.
+    M::up(
+        "CREATE TABLE sessions (
+        token_sha256 TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        credential TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID;",
+    ),
 ];
+
+/// A console login, as [`AlertStore::session`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user_id: String,
+    /// Fingerprint of the password hash the login was made with.
+    pub credential: String,
+    pub expires_at: DateTime<Utc>,
+}
 
 /// What [`AlertStore::prune`] deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -1122,6 +1143,56 @@ impl AlertStore {
             [],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64)),
         )?)
+    }
+
+    /// Records a login until `expires_at`, and forgets expired ones.
+    pub fn create_session(
+        &self,
+        token_sha256: &str,
+        user_id: &str,
+        credential: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [ts(now)])?;
+        tx.execute(
+            "INSERT INTO sessions (token_sha256, user_id, credential, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![token_sha256, user_id, credential, ts(now), ts(expires_at)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The login behind a cookie's SHA-256, unless it has expired.
+    pub fn session(
+        &self,
+        token_sha256: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare_cached(
+            "SELECT user_id, credential, expires_at FROM sessions WHERE token_sha256 = ?1 AND expires_at > ?2",
+        )?;
+        Ok(stmt
+            .query_row(params![token_sha256, ts(now)], |r| {
+                Ok(Session {
+                    user_id: r.get(0)?,
+                    credential: r.get(1)?,
+                    expires_at: from_ts(r.get(2)?),
+                })
+            })
+            .optional()?)
+    }
+
+    /// Ends a login (logging out); whether there was one.
+    pub fn end_session(&self, token_sha256: &str) -> Result<bool, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        Ok(conn.execute(
+            "DELETE FROM sessions WHERE token_sha256 = ?1",
+            [token_sha256],
+        )? > 0)
     }
 
     /// The key that signs acknowledgement links: made once, kept here.

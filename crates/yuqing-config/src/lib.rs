@@ -8,6 +8,7 @@
 //! the environment as `YUQING__SECTION__KEY=value` (double underscores
 //! separate levels: `YUQING__SERVER__LISTEN=0.0.0.0:8080`).
 
+mod access;
 mod error;
 mod expand;
 mod lexicon;
@@ -19,6 +20,9 @@ mod source;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+pub use access::{
+    Anonymous, MAX_HASH_MEMORY_KIB, Role, TokenConfig, UserConfig, check_password_hash,
+};
 pub use error::{ConfigError, ConfigErrors, PathSeg, display_path, line_col, value_span};
 pub use lexicon::{LexiconEntry, UserWord};
 pub use routing::{
@@ -398,6 +402,12 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
     }
 
     errors.extend(routing::validate(&s.alert, &at));
+    errors.extend(access::validate(
+        &s.server.user,
+        &s.server.token,
+        s.server.session_ttl,
+        &at,
+    ));
     for (i, c) in s.report.send_to.iter().enumerate() {
         let problem = match s.alert.channel.iter().find(|ch| &ch.id == c) {
             None => format!("unknown channel `{c}`: reports go to [[alert.channel]] ids"),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use yuqing_model::Level;
 
+use crate::access::{Anonymous, Role, TokenConfig, UserConfig};
 use crate::routing::{ChannelConfig, Dur, PersonConfig, PolicyConfig, RosterConfig, RouteConfig};
 use crate::source::SourceConfig;
 
@@ -50,10 +51,28 @@ pub struct ServerConfig {
     /// reports). Defaults to `http://<listen>`.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Logins of the console (`[[server.user]]`).
+    #[serde(default)]
+    pub user: Vec<UserConfig>,
+    /// API tokens (`[[server.token]]`).
+    #[serde(default)]
+    pub token: Vec<TokenConfig>,
+    /// What a request with neither a login nor a token may do. Unset, it is
+    /// `none` once a user or token is configured, and `responder` while
+    /// there are none, which the server allows only on a loopback address.
+    #[serde(default)]
+    pub anonymous: Option<Anonymous>,
+    /// How long a login lasts.
+    #[serde(default = "default_session_ttl")]
+    pub session_ttl: Dur,
 }
 
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
+}
+
+fn default_session_ttl() -> Dur {
+    Dur::secs(12 * 3_600)
 }
 
 impl Default for ServerConfig {
@@ -61,7 +80,38 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: default_listen(),
             public_url: None,
+            user: Vec::new(),
+            token: Vec::new(),
+            anonymous: None,
+            session_ttl: default_session_ttl(),
         }
+    }
+}
+
+impl ServerConfig {
+    /// The role of a request with neither a login nor a token, if any.
+    pub fn anonymous_role(&self) -> Option<Role> {
+        match self.anonymous {
+            Some(Anonymous::None) => None,
+            Some(Anonymous::Observer) => Some(Role::Observer),
+            Some(Anonymous::Responder) => Some(Role::Responder),
+            None if self.user.is_empty() && self.token.is_empty() => Some(Role::Responder),
+            None => None,
+        }
+    }
+
+    /// Why the console may not serve `listen` as configured: open to
+    /// anyone by default (no users, no tokens, `anonymous` unset) on an
+    /// address other machines reach. Setting `anonymous` explicitly (behind
+    /// a proxy that authenticates, say) is a choice, and allowed.
+    pub fn open_to_network(&self, listen: &std::net::SocketAddr) -> Option<String> {
+        if self.anonymous.is_some() || self.anonymous_role().is_none() || listen.ip().is_loopback()
+        {
+            return None;
+        }
+        Some(format!(
+            "the console would listen on {listen} with no login: anyone who reaches it could acknowledge, resolve and silence alerts. Add [[server.user]] logins (`yuqing passwd` makes the hash), or set server.anonymous = \"observer\" or \"responder\" if a proxy in front of it authenticates"
+        ))
     }
 }
 

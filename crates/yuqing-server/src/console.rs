@@ -1,6 +1,7 @@
 //! The analysts' console: server-rendered pages over the same data as the
 //! API. minijinja escapes every value in `.html` templates.
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -9,7 +10,19 @@ use minijinja::{Environment, context};
 use serde::Serialize;
 use yuqing_model::{Incident, Level};
 
+use crate::auth::Principal;
 use crate::{AppState, HotWordParams, SearchParams, safe_url};
+
+/// The user as pages show them: their name, whether they act under their
+/// login (else the form asks who acts), and whether they may act at all.
+fn me_view(me: &Principal) -> minijinja::Value {
+    context! {
+        name => &me.name,
+        role => me.role.map(yuqing_config::Role::zh),
+        known => me.known(),
+        responder => me.role == Some(yuqing_config::Role::Responder),
+    }
+}
 
 fn env() -> Environment<'static> {
     let mut env = Environment::new();
@@ -189,6 +202,7 @@ fn facet_views(p: &SearchParams, f: &yuqing_index::Facets) -> Vec<minijinja::Val
 
 pub(crate) async fn home(
     State(st): State<AppState>,
+    Extension(me): Extension<Principal>,
     Query(p): Query<SearchParams>,
     Query(h): Query<HomeParams>,
 ) -> Response {
@@ -338,6 +352,7 @@ pub(crate) async fn home(
     render(
         "console.html",
         context! {
+            me => me_view(&me),
             on_duty => on_duty,
             docs => st.index.num_docs(),
             incidents => minijinja::value::Serde(incidents.iter().map(|i| IncidentView::new(i, None, tz)).collect::<Vec<_>>()),
@@ -522,7 +537,11 @@ pub(crate) async fn special_report(
     }
 }
 
-pub(crate) async fn incident(State(st): State<AppState>, Path(id): Path<i64>) -> Response {
+pub(crate) async fn incident(
+    State(st): State<AppState>,
+    Extension(me): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> Response {
     let tz = st.timezone;
     let store = st.alerts.clone();
     let found = tokio::task::spawn_blocking(move || {
@@ -579,6 +598,7 @@ pub(crate) async fn incident(State(st): State<AppState>, Path(id): Path<i64>) ->
                     timeline => timeline,
                     open => i.status != yuqing_model::IncidentStatus::Resolved,
                     triggered => i.status == yuqing_model::IncidentStatus::Triggered,
+                    me => me_view(&me),
                 },
             )
         }

@@ -2,6 +2,7 @@
 //! API), incident timelines, silences, who is on duty, handover notes and
 //! dead letters.
 
+use axum::Extension;
 use axum::Form;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -12,6 +13,7 @@ use minijinja::{Environment, context};
 use serde::Deserialize;
 use yuqing_alert::{AckOutcome, Matchers};
 
+use crate::auth::Principal;
 use crate::{ApiError, AppState};
 
 fn api(status: StatusCode, m: impl Into<String>) -> ApiError {
@@ -31,8 +33,12 @@ async fn blocking<T: Send + 'static>(
         .map_err(internal)
 }
 
-/// Who acts, as the console and API name them: required, and short.
-fn actor(who: &str) -> Result<String, ApiError> {
+/// Who acts: the login or token behind the request, or else the name the
+/// request gives (required, and short).
+fn actor(me: &Principal, who: &str) -> Result<String, ApiError> {
+    if me.known() {
+        return Ok(me.id.clone());
+    }
     let w = who.trim();
     if w.is_empty() || w.chars().count() > 64 {
         return Err(api(
@@ -68,10 +74,11 @@ fn ack_result(id: i64, r: AckOutcome) -> Result<Json<serde_json::Value>, ApiErro
 /// `POST /api/incidents/{id}/ack` with `{"who": "…"}`.
 pub(crate) async fn api_ack(
     State(st): State<AppState>,
+    Extension(me): Extension<Principal>,
     Path(id): Path<i64>,
     Json(w): Json<Who>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let who = actor(&w.who)?;
+    let who = actor(&me, &w.who)?;
     let duty = st
         .duty
         .clone()
@@ -84,10 +91,11 @@ pub(crate) async fn api_ack(
 /// `POST /api/incidents/{id}/resolve` with `{"who": "…"}`.
 pub(crate) async fn api_resolve(
     State(st): State<AppState>,
+    Extension(me): Extension<Principal>,
     Path(id): Path<i64>,
     Json(w): Json<Who>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let who = actor(&w.who)?;
+    let who = actor(&me, &w.who)?;
     let store = st.alerts.clone();
     match blocking(move || store.resolve_by(id, &who, "api", Utc::now())).await? {
         None => Err(api(StatusCode::NOT_FOUND, format!("no incident {id}"))),
@@ -114,10 +122,11 @@ pub(crate) async fn api_timeline(
 /// form field `who`; back to the incident page.
 pub(crate) async fn console_ack(
     State(st): State<AppState>,
+    Extension(me): Extension<Principal>,
     Path(id): Path<i64>,
     Form(w): Form<Who>,
 ) -> Response {
-    let Ok(who) = actor(&w.who) else {
+    let Ok(who) = actor(&me, &w.who) else {
         return (StatusCode::BAD_REQUEST, "请填写处置人").into_response();
     };
     let Some(duty) = st.duty.clone() else {
@@ -133,10 +142,11 @@ pub(crate) async fn console_ack(
 
 pub(crate) async fn console_resolve(
     State(st): State<AppState>,
+    Extension(me): Extension<Principal>,
     Path(id): Path<i64>,
     Form(w): Form<Who>,
 ) -> Response {
-    let Ok(who) = actor(&w.who) else {
+    let Ok(who) = actor(&me, &w.who) else {
         return (StatusCode::BAD_REQUEST, "请填写处置人").into_response();
     };
     let store = st.alerts.clone();
@@ -284,6 +294,8 @@ pub(crate) struct NewSilence {
     starts_at: Option<String>,
     /// RFC 3339, or a span from the start (`2h`, `1d`).
     ends_at: String,
+    /// Who silences; a login or token is recorded instead.
+    #[serde(default)]
     author: String,
     comment: String,
 }
@@ -299,13 +311,14 @@ pub(crate) async fn silences(
 /// `POST /api/silences`: a time-boxed silence, with author and comment.
 pub(crate) async fn add_silence(
     State(st): State<AppState>,
+    Extension(me): Extension<Principal>,
     Json(n): Json<NewSilence>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let bad = |m: String| api(StatusCode::BAD_REQUEST, m);
     if n.matchers.is_empty() {
         return Err(bad("a silence needs at least one matcher (incident, rule, topic, event, source_type, region, max_level)".into()));
     }
-    let author = actor(&n.author)?;
+    let author = actor(&me, &n.author)?;
     if n.comment.trim().is_empty() {
         return Err(bad("a silence needs a comment saying why".into()));
     }
@@ -376,6 +389,7 @@ pub(crate) async fn oncall(
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct NewHandover {
+    #[serde(default)]
     author: String,
     note: String,
 }
@@ -383,6 +397,7 @@ pub(crate) struct NewHandover {
 /// `POST /api/rosters/{id}/handovers`: a note for the next shift.
 pub(crate) async fn add_handover(
     State(st): State<AppState>,
+    Extension(me): Extension<Principal>,
     Path(roster): Path<String>,
     Json(n): Json<NewHandover>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
@@ -393,7 +408,7 @@ pub(crate) async fn add_handover(
     {
         return Err(api(StatusCode::NOT_FOUND, format!("no roster `{roster}`")));
     }
-    let author = actor(&n.author)?;
+    let author = actor(&me, &n.author)?;
     if n.note.trim().is_empty() {
         return Err(api(StatusCode::BAD_REQUEST, "the note is empty"));
     }

@@ -5,8 +5,11 @@
 //! templates with HTML auto-escaping, highlights are built from escaped
 //! parts, and only http(s) links are ever emitted.
 
+mod auth;
 mod console;
 mod duty;
+
+pub use auth::{Access, COOKIE, Principal, Via, hash_password, new_token, sha256_hex};
 
 use std::sync::Arc;
 
@@ -40,6 +43,8 @@ pub struct AppState {
     /// `[report]`: the title that heads special reports, and the fonts of
     /// reports downloaded as PDF.
     pub report: yuqing_config::ReportConfig,
+    /// Logins, tokens, and what anonymous requests may do.
+    pub access: Arc<Access>,
 }
 
 /// Seconds east of UTC of `tz` at `at`.
@@ -81,6 +86,12 @@ pub fn app(state: AppState) -> Router {
             get(duty::handovers).post(duty::add_handover),
         )
         .route("/api/notifications/dead", get(duty::dead_letters))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
         .with_state(state)
 }
 

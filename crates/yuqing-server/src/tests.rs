@@ -58,6 +58,10 @@ fn state(dir: &std::path::Path) -> AppState {
             title: "舆情专报测试".into(),
             ..Default::default()
         },
+        access: Arc::new(crate::Access::new(
+            &yuqing_config::ServerConfig::default(),
+            &prometheus::Registry::new(),
+        )),
     }
 }
 
@@ -867,3 +871,4 @@ async fn silences_oncall_handovers_and_dead_letters_over_the_api() {
     let (s, body) = get(app(st.clone()), "/api/notifications/dead").await;
     assert_eq!((s, body.as_str()), (StatusCode::OK, "[]"));
 }
+mod auth;

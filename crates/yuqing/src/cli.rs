@@ -52,6 +52,25 @@ enum Command {
         #[arg(long, short, env = "YUQING_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Print a `[[server.user]]` login for the config: reads the password
+    /// (twice, unechoed, from a terminal; else one line of stdin) and
+    /// writes only its argon2 hash.
+    Passwd {
+        /// The login name, recorded as who acknowledged or resolved.
+        id: String,
+        /// Shown in the console.
+        #[arg(long)]
+        name: Option<String>,
+        /// observer (reads) or responder (also acknowledges, resolves,
+        /// silences).
+        #[arg(long, default_value = "responder", value_parser = parse_role)]
+        role: yuqing_config::Role,
+    },
+    /// API tokens for scripts and dashboards.
+    Token {
+        #[command(subcommand)]
+        what: TokenKind,
+    },
     /// Who is on duty in each roster, now or at `--at`, with the latest
     /// handover note.
     Oncall {
@@ -233,6 +252,28 @@ enum BenchKind {
         #[arg(long)]
         pages: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenKind {
+    /// Make a token: prints it once, and the `[[server.token]]` block (its
+    /// SHA-256) for the config.
+    New {
+        /// Names the client (`grafana`, `ops-script`).
+        id: String,
+        /// observer (reads) or responder (also acknowledges, resolves,
+        /// silences).
+        #[arg(long, default_value = "observer", value_parser = parse_role)]
+        role: yuqing_config::Role,
+    },
+}
+
+fn parse_role(s: &str) -> Result<yuqing_config::Role, String> {
+    match s {
+        "observer" => Ok(yuqing_config::Role::Observer),
+        "responder" => Ok(yuqing_config::Role::Responder),
+        _ => Err("observer or responder".into()),
+    }
 }
 
 #[derive(Subcommand)]
@@ -430,6 +471,10 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Run { config, roles } => run(config, &roles).await,
         Command::Check { config } => check(config),
         Command::Oncall { config, at } => oncall(config, at),
+        Command::Passwd { id, name, role } => crate::logins::passwd(&id, name.as_deref(), role),
+        Command::Token {
+            what: TokenKind::New { id, role },
+        } => crate::logins::new_token(&id, role),
         Command::Analyze { config } => analyze(config).await,
         Command::Search {
             query,
@@ -682,8 +727,19 @@ fn check(path: Option<PathBuf>) -> Result<ExitCode> {
     }
     if errors.is_empty() {
         let a = &config.settings.alert;
+        let server = &config.settings.server;
+        // Only the process with the console refuses to start on it; others
+        // answer just /metrics and /healthz there.
+        if let Some(why) = server
+            .listen
+            .parse()
+            .ok()
+            .and_then(|addr| server.open_to_network(&addr))
+        {
+            eprintln!("warning: {why}");
+        }
         println!(
-            "{}: ok ({} sources, {} rules, {} lexicon words; {} routes, {} policies, {} rosters, {} people, {} channels)",
+            "{}: ok ({} sources, {} rules, {} lexicon words; {} routes, {} policies, {} rosters, {} people, {} channels; {} logins, {} tokens)",
             config.origin.display(),
             config.settings.sources.len(),
             rules.len(),
@@ -692,7 +748,9 @@ fn check(path: Option<PathBuf>) -> Result<ExitCode> {
             a.policy.len(),
             a.roster.len(),
             a.person.len(),
-            a.channel.len()
+            a.channel.len(),
+            server.user.len(),
+            server.token.len()
         );
         Ok(ExitCode::SUCCESS)
     } else {

@@ -2,6 +2,7 @@
 //! crates; see README.md for the contract.
 
 mod cli;
+mod logins;
 
 use std::process::ExitCode;
 

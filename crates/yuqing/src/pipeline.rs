@@ -105,7 +105,7 @@ impl Pipeline {
         let registry = new_registry();
         let (analyzer, rule_errors) = load_analyzer(&config).await?;
         let (index, writer) = open_index(&config, &analyzer)?;
-        let (listener, addr, console_url) = bind(&config, &opts).await?;
+        let (listener, addr, console_url) = bind(&config, &opts, true).await?;
         let (alerter, store) = open_alerter(&config, console_url, &registry)?;
 
         let bus = InProcessBus::new(s.bus.capacity);
@@ -138,6 +138,10 @@ impl Pipeline {
                     duty: Some(alerter.duty()),
                     timezone: config.timezone(),
                     report: config.settings.report.clone(),
+                    access: Arc::new(yuqing_server::Access::new(
+                        &config.settings.server,
+                        &registry,
+                    )),
                 }),
                 &stop,
             ),
@@ -307,9 +311,12 @@ pub(crate) fn open_index(
 }
 
 /// Binds the console's address; returns it and the console's public URL.
+/// With the `console` on it, an address other machines reach needs logins
+/// (or `server.anonymous` set on purpose).
 pub(crate) async fn bind(
     config: &Config,
     opts: &PipelineOptions,
+    console: bool,
 ) -> Result<(tokio::net::TcpListener, SocketAddr, String)> {
     let s = &config.settings;
     let listen = opts
@@ -322,6 +329,9 @@ pub(crate) async fn bind(
             format!("cannot listen on {listen} (set server.listen or YUQING__SERVER__LISTEN)")
         })?;
     let addr = listener.local_addr()?;
+    if let Some(why) = s.server.open_to_network(&addr).filter(|_| console) {
+        anyhow::bail!("{why}");
+    }
     let console_url = s
         .server
         .public_url

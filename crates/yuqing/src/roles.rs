@@ -177,7 +177,7 @@ impl RoleSet {
         };
         // Every process answers on `server.listen`: the console and API
         // with the server role, `/metrics` and `/healthz` without.
-        let (listener, addr, bound_url) = bind(&config, &opts).await?;
+        let (listener, addr, bound_url) = bind(&config, &opts, roles.server).await?;
         // Links in alerts point at the console, wherever it runs.
         let console_url = if roles.server {
             bound_url
@@ -226,6 +226,10 @@ impl RoleSet {
                 duty: Some(alerter.duty()),
                 timezone: config.timezone(),
                 report: config.settings.report.clone(),
+                access: Arc::new(yuqing_server::Access::new(
+                    &config.settings.server,
+                    &registry,
+                )),
             }),
             _ => metrics_app(registry.clone()),
         };
