@@ -740,13 +740,28 @@ fn parse_fragment(html: &str) -> Result<Html, String> {
 }
 
 fn parse_checked(html: &str, parse: fn(&str) -> Html) -> Result<Html, String> {
-    check_nesting(html)?;
-    let doc = parse(html);
-    // <html> and <body> besides the page's own.
-    if parsed_depth(&doc) > MAX_NESTING + 2 {
-        return Err(too_deep());
+    off_the_runtime(|| {
+        check_nesting(html)?;
+        let doc = parse(html);
+        // <html> and <body> besides the page's own.
+        if parsed_depth(&doc) > MAX_NESTING + 2 {
+            return Err(too_deep());
+        }
+        Ok(doc)
+    })
+}
+
+/// Runs CPU-bound work (parsing and extracting a page, which a hostile
+/// page can make take seconds) without holding an async worker: on tokio's
+/// multi-threaded runtime the worker first hands its other tasks to another
+/// thread, so fetches, the console and the other roles in the process go
+/// on. Elsewhere (a current-thread runtime, no runtime) it just runs.
+pub fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
-    Ok(doc)
 }
 
 /// Visible text of an element: block elements become line breaks, runs of
@@ -888,6 +903,44 @@ pub fn parse_time(raw: &str, tz: Tz) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parsing a long page leaves the runtime to the other tasks: on a
+    /// runtime of one worker thread, another task runs while the page is
+    /// parsed (inline, it could not until the parse returned).
+    #[test]
+    fn parsing_leaves_the_runtime_to_other_tasks() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let ran = rt.block_on(async {
+            let ticks = Arc::new(AtomicU64::new(0));
+            let t = ticks.clone();
+            tokio::spawn(async move {
+                loop {
+                    t.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                }
+            });
+            let page = format!(
+                "<html><body>{}</body></html>",
+                "<p>一段正文<b>加粗</b>与链接<a href=/x>更多</a></p>".repeat(30_000)
+            );
+            tokio::spawn(async move {
+                let before = ticks.load(Ordering::Relaxed);
+                let doc = parse_document(&page).unwrap();
+                let after = ticks.load(Ordering::Relaxed);
+                assert!(doc.root_element().children().count() > 0);
+                after - before
+            })
+            .await
+            .unwrap()
+        });
+        assert!(ran > 0, "no other task ran while the page was parsed");
+    }
 
     #[test]
     fn nesting_counts_what_a_parser_would_nest() {

@@ -203,6 +203,16 @@ pub fn extract_parsed(
     tz: Tz,
     now: DateTime<Utc>,
 ) -> Extracted {
+    crate::text::off_the_runtime(|| extract_off_runtime(html, doc, url, tz, now))
+}
+
+fn extract_off_runtime(
+    html: &str,
+    doc: &Html,
+    url: Option<&str>,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Extracted {
     let ld = json_ld(doc);
     let article = best_readability(html, url);
     let fallback = article
