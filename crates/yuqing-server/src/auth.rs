@@ -9,7 +9,7 @@
 //! their signature is their authority) are open to all.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::{PasswordHash, PasswordVerifier};
@@ -33,8 +33,13 @@ pub const COOKIE: &str = "yuqing_session";
 
 /// Consecutive wrong passwords for one login name before it must wait.
 const FREE_FAILURES: u32 = 5;
-/// The longest wait after wrong passwords.
-const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
+/// The longest wait after wrong passwords: guessing slows to one try a
+/// minute, and someone who fails on purpose keeps an officer out for a
+/// minute at most.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+/// The one counter all unknown login names share, so the table holds at
+/// most one entry a configured user, and one more.
+const UNKNOWN: &str = "";
 
 /// How a request was identified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -93,10 +98,14 @@ pub struct Access {
     /// The public URL's origin (`https://yuqing.example.gov.cn`), accepted
     /// as a request's `Origin` besides its own `Host`.
     public_origin: Option<String>,
+    /// The public URL's host, and the listening address's when it is not
+    /// every address: the names anonymous requests may use.
+    public_host: Option<String>,
+    listen_host: Option<String>,
     failures: Mutex<HashMap<String, Failures>>,
     /// One password check at a time: each takes argon2's memory and tens of
     /// milliseconds of a core.
-    verifying: tokio::sync::Semaphore,
+    verifying: Arc<tokio::sync::Semaphore>,
     /// Checked for unknown login names, so they take as long as known ones.
     decoy: String,
     /// `yuqing_server_logins_total{outcome}`.
@@ -194,17 +203,22 @@ impl Access {
             anonymous: cfg.anonymous_role(),
             session_ttl: chrono::Duration::seconds(cfg.session_ttl.as_secs()),
             secure_cookie: public.as_ref().is_some_and(|u| u.scheme() == "https"),
+            public_host: public
+                .as_ref()
+                .and_then(|u| u.host_str())
+                .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string()),
+            listen_host: cfg
+                .listen
+                .parse::<std::net::SocketAddr>()
+                .ok()
+                .filter(|a| !a.ip().is_unspecified())
+                .map(|a| a.ip().to_string()),
             public_origin: public.map(|u| u.origin().ascii_serialization()),
             failures: Mutex::new(HashMap::new()),
-            verifying: tokio::sync::Semaphore::new(1),
+            verifying: Arc::new(tokio::sync::Semaphore::new(1)),
             decoy,
             logins,
         }
-    }
-
-    /// Whether anyone has to log in for anything.
-    pub fn has_logins(&self) -> bool {
-        !self.users.is_empty()
     }
 
     fn anonymous(&self) -> Principal {
@@ -216,43 +230,59 @@ impl Access {
         }
     }
 
-    /// How long `login` must still wait after wrong passwords.
-    fn wait(&self, login: &str) -> Option<Duration> {
-        let f = self.failures.lock().unwrap();
-        let f = f.get(login)?;
-        if f.count < FREE_FAILURES {
-            return None;
+    /// The throttling key of a login name: its own, or the one all
+    /// unknown names share.
+    fn key<'a>(&self, login: &'a str) -> &'a str {
+        if self.users.contains_key(login) {
+            login
+        } else {
+            UNKNOWN
         }
-        // 1 s after the fifth wrong password, doubling, at most 15 minutes.
-        let wait = Duration::from_secs(1 << (f.count - FREE_FAILURES).min(10)).min(MAX_WAIT);
-        wait.checked_sub(f.last.elapsed())
     }
 
-    fn failed(&self, login: &str) {
+    /// Counts an attempt of `login` as failed before its password is
+    /// checked, so attempts sent at once count each; the wait left when
+    /// there is one, and the attempt is then not made.
+    fn attempt(&self, login: &str) -> Result<(), Duration> {
         let mut all = self.failures.lock().unwrap();
-        // Unknown names count too; the table is bounded all the same.
-        if all.len() > 10_000 {
-            all.retain(|_, f| f.last.elapsed() < MAX_WAIT);
-        }
-        let f = all.entry(login.to_string()).or_insert(Failures {
+        let f = all.entry(self.key(login).to_string()).or_insert(Failures {
             count: 0,
             last: Instant::now(),
         });
+        if f.count >= FREE_FAILURES {
+            // 1 s after the fifth wrong password, doubling, at most a
+            // minute.
+            let wait = Duration::from_secs(1 << (f.count - FREE_FAILURES).min(6)).min(MAX_WAIT);
+            if let Some(left) = wait.checked_sub(f.last.elapsed()) {
+                return Err(left);
+            }
+        }
         f.count = f.count.saturating_add(1);
         f.last = Instant::now();
+        Ok(())
+    }
+
+    /// A wrong password: the wait runs from now, when it was refused.
+    fn failed(&self, login: &str) {
+        if let Some(f) = self.failures.lock().unwrap().get_mut(self.key(login)) {
+            f.last = Instant::now();
+        }
     }
 
     fn succeeded(&self, login: &str) {
-        self.failures.lock().unwrap().remove(login);
+        self.failures.lock().unwrap().remove(self.key(login));
     }
 
-    /// Checks a password; the user when it is right.
+    /// Checks a password; the user when it is right. The permit goes into
+    /// the check itself, so a client that hangs up does not free it while
+    /// the check still runs.
     async fn check_password(&self, login: &str, password: &str) -> Option<&User> {
         let user = self.users.get(login);
         let hash = user.map_or(self.decoy.clone(), |u| u.hash.clone());
         let password = password.to_string();
-        let _turn = self.verifying.acquire().await.ok()?;
+        let turn = self.verifying.clone().acquire_owned().await.ok()?;
         let right = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             PasswordHash::new(&hash).is_ok_and(|h| {
                 argon2::Argon2::default()
                     .verify_password(password.as_bytes(), &h)
@@ -262,6 +292,36 @@ impl Access {
         .await
         .unwrap_or(false);
         user.filter(|_| right)
+    }
+
+    /// Whether `host` (a `Host` header) names this console: a loopback
+    /// name or address, or the host of `server.public_url`. Anonymous
+    /// access is refused under any other name, so a page of another site
+    /// cannot reach it by pointing its own name at 127.0.0.1 (DNS
+    /// rebinding).
+    fn own_host(&self, host: &str) -> bool {
+        let name = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+        };
+        name.eq_ignore_ascii_case("localhost")
+            || name
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+            || self
+                .public_host
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case(name))
+            || self
+                .listen_host
+                .as_deref()
+                .is_some_and(|l| l.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether `who` is the id of a login or token, which only that login
+    /// or token may act as.
+    pub(crate) fn is_known_id(&self, who: &str) -> bool {
+        self.users.contains_key(who) || self.tokens.values().any(|p| p.id == who)
     }
 }
 
@@ -324,7 +384,7 @@ fn bearer(h: &HeaderMap) -> Option<&str> {
 }
 
 fn wants_json(path: &str, h: &HeaderMap) -> bool {
-    path.starts_with("/api/") || h.contains_key(header::AUTHORIZATION)
+    path.starts_with("/api/") || bearer(h).is_some()
 }
 
 fn refusal(status: StatusCode, json: bool, message: &str) -> Response {
@@ -345,8 +405,9 @@ fn refusal(status: StatusCode, json: bool, message: &str) -> Response {
 /// The principal of a request, or the answer refusing it.
 async fn identify(st: &AppState, h: &HeaderMap, json: bool) -> Result<Principal, Response> {
     let access = &st.access;
-    if h.contains_key(header::AUTHORIZATION) {
-        let found = bearer(h).and_then(|t| access.tokens.get(&sha256_hex(t.as_bytes())));
+    // Other schemes (a proxy's Basic credentials) are not ours to judge.
+    if let Some(token) = bearer(h) {
+        let found = access.tokens.get(&sha256_hex(token.as_bytes()));
         return match found {
             Some(p) => Ok(p.clone()),
             None => Err(refusal(
@@ -419,10 +480,14 @@ pub(crate) async fn authorize(
     let path = req.uri().path().to_string();
     let json = wants_json(&path, req.headers());
     let method = req.method().clone();
-    // A bearer token is never sent by a browser on its own, so only
-    // requests without one can be forged by another site's page.
+    let principal = match identify(&st, req.headers(), json).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    // A browser never sends a bearer token on its own, so only requests
+    // without one can be forged by another site's page.
     if !safe(&method)
-        && !req.headers().contains_key(header::AUTHORIZATION)
+        && principal.via != Via::Token
         && cross_site(req.headers(), st.access.public_origin.as_deref())
     {
         warn!(%path, "refused a request another site's page made");
@@ -432,11 +497,21 @@ pub(crate) async fn authorize(
             "refused: the request came from another site's page",
         );
     }
-    let principal = match identify(&st, req.headers(), json).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if let Need::Role(role) = need(&method, &path)
+    let needed = need(&method, &path);
+    if principal.via == Via::Anonymous
+        && principal.role.is_some()
+        && needed != Need::Nothing
+        && let Some(host) = req.headers().get(header::HOST)
+        && !st.access.own_host(host.to_str().unwrap_or_default())
+    {
+        warn!(%path, host = ?host, "refused an anonymous request to another host name");
+        return refusal(
+            StatusCode::MISDIRECTED_REQUEST,
+            json,
+            "this console answers requests without a login only under its own names (localhost, its address, server.public_url)",
+        );
+    }
+    if let Need::Role(role) = needed
         && !principal.may(role)
     {
         return refuse_role(&principal, role, json, &method, req.uri());
@@ -501,9 +576,9 @@ pub(crate) struct LoginForm {
 /// goes where the user was going.
 pub(crate) async fn login(State(st): State<AppState>, Form(f): Form<LoginForm>) -> Response {
     let next = local_path(f.next.as_deref());
-    let login = f.user.trim().to_string();
+    let login: String = f.user.trim().chars().take(64).collect();
     let access = &st.access;
-    if let Some(wait) = access.wait(&login) {
+    if let Err(wait) = access.attempt(&login) {
         let secs = wait.as_secs().max(1);
         let mut r = login_page(
             StatusCode::TOO_MANY_REQUESTS,

@@ -34,8 +34,9 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Who acts: the login or token behind the request, or else the name the
-/// request gives (required, and short).
-fn actor(me: &Principal, who: &str) -> Result<String, ApiError> {
+/// request gives (required, and short). A request without a login may not
+/// give the id of a login or token: the timeline would not tell them apart.
+fn actor(st: &AppState, me: &Principal, who: &str) -> Result<String, ApiError> {
     if me.known() {
         return Ok(me.id.clone());
     }
@@ -44,6 +45,12 @@ fn actor(me: &Principal, who: &str) -> Result<String, ApiError> {
         return Err(api(
             StatusCode::BAD_REQUEST,
             "`who` must name the person acting (1-64 characters)",
+        ));
+    }
+    if st.access.is_known_id(w) {
+        return Err(api(
+            StatusCode::FORBIDDEN,
+            format!("`{w}` is a login: log in to act as `{w}`"),
         ));
     }
     Ok(w.to_string())
@@ -78,7 +85,7 @@ pub(crate) async fn api_ack(
     Path(id): Path<i64>,
     Json(w): Json<Who>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let who = actor(&me, &w.who)?;
+    let who = actor(&st, &me, &w.who)?;
     let duty = st
         .duty
         .clone()
@@ -95,7 +102,7 @@ pub(crate) async fn api_resolve(
     Path(id): Path<i64>,
     Json(w): Json<Who>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let who = actor(&me, &w.who)?;
+    let who = actor(&st, &me, &w.who)?;
     let store = st.alerts.clone();
     match blocking(move || store.resolve_by(id, &who, "api", Utc::now())).await? {
         None => Err(api(StatusCode::NOT_FOUND, format!("no incident {id}"))),
@@ -126,7 +133,7 @@ pub(crate) async fn console_ack(
     Path(id): Path<i64>,
     Form(w): Form<Who>,
 ) -> Response {
-    let Ok(who) = actor(&me, &w.who) else {
+    let Ok(who) = actor(&st, &me, &w.who) else {
         return (StatusCode::BAD_REQUEST, "请填写处置人").into_response();
     };
     let Some(duty) = st.duty.clone() else {
@@ -146,7 +153,7 @@ pub(crate) async fn console_resolve(
     Path(id): Path<i64>,
     Form(w): Form<Who>,
 ) -> Response {
-    let Ok(who) = actor(&me, &w.who) else {
+    let Ok(who) = actor(&st, &me, &w.who) else {
         return (StatusCode::BAD_REQUEST, "请填写处置人").into_response();
     };
     let store = st.alerts.clone();
@@ -318,7 +325,7 @@ pub(crate) async fn add_silence(
     if n.matchers.is_empty() {
         return Err(bad("a silence needs at least one matcher (incident, rule, topic, event, source_type, region, max_level)".into()));
     }
-    let author = actor(&me, &n.author)?;
+    let author = actor(&st, &me, &n.author)?;
     if n.comment.trim().is_empty() {
         return Err(bad("a silence needs a comment saying why".into()));
     }
@@ -408,7 +415,7 @@ pub(crate) async fn add_handover(
     {
         return Err(api(StatusCode::NOT_FOUND, format!("no roster `{roster}`")));
     }
-    let author = actor(&me, &n.author)?;
+    let author = actor(&st, &me, &n.author)?;
     if n.note.trim().is_empty() {
         return Err(api(StatusCode::BAD_REQUEST, "the note is empty"));
     }

@@ -68,13 +68,15 @@ async fn call(
         .oneshot(b.body(Body::from(body.to_string())).unwrap())
         .await
         .unwrap();
-    let h = |k| {
-        resp.headers()
-            .get(k)
-            .map(|v: &axum::http::HeaderValue| v.to_str().unwrap().to_string())
-            .unwrap_or_default()
+    let (location, set_cookie) = {
+        let h = |k| {
+            resp.headers()
+                .get(k)
+                .map(|v: &axum::http::HeaderValue| v.to_str().unwrap().to_string())
+                .unwrap_or_default()
+        };
+        (h(header::LOCATION), h(header::SET_COOKIE))
     };
-    let (location, set_cookie) = (h(header::LOCATION), h(header::SET_COOKIE));
     let status = resp.status();
     let body = axum::body::to_bytes(resp.into_body(), 10_000_000)
         .await
@@ -445,4 +447,136 @@ fn an_open_console_stays_on_loopback() {
     let logins = server_config("x");
     assert_eq!(logins.anonymous_role(), None);
     assert!(logins.open_to_network(&lan).is_none());
+}
+
+/// Wrong passwords sent at once count each: the sixth and later wait
+/// without being checked. Unknown names share one count, so they neither
+/// fill memory nor hold up a real login.
+#[tokio::test]
+async fn guesses_sent_at_once_are_throttled_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let (st, _, _) = duty_state(dir.path());
+    let st = with_access(st, &server_config("officer-pass"));
+    let guesses: Vec<_> = (0..8)
+        .map(|i| {
+            let st = st.clone();
+            tokio::spawn(async move {
+                let body = format!("user=zhang&password=guess{i}");
+                call(&st, "POST", "/login", &[FORM], &body).await.status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for g in guesses {
+        statuses.push(g.await.unwrap());
+    }
+    let waited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(waited, 3, "{statuses:?}");
+    for i in 0..6 {
+        let name = format!("ghost{i}{}", "x".repeat(10_000));
+        call(
+            &st,
+            "POST",
+            "/login",
+            &[FORM],
+            &format!("user={name}&password=x"),
+        )
+        .await;
+    }
+    let a = call(&st, "POST", "/login", &[FORM], "user=ghost9&password=x").await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    let a = call(
+        &st,
+        "POST",
+        "/login",
+        &[FORM],
+        "user=li&password=leader-pass",
+    )
+    .await;
+    assert_eq!(
+        a.status,
+        StatusCode::SEE_OTHER,
+        "a real login is not held up"
+    );
+}
+
+/// Without logins, the console answers only under its own names: a page
+/// that points its own name at 127.0.0.1 (DNS rebinding) gets nothing.
+/// Probes and a proxy's Basic credentials are left alone.
+#[tokio::test]
+async fn an_open_console_answers_only_its_own_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let (st, id, _) = duty_state(dir.path());
+    for host in ["rebind.evil.example:8080", "192.168.1.20:8080"] {
+        let a = call(&st, "GET", "/api/incidents", &[("host", host)], "").await;
+        assert_eq!(a.status, StatusCode::MISDIRECTED_REQUEST, "{host}");
+        let a = call(
+            &st,
+            "POST",
+            &format!("/api/incidents/{id}/ack"),
+            &[JSON, ("host", host), ("sec-fetch-site", "same-origin")],
+            r#"{"who":"x"}"#,
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::MISDIRECTED_REQUEST, "{host}");
+    }
+    for host in [
+        "127.0.0.1:8080",
+        "localhost:8080",
+        "[::1]:8080",
+        "LOCALHOST",
+    ] {
+        let a = call(&st, "GET", "/api/incidents", &[("host", host)], "").await;
+        assert_eq!(a.status, StatusCode::OK, "{host}");
+    }
+    let a = call(
+        &st,
+        "GET",
+        "/healthz",
+        &[("host", "rebind.evil.example")],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let basic = ("authorization", "Basic YWRtaW46YWRtaW4=");
+    let a = call(&st, "GET", "/api/incidents", &[basic], "").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    // Basic credentials are no exemption from the cross-site check.
+    let a = call(
+        &st,
+        "POST",
+        &format!("/incidents/{id}/ack"),
+        &[FORM, basic, ("sec-fetch-site", "cross-site")],
+        "who=x",
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+
+    // With logins and anonymous responders besides (behind a proxy), an
+    // anonymous request may not act under a login's id.
+    let mut cfg = server_config("officer-pass");
+    cfg.anonymous = Some(yuqing_config::Anonymous::Responder);
+    let st = with_access(st, &cfg);
+    let a = call(
+        &st,
+        "POST",
+        &format!("/api/incidents/{id}/ack"),
+        &[JSON],
+        r#"{"who":"zhang"}"#,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+    assert!(a.body.contains("log in to act as"), "{}", a.body);
+    let a = call(
+        &st,
+        "POST",
+        &format!("/api/incidents/{id}/ack"),
+        &[JSON],
+        r#"{"who":"夜班值守"}"#,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
 }
