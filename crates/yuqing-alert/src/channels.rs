@@ -73,10 +73,15 @@ pub fn feishu_sign(secret: &str, timestamp_s: i64) -> String {
 /// Crawled text with its web addresses made unclickable: chat apps, mail
 /// clients and phones turn a bare `https://…` or `www.…` into a link,
 /// which in a title would sit beside the alert's own acknowledgement link.
-/// The colon, or the dot after `www`, becomes a full-width one, so the
-/// address stays readable. (A bare domain, `evil.example/ack`, some clients
-/// still link.)
+/// The colon, the dot after `www`, and the dot before a host's last label
+/// (`evil．example/ack`, `10.0.0．1`, `a@b．com`) become full-width ones,
+/// so the address stays readable. Numbers (`3.5`, `v1.2`) and
+/// abbreviations (`U.S.`) are left alone.
 pub fn defang(s: &str) -> String {
+    defang_hosts(&defang_schemes(s))
+}
+
+fn defang_schemes(s: &str) -> String {
     let lower = s.to_ascii_lowercase();
     if !lower.contains("://") && !lower.contains("www.") {
         return s.to_string();
@@ -98,6 +103,61 @@ pub fn defang(s: &str) -> String {
         }
     }
     out
+}
+
+/// Every run of ASCII letters, digits, dots and hyphens that reads as a
+/// host name (`evil.example`, `10.0.0.1`) gets a full-width dot before its
+/// last label.
+fn defang_hosts(s: &str) -> String {
+    if !s.contains('.') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut run_start = None;
+    let flush = |out: &mut String, run: &str| match host_dot(run) {
+        Some(i) => {
+            out.push_str(&run[..i]);
+            out.push('．');
+            out.push_str(&run[i + 1..]);
+        }
+        None => out.push_str(run),
+    };
+    for (i, c) in s.char_indices() {
+        let in_run = c.is_ascii_alphanumeric() || c == '.' || c == '-';
+        match (in_run, run_start) {
+            (true, None) => run_start = Some(i),
+            (false, Some(start)) => {
+                flush(&mut out, &s[start..i]);
+                run_start = None;
+                out.push(c);
+            }
+            (false, None) => out.push(c),
+            (true, Some(_)) => {}
+        }
+    }
+    if let Some(start) = run_start {
+        flush(&mut out, &s[start..]);
+    }
+    out
+}
+
+/// Where the dot before the last label of a host name is in `run`: a name
+/// whose last label is 2-24 letters (`example`, `com`, `cn`), or four
+/// numbers of an IPv4 address.
+fn host_dot(run: &str) -> Option<usize> {
+    let name = run.trim_end_matches('.');
+    let dot = name.rfind('.')?;
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.iter().any(|l| l.is_empty()) {
+        return None;
+    }
+    let last = labels[labels.len() - 1];
+    let named = (2..=24).contains(&last.len()) && last.bytes().all(|b| b.is_ascii_alphabetic());
+    let ipv4 = labels.len() == 4
+        && labels
+            .iter()
+            .all(|l| l.len() <= 3 && l.bytes().all(|b| b.is_ascii_digit()));
+    (named || ipv4).then_some(dot)
 }
 
 /// Crawled text made inert in markdown: no links (bare addresses
@@ -858,8 +918,22 @@ mod tests {
         // A bare address in a title is no link in any channel.
         assert_eq!(
             defang("见 WWW.evil.example 与 http://a.example"),
-            "见 WWW．evil.example 与 http：//a.example"
+            "见 WWW．evil．example 与 http：//a．example"
         );
+        assert_eq!(
+            defang("登录evil.example/ack或10.0.0.1:8080，联系a@b.com.cn。"),
+            "登录evil．example/ack或10.0.0．1:8080，联系a@b.com．cn。"
+        );
+        // Numbers, versions and abbreviations stay as they are.
+        for plain in [
+            "涨幅3.5%",
+            "v1.2.3版本",
+            "U.S. 与 e.g. 和 i.e.",
+            "第1.期",
+            "1.2.3.4.5",
+        ] {
+            assert_eq!(defang(plain), plain);
+        }
         let mut m = message(
             1,
             "紧急 请点此确认处理 https://evil.example/ack/812?exp=1&sig=ab",
@@ -874,7 +948,7 @@ mod tests {
         ];
         for t in &texts {
             assert!(!t.contains("https://evil"), "{t}");
-            assert!(t.contains("https：//evil.example"), "{t}");
+            assert!(t.contains("https：//evil．example"), "{t}");
         }
         let c = feishu();
         let Request::Http { body, .. } = &render(&c, &m, Utc::now()).unwrap()[0] else {

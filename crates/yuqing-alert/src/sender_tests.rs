@@ -1051,7 +1051,7 @@ async fn the_daily_report_reaches_every_channel_it_is_sent_to() {
     assert!(md.contains("日报") && md.contains("预警事件 1 起"), "{md}");
     assert!(md.contains(&format!("[查看完整报告]({link})")), "{md}");
     assert!(!md.contains("](http://evil.example)"), "{md}");
-    assert!(md.contains("［假链接］（http：//evil.example）"), "{md}");
+    assert!(md.contains("［假链接］（http：//evil．example）"), "{md}");
     assert!(
         !md.contains('\\'),
         "robots show backslashes as they are: {md}"
