@@ -401,6 +401,36 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
         }
     }
 
+    if let Some(public) = &s.server.public_url {
+        let problem = check_http_url(public).err().or_else(|| {
+            let u = url::Url::parse(public).ok()?;
+            (u.query().is_some()
+                || u.fragment().is_some()
+                || u.host_str().is_none()
+                || u.path() != "/")
+                .then(|| {
+                    format!("`{public}`: the scheme, host and port the console is reached at, without a path, query or fragment (the console's pages and links are at the root of that host)")
+                })
+        });
+        if let Some(message) = problem {
+            errors.push(at(
+                &[PathSeg::Key("server"), PathSeg::Key("public_url")],
+                "server.public_url".into(),
+                message,
+            ));
+        }
+    }
+    let listen = &s.server.listen;
+    if listen
+        .rsplit_once(':')
+        .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+    {
+        errors.push(at(
+            &[PathSeg::Key("server"), PathSeg::Key("listen")],
+            "server.listen".into(),
+            format!("`{listen}` is not host:port (e.g. \"127.0.0.1:8080\")"),
+        ));
+    }
     errors.extend(routing::validate(&s.alert, &at));
     errors.extend(access::validate(
         &s.server.user,

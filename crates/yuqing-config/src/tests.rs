@@ -607,3 +607,42 @@ fn alert_retention_keeps_what_the_alerter_reads() {
         365
     );
 }
+
+#[test]
+fn the_console_address_and_its_public_url_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "rules/a.toml", RULES);
+    let main = write(
+        dir.path(),
+        "main.toml",
+        "[server]\nlisten = \"8080\"\npublic_url = \"yuqing.example.gov.cn\"\nsession_ttl = \"1m\"\n",
+    );
+    let e = Loader::default().load(&main).unwrap_err().to_string();
+    for expected in [
+        "main.toml:2:10: server.listen: `8080` is not host:port",
+        "main.toml:3:14: server.public_url: `yuqing.example.gov.cn` is not a valid URL",
+        "main.toml:4:15: server.session_ttl: 1m: a login lasts between 5m and 30d",
+    ] {
+        assert!(e.contains(expected), "missing `{expected}` in:\n{e}");
+    }
+    let main = write(
+        dir.path(),
+        "main.toml",
+        "[server]\npublic_url = \"https://yuqing.example.gov.cn/?from=dingtalk\"\n",
+    );
+    let e = Loader::default().load(&main).unwrap_err().to_string();
+    assert!(e.contains("without a path, query or fragment"), "{e}");
+    let main = write(
+        dir.path(),
+        "main.toml",
+        "[server]\npublic_url = \"https://yuqing.example.gov.cn/console\"\n",
+    );
+    let e = Loader::default().load(&main).unwrap_err().to_string();
+    assert!(e.contains("without a path, query or fragment"), "{e}");
+    let main = write(
+        dir.path(),
+        "main.toml",
+        "[server]\nlisten = \"[::1]:8080\"\npublic_url = \"https://yuqing.example.gov.cn:8443/\"\n",
+    );
+    Loader::default().load(&main).unwrap();
+}
