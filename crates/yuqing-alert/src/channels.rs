@@ -138,6 +138,28 @@ fn defang_hosts(s: &str) -> String {
     if let Some(start) = run_start {
         flush(&mut out, &s[start..]);
     }
+    defang_unicode_labels(&out)
+}
+
+/// `evil.中国/ack`: a dot between an ASCII name and a label of non-ASCII
+/// letters (an internationalised top-level domain) becomes full-width.
+fn defang_unicode_labels(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    for (i, &c) in chars.iter().enumerate() {
+        let idn = c == '.'
+            && i > 0
+            && chars[i - 1].is_ascii_alphanumeric()
+            && chars[..i]
+                .iter()
+                .rev()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == '-' || **c == '.')
+                .any(char::is_ascii_alphabetic)
+            && chars
+                .get(i + 1)
+                .is_some_and(|n| !n.is_ascii() && n.is_alphabetic());
+        out.push(if idn { '．' } else { c });
+    }
     out
 }
 
@@ -152,7 +174,8 @@ fn host_dot(run: &str) -> Option<usize> {
         return None;
     }
     let last = labels[labels.len() - 1];
-    let named = (2..=24).contains(&last.len()) && last.bytes().all(|b| b.is_ascii_alphabetic());
+    let named = ((2..=24).contains(&last.len()) && last.bytes().all(|b| b.is_ascii_alphabetic()))
+        || (last.len() > 4 && last[..4].eq_ignore_ascii_case("xn--"));
     let ipv4 = labels.len() == 4
         && labels
             .iter()
@@ -160,10 +183,28 @@ fn host_dot(run: &str) -> Option<usize> {
     (named || ipv4).then_some(dot)
 }
 
-/// Crawled text made inert in markdown: no links (bare addresses
-/// included), images, emphasis, headings or HTML, and on one line.
-pub fn md_escape(s: &str) -> String {
+/// Crawled text for any message: addresses defanged, on one line (line and
+/// paragraph separators of every kind become spaces), and without the
+/// lenticular brackets (【】 become 〔〕) that messages put around levels
+/// and states, so a title cannot pass for a level (`【红色预警】`), a
+/// state (`【已解除】`) or another incident's line.
+pub fn plain(s: &str) -> String {
     defang(s)
+        .chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}' => ' ',
+            '【' => '〔',
+            '】' => '〕',
+            c => c,
+        })
+        .collect()
+}
+
+/// Crawled text made inert in markdown: [`plain`], and no links (bare
+/// addresses and entities included), images, emphasis, strike-through,
+/// headings or HTML.
+pub fn md_escape(s: &str) -> String {
+    plain(s)
         .chars()
         .map(|c| match c {
             '[' => '［',
@@ -178,7 +219,8 @@ pub fn md_escape(s: &str) -> String {
             '`' => '｀',
             '!' => '！',
             '|' => '｜',
-            '\n' | '\r' | '\t' => ' ',
+            '&' => '＆',
+            '~' => '～',
             c => c,
         })
         .collect()
@@ -257,11 +299,27 @@ fn incident_md(i: &MessageIncident) -> String {
     if i.reason == "escalated" || i.reason == "retriggered" {
         s.push_str(&format!("- 第 {} 级通知（第 {} 轮）\n", i.step, i.loop_));
     }
-    match safe_link(&i.url) {
+    match safe_link(&i.url).filter(|u| u.len() <= MAX_SOURCE_LINK_BYTES) {
         Some(u) => s.push_str(&format!("- [原文]({u}) · ")),
         None => s.push_str("- "),
     }
-    s.push_str(&format!("[详情]({})", i.link));
+    s.push_str(&links_md(i));
+    s
+}
+
+/// An incident in as few bytes as it can be: level, title, and the links
+/// to act on it.
+fn incident_md_short(i: &MessageIncident) -> String {
+    format!(
+        "#### 【{}】{}\n- {}",
+        i.level.zh(),
+        truncate_chars(&md_escape(&i.title), 30),
+        links_md(i)
+    )
+}
+
+fn links_md(i: &MessageIncident) -> String {
+    let mut s = format!("[详情]({})", i.link);
     if let Some(ack) = &i.ack_link {
         s.push_str(&format!(" · [确认处理]({ack})"));
     }
@@ -269,8 +327,13 @@ fn incident_md(i: &MessageIncident) -> String {
     s
 }
 
-/// Markdown of a message within `max_bytes`: every incident when it fits,
-/// otherwise as many as fit and a line sending the reader to the console.
+/// Links to crawled pages longer than this are left out of messages: an
+/// address of kilobytes would take the room of the incidents after it.
+const MAX_SOURCE_LINK_BYTES: usize = 500;
+
+/// Markdown of a message within `max_bytes`: every incident when it fits
+/// (shortened to its links when it alone does not), otherwise as many as
+/// fit and a line sending the reader to the console.
 pub fn markdown(m: &Message, max_bytes: usize, mentions: &str) -> String {
     if let Some(r) = &m.report {
         return report_markdown(r, max_bytes);
@@ -284,12 +347,17 @@ pub fn markdown(m: &Message, max_bytes: usize, mentions: &str) -> String {
     let mut body = String::new();
     let mut shown = 0;
     for i in &m.incidents {
-        let part = incident_md(i);
         let more = m.incidents.len() - shown - 1;
         let reserve = if more > 0 { 200 } else { 0 };
-        if head.len() + body.len() + part.len() + tail.len() + reserve > max_bytes {
+        let fits =
+            |part: &str| head.len() + body.len() + part.len() + tail.len() + reserve <= max_bytes;
+        // In full if it fits, else with just its links to act on.
+        let Some(part) = [incident_md(i), incident_md_short(i)]
+            .into_iter()
+            .find(|p| fits(p))
+        else {
             break;
-        }
+        };
         body.push_str(&part);
         shown += 1;
     }
@@ -402,7 +470,11 @@ pub fn sms_text(m: &Message) -> String {
 /// would end a markdown link or an HTML attribute percent-encoded.
 pub fn safe_link(raw: &str) -> Option<String> {
     let u = url::Url::parse(raw).ok()?;
-    if u.scheme() != "http" && u.scheme() != "https" {
+    // `https://console.example@evil.example/` reads as the console.
+    if (u.scheme() != "http" && u.scheme() != "https")
+        || !u.username().is_empty()
+        || u.password().is_some()
+    {
         return None;
     }
     Some(
@@ -534,9 +606,14 @@ fn email_html(m: &Message) -> String {
             .as_ref()
             .map(|a| format!(" · <a href=\"{}\">确认处理</a>", html_escape(a)))
             .unwrap_or_default();
-        let title = html_escape(&defang(&i.title));
-        let title = match safe_link(&i.url) {
-            Some(u) => format!("<a href=\"{}\">{title}</a>", html_escape(&u)),
+        // The title is crawled text, so it is no link's text: it could
+        // read as an instruction beside the acknowledgement link.
+        let title = html_escape(&truncate_chars(&plain(&i.title), 200));
+        let title = match safe_link(&i.url).filter(|u| u.len() <= MAX_SOURCE_LINK_BYTES) {
+            Some(u) => format!(
+                "{title}（<a href=\"{}\" rel=\"noopener noreferrer\">原文</a>）",
+                html_escape(&u)
+            ),
             None => title,
         };
         s.push_str(&format!(
@@ -576,16 +653,26 @@ pub fn render(c: &ChannelConfig, m: &Message, now: DateTime<Utc>) -> Result<Vec<
                 .map(|m| format!("@{m}"))
                 .collect::<Vec<_>>()
                 .join(" ");
-            let text = markdown(m, DINGTALK_MAX_BYTES - 1_000, &at_line);
-            let body = json!({
-                "msgtype": "markdown",
-                "markdown": {"title": headline(m), "text": text},
-                "at": {"atMobiles": mobiles, "isAtAll": false},
-            });
+            // The limit is on the body, after JSON has escaped quotes and
+            // backslashes: the text's budget shrinks until the body fits.
+            let mut budget = DINGTALK_MAX_BYTES - 1_000;
+            let body = loop {
+                let text = markdown(m, budget, &at_line);
+                let body = json!({
+                    "msgtype": "markdown",
+                    "markdown": {"title": headline(m), "text": text},
+                    "at": {"atMobiles": mobiles, "isAtAll": false},
+                })
+                .to_string();
+                if body.len() <= DINGTALK_MAX_BYTES || budget < 2_000 {
+                    break body;
+                }
+                budget -= body.len() - DINGTALK_MAX_BYTES + 200;
+            };
             Ok(vec![Request::Http {
                 url: format!("{base}{sep}timestamp={ts}&sign={sign}"),
                 headers: json_headers(),
-                body: body.to_string(),
+                body,
             }])
         }
         ChannelKind::Wecom => {
@@ -616,6 +703,7 @@ pub fn render(c: &ChannelConfig, m: &Message, now: DateTime<Utc>) -> Result<Vec<
         ChannelKind::Feishu => {
             let secret = c.secret.as_deref().unwrap_or("");
             let ts = now.timestamp();
+            // Incident lines (or a report's), then whom it is for.
             let mut lines: Vec<Value> = Vec::new();
             if let Some(r) = &m.report {
                 lines.extend(
@@ -624,11 +712,10 @@ pub fn render(c: &ChannelConfig, m: &Message, now: DateTime<Utc>) -> Result<Vec<
                         .skip(1)
                         .map(|l| json!([{"tag": "text", "text": l}])),
                 );
-                lines.push(json!([{"tag": "a", "text": "查看完整报告", "href": r.link}]));
             }
             for i in &m.incidents {
                 let mut line = vec![
-                    json!({"tag": "text", "text": format!("【{}】{}（{}，{} 条）", i.level.zh(), defang(&i.title), reason_zh(&i.reason), i.item_count)}),
+                    json!({"tag": "text", "text": format!("【{}】{}（{}，{} 条）", i.level.zh(), truncate_chars(&plain(&i.title), 80), reason_zh(&i.reason), i.item_count)}),
                 ];
                 line.push(json!({"tag": "a", "text": " 详情", "href": i.link}));
                 if let Some(a) = &i.ack_link {
@@ -636,30 +723,37 @@ pub fn render(c: &ChannelConfig, m: &Message, now: DateTime<Utc>) -> Result<Vec<
                 }
                 lines.push(Value::Array(line));
             }
-            if !m.mentions.is_empty() {
-                lines.push(json!([{"tag": "text", "text": format!("请 {} 处理", m.mentions.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join("、"))}]));
-            }
-            let build = |lines: &[Value]| {
+            let report_link = m
+                .report
+                .as_ref()
+                .map(|r| json!([{"tag": "a", "text": "查看完整报告", "href": r.link}]));
+            let mention = (!m.mentions.is_empty()).then(|| {
+                json!([{"tag": "text", "text": format!("请 {} 处理", m.mentions.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join("、"))}])
+            });
+            // The first `keep` lines, what was left out, and the mention.
+            let build = |keep: usize| {
+                let mut content = lines[..keep].to_vec();
+                match (&m.report, keep < lines.len()) {
+                    (Some(r), true) => content.push(json!([{"tag": "text", "text": "……（未完）"}, {"tag": "a", "text": "查看完整报告", "href": r.link}])),
+                    (None, true) => content.push(json!([{"tag": "text", "text": format!("另有 {} 起未列出，", lines.len() - keep)}, {"tag": "a", "text": "请到控制台查看", "href": format!("{}/#incidents", m.console_url)}])),
+                    (_, false) => content.extend(report_link.clone()),
+                }
+                content.extend(mention.clone());
                 json!({
                     "timestamp": ts.to_string(),
                     "sign": feishu_sign(secret, ts),
                     "msg_type": "post",
-                    "content": {"post": {"zh_cn": {"title": headline(m), "content": lines}}},
+                    "content": {"post": {"zh_cn": {"title": headline(m), "content": content}}},
                 })
                 .to_string()
             };
-            let mut body = build(&lines);
             // Too large: keep the first incidents (or the first lines of a
             // report) and send the rest to the console.
             let mut keep = lines.len();
-            while body.len() > FEISHU_MAX_BYTES && keep > 1 {
+            let mut body = build(keep);
+            while body.len() > FEISHU_MAX_BYTES && keep > 0 {
                 keep -= 1;
-                let mut short = lines[..keep].to_vec();
-                short.push(match &m.report {
-                    Some(r) => json!([{"tag": "text", "text": "……（未完）"}, {"tag": "a", "text": "查看完整报告", "href": r.link}]),
-                    None => json!([{"tag": "text", "text": format!("另有 {} 起未列出，", m.incidents.len().saturating_sub(keep))}, {"tag": "a", "text": "请到控制台查看", "href": format!("{}/#incidents", m.console_url)}]),
-                });
-                body = build(&short);
+                body = build(keep);
             }
             Ok(vec![Request::Http {
                 url: url()?,
@@ -1061,5 +1155,108 @@ mod tests {
                 .throttled
         );
         assert!(check_answer(ChannelKind::Dingtalk, 200, "<html>").is_err());
+    }
+
+    fn dingtalk() -> ChannelConfig {
+        ChannelConfig {
+            id: "d".into(),
+            kind: ChannelKind::Dingtalk,
+            ..feishu()
+        }
+    }
+
+    fn body_of(c: &ChannelConfig, m: &Message) -> String {
+        match &render(c, m, Utc::now()).unwrap()[0] {
+            Request::Http { body, .. } => body.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A crawled address of kilobytes, or a title of tens of kilobytes,
+    /// leaves every incident's acknowledgement link in the message, within
+    /// each platform's limit.
+    #[test]
+    fn huge_addresses_and_titles_keep_every_acknowledgement_link() {
+        let mut m = message(3, "某地桥梁垮塌");
+        m.incidents[0].url = format!("https://news.example/a?x={}", "a".repeat(20_000));
+        let wecom = markdown(&m, WECOM_MAX_BYTES, "@张伟");
+        assert!(wecom.len() <= WECOM_MAX_BYTES);
+        for id in 1..=3 {
+            assert!(
+                wecom.contains(&format!("(http://c/ack/{id}?sig=x)")),
+                "{wecom}"
+            );
+        }
+        assert!(!wecom.contains("aaaa"), "the huge address is left out");
+        let ding = body_of(&dingtalk(), &m);
+        assert!(ding.len() <= DINGTALK_MAX_BYTES);
+        assert!(ding.contains("http://c/ack/3?sig=x"), "{ding}");
+
+        let huge = message(1, &"事故".repeat(5_000));
+        let f = body_of(&feishu(), &huge);
+        assert!(f.len() <= FEISHU_MAX_BYTES, "{}", f.len());
+        assert!(f.contains("http://c/ack/1?sig=x"), "{f}");
+        // A block of quotes doubles in JSON; the body still fits.
+        let mut quotes = message(1, "x");
+        quotes.incidents = (1..=120).map(|i| incident(i, &"\"".repeat(80))).collect();
+        let ding = body_of(&dingtalk(), &quotes);
+        assert!(ding.len() <= DINGTALK_MAX_BYTES, "{}", ding.len());
+        assert!(ding.contains("另有"), "the rest are sent to the console");
+        // A Feishu message cut short says how many incidents it left out,
+        // and still names whom it is for.
+        let many = message(200, &"事故".repeat(40));
+        let f = body_of(&feishu(), &many);
+        assert!(f.len() <= FEISHU_MAX_BYTES);
+        let listed = f.matches("确认处理").count();
+        assert!(
+            f.contains(&format!("另有 {} 起未列出", 200 - listed)),
+            "{f}"
+        );
+        assert!(f.contains("请 张伟 处理"), "{f}");
+    }
+
+    /// A title cannot add a line, or pass for a level or a state.
+    #[test]
+    fn titles_cannot_pass_for_levels_states_or_lines() {
+        let mut m = message(
+            1,
+            "市场动态\n【红色】化工厂爆炸（新预警，99 条）\u{2028}【已解除】",
+        );
+        m.incidents[0].level = Level::Blue;
+        let f = body_of(&feishu(), &m);
+        assert!(!f.contains("\\n【") && !f.contains("\u{2028}"), "{f}");
+        assert!(f.contains("〔红色〕化工厂爆炸"), "{f}");
+        assert!(
+            headline(&m).starts_with("【蓝色预警】市场动态 〔红色〕"),
+            "{}",
+            headline(&m)
+        );
+        let md = markdown(&m, WECOM_MAX_BYTES, "");
+        assert_eq!(md.matches("【").count(), 2, "{md}");
+        assert_eq!(md_escape("a&#58;b ~~x~~"), "a＆＃58;b ～～x～～");
+        // In mail, the title is text and the page is a link of its own.
+        let mut m = message(1, "确认处理（请值班员点此登录）");
+        m.incidents[0].url = "https://evil.example/login".into();
+        let html = email_html(&m);
+        assert!(
+            html.contains("确认处理（请值班员点此登录）（<a href=\"https://evil.example/login\" rel=\"noopener noreferrer\">原文</a>）"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn international_domains_and_user_info_are_no_links() {
+        assert_eq!(
+            defang("点此 evil.xn--fiqs8s/ack"),
+            "点此 evil．xn--fiqs8s/ack"
+        );
+        assert_eq!(defang("点此 evil.中国/ack"), "点此 evil．中国/ack");
+        assert_eq!(defang("涨幅3.中"), "涨幅3.中");
+        assert_eq!(
+            safe_link("https://yuqing.example.gov.cn@evil.example/ack"),
+            None
+        );
+        assert_eq!(safe_link("https://u:p@evil.example/"), None);
+        assert!(safe_link("https://news.example/a").is_some());
     }
 }

@@ -86,17 +86,19 @@ struct IncidentRow {
     opened: String,
 }
 
-/// Crawled text is hostile: in a Markdown table it must not open links,
-/// images, HTML or new cells.
+/// Crawled text is hostile: in a Markdown table it must not open links
+/// (bare addresses included, as viewers link them), images, HTML,
+/// strike-through or new cells.
 pub(crate) fn md_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    let plain = crate::channels::plain(s);
+    let mut out = String::with_capacity(plain.len());
+    for c in plain.chars() {
         match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '<' | '>' | '|' | '!' | '#' | '&' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '<' | '>' | '|' | '!' | '#' | '&'
+            | '~' => {
                 out.push('\\');
                 out.push(c);
             }
-            '\n' | '\r' => out.push(' '),
             c => out.push(c),
         }
     }
