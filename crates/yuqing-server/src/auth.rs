@@ -472,11 +472,14 @@ fn refuse_role(
 }
 
 /// The middleware in front of every route.
-pub(crate) async fn authorize(
-    State(st): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn authorize(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let mut resp = admit(st, req, next).await;
+    protect(resp.headers_mut());
+    resp
+}
+
+/// The request's answer: the route's, or a refusal.
+async fn admit(st: AppState, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let json = wants_json(&path, req.headers());
     let method = req.method().clone();
@@ -518,6 +521,21 @@ pub(crate) async fn authorize(
     }
     req.extensions_mut().insert(principal);
     next.run(req).await
+}
+
+/// Headers on every answer: no page of another site may frame the console
+/// (a hidden 解除预警 button under a decoy), the console's addresses do not
+/// leak to the crawled sites it links to, and browsers take content types
+/// as sent.
+fn protect(h: &mut HeaderMap) {
+    for (name, value) in [
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ] {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    }
 }
 
 /// Where to go after logging in: a path of this server, never another

@@ -94,6 +94,7 @@ fn parts(snippet: &str, highlights: &[(usize, usize)]) -> Vec<Part> {
     let mut at = 0;
     for &(s, e) in highlights {
         if s < at
+            || e <= s
             || e > snippet.len()
             || !snippet.is_char_boundary(s)
             || !snippet.is_char_boundary(e)

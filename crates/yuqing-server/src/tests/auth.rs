@@ -580,3 +580,29 @@ async fn an_open_console_answers_only_its_own_names() {
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
 }
+
+/// Every answer, refusals included, forbids framing and keeps the
+/// console's addresses from the sites it links to; a crawled link that
+/// names the console before an `@` is no link.
+#[tokio::test]
+async fn answers_cannot_be_framed_and_links_hide_no_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let (st, _, _) = duty_state(dir.path());
+    let refused = with_access(st.clone(), &server_config("officer-pass"));
+    for (st, uri) in [(&st, "/"), (&refused, "/api/incidents"), (&st, "/healthz")] {
+        let resp = app(st.clone())
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let h = resp.headers();
+        assert_eq!(h["x-frame-options"], "DENY", "{uri}");
+        assert_eq!(h["content-security-policy"], "frame-ancestors 'none'");
+        assert_eq!(h["referrer-policy"], "same-origin");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+    }
+    assert_eq!(
+        crate::safe_url("https://yuqing.example.gov.cn@evil.example/ack"),
+        "#"
+    );
+    assert_eq!(crate::safe_url("https://e.com/1"), "https://e.com/1");
+}
