@@ -134,6 +134,35 @@ impl Browser {
         v.as_str().unwrap_or_default().to_string()
     }
 
+    /// The address of the page shown, once `ready` accepts it (a click's
+    /// navigation may still be under way when the click returns); the last
+    /// one seen after ten seconds.
+    pub async fn url_when(&self, ready: impl Fn(&str) -> bool) -> String {
+        let mut url = self.url().await;
+        for _ in 0..100 {
+            if ready(&url) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            url = self.url().await;
+        }
+        url
+    }
+
+    /// The page's DOM once `ready` accepts it; the last one seen after ten
+    /// seconds.
+    pub async fn source_when(&self, ready: impl Fn(&str) -> bool) -> String {
+        let mut page = self.source().await;
+        for _ in 0..100 {
+            if ready(&page) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            page = self.source().await;
+        }
+        page
+    }
+
     /// The page's DOM as HTML.
     pub async fn source(&self) -> String {
         let v = self

@@ -215,14 +215,17 @@ async fn an_officer_logs_in_and_acknowledges_in_a_browser() {
 
     let b = yuqing_tests::webdriver::Browser::start(&chromium, &driver).await;
     b.goto(&format!("{console}/")).await;
-    assert!(b.url().await.contains("/login?next="), "{}", b.url().await);
+    let login = b.url().await;
+    assert!(login.contains("/login?next="), "{login}");
     b.type_into("#user", "zhang").await;
     b.type_into("#password", "wrong password").await;
     b.click("#submit").await;
-    assert!(b.source().await.contains("用户名或密码错误"));
+    let page = b.source_when(|p| p.contains("用户名或密码错误")).await;
+    assert!(page.contains("用户名或密码错误"), "{page}");
     b.type_into("#password", "correct horse battery").await;
     b.click("#submit").await;
-    assert_eq!(b.url().await, format!("{console}/"));
+    let home_url = format!("{console}/");
+    assert_eq!(b.url_when(|u| u == home_url).await, home_url);
     // Incidents open as the sample site's items are analyzed.
     let mut home = b.source().await;
     for _ in 0..100 {
@@ -235,16 +238,14 @@ async fn an_officer_logs_in_and_acknowledges_in_a_browser() {
     }
     assert!(home.contains("张伟（处置）"), "{home}");
     b.click("#incidents a").await;
-    let incident = b.url().await;
+    let incident = b.url_when(|u| u.contains("/incidents/")).await;
     assert!(incident.contains("/incidents/"), "{incident}");
-    let page = b.source().await;
+    let page = b.source_when(|p| p.contains("id=\"ack\"")).await;
     assert!(page.contains("处置人：张伟"), "{page}");
     b.click("#ack").await;
-    let page = b.source().await;
-    assert!(
-        page.contains("<td>zhang</td><td>已确认</td><td>via console</td>"),
-        "{page}"
-    );
+    let acked = "<td>zhang</td><td>已确认</td><td>via console</td>";
+    let page = b.source_when(|p| p.contains(acked)).await;
+    assert!(page.contains(acked), "{page}");
 
     // Another origin's page submits a form to resolve the incident.
     let target = format!("{incident}/resolve");
@@ -263,14 +264,7 @@ async fn an_officer_logs_in_and_acknowledges_in_a_browser() {
     let forger_addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, forger).await });
     b.goto(&format!("http://{forger_addr}/")).await;
-    let mut refused = String::new();
-    for _ in 0..50 {
-        refused = b.source().await;
-        if refused.contains("refused") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let refused = b.source_when(|p| p.contains("refused")).await;
     assert!(refused.contains("another site's page"), "{refused}");
     b.goto(&incident).await;
     let page = b.source().await;
