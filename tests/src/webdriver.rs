@@ -10,24 +10,40 @@ use serde_json::{Value, json};
 /// The element key of W3C WebDriver's answers.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// Where Chromium and chromedriver are (`YUQING_CHROMIUM`,
-/// `YUQING_CHROMEDRIVER`, else Debian's paths), if both are.
+fn find(var: &str, paths: &[&str]) -> Option<PathBuf> {
+    std::env::var(var)
+        .ok()
+        .into_iter()
+        .chain(paths.iter().map(|p| p.to_string()))
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Where Chromium is: `YUQING_CHROMIUM`, else Debian's paths.
+pub fn chromium() -> Option<PathBuf> {
+    find(
+        "YUQING_CHROMIUM",
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+    )
+}
+
+/// Where Chromium and chromedriver (`YUQING_CHROMEDRIVER`, else Debian's
+/// path) are, if both are.
 pub fn browser_paths() -> Option<(PathBuf, PathBuf)> {
-    let find = |var: &str, paths: &[&str]| {
-        std::env::var(var)
-            .ok()
-            .into_iter()
-            .chain(paths.iter().map(|p| p.to_string()))
-            .map(PathBuf::from)
-            .find(|p| p.exists())
-    };
     Some((
-        find(
-            "YUQING_CHROMIUM",
-            &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
-        )?,
+        chromium()?,
         find("YUQING_CHROMEDRIVER", &["/usr/bin/chromedriver"])?,
     ))
+}
+
+/// Says why a browser test is skipped, outside CI; under `CI` a missing
+/// browser fails it (`.ci/run` installs one).
+pub fn skipping(missing: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must provide {missing} (.ci/run installs it)"
+    );
+    eprintln!("skipping: no {missing} (see .ci/run for the Debian packages)");
 }
 
 /// A chromedriver process and one browser session in it; both end on drop.
@@ -138,29 +154,29 @@ impl Browser {
     /// navigation may still be under way when the click returns); the last
     /// one seen after ten seconds.
     pub async fn url_when(&self, ready: impl Fn(&str) -> bool) -> String {
-        let mut url = self.url().await;
-        for _ in 0..100 {
-            if ready(&url) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            url = self.url().await;
-        }
-        url
+        self.until(async |b| b.url().await, ready).await
     }
 
     /// The page's DOM once `ready` accepts it; the last one seen after ten
     /// seconds.
     pub async fn source_when(&self, ready: impl Fn(&str) -> bool) -> String {
-        let mut page = self.source().await;
+        self.until(async |b| b.source().await, ready).await
+    }
+
+    async fn until(
+        &self,
+        read: impl AsyncFn(&Browser) -> String,
+        ready: impl Fn(&str) -> bool,
+    ) -> String {
+        let mut seen = read(self).await;
         for _ in 0..100 {
-            if ready(&page) {
+            if ready(&seen) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-            page = self.source().await;
+            seen = read(self).await;
         }
-        page
+        seen
     }
 
     /// The page's DOM as HTML.

@@ -1,9 +1,11 @@
 //! The console in a real browser (headless Chromium): it renders incidents
 //! and search results, and hostile crawled text stays text.
 //!
-//! Needs Chromium (`/usr/bin/chromium`, or `YUQING_CHROMIUM`). `.ci/run`
-//! installs it; elsewhere the test says it is skipping and passes, except
-//! under `CI`, where a missing browser is a failure.
+//! Needs Chromium (`/usr/bin/chromium`, or `YUQING_CHROMIUM`), and for the
+//! login test chromedriver (`/usr/bin/chromedriver`, or
+//! `YUQING_CHROMEDRIVER`). `.ci/run` installs both; elsewhere a test
+//! without them says it is skipping and passes, except under `CI`, where a
+//! missing browser is a failure.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -12,19 +14,6 @@ use std::time::Duration;
 use yuqing::demo_site::{DemoSite, Site};
 use yuqing::{Pipeline, PipelineOptions};
 use yuqing_tests::{WebhookSink, demo_config_with_rules, serve_fixture};
-
-fn chromium() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var("YUQING_CHROMIUM").ok(),
-        Some("/usr/bin/chromium".into()),
-        Some("/usr/bin/chromium-browser".into()),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
 
 /// The DOM after the page loaded and ran whatever scripts it had.
 fn dump_dom(browser: &PathBuf, url: &str) -> String {
@@ -56,14 +45,8 @@ fn dump_dom(browser: &PathBuf, url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_renders_and_hostile_text_stays_text() {
-    let Some(browser) = chromium() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide Chromium (.ci/run installs it)"
-        );
-        eprintln!(
-            "skipping: no Chromium at /usr/bin/chromium (set YUQING_CHROMIUM to run this test)"
-        );
+    let Some(browser) = yuqing_tests::webdriver::chromium() else {
+        yuqing_tests::webdriver::skipping("Chromium (or YUQING_CHROMIUM)");
         return;
     };
     let demo = DemoSite::start(Site::bundled(), 0).await.unwrap();
@@ -183,13 +166,7 @@ async fn console_renders_and_hostile_text_stays_text() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_officer_logs_in_and_acknowledges_in_a_browser() {
     let Some((chromium, driver)) = yuqing_tests::webdriver::browser_paths() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide Chromium and chromedriver (.ci/run installs them)"
-        );
-        eprintln!(
-            "skipping: no Chromium and chromedriver (install chromium-driver, or set YUQING_CHROMIUM and YUQING_CHROMEDRIVER)"
-        );
+        yuqing_tests::webdriver::skipping("Chromium and chromedriver (or YUQING_CHROMEDRIVER)");
         return;
     };
     let demo = DemoSite::start(Site::bundled(), 0).await.unwrap();

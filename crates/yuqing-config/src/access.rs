@@ -86,6 +86,16 @@ pub struct TokenConfig {
     pub sha256: String,
 }
 
+/// Whether `id` can name a login or token: 1-64 characters, without
+/// spaces, control characters or `:`.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.chars().count() <= 64
+        && !id
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ':')
+}
+
 /// The costliest password hash a login may verify: 256 MiB of memory.
 /// More would let a few wrong passwords exhaust the machine.
 pub const MAX_HASH_MEMORY_KIB: u32 = 256 * 1024;
@@ -148,12 +158,7 @@ pub(crate) fn validate(
             PathSeg::Key("id"),
         ];
         let field = format!("server.{kind}[{i}].id");
-        if id.is_empty()
-            || id.chars().count() > 64
-            || id
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == ':')
-        {
+        if !valid_id(id) {
             errors.push(at(
                 &here,
                 field.clone(),

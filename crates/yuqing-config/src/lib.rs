@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use access::{
-    Anonymous, MAX_HASH_MEMORY_KIB, Role, TokenConfig, UserConfig, check_password_hash,
+    Anonymous, MAX_HASH_MEMORY_KIB, Role, TokenConfig, UserConfig, check_password_hash, valid_id,
 };
 pub use error::{ConfigError, ConfigErrors, PathSeg, display_path, line_col, value_span};
 pub use lexicon::{LexiconEntry, UserWord};

@@ -36,12 +36,7 @@ fn quoted(s: &str) -> String {
 }
 
 fn check_id(id: &str) -> Result<()> {
-    if id.is_empty()
-        || id.chars().count() > 64
-        || id
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == ':')
-    {
+    if !yuqing_config::valid_id(id) {
         bail!("`{id}`: an id is 1-64 characters, without spaces or `:`");
     }
     Ok(())
