@@ -141,23 +141,41 @@ fn defang_hosts(s: &str) -> String {
     defang_unicode_labels(&out)
 }
 
-/// `evil.中国/ack`: a dot between an ASCII name and a label of non-ASCII
-/// letters (an internationalised top-level domain) becomes full-width.
+/// Dots between a name and a label where one side is in another script:
+/// `evil.中国/ack` (an internationalised top-level domain) and
+/// `点击确认.com/ack` (an internationalised name) become full-width.
 fn defang_unicode_labels(s: &str) -> String {
     let chars: Vec<char> = s.chars().collect();
     let mut out = String::with_capacity(s.len());
+    let wide = |c: &char| !c.is_ascii() && c.is_alphabetic();
     for (i, &c) in chars.iter().enumerate() {
+        let before = if i > 0 { chars.get(i - 1) } else { None };
+        let after = chars.get(i + 1);
         let idn = c == '.'
-            && i > 0
-            && chars[i - 1].is_ascii_alphanumeric()
-            && chars[..i]
-                .iter()
-                .rev()
-                .take_while(|c| c.is_ascii_alphanumeric() || **c == '-' || **c == '.')
-                .any(char::is_ascii_alphabetic)
-            && chars
-                .get(i + 1)
-                .is_some_and(|n| !n.is_ascii() && n.is_alphabetic());
+            && match (before, after) {
+                // An ASCII name (with a letter in its last 63 characters)
+                // before a label in another script.
+                (Some(b), Some(a)) if b.is_ascii_alphanumeric() && wide(a) => chars[..i]
+                    .iter()
+                    .rev()
+                    .take(63)
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == '-')
+                    .any(char::is_ascii_alphabetic),
+                // A name in another script before 2-24 ASCII letters that
+                // end there.
+                (Some(b), Some(a)) if wide(b) && a.is_ascii_alphabetic() => {
+                    let tld = chars[i + 1..]
+                        .iter()
+                        .take(25)
+                        .take_while(|c| c.is_ascii_alphabetic())
+                        .count();
+                    (2..=24).contains(&tld)
+                        && chars
+                            .get(i + 1 + tld)
+                            .is_none_or(|c| !c.is_ascii_alphanumeric() && *c != '-')
+                }
+                _ => false,
+            };
         out.push(if idn { '．' } else { c });
     }
     out
@@ -169,8 +187,11 @@ fn defang_unicode_labels(s: &str) -> String {
 fn host_dot(run: &str) -> Option<usize> {
     let name = run.trim_end_matches('.');
     let dot = name.rfind('.')?;
-    let labels: Vec<&str> = name.split('.').collect();
-    if labels.iter().any(|l| l.is_empty()) {
+    // The labels after any leading dots or `..`, which a client would
+    // skip to find the name.
+    let start = name.rfind("..").map_or(0, |k| k + 2);
+    let labels: Vec<&str> = name[start..].trim_start_matches('.').split('.').collect();
+    if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
         return None;
     }
     let last = labels[labels.len() - 1];
@@ -256,6 +277,13 @@ fn reason_zh(r: &str) -> &'static str {
 
 /// The headline of a message: one incident's title, or a count.
 pub fn headline(m: &Message) -> String {
+    headline_cut(m, 60)
+}
+
+/// [`headline`] with an incident's title cut to `title_chars` (before it
+/// is escaped: cut after, `evil.com12345` would become a link at
+/// `evil.com…`).
+fn headline_cut(m: &Message, title_chars: usize) -> String {
     if let Some(r) = &m.report {
         return md_escape(&r.title);
     }
@@ -269,7 +297,7 @@ pub fn headline(m: &Message) -> String {
             format!(
                 "{state}【{}预警】{}",
                 one.level.zh(),
-                truncate_chars(&md_escape(&one.title), 60)
+                md_escape(&truncate_chars(&one.title, title_chars))
             )
         }
         many => format!("【{}预警】共 {} 起事件", m.level.zh(), many.len()),
@@ -290,7 +318,7 @@ fn incident_md(i: &MessageIncident) -> String {
     let mut s = format!(
         "#### 【{}】{}\n- {}：规则「{}」 专题「{}」 {} 条\n",
         i.level.zh(),
-        truncate_chars(&md_escape(&i.title), 80),
+        md_escape(&truncate_chars(&i.title, 80)),
         reason_zh(&i.reason),
         md_escape(&i.rule_name),
         md_escape(&i.topic),
@@ -313,7 +341,7 @@ fn incident_md_short(i: &MessageIncident) -> String {
     format!(
         "#### 【{}】{}\n- {}",
         i.level.zh(),
-        truncate_chars(&md_escape(&i.title), 30),
+        md_escape(&truncate_chars(&i.title, 30)),
         links_md(i)
     )
 }
@@ -331,9 +359,10 @@ fn links_md(i: &MessageIncident) -> String {
 /// address of kilobytes would take the room of the incidents after it.
 const MAX_SOURCE_LINK_BYTES: usize = 500;
 
-/// Markdown of a message within `max_bytes`: every incident when it fits
-/// (shortened to its links when it alone does not), otherwise as many as
-/// fit and a line sending the reader to the console.
+/// Markdown of a message within `max_bytes`: every incident when it fits;
+/// an incident that does not fit the room left is shortened to its links,
+/// and when even that does not fit, a line sends the reader to the console
+/// for the rest.
 pub fn markdown(m: &Message, max_bytes: usize, mentions: &str) -> String {
     if let Some(r) = &m.report {
         return report_markdown(r, max_bytes);
@@ -462,7 +491,10 @@ pub fn sms_text(m: &Message) -> String {
         _ => format!(" 详情：{}/#incidents", m.console_url),
     };
     let room = SMS_MAX_CHARS.saturating_sub(link.chars().count()).max(20);
-    format!("{}{link}", truncate_chars(&headline(m), room))
+    // The title is cut before it is escaped; the level and state before it
+    // take at most 12 characters.
+    let head = headline_cut(m, room.saturating_sub(12).clamp(8, 60));
+    format!("{}{link}", truncate_chars(&head, room))
 }
 
 /// A crawled URL as a link target: only http(s), normalized by the URL
@@ -608,7 +640,7 @@ fn email_html(m: &Message) -> String {
             .unwrap_or_default();
         // The title is crawled text, so it is no link's text: it could
         // read as an instruction beside the acknowledgement link.
-        let title = html_escape(&truncate_chars(&plain(&i.title), 200));
+        let title = html_escape(&plain(&truncate_chars(&i.title, 200)));
         let title = match safe_link(&i.url).filter(|u| u.len() <= MAX_SOURCE_LINK_BYTES) {
             Some(u) => format!(
                 "{title}（<a href=\"{}\" rel=\"noopener noreferrer\">原文</a>）",
@@ -667,7 +699,7 @@ pub fn render(c: &ChannelConfig, m: &Message, now: DateTime<Utc>) -> Result<Vec<
                 if body.len() <= DINGTALK_MAX_BYTES || budget < 2_000 {
                     break body;
                 }
-                budget -= body.len() - DINGTALK_MAX_BYTES + 200;
+                budget = budget.saturating_sub(body.len() - DINGTALK_MAX_BYTES + 200);
             };
             Ok(vec![Request::Http {
                 url: format!("{base}{sep}timestamp={ts}&sign={sign}"),
@@ -715,7 +747,7 @@ pub fn render(c: &ChannelConfig, m: &Message, now: DateTime<Utc>) -> Result<Vec<
             }
             for i in &m.incidents {
                 let mut line = vec![
-                    json!({"tag": "text", "text": format!("【{}】{}（{}，{} 条）", i.level.zh(), truncate_chars(&plain(&i.title), 80), reason_zh(&i.reason), i.item_count)}),
+                    json!({"tag": "text", "text": format!("【{}】{}（{}，{} 条）", i.level.zh(), plain(&truncate_chars(&i.title, 80)), reason_zh(&i.reason), i.item_count)}),
                 ];
                 line.push(json!({"tag": "a", "text": " 详情", "href": i.link}));
                 if let Some(a) = &i.ack_link {
@@ -1252,6 +1284,19 @@ mod tests {
         );
         assert_eq!(defang("点此 evil.中国/ack"), "点此 evil．中国/ack");
         assert_eq!(defang("涨幅3.中"), "涨幅3.中");
+        assert_eq!(defang("点击确认.com/ack"), "点击确认．com/ack");
+        assert_eq!(
+            defang("见...evil.com/ack 与 .evil.cn"),
+            "见...evil．com/ack 与 .evil．cn"
+        );
+        assert_eq!(defang("他说.OKAY123 与 中.a"), "他说.OKAY123 与 中.a");
+        // A title cut where an address would end is escaped after the cut.
+        let m = message(1, &format!("{}evil.com12345", "一".repeat(71)));
+        let md = markdown(&m, WECOM_MAX_BYTES, "");
+        assert!(md.contains("evil．com…"), "{md}");
+        // Long runs of dots are read in one pass.
+        let dots = "1.".repeat(200_000);
+        assert_eq!(defang(&dots).len(), dots.len());
         assert_eq!(
             safe_link("https://yuqing.example.gov.cn@evil.example/ack"),
             None
