@@ -99,6 +99,9 @@ pub fn valid_id(id: &str) -> bool {
 /// The costliest password hash a login may verify: 256 MiB of memory.
 /// More would let a few wrong passwords exhaust the machine.
 pub const MAX_HASH_MEMORY_KIB: u32 = 256 * 1024;
+/// The most passes and lanes of a password hash.
+pub const MAX_HASH_PASSES: u32 = 16;
+pub const MAX_HASH_LANES: u32 = 8;
 
 /// Checks a PHC string: an argon2 hash whose parameters a login can
 /// afford.
@@ -124,6 +127,15 @@ pub fn check_password_hash(s: &str) -> Result<(), String> {
         return Err(format!(
             "m={} KiB: every login would take that much memory; at most {MAX_HASH_MEMORY_KIB}",
             params.m_cost()
+        ));
+    }
+    // Logins are checked one at a time: a hash that takes long holds up
+    // everyone's.
+    if params.t_cost() > MAX_HASH_PASSES || params.p_cost() > MAX_HASH_LANES {
+        return Err(format!(
+            "t={}, p={}: at most t={MAX_HASH_PASSES} and p={MAX_HASH_LANES}, so a login takes no more than a moment",
+            params.t_cost(),
+            params.p_cost()
         ));
     }
     if hash.hash.is_none() || hash.salt.is_none() {

@@ -646,3 +646,33 @@ fn the_console_address_and_its_public_url_are_checked() {
     );
     Loader::default().load(&main).unwrap();
 }
+
+#[test]
+fn password_hashes_must_be_argon2_a_login_can_afford() {
+    let salt_and_hash = "c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+    for (hash, problem) in [
+        (
+            format!("$argon2id$v=19$m=19456,t=2,p=1${salt_and_hash}"),
+            None,
+        ),
+        (
+            format!("$argon2id$v=19$m=19456,t=100,p=1${salt_and_hash}"),
+            Some("at most t=16"),
+        ),
+        (
+            format!("$argon2id$v=19$m=1048576,t=2,p=1${salt_and_hash}"),
+            Some("at most 262144"),
+        ),
+        (
+            format!("$pbkdf2-sha256$i=1000${salt_and_hash}"),
+            Some("is not argon2"),
+        ),
+        ("hunter22".into(), Some("not a password hash")),
+    ] {
+        match (check_password_hash(&hash), problem) {
+            (Ok(()), None) => {}
+            (Err(e), Some(p)) => assert!(e.contains(p), "{hash}: {e}"),
+            (r, p) => panic!("{hash}: {r:?}, expected {p:?}"),
+        }
+    }
+}

@@ -34,12 +34,12 @@ pub const COOKIE: &str = "yuqing_session";
 /// Consecutive wrong passwords for one login name before it must wait.
 const FREE_FAILURES: u32 = 5;
 /// The longest wait after wrong passwords: guessing slows to one try a
-/// minute, and someone who fails on purpose keeps an officer out for a
-/// minute at most.
+/// minute.
 const MAX_WAIT: Duration = Duration::from_secs(60);
-/// The one counter all unknown login names share, so the table holds at
-/// most one entry a configured user, and one more.
-const UNKNOWN: &str = "";
+/// Login names whose wrong passwords are remembered; past it, the half
+/// least recently tried are forgotten. Every name has a count of its own,
+/// so the answers tell nothing about which names exist.
+const MAX_NAMES: usize = 10_000;
 
 /// How a request was identified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -230,22 +230,18 @@ impl Access {
         }
     }
 
-    /// The throttling key of a login name: its own, or the one all
-    /// unknown names share.
-    fn key<'a>(&self, login: &'a str) -> &'a str {
-        if self.users.contains_key(login) {
-            login
-        } else {
-            UNKNOWN
-        }
-    }
-
     /// Counts an attempt of `login` as failed before its password is
     /// checked, so attempts sent at once count each; the wait left when
     /// there is one, and the attempt is then not made.
     fn attempt(&self, login: &str) -> Result<(), Duration> {
         let mut all = self.failures.lock().unwrap();
-        let f = all.entry(self.key(login).to_string()).or_insert(Failures {
+        if all.len() >= MAX_NAMES && !all.contains_key(login) {
+            let mut ages: Vec<Instant> = all.values().map(|f| f.last).collect();
+            ages.sort_unstable();
+            let cutoff = ages[ages.len() / 2];
+            all.retain(|_, f| f.last > cutoff);
+        }
+        let f = all.entry(login.to_string()).or_insert(Failures {
             count: 0,
             last: Instant::now(),
         });
@@ -264,13 +260,13 @@ impl Access {
 
     /// A wrong password: the wait runs from now, when it was refused.
     fn failed(&self, login: &str) {
-        if let Some(f) = self.failures.lock().unwrap().get_mut(self.key(login)) {
+        if let Some(f) = self.failures.lock().unwrap().get_mut(login) {
             f.last = Instant::now();
         }
     }
 
     fn succeeded(&self, login: &str) {
-        self.failures.lock().unwrap().remove(self.key(login));
+        self.failures.lock().unwrap().remove(login);
     }
 
     /// Checks a password; the user when it is right. The permit goes into
@@ -403,13 +399,20 @@ fn refusal(status: StatusCode, json: bool, message: &str) -> Response {
 }
 
 /// The principal of a request, or the answer refusing it.
-async fn identify(st: &AppState, h: &HeaderMap, json: bool) -> Result<Principal, Response> {
+async fn identify(
+    st: &AppState,
+    h: &HeaderMap,
+    json: bool,
+    needed: Need,
+) -> Result<Principal, Response> {
     let access = &st.access;
     // Other schemes (a proxy's Basic credentials) are not ours to judge.
     if let Some(token) = bearer(h) {
         let found = access.tokens.get(&sha256_hex(token.as_bytes()));
         return match found {
             Some(p) => Ok(p.clone()),
+            // An open path answers whatever the token.
+            None if needed == Need::Nothing => Ok(access.anonymous()),
             None => Err(refusal(
                 StatusCode::UNAUTHORIZED,
                 true,
@@ -483,7 +486,8 @@ async fn admit(st: AppState, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let json = wants_json(&path, req.headers());
     let method = req.method().clone();
-    let principal = match identify(&st, req.headers(), json).await {
+    let needed = need(&method, &path);
+    let principal = match identify(&st, req.headers(), json, needed).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -500,12 +504,18 @@ async fn admit(st: AppState, mut req: Request, next: Next) -> Response {
             "refused: the request came from another site's page",
         );
     }
-    let needed = need(&method, &path);
+    // HTTP/2 names the host in the request's authority, not a header.
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
     if principal.via == Via::Anonymous
         && principal.role.is_some()
         && needed != Need::Nothing
-        && let Some(host) = req.headers().get(header::HOST)
-        && !st.access.own_host(host.to_str().unwrap_or_default())
+        && let Some(host) = host
+        && !st.access.own_host(&host)
     {
         warn!(%path, host = ?host, "refused an anonymous request to another host name");
         return refusal(

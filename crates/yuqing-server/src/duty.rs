@@ -133,8 +133,12 @@ pub(crate) async fn console_ack(
     Path(id): Path<i64>,
     Form(w): Form<Who>,
 ) -> Response {
-    let Ok(who) = actor(&st, &me, &w.who) else {
-        return (StatusCode::BAD_REQUEST, "请填写处置人").into_response();
+    let who = match actor(&st, &me, &w.who) {
+        Ok(w) => w,
+        Err(e) if e.0 == StatusCode::BAD_REQUEST => {
+            return (StatusCode::BAD_REQUEST, "请填写处置人").into_response();
+        }
+        Err(e) => return (e.0, e.1).into_response(),
     };
     let Some(duty) = st.duty.clone() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "alerting is not running").into_response();
@@ -153,8 +157,12 @@ pub(crate) async fn console_resolve(
     Path(id): Path<i64>,
     Form(w): Form<Who>,
 ) -> Response {
-    let Ok(who) = actor(&st, &me, &w.who) else {
-        return (StatusCode::BAD_REQUEST, "请填写处置人").into_response();
+    let who = match actor(&st, &me, &w.who) {
+        Ok(w) => w,
+        Err(e) if e.0 == StatusCode::BAD_REQUEST => {
+            return (StatusCode::BAD_REQUEST, "请填写处置人").into_response();
+        }
+        Err(e) => return (e.0, e.1).into_response(),
     };
     let store = st.alerts.clone();
     match blocking(move || store.resolve_by(id, &who, "console", Utc::now())).await {
