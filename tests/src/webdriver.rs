@@ -209,8 +209,9 @@ impl Browser {
         .await;
     }
 
-    /// Clicks the element `css` selects (a button submits its form, and
-    /// the call returns once the next page has loaded).
+    /// Clicks the element `css` selects (a button submits its form; the
+    /// next page may still be loading when the call returns: read it with
+    /// [`Browser::url_when`] or [`Browser::source_when`]).
     pub async fn click(&self, css: &str) {
         let id = self.element(css).await;
         self.call(
