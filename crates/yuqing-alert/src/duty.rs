@@ -13,7 +13,7 @@ use yuqing_config::{
     AlertConfig, ChannelConfig, IncidentKind, PersonConfig, PolicyConfig, RosterConfig,
     RouteConfig, Target, WEEK_MINUTES, Window,
 };
-use yuqing_model::{Level, SourceType};
+use yuqing_model::{Level, SourceType, hex};
 
 /// Minute of the week (Monday 00:00 is 0) of `at` in `tz`.
 pub fn minute_of_week(at: DateTime<Utc>, tz: Tz) -> u32 {
@@ -348,11 +348,6 @@ impl Duty {
         }
         Ok(())
     }
-}
-
-/// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {

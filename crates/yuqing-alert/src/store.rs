@@ -1198,7 +1198,7 @@ impl AlertStore {
     /// The key that signs acknowledgement links: made once, kept here.
     pub fn ack_key(&self) -> Result<Vec<u8>, StoreError> {
         let conn = self.conn.lock().unwrap();
-        let fresh = crate::duty::hex(&random_key());
+        let fresh = yuqing_model::hex(&random_key());
         conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('ack_key', ?1)",
             [fresh],

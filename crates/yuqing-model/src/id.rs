@@ -62,8 +62,12 @@ pub fn item_id_for_post(platform: &str, post_id: &str) -> String {
 }
 
 fn hash_hex(s: &str) -> String {
-    let digest = Sha256::digest(s.as_bytes());
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(s.as_bytes())[..16])
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

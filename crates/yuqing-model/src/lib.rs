@@ -17,7 +17,7 @@ mod report;
 mod source;
 
 pub use envelope::{Envelope, EnvelopeError, SCHEMA_VERSION};
-pub use id::{canonical_url, item_id_for_post, item_id_for_url};
+pub use id::{canonical_url, hex, item_id_for_post, item_id_for_url};
 pub use incident::{Incident, IncidentStatus};
 pub use item::{
     AnalyzedItem, Engagement, Item, ItemField, Keyword, LexiconHit, MAX_MARKS, Mark, RuleHit,

@@ -114,11 +114,7 @@ pub struct Access {
 
 /// Hex SHA-256 of `s`.
 pub fn sha256_hex(s: &[u8]) -> String {
-    use std::fmt::Write;
-    Sha256::digest(s).iter().fold(String::new(), |mut o, b| {
-        let _ = write!(o, "{b:02x}");
-        o
-    })
+    yuqing_model::hex(&Sha256::digest(s))
 }
 
 /// A password's argon2id hash in PHC form, with a random salt and the

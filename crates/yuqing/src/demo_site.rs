@@ -232,13 +232,7 @@ fn paragraphs(body: &str) -> String {
 fn cached(headers: &HeaderMap, content_type: &str, body: Vec<u8>) -> Response {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(&body);
-    let etag = format!(
-        "\"{}\"",
-        digest[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let etag = format!("\"{}\"", yuqing_model::hex(&digest[..8]));
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
