@@ -17,16 +17,17 @@ use axum::Form;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use chrono::Utc;
-use minijinja::{Environment, context};
+use minijinja::context;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 use yuqing_config::{Role, ServerConfig};
 
 use crate::AppState;
+use crate::duty::blocking;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "yuqing_session";
@@ -421,10 +422,9 @@ async fn identify(
     };
     let digest = sha256_hex(cookie.as_bytes());
     let store = st.alerts.clone();
-    let session = tokio::task::spawn_blocking(move || store.session(&digest, Utc::now()))
+    let session = blocking(move || store.session(&digest, Utc::now()))
         .await
-        .map_err(|e| refusal(StatusCode::INTERNAL_SERVER_ERROR, json, &e.to_string()))?
-        .map_err(|e| refusal(StatusCode::INTERNAL_SERVER_ERROR, json, &e.to_string()))?;
+        .map_err(|e| refusal(e.0, json, &e.1))?;
     // A user no longer configured, or with another password since, is
     // logged out; so is an expired session.
     Ok(session
@@ -561,20 +561,12 @@ fn local_path(next: Option<&str>) -> String {
 }
 
 fn login_page(status: StatusCode, next: &str, error: Option<&str>, login: &str) -> Response {
-    let mut env = Environment::new();
-    env.add_template("login.html", include_str!("../templates/login.html"))
-        .expect("login template parses");
-    match env
-        .get_template("login.html")
-        .and_then(|t| t.render(context! { next => next, error => error, login => login }))
-    {
-        Ok(h) => (status, Html(h)).into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("template error: {e}"),
-        )
-            .into_response(),
-    }
+    crate::single_page(
+        status,
+        "login.html",
+        include_str!("../templates/login.html"),
+        context! { next => next, error => error, login => login },
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -638,15 +630,10 @@ pub(crate) async fn login(State(st): State<AppState>, Form(f): Form<LoginForm>) 
         user.credential.clone(),
     );
     let store = st.alerts.clone();
-    let made = tokio::task::spawn_blocking(move || {
-        store.create_session(&digest, &id, &credential, now, expires)
-    })
-    .await;
-    if let Err(e) = made
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()))
+    if let Err(e) =
+        blocking(move || store.create_session(&digest, &id, &credential, now, expires)).await
     {
-        return (StatusCode::INTERNAL_SERVER_ERROR, e).into_response();
+        return (e.0, e.1).into_response();
     }
     access.logins.with_label_values(&["ok"]).inc();
     info!(user = %login, role = user.role.as_str(), "logged in");
@@ -667,14 +654,14 @@ pub(crate) async fn logout(State(st): State<AppState>, headers: HeaderMap) -> Re
     if let Some(c) = cookie(&headers, COOKIE) {
         let digest = sha256_hex(c.as_bytes());
         let store = st.alerts.clone();
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.end_session(&digest)).await {
-            return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+        if let Err(e) = blocking(move || store.end_session(&digest)).await {
+            return (e.0, e.1).into_response();
         }
     }
     let mut r = Redirect::to("/login").into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("yuqing_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
-    );
+    let forget = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    if let Ok(v) = HeaderValue::from_str(&forget) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
     r
 }

@@ -7,9 +7,9 @@ use axum::Form;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
-use minijinja::{Environment, context};
+use minijinja::context;
 use serde::Deserialize;
 use yuqing_alert::{AckOutcome, Matchers};
 
@@ -24,7 +24,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     api(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, yuqing_alert::StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -54,6 +54,15 @@ fn actor(st: &AppState, me: &Principal, who: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(w.to_string())
+}
+
+/// [`actor`] for the console's forms: a missing name asks for one in the
+/// page's language; other refusals keep their status and message.
+fn console_actor(st: &AppState, me: &Principal, who: &str) -> Result<String, Response> {
+    actor(st, me, who).map_err(|e| match e.0 {
+        StatusCode::BAD_REQUEST => (StatusCode::BAD_REQUEST, "请填写处置人").into_response(),
+        status => (status, e.1).into_response(),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,12 +142,9 @@ pub(crate) async fn console_ack(
     Path(id): Path<i64>,
     Form(w): Form<Who>,
 ) -> Response {
-    let who = match actor(&st, &me, &w.who) {
+    let who = match console_actor(&st, &me, &w.who) {
         Ok(w) => w,
-        Err(e) if e.0 == StatusCode::BAD_REQUEST => {
-            return (StatusCode::BAD_REQUEST, "请填写处置人").into_response();
-        }
-        Err(e) => return (e.0, e.1).into_response(),
+        Err(r) => return r,
     };
     let Some(duty) = st.duty.clone() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "alerting is not running").into_response();
@@ -157,12 +163,9 @@ pub(crate) async fn console_resolve(
     Path(id): Path<i64>,
     Form(w): Form<Who>,
 ) -> Response {
-    let who = match actor(&st, &me, &w.who) {
+    let who = match console_actor(&st, &me, &w.who) {
         Ok(w) => w,
-        Err(e) if e.0 == StatusCode::BAD_REQUEST => {
-            return (StatusCode::BAD_REQUEST, "请填写处置人").into_response();
-        }
-        Err(e) => return (e.0, e.1).into_response(),
+        Err(r) => return r,
     };
     let store = st.alerts.clone();
     match blocking(move || store.resolve_by(id, &who, "console", Utc::now())).await {
@@ -181,24 +184,16 @@ pub(crate) struct AckLink {
 }
 
 fn page(status: StatusCode, title: &str, body: &str, form: Option<(i64, &AckLink)>) -> Response {
-    let mut env = Environment::new();
-    env.add_template("ack.html", include_str!("../templates/ack.html"))
-        .expect("ack template parses");
-    let html = env.get_template("ack.html").and_then(|t| {
-        t.render(context! {
+    crate::single_page(
+        status,
+        "ack.html",
+        include_str!("../templates/ack.html"),
+        context! {
             title => title,
             body => body,
             form => form.map(|(id, l)| context! { id => id, exp => l.exp, who => &l.who, sig => &l.sig }),
-        })
-    });
-    match html {
-        Ok(h) => (status, Html(h)).into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("template error: {e}"),
-        )
-            .into_response(),
-    }
+        },
+    )
 }
 
 /// Checks a link; the error page when it is not good.

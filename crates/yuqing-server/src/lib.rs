@@ -95,6 +95,29 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A page of one template, `source` (a `.html` name, so values are
+/// escaped), rendered with `ctx` and answered with `status`.
+pub(crate) fn single_page(
+    status: StatusCode,
+    name: &'static str,
+    source: &'static str,
+    ctx: minijinja::Value,
+) -> Response {
+    let mut env = minijinja::Environment::new();
+    let html = env
+        .add_template(name, source)
+        .and_then(|()| env.get_template(name))
+        .and_then(|t| t.render(ctx));
+    match html {
+        Ok(h) => (status, axum::response::Html(h)).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("template error: {e}"),
+        )
+            .into_response(),
+    }
+}
+
 /// One error type for the API: a status and a message, as JSON.
 #[derive(Debug)]
 pub struct ApiError(StatusCode, String);
