@@ -22,6 +22,18 @@ pub enum Role {
     Responder,
 }
 
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    /// `observer` or `responder`, as the config writes them.
+    fn from_str(s: &str) -> Result<Role, String> {
+        [Role::Observer, Role::Responder]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| "observer or responder".to_string())
+    }
+}
+
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -151,52 +163,43 @@ pub(crate) fn validate(
     at: &At<'_>,
 ) -> Vec<ConfigError> {
     let mut errors = Vec::new();
+    // An error at `key` of the `i`-th `[[server.<kind>]]`.
+    let located = |kind: &'static str, i: usize, key: &'static str, message: String| {
+        at(
+            &[
+                PathSeg::Key("server"),
+                PathSeg::Key(kind),
+                PathSeg::Index(i),
+                PathSeg::Key(key),
+            ],
+            format!("server.{kind}[{i}].{key}"),
+            message,
+        )
+    };
     let mut seen: HashMap<&str, String> = HashMap::new();
-    let ids = users
-        .iter()
-        .map(|u| ("user", u.id.as_str()))
-        .chain(tokens.iter().map(|t| ("token", t.id.as_str())));
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    for (kind, id) in ids {
-        let i = {
-            let n = index.entry(kind).or_default();
-            *n += 1;
-            *n - 1
-        };
-        let here = [
-            PathSeg::Key("server"),
-            PathSeg::Key(kind),
-            PathSeg::Index(i),
-            PathSeg::Key("id"),
-        ];
-        let field = format!("server.{kind}[{i}].id");
+    let ids = (users.iter().enumerate()).map(|(i, u)| ("user", i, u.id.as_str()));
+    let ids = ids.chain((tokens.iter().enumerate()).map(|(i, t)| ("token", i, t.id.as_str())));
+    for (kind, i, id) in ids {
         if !valid_id(id) {
-            errors.push(at(
-                &here,
-                field.clone(),
+            errors.push(located(
+                kind,
+                i,
+                "id",
                 format!("`{id}` must be 1-64 characters, without spaces or `:`"),
             ));
         }
-        if let Some(first) = seen.insert(id, field.clone()) {
-            errors.push(at(
-                &here,
-                field,
+        if let Some(first) = seen.insert(id, format!("server.{kind}[{i}].id")) {
+            errors.push(located(
+                kind,
+                i,
+                "id",
                 format!("`{id}` is also {first}: users and tokens need ids of their own, as the timeline records who acted by id"),
             ));
         }
     }
     for (i, u) in users.iter().enumerate() {
         if let Err(m) = check_password_hash(&u.password_hash) {
-            errors.push(at(
-                &[
-                    PathSeg::Key("server"),
-                    PathSeg::Key("user"),
-                    PathSeg::Index(i),
-                    PathSeg::Key("password_hash"),
-                ],
-                format!("server.user[{i}].password_hash"),
-                m,
-            ));
+            errors.push(located("user", i, "password_hash", m));
         }
     }
     for (i, t) in tokens.iter().enumerate() {
@@ -206,14 +209,10 @@ pub(crate) fn validate(
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
-            errors.push(at(
-                &[
-                    PathSeg::Key("server"),
-                    PathSeg::Key("token"),
-                    PathSeg::Index(i),
-                    PathSeg::Key("sha256"),
-                ],
-                format!("server.token[{i}].sha256"),
+            errors.push(located(
+                "token",
+                i,
+                "sha256",
                 "must be the token's SHA-256 in 64 lowercase hex digits, as `yuqing token new` prints it (never the token itself)".into(),
             ));
         }

@@ -320,13 +320,7 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
     }
     let kafka = &s.bus.kafka;
     let kafka_key = |k: &'static str| [PathSeg::Key("bus"), PathSeg::Key("kafka"), PathSeg::Key(k)];
-    if s.bus.kind == BusKind::Kafka
-        && kafka.brokers.split(',').any(|b| {
-            b.trim()
-                .rsplit_once(':')
-                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
-        })
-    {
+    if s.bus.kind == BusKind::Kafka && kafka.brokers.split(',').any(|b| !is_host_port(b.trim())) {
         errors.push(at(
             &kafka_key("brokers"),
             "bus.kafka.brokers".into(),
@@ -421,10 +415,7 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
         }
     }
     let listen = &s.server.listen;
-    if listen
-        .rsplit_once(':')
-        .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
-    {
+    if !is_host_port(listen) {
         errors.push(at(
             &[PathSeg::Key("server"), PathSeg::Key("listen")],
             "server.listen".into(),
@@ -572,6 +563,12 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
         }
     }
     errors
+}
+
+/// Whether `s` is `host:port` with a host and a port number.
+fn is_host_port(s: &str) -> bool {
+    s.rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
 }
 
 pub(crate) fn check_http_url(raw: &str) -> Result<(), String> {

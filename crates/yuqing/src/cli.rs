@@ -63,7 +63,7 @@ enum Command {
         name: Option<String>,
         /// observer (reads) or responder (also acknowledges, resolves,
         /// silences).
-        #[arg(long, default_value = "responder", value_parser = parse_role)]
+        #[arg(long, default_value = "responder")]
         role: yuqing_config::Role,
     },
     /// API tokens for scripts and dashboards.
@@ -263,17 +263,9 @@ enum TokenKind {
         id: String,
         /// observer (reads) or responder (also acknowledges, resolves,
         /// silences).
-        #[arg(long, default_value = "observer", value_parser = parse_role)]
+        #[arg(long, default_value = "observer")]
         role: yuqing_config::Role,
     },
-}
-
-fn parse_role(s: &str) -> Result<yuqing_config::Role, String> {
-    match s {
-        "observer" => Ok(yuqing_config::Role::Observer),
-        "responder" => Ok(yuqing_config::Role::Responder),
-        _ => Err("observer or responder".into()),
-    }
 }
 
 #[derive(Subcommand)]
