@@ -327,7 +327,7 @@ fn incident_md(i: &MessageIncident) -> String {
     if i.reason == "escalated" || i.reason == "retriggered" {
         s.push_str(&format!("- 第 {} 级通知（第 {} 轮）\n", i.step, i.loop_));
     }
-    match safe_link(&i.url).filter(|u| u.len() <= MAX_SOURCE_LINK_BYTES) {
+    match source_link(i) {
         Some(u) => s.push_str(&format!("- [原文]({u}) · ")),
         None => s.push_str("- "),
     }
@@ -358,6 +358,12 @@ fn links_md(i: &MessageIncident) -> String {
 /// Links to crawled pages longer than this are left out of messages: an
 /// address of kilobytes would take the room of the incidents after it.
 const MAX_SOURCE_LINK_BYTES: usize = 500;
+
+/// The crawled page of an incident as a link, unless it is no web address
+/// or too long for a message.
+fn source_link(i: &MessageIncident) -> Option<String> {
+    safe_link(&i.url).filter(|u| u.len() <= MAX_SOURCE_LINK_BYTES)
+}
 
 /// Markdown of a message within `max_bytes`: every incident when it fits;
 /// an incident that does not fit the room left is shortened to its links,
@@ -497,18 +503,22 @@ pub fn sms_text(m: &Message) -> String {
     format!("{}{link}", truncate_chars(&head, room))
 }
 
+/// A crawled URL that may be a link: http(s), normalized by the URL parser,
+/// and without user info (`https://console.example@evil.example/` reads
+/// as the console).
+pub fn web_url(raw: &str) -> Option<url::Url> {
+    let u = url::Url::parse(raw).ok()?;
+    ((u.scheme() == "http" || u.scheme() == "https")
+        && u.username().is_empty()
+        && u.password().is_none())
+    .then_some(u)
+}
+
 /// A crawled URL as a link target: only http(s), normalized by the URL
 /// parser (which drops line breaks and tabs), with the characters that
 /// would end a markdown link or an HTML attribute percent-encoded.
 pub fn safe_link(raw: &str) -> Option<String> {
-    let u = url::Url::parse(raw).ok()?;
-    // `https://console.example@evil.example/` reads as the console.
-    if (u.scheme() != "http" && u.scheme() != "https")
-        || !u.username().is_empty()
-        || u.password().is_some()
-    {
-        return None;
-    }
+    let u = web_url(raw)?;
     Some(
         u.as_str()
             .replace('(', "%28")
@@ -641,7 +651,7 @@ fn email_html(m: &Message) -> String {
         // The title is crawled text, so it is no link's text: it could
         // read as an instruction beside the acknowledgement link.
         let title = html_escape(&plain(&truncate_chars(&i.title, 200)));
-        let title = match safe_link(&i.url).filter(|u| u.len() <= MAX_SOURCE_LINK_BYTES) {
+        let title = match source_link(i) {
             Some(u) => format!(
                 "{title}（<a href=\"{}\" rel=\"noopener noreferrer\">原文</a>）",
                 html_escape(&u)
