@@ -138,6 +138,14 @@ pub fn demo_config_with_rules(
         .unwrap()
 }
 
+/// Pipeline options for a test: the console on a port of the system's
+/// choosing.
+pub fn on_free_port() -> yuqing::PipelineOptions {
+    yuqing::PipelineOptions {
+        listen: Some("127.0.0.1:0".into()),
+    }
+}
+
 /// GET a URL and parse the JSON body.
 pub async fn get_json(url: &str) -> serde_json::Value {
     let resp = reqwest::get(url).await.unwrap();

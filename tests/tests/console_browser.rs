@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use yuqing::Pipeline;
 use yuqing::demo_site::{DemoSite, Site};
-use yuqing::{Pipeline, PipelineOptions};
 use yuqing_tests::{WebhookSink, demo_config_with_rules, serve_fixture};
 
 /// The DOM after the page loaded and ran whatever scripts it had.
@@ -68,14 +68,9 @@ async fn console_renders_and_hostile_text_stays_text() {
         &[("safety.toml", safety)],
         &extra,
     );
-    let pipeline = Pipeline::start(
-        config,
-        PipelineOptions {
-            listen: Some("127.0.0.1:0".into()),
-        },
-    )
-    .await
-    .unwrap();
+    let pipeline = Pipeline::start(config, yuqing_tests::on_free_port())
+        .await
+        .unwrap();
     assert!(pipeline.settle(1, Duration::from_secs(60)).await);
     let url = format!("{}/?q=%E5%9E%AE%E5%A1%8C", pipeline.console_url()); // 垮塌
     let b = browser.clone();
@@ -179,14 +174,9 @@ async fn an_officer_logs_in_and_acknowledges_in_a_browser() {
         role: yuqing_config::Role::Responder,
         password_hash: yuqing_server::hash_password("correct horse battery").unwrap(),
     });
-    let pipeline = Pipeline::start(
-        config,
-        PipelineOptions {
-            listen: Some("127.0.0.1:0".into()),
-        },
-    )
-    .await
-    .unwrap();
+    let pipeline = Pipeline::start(config, yuqing_tests::on_free_port())
+        .await
+        .unwrap();
     assert!(pipeline.settle(1, Duration::from_secs(60)).await);
     let console = pipeline.console_url();
 

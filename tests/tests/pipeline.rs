@@ -6,18 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::Utc;
+use yuqing::Pipeline;
 use yuqing::demo_site::{DemoSite, Site};
-use yuqing::{Pipeline, PipelineOptions};
 use yuqing_model::{Level, ReportKind};
 use yuqing_tests::{
-    WebhookSink, demo_config, demo_config_with_rules, fixture, get_json, serve_fixture,
+    WebhookSink, demo_config, demo_config_with_rules, fixture, get_json, on_free_port,
+    serve_fixture,
 };
-
-fn options() -> PipelineOptions {
-    PipelineOptions {
-        listen: Some("127.0.0.1:0".into()),
-    }
-}
 
 const SETTLE: Duration = Duration::from_secs(60);
 
@@ -101,7 +96,7 @@ async fn sample_site_flows_through_every_stage() {
         .iter()
         .map(|r| (r.id.clone(), r.level))
         .collect();
-    let pipeline = Pipeline::start(config, options()).await.unwrap();
+    let pipeline = Pipeline::start(config, on_free_port()).await.unwrap();
     assert!(pipeline.rule_errors.is_empty());
     assert!(pipeline.settle(1, SETTLE).await, "pipeline did not settle");
     let api = pipeline.console_url();
@@ -406,7 +401,7 @@ async fn restart_emits_nothing_twice_and_opens_no_incident_twice() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
 
-    let first = Pipeline::start(demo_config(demo.addr, &data, &sink.url()), options())
+    let first = Pipeline::start(demo_config(demo.addr, &data, &sink.url()), on_free_port())
         .await
         .unwrap();
     assert!(first.settle(1, SETTLE).await);
@@ -434,7 +429,7 @@ async fn restart_emits_nothing_twice_and_opens_no_incident_twice() {
     let sent_before = first.summary().notifications_sent;
     first.shutdown(Duration::from_secs(20)).await;
 
-    let second = Pipeline::start(demo_config(demo.addr, &data, &sink.url()), options())
+    let second = Pipeline::start(demo_config(demo.addr, &data, &sink.url()), on_free_port())
         .await
         .unwrap();
     assert!(
@@ -473,7 +468,7 @@ async fn nil_report_when_no_rule_matches() {
         &[("never.toml", &never)],
         "",
     );
-    let pipeline = Pipeline::start(config, options()).await.unwrap();
+    let pipeline = Pipeline::start(config, on_free_port()).await.unwrap();
     assert!(pipeline.settle(1, SETTLE).await);
     // The report counts the items the alerter has recorded, which can
     // trail the crawl: wait until every item has reached it.
@@ -553,7 +548,7 @@ async fn bad_sources_and_rule_files_are_named_and_the_rest_keeps_running() {
             .any(|e| e.contains("unparseable.toml:3:")),
         "{config_errors:?}"
     );
-    let pipeline = Pipeline::start(config, options()).await.unwrap();
+    let pipeline = Pipeline::start(config, on_free_port()).await.unwrap();
     let compile_errors: Vec<String> = pipeline.rule_errors.iter().map(|e| e.to_string()).collect();
     assert!(
         compile_errors
@@ -626,7 +621,7 @@ async fn a_blocked_collector_raises_an_incident_and_shows_in_the_nil_report() {
         &[("never.toml", &never)],
         &extra,
     );
-    let pipeline = Pipeline::start(config, options()).await.unwrap();
+    let pipeline = Pipeline::start(config, on_free_port()).await.unwrap();
     assert!(pipeline.settle(1, SETTLE).await);
     let api = pipeline.console_url();
 
