@@ -366,6 +366,13 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
             "at most 128 (two 64-bit SimHashes)".into(),
         ));
     }
+    if s.crawler.quiet_expected == 0 {
+        errors.push(at(
+            &[PathSeg::Key("crawler"), PathSeg::Key("quiet_expected")],
+            "crawler.quiet_expected".into(),
+            "must be at least 1 (quiet_after_mins = 0 turns the check off)".into(),
+        ));
+    }
     if s.bus.capacity == 0 {
         errors.push(at(
             &[PathSeg::Key("bus"), PathSeg::Key("capacity")],

@@ -258,6 +258,25 @@ pub struct CrawlerConfig {
     /// at all (no feed entries, no posts).
     #[serde(default = "default_failing_after")]
     pub empty_after: u32,
+    /// A source is `quiet` when no new item has come for at least this many
+    /// minutes, and the same stretch of time brought at least
+    /// `quiet_expected` new items on the previous days (the median of the
+    /// last seven) and one week earlier. 0 turns the check off.
+    #[serde(default = "default_quiet_after")]
+    pub quiet_after_mins: u32,
+    /// New items the silent stretch would usually have brought before a
+    /// source counts as quiet: at 10, an ordinary stretch of silence is
+    /// about 1 in 20,000 (Poisson).
+    #[serde(default = "default_quiet_expected")]
+    pub quiet_expected: u32,
+}
+
+fn default_quiet_after() -> u32 {
+    60
+}
+
+fn default_quiet_expected() -> u32 {
+    10
 }
 
 fn default_failing_after() -> u32 {
@@ -328,6 +347,8 @@ impl Default for CrawlerConfig {
             respect_robots: true,
             failing_after: default_failing_after(),
             empty_after: default_failing_after(),
+            quiet_after_mins: default_quiet_after(),
+            quiet_expected: default_quiet_expected(),
         }
     }
 }

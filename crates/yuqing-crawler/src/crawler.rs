@@ -13,6 +13,7 @@ use yuqing_model::{CrawlTask, Envelope, Item, SourceState, SourceStatus};
 
 use crate::fetch::Fetcher;
 use crate::metrics::CrawlerMetrics;
+use crate::quiet::Silence;
 use crate::sources::{Collected, Ctx, Source, SourceError};
 use crate::state::{CrawlState, RunRecord};
 
@@ -54,6 +55,9 @@ pub struct SourceHealth {
     pub http_responses: BTreeMap<String, u64>,
     /// The responses of the last run, by class.
     pub last_run_responses: BTreeMap<String, u64>,
+    /// Why the source is `quiet`: how long since its last new item, against
+    /// what the same hours brought before.
+    pub quiet: Option<String>,
 }
 
 impl SourceHealth {
@@ -77,6 +81,7 @@ impl SourceHealth {
             usual_yield: 0.0,
             http_responses: BTreeMap::new(),
             last_run_responses: BTreeMap::new(),
+            quiet: None,
         }
     }
 
@@ -92,6 +97,7 @@ impl SourceHealth {
                     .map(|w| format!(": {w}"))
                     .unwrap_or_default()
             )),
+            SourceState::Quiet => self.quiet.clone(),
             _ => self.last_error.clone(),
         };
         SourceStatus {
@@ -111,6 +117,9 @@ struct RunResult {
     new: usize,
     warnings: Vec<String>,
     empty: bool,
+    /// The silence of a run that found items but none new, when it is
+    /// long and unusual enough to make the source quiet.
+    quiet: Option<Silence>,
 }
 
 /// Builds every configured source, reporting every invalid one.
@@ -143,6 +152,9 @@ pub struct Crawler {
     seen_ttl_days: u32,
     failing_after: u32,
     empty_after: u32,
+    /// Silences shorter than this are not judged; None turns it off.
+    quiet_after: Option<chrono::Duration>,
+    quiet_expected: u32,
     health: Mutex<HashMap<String, SourceHealth>>,
     metrics: CrawlerMetrics,
     outbox_ready: Notify,
@@ -172,6 +184,7 @@ impl Crawler {
         for (c, _) in &sources {
             metrics.runs.with_label_values(&[c.id(), "ok"]);
             metrics.items.with_label_values(&[c.id()]);
+            metrics.set_state(c.id(), SourceState::Ok);
         }
         let health = sources
             .iter()
@@ -197,6 +210,11 @@ impl Crawler {
             seen_ttl_days: config.settings.crawler.seen_ttl_days,
             failing_after: config.settings.crawler.failing_after.max(1),
             empty_after: config.settings.crawler.empty_after.max(1),
+            quiet_after: match config.settings.crawler.quiet_after_mins {
+                0 => None,
+                m => Some(chrono::Duration::minutes(i64::from(m))),
+            },
+            quiet_expected: config.settings.crawler.quiet_expected,
             health: Mutex::new(health),
             metrics,
             outbox_ready: Notify::new(),
@@ -251,11 +269,19 @@ impl Crawler {
         let result = match result {
             Ok(c) => {
                 let empty = c.empty;
-                self.record(cfg, c).await.map(|(new, warnings)| RunResult {
-                    new,
-                    warnings,
-                    empty,
-                })
+                match self.record(cfg, c).await {
+                    Ok((new, warnings)) => Ok(RunResult {
+                        new,
+                        warnings,
+                        empty,
+                        quiet: if new == 0 && !empty {
+                            self.silence(cfg.id()).await
+                        } else {
+                            None
+                        },
+                    }),
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e),
         };
@@ -273,6 +299,27 @@ impl Crawler {
             }
         }
         outcome
+    }
+
+    /// The source's silence, when it has gone long enough without a new
+    /// item to be quiet (see [`crate::quiet`]).
+    async fn silence(&self, source: &str) -> Option<Silence> {
+        let after = self.quiet_after?;
+        let state = self.state.clone();
+        let id = source.to_string();
+        let silence =
+            tokio::task::spawn_blocking(move || state.silence(&id, Utc::now(), after)).await;
+        match silence {
+            Ok(Ok(s)) => s.filter(|s| s.is_quiet(self.quiet_expected)),
+            Ok(Err(e)) => {
+                warn!(source, error = %e, "cannot judge the source's silence");
+                None
+            }
+            Err(e) => {
+                warn!(source, error = %e, "silence check failed");
+                None
+            }
+        }
     }
 
     /// Updates a source's health after a run; returns the run's result and
@@ -302,6 +349,7 @@ impl Crawler {
                 new: n,
                 warnings,
                 empty,
+                quiet,
             }) => {
                 h.last_success_at = Some(started);
                 h.consecutive_failures = 0;
@@ -315,8 +363,11 @@ impl Crawler {
                 };
                 *h.runs_by_result.entry("ok".into()).or_default() += 1;
                 h.consecutive_empty = if empty { h.consecutive_empty + 1 } else { 0 };
+                h.quiet = quiet.map(|q| q.reason());
                 h.state = if h.consecutive_empty >= self.empty_after {
                     SourceState::Empty
+                } else if h.quiet.is_some() {
+                    SourceState::Quiet
                 } else {
                     SourceState::Ok
                 };
@@ -348,6 +399,7 @@ impl Crawler {
                 Err(e)
             }
         };
+        self.metrics.set_state(cfg.id(), h.state);
         (outcome, Some(h.status()))
     }
 

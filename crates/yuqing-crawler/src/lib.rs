@@ -14,13 +14,15 @@
 //!
 //! Every source's last run, last success, consecutive failures and last
 //! error are kept in memory and exported as metrics; a failing source never
-//! stops the others.
+//! stops the others. A source whose new items stop coming for longer than
+//! its own history makes ordinary is `quiet` (see [`quiet`]).
 
 mod crawler;
 pub mod decode;
 pub mod extract;
 pub mod fetch;
 mod metrics;
+pub mod quiet;
 pub mod sitemap;
 pub mod sources;
 pub mod state;

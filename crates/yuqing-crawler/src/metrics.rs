@@ -1,4 +1,4 @@
-use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 #[derive(Debug, Clone)]
 pub struct CrawlerMetrics {
@@ -8,6 +8,7 @@ pub struct CrawlerMetrics {
     pub tasks: IntCounterVec,
     pub published: prometheus::IntCounter,
     pub outbox: IntGauge,
+    pub state: IntGaugeVec,
 }
 
 impl CrawlerMetrics {
@@ -54,6 +55,14 @@ impl CrawlerMetrics {
             "Items waiting in the outbox.",
         )
         .unwrap();
+        let state = IntGaugeVec::new(
+            Opts::new(
+                "yuqing_crawler_source_state",
+                "1 for each source's state after its last run (ok, failing, blocked, empty, quiet), 0 for the others.",
+            ),
+            &["source", "state"],
+        )
+        .unwrap();
         for m in [
             Box::new(runs.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(items.clone()),
@@ -61,6 +70,7 @@ impl CrawlerMetrics {
             Box::new(tasks.clone()),
             Box::new(published.clone()),
             Box::new(outbox.clone()),
+            Box::new(state.clone()),
         ] {
             let _ = registry.register(m);
         }
@@ -71,6 +81,18 @@ impl CrawlerMetrics {
             tasks,
             published,
             outbox,
+            state,
+        }
+    }
+}
+
+impl CrawlerMetrics {
+    /// Sets the source's state series: 1 for `state`, 0 for the others.
+    pub fn set_state(&self, source: &str, state: yuqing_model::SourceState) {
+        for s in yuqing_model::SourceState::ALL {
+            self.state
+                .with_label_values(&[source, s.as_str()])
+                .set(i64::from(s == state));
         }
     }
 }

@@ -10,11 +10,13 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 use yuqing_model::Item;
 
 use crate::fetch::Validators;
+use crate::quiet::{HISTORY_DAYS, Silence};
 
 #[derive(Debug, thiserror::Error)]
 #[error("crawl state: {0}")]
@@ -26,8 +28,9 @@ impl From<rusqlite::Error> for StateError {
     }
 }
 
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    "CREATE TABLE seen (
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        "CREATE TABLE seen (
         item_id TEXT PRIMARY KEY,
         source TEXT NOT NULL,
         first_seen INTEGER NOT NULL
@@ -48,7 +51,10 @@ const MIGRATIONS: &[M<'static>] = &[M::up(
         payload BLOB NOT NULL,
         created_at INTEGER NOT NULL
     );",
-)];
+    ),
+    // Quiet-source checks count a source's new items in a stretch of time.
+    M::up("CREATE INDEX seen_by_source ON seen(source, first_seen);"),
+];
 
 /// What one run of a source produced, recorded atomically.
 #[derive(Debug, Default)]
@@ -197,6 +203,47 @@ impl CrawlState {
     pub fn outbox_len(&self) -> Result<u64, StateError> {
         let conn = self.conn.lock().unwrap();
         Ok(conn.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// The source's silence: when its newest item was first seen, and how
+    /// many new items the same stretch of time (to `now`) brought on each
+    /// of the previous days. None when it has no item on record, or its
+    /// newest came less than `at_least` ago.
+    pub fn silence(
+        &self,
+        source: &str,
+        now: DateTime<Utc>,
+        at_least: chrono::Duration,
+    ) -> Result<Option<Silence>, StateError> {
+        let conn = self.conn.lock().unwrap();
+        let newest: Option<i64> = conn.query_row(
+            "SELECT MAX(first_seen) FROM seen WHERE source = ?1",
+            [source],
+            |r| r.get(0),
+        )?;
+        let Some(since) = newest.and_then(|t| DateTime::from_timestamp(t, 0)) else {
+            return Ok(None);
+        };
+        if now - since < at_least {
+            return Ok(None);
+        }
+        let mut count = conn.prepare_cached(
+            "SELECT COUNT(*) FROM seen WHERE source = ?1 AND first_seen > ?2 AND first_seen <= ?3",
+        )?;
+        let mut history = [0u32; HISTORY_DAYS];
+        for (k, slot) in history.iter_mut().enumerate() {
+            let back = (k as i64 + 1) * 86_400;
+            let n: i64 = count.query_row(
+                params![source, since.timestamp() - back, now.timestamp() - back],
+                |r| r.get(0),
+            )?;
+            *slot = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        Ok(Some(Silence {
+            since,
+            now,
+            history,
+        }))
     }
 
     /// Forgets seen ids older than `days`, so the table stays bounded.

@@ -260,6 +260,120 @@ async fn walls_blocks_failures_and_empty_runs_set_the_source_state() {
     );
 }
 
+/// A feed of `items` entries named after `path`, the newest last.
+fn feed_of(path: &str, items: usize) -> String {
+    let entries: String = (0..items)
+        .map(|i| format!("<item><title>{path}{i}</title><link>http://news.example.com/{path}/{i}</link><description>正文</description></item>"))
+        .collect();
+    format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>{entries}</channel></rss>"
+    )
+}
+
+#[tokio::test]
+async fn a_source_whose_new_items_stop_at_a_busy_hour_is_quiet() {
+    use yuqing_model::SourceState;
+    // Two feeds, each showing its same two items run after run; `busy`
+    // gets a third once `more` is set.
+    let more = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy_more = more.clone();
+    let app = Router::new()
+        .route(
+            "/busy",
+            get(move || {
+                let n = if busy_more.load(std::sync::atomic::Ordering::SeqCst) {
+                    3
+                } else {
+                    2
+                };
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/rss+xml")],
+                        feed_of("busy", n),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/nightly",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/rss+xml")],
+                    feed_of("nightly", 2),
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("[crawler]\nper_host_delay_ms = 0\nretries = 0\n");
+    for id in ["busy", "nightly"] {
+        text.push_str(&format!(
+            "\n[[source]]\nid = \"{id}\"\nkind = \"feed\"\nallow_private = true\nurl = \"http://{addr}/{id}\"\n"
+        ));
+    }
+    let (c, _, registry) = common::crawler_with_metrics(dir.path(), &text);
+    for i in 0..2 {
+        assert_eq!(c.run_source(i).await.unwrap(), 2);
+    }
+    let state = |source, state| {
+        common::metric(
+            &registry,
+            "yuqing_crawler_source_state",
+            &[("source", source), ("state", state)],
+        )
+    };
+    assert_eq!(state("busy", "ok"), Some(1.0));
+    assert_eq!(state("busy", "quiet"), Some(0.0));
+
+    // Both sources' items came two hours ago. On each of the previous seven
+    // days, `busy` brought 20 items in those same two hours; `nightly`
+    // brought its 20 in the small hours, six hours earlier.
+    let now = chrono::Utc::now().timestamp();
+    let db = rusqlite::Connection::open(dir.path().join("crawl.db")).unwrap();
+    db.execute("UPDATE seen SET first_seen = first_seen - 7200", [])
+        .unwrap();
+    for day in 1..=7i64 {
+        for n in 0..20i64 {
+            for (source, before) in [("busy", 3600), ("nightly", 6 * 3600 + 3600)] {
+                db.execute(
+                    "INSERT INTO seen (item_id, source, first_seen) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![
+                        format!("{source}-{day}-{n}"),
+                        source,
+                        now - day * 86_400 - before - n
+                    ],
+                )
+                .unwrap();
+            }
+        }
+    }
+    drop(db);
+
+    for i in 0..2 {
+        assert_eq!(c.run_source(i).await.unwrap(), 0);
+    }
+    let h = c.health();
+    assert_eq!(h[0].state, SourceState::Quiet);
+    let reason = h[0].status().reason.unwrap();
+    assert!(
+        reason.starts_with("no new item for 2 h 0 min; the same hours brought 20 on the previous days (median) and 20 a week ago"),
+        "{reason}"
+    );
+    assert_eq!(h[1].state, SourceState::Ok, "{:?}", h[1].quiet);
+    assert_eq!(state("busy", "quiet"), Some(1.0));
+    assert_eq!(state("busy", "ok"), Some(0.0));
+    assert_eq!(state("nightly", "ok"), Some(1.0));
+
+    // A new item ends the silence.
+    more.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(c.run_source(0).await.unwrap(), 1);
+    let h = c.health();
+    assert_eq!(h[0].state, SourceState::Ok);
+    assert_eq!(h[0].status().reason, None);
+}
+
 #[tokio::test]
 async fn forum_list_pages_are_followed_up_to_the_limit() {
     let page = |n: u32| {

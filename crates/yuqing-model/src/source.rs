@@ -14,6 +14,10 @@ pub enum SourceState {
     /// Runs succeed but find nothing at all, as when a page layout changed
     /// under the selectors.
     Empty,
+    /// Runs succeed and find the pages' items, but no new one has come for
+    /// far longer than the same hours brought on previous days: a frozen
+    /// list page, a feed no longer updated, a cursor stuck.
+    Quiet,
 }
 
 impl SourceState {
@@ -23,6 +27,7 @@ impl SourceState {
             SourceState::Failing => "failing",
             SourceState::Blocked => "blocked",
             SourceState::Empty => "empty",
+            SourceState::Quiet => "quiet",
         }
     }
 
@@ -32,18 +37,21 @@ impl SourceState {
             SourceState::Failing => "采集失败",
             SourceState::Blocked => "被封禁",
             SourceState::Empty => "无数据",
+            SourceState::Quiet => "更新停滞",
         }
     }
 
+    /// Every state, healthy first.
+    pub const ALL: [SourceState; 5] = [
+        SourceState::Ok,
+        SourceState::Failing,
+        SourceState::Blocked,
+        SourceState::Empty,
+        SourceState::Quiet,
+    ];
+
     pub fn parse(s: &str) -> Option<SourceState> {
-        [
-            SourceState::Ok,
-            SourceState::Failing,
-            SourceState::Blocked,
-            SourceState::Empty,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
+        SourceState::ALL.into_iter().find(|x| x.as_str() == s)
     }
 }
 

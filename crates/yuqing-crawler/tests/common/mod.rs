@@ -14,6 +14,12 @@ use yuqing_model::{Envelope, Item};
 /// A crawler over the config text `toml`, with its state in `dir`. Nothing
 /// consumes its bus: tests read what it emitted from the state's outbox.
 pub fn crawler(dir: &Path, toml: &str) -> (Crawler, CrawlState) {
+    let (c, state, _) = crawler_with_metrics(dir, toml);
+    (c, state)
+}
+
+/// [`crawler`], with the registry of its metrics.
+pub fn crawler_with_metrics(dir: &Path, toml: &str) -> (Crawler, CrawlState, prometheus::Registry) {
     std::fs::create_dir_all(dir.join("rules")).unwrap();
     let main = dir.join("main.toml");
     std::fs::write(&main, toml).unwrap();
@@ -28,7 +34,20 @@ pub fn crawler(dir: &Path, toml: &str) -> (Crawler, CrawlState) {
         CrawlerMetrics::new(&registry),
     )
     .unwrap();
-    (c, state)
+    (c, state, registry)
+}
+
+/// The value of the series `name` with exactly `labels`, from the registry's
+/// exposition text.
+pub fn metric(registry: &prometheus::Registry, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let text = prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap();
+    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    let series = format!("{name}{{{}}} ", labels.join(","));
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .and_then(|v| v.parse().ok())
 }
 
 /// The items a crawler emitted, from its outbox.
