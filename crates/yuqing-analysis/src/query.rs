@@ -393,13 +393,22 @@ impl Parser<'_> {
     fn near(&mut self) -> Result<Expr, QueryError> {
         let start = self.here();
         let mut left = self.unary()?;
+        // Each link of a chain nests the chain one level deeper.
+        let depth = self.depth;
         while let Some(&Tok::Near { within, ordered }) = self.peek() {
             let op = self.here();
+            if self.depth == MAX_QUERY_DEPTH {
+                return self.err(format!(
+                    "nested more than {MAX_QUERY_DEPTH} deep (groups, NOTs, field scopes and NEAR chains)"
+                ));
+            }
+            self.depth += 1;
             if !left.is_positional() {
                 return err(start, near_operand_message(ordered, within));
             }
             self.pos += 1;
             let right_at = self.here();
+            // On an error the parse ends, so the depth needs no restoring.
             let right = self.unary()?;
             if !right.is_positional() {
                 return err(right_at, near_operand_message(ordered, within));
@@ -412,6 +421,7 @@ impl Parser<'_> {
                 ordered,
             };
         }
+        self.depth = depth;
         Ok(left)
     }
 
@@ -758,6 +768,14 @@ mod tests {
             error(&format!("b {}a", "－".repeat(100_000))).pos,
             2 + 3 * d
         );
+        // A chain of NEARs nests as deep as it is long.
+        let chain = |n: usize| format!("a{}", " NEAR/5 a".repeat(n));
+        assert!(Query::parse(&chain(d)).is_ok());
+        let e = error(&chain(100_000));
+        assert!(e.message.contains("NEAR chains"), "{}", e.message);
+        assert_eq!(e.pos, 2 + 9 * d);
+        assert!(Query::parse(&format!("(({}))", chain(d - 2))).is_ok());
+        assert!(Query::parse(&format!("(({}))", chain(d - 1))).is_err());
         assert!(
             error(&format!("{}a", "title:(".repeat(200)))
                 .message

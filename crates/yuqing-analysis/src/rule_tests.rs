@@ -105,6 +105,25 @@ fn near_counts_characters_in_either_order_and_onear_keeps_order() {
     assert!(!fires("\"坍塌\n被困\"", &d));
 }
 
+/// A planted page repeating both words tens of thousands of times, far
+/// apart but for where the runs meet: checked in one sweep, not every pair.
+#[test]
+fn near_over_long_runs_of_both_words_finds_only_where_they_meet() {
+    let n = 30_000;
+    let mut words = vec!["被困"; n];
+    words.extend(vec!["坍塌"; n]);
+    let d = doc(&[], &words);
+    assert!(fires("被困 ONEAR/0 坍塌", &d));
+    assert!(!fires("坍塌 ONEAR/20 被困", &d));
+    assert!(fires("坍塌 NEAR/0 被困", &d));
+    let far = doc(
+        &[],
+        &[&vec!["被困"; n][..], &["。"; 30], &vec!["坍塌"; n][..]].concat(),
+    );
+    assert!(!fires("坍塌 NEAR/20 被困", &far));
+    assert!(fires("坍塌 NEAR/30 被困", &far));
+}
+
 #[test]
 fn field_scopes_and_metadata() {
     let mut d = doc(&["市场", "通报"], &["摊主", "多收", "顾客", "钱"]);
@@ -207,7 +226,7 @@ fn random_query(rng: &mut Rng, depth: usize) -> String {
         op([" OR ", " | ", "｜"]),
         op([" NOT ", " -", " －"]),
     );
-    match rng.below(7) {
+    match rng.below(8) {
         0 => format!(
             "({}{and}{})",
             random_query(rng, depth - 1),
@@ -247,14 +266,26 @@ fn random_query(rng: &mut Rng, depth: usize) -> String {
             rng.below(5),
             rng.pick(WORDS)
         ),
+        6 => format!(
+            "({} NEAR/{} {} ONEAR/{} {})",
+            rng.pick(WORDS),
+            rng.below(6),
+            rng.pick(WORDS),
+            rng.below(3),
+            rng.pick(WORDS)
+        ),
         _ => leaf(rng),
     }
 }
 
 fn random_doc(rng: &mut Rng) -> MatchDoc {
     let pieces = ["甲", "乙", "丙", "ab", "b", "，", "x", "甲乙"];
-    let part =
-        |rng: &mut Rng| -> Vec<&str> { (0..rng.below(9)).map(|_| rng.pick(&pieces)).collect() };
+    // Mostly short; now and then long enough that most pairs of spans are
+    // too far apart to be near.
+    let part = |rng: &mut Rng| -> Vec<&str> {
+        let n = if rng.below(8) == 0 { 40 } else { 9 };
+        (0..rng.below(n)).map(|_| rng.pick(&pieces)).collect()
+    };
     let title = part(rng);
     let text = part(rng);
     let mut d = doc(&title, &text);

@@ -483,10 +483,25 @@ impl Eval<'_> {
                 if l.is_empty() {
                     return l;
                 }
-                let r = self.positions(rule, right);
+                let mut r = self.positions(rule, right);
+                r.sort_unstable();
+                // Only the right spans starting within reach of `a` can be
+                // near it: a sweep, not every pair, so a page repeating
+                // both words a hundred thousand times apart stays linear.
+                let reach = r
+                    .iter()
+                    .map(|b| self.char_at(b.1) - self.char_at(b.0))
+                    .max()
+                    .unwrap_or(0);
                 let mut out = Vec::new();
                 'outer: for &a in &l {
-                    for &b in &r {
+                    let from = self.char_at(a.0).saturating_sub(within + reach);
+                    let to = self.char_at(a.1).saturating_add(*within);
+                    let first = r.partition_point(|b| self.char_at(b.0) < from);
+                    for &b in &r[first..] {
+                        if self.char_at(b.0) > to {
+                            break;
+                        }
                         if self.near(a, b, *within, *ordered) {
                             out.push((a.0.min(b.0), a.1.max(b.1)));
                             if out.len() >= MAX_NEAR_SPANS {
