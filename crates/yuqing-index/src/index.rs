@@ -277,7 +277,9 @@ pub struct Verified {
     pub truncated: bool,
 }
 
-/// Most candidates of a NEAR query checked on their text per search.
+/// Most candidates of a NEAR query checked on their text per search: the
+/// newest, so the newest matches are found; counts, facets and the
+/// histogram then cover only those (`Verified::truncated`).
 pub const MAX_VERIFIED: usize = 20_000;
 
 /// One day of a backtest: how many stored items the rule fires on, with a
@@ -578,10 +580,18 @@ impl ItemIndex {
         })
     }
 
-    /// The tantivy query of a rule-language expression. NEAR and ONEAR
-    /// become an AND of their sides; `needs_check` is set so the caller
-    /// checks the distance on the text.
-    fn translate(&self, q: &RuleQuery, e: &Expr, needs_check: &mut bool) -> Box<dyn Query> {
+    /// The tantivy query of a rule-language expression, matching at least
+    /// what the expression matches. NEAR and ONEAR become an AND of their
+    /// sides, or, under an odd number of NOTs (`negated`), nothing, so the
+    /// NOT of them keeps every candidate; `needs_check` is set so the
+    /// caller checks the distance on the text.
+    fn translate(
+        &self,
+        q: &RuleQuery,
+        e: &Expr,
+        negated: bool,
+        needs_check: &mut bool,
+    ) -> Box<dyn Query> {
         let f = self.fields;
         match e {
             Expr::Term(i) => {
@@ -628,25 +638,34 @@ impl ItemIndex {
             Expr::And(v) => Box::new(BooleanQuery::new(
                 v.iter()
                     .map(|e| match e {
-                        Expr::Not(inner) => (Occur::MustNot, self.translate(q, inner, needs_check)),
-                        e => (Occur::Must, self.translate(q, e, needs_check)),
+                        Expr::Not(inner) => (
+                            Occur::MustNot,
+                            self.translate(q, inner, !negated, needs_check),
+                        ),
+                        e => (Occur::Must, self.translate(q, e, negated, needs_check)),
                     })
                     .collect(),
             )),
             Expr::Or(v) => Box::new(BooleanQuery::new(
                 v.iter()
-                    .map(|e| (Occur::Should, self.translate(q, e, needs_check)))
+                    .map(|e| (Occur::Should, self.translate(q, e, negated, needs_check)))
                     .collect(),
             )),
             Expr::Not(inner) => Box::new(BooleanQuery::new(vec![
                 (Occur::Must, Box::new(AllQuery) as Box<dyn Query>),
-                (Occur::MustNot, self.translate(q, inner, needs_check)),
+                (
+                    Occur::MustNot,
+                    self.translate(q, inner, !negated, needs_check),
+                ),
             ])),
             Expr::Near { left, right, .. } => {
                 *needs_check = true;
+                if negated {
+                    return Box::new(EmptyQuery);
+                }
                 Box::new(BooleanQuery::new(vec![
-                    (Occur::Must, self.translate(q, left, needs_check)),
-                    (Occur::Must, self.translate(q, right, needs_check)),
+                    (Occur::Must, self.translate(q, left, negated, needs_check)),
+                    (Occur::Must, self.translate(q, right, negated, needs_check)),
                 ]))
             }
         }
@@ -899,7 +918,7 @@ impl ItemIndex {
                 pos: e.pos,
                 message: e.message,
             })?;
-            self.translate(&parsed, &parsed.expr, &mut needs_check)
+            self.translate(&parsed, &parsed.expr, false, &mut needs_check)
         };
         let mut clauses = vec![(Occur::Must, text_query.box_clone())];
         clauses.extend(self.filters(req));
@@ -912,15 +931,22 @@ impl ItemIndex {
                 pos: e.pos,
                 message: e.message,
             })?;
-            let docs = doc_set(&searcher, &*query)?;
-            let candidates = docs.len();
-            let mut ids = Vec::new();
-            self.check_stored(
-                &searcher,
-                &docs[..candidates.min(MAX_VERIFIED)],
-                &rules,
-                &mut |item, _| ids.push(Term::from_field_text(f.id, &item.id)),
+            // The newest candidates, when there are too many to check.
+            let (candidates, newest) = searcher.search(
+                &*query,
+                &(
+                    Count,
+                    TopDocs::with_limit(MAX_VERIFIED)
+                        .order_by_fast_field::<i64>("published", Order::Desc),
+                ),
             )?;
+            let mut docs: Vec<DocAddress> = newest.into_iter().map(|(_, a)| a).collect();
+            // Read in store order.
+            docs.sort_unstable();
+            let mut ids = Vec::new();
+            self.check_stored(&searcher, &docs, &rules, &mut |item, _| {
+                ids.push(Term::from_field_text(f.id, &item.id))
+            })?;
             verified = Some(Verified {
                 candidates,
                 truncated: candidates > MAX_VERIFIED,

@@ -233,30 +233,26 @@ pub(crate) async fn home(
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    let (hits, total, error, facets, histogram) = match p.to_request(tz) {
-        Err(e) => (Vec::new(), 0, Some(e), Default::default(), Vec::new()),
+    let results = match p.to_request(tz) {
+        Err(e) => Err(e),
         Ok(mut req) => {
             req.limit = 30;
             let index = st.index.clone();
             match tokio::task::spawn_blocking(move || index.search(&req)).await {
-                Ok(Ok(r)) => (r.hits, r.total, None, r.facets, r.histogram),
-                Ok(Err(e)) => (
-                    Vec::new(),
-                    0,
-                    Some(e.to_string()),
-                    Default::default(),
-                    Vec::new(),
-                ),
-                Err(e) => (
-                    Vec::new(),
-                    0,
-                    Some(e.to_string()),
-                    Default::default(),
-                    Vec::new(),
-                ),
+                Ok(Ok(r)) => Ok(r),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(e.to_string()),
             }
         }
     };
+    let (hits, total, error, facets, histogram, verified) = match results {
+        Ok(r) => (r.hits, r.total, None, r.facets, r.histogram, r.verified),
+        Err(e) => (Vec::new(), 0, Some(e), Default::default(), Vec::new(), None),
+    };
+    // Counts of a NEAR search cover the candidates checked on their text.
+    let unchecked = verified
+        .filter(|v| v.truncated)
+        .map(|v| (v.candidates, yuqing_index::MAX_VERIFIED));
     let facets = facet_views(&p, &facets);
     let peak = histogram.iter().map(|b| b.count).max().unwrap_or(0).max(1);
     let histogram: Vec<_> = histogram
@@ -364,6 +360,7 @@ pub(crate) async fn home(
             since => p.since.unwrap_or_default(),
             hits => hits,
             total => total,
+            unchecked => unchecked,
             error => error,
             sources => sources,
             reports => reports,

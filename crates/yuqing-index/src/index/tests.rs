@@ -229,6 +229,13 @@ fn the_rule_language_is_the_query_box() {
     let v = r.verified.unwrap();
     assert_eq!((v.candidates, v.truncated), (2, false));
     assert_eq!(ids(&q(&index, "转移 ONEAR/20 暴雨")), Vec::<&str>::new());
+    // Under a NOT, items with both words far apart are kept: only the
+    // text says they are not near.
+    assert_eq!(ids(&q(&index, "暴雨 -(暴雨 NEAR/10 转移)")), ["far", "old"]);
+    assert_eq!(
+        ids(&q(&index, "转移 AND NOT (暴雨 NEAR/10 转移)")),
+        ["far", "forum"]
+    );
     // Field tests.
     assert_eq!(ids(&q(&index, "转移 AND site:linjiang.gov.cn")), ["near"]);
     assert_eq!(ids(&q(&index, "转移 AND source_type:论坛")), ["forum"]);
