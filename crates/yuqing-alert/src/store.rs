@@ -266,6 +266,8 @@ pub(crate) const MIGRATIONS: &[M<'static>] = &[
         expires_at INTEGER NOT NULL
     ) WITHOUT ROWID;",
     ),
+    // A replayed item finds the incidents it already belongs to.
+    M::up("CREATE INDEX incident_items_by_item ON incident_items(item_id);"),
 ];
 
 /// A console login, as [`AlertStore::session`] finds it.
@@ -612,12 +614,14 @@ impl AlertStore {
         let mut conn = self.conn.lock().unwrap();
         let tx = conn.transaction()?;
         let now = Utc::now();
-        tx.execute(
+        // A snapshot older than the one recorded (a replay) changes nothing.
+        let fresh = tx.execute(
             "INSERT INTO sources (source, name, state, consecutive_failures, reason, last_success_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT(source) DO UPDATE SET name = excluded.name, state = excluded.state,
                consecutive_failures = excluded.consecutive_failures, reason = excluded.reason,
-               last_success_at = excluded.last_success_at, updated_at = excluded.updated_at",
+               last_success_at = excluded.last_success_at, updated_at = excluded.updated_at
+             WHERE excluded.updated_at >= sources.updated_at",
             params![
                 st.source,
                 st.name,
@@ -628,12 +632,16 @@ impl AlertStore {
                 ts(st.at)
             ],
         )?;
-        let dedup_key = format!("collector:{}", st.source);
-        let open = open_incident(&tx, &dedup_key)?;
         let mut out = Outcome {
             event_id: st.source.clone(),
             ..Default::default()
         };
+        if fresh == 0 {
+            tx.commit()?;
+            return Ok(out);
+        }
+        let dedup_key = format!("collector:{}", st.source);
+        let open = open_incident(&tx, &dedup_key)?;
         let healthy = st.state == SourceState::Ok;
         let (incident_id, reason) = match open {
             // Nothing changes: healthy with no incident, or still troubled
@@ -1599,6 +1607,7 @@ fn process_in(
         |r| r.get(0),
     )
     .optional()?;
+    let replayed = existing.is_some();
     let mut change = CacheChange::None;
     let event_id = match existing {
         Some(e) => e,
@@ -1682,6 +1691,21 @@ tx,
             )
             .optional()?;
             let (incident_id, reason) = match open {
+                // A replayed item whose incident for this rule and event
+                // has been resolved since: handled, not news again.
+                None if replayed
+                    && row(
+                        tx,
+                        "SELECT 1 FROM incident_items ii JOIN incidents i ON i.id = ii.incident_id
+                         WHERE ii.item_id = ?1 AND i.dedup_key = ?2",
+                        params![a.item.id, dedup_key],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some() =>
+                {
+                    continue;
+                }
                 None => {
                     let (title, url) = row(
                         tx,

@@ -133,6 +133,34 @@ fn reprints_share_one_incident_raised_to_the_highest_level_and_replays_change_no
     }
     assert_eq!(store.incidents(10).unwrap().len(), 2);
     assert_eq!(store.notification_counts().unwrap(), (0, 3, 0));
+
+    // Once resolved, a replay of its items (a bus rewound, an outbox
+    // published again) is not news: no new incident, no message.
+    for id in [oa.opened[0], oc.opened[0]] {
+        assert_eq!(
+            store.resolve_by(id, "duty", "console", Utc::now()).unwrap(),
+            Some(true)
+        );
+    }
+    let sent = store.notification_counts().unwrap();
+    for x in [&a, &b, &c] {
+        let o = store
+            .process(x, &policy(Level::Blue), &channels(), &p)
+            .unwrap();
+        assert!(
+            o.opened.is_empty() && o.raised.is_empty() && o.notifications == 0,
+            "{o:?}"
+        );
+    }
+    assert_eq!(store.incidents(10).unwrap().len(), 2);
+    assert_eq!(store.notification_counts().unwrap(), sent);
+    // A new reprint of the event is news again, and opens a new incident.
+    let d = analyzed("d", Some(Level::Yellow), Some("r1"), h ^ 0b1, 5);
+    let od = store
+        .process(&d, &policy(Level::Blue), &channels(), &p)
+        .unwrap();
+    assert_eq!(od.event_id, oa.event_id);
+    assert_eq!(od.opened.len(), 1);
 }
 
 #[test]
@@ -375,6 +403,23 @@ fn collector_incident_opens_once_and_resolves_on_recovery() {
     let again = record(SourceState::Blocked);
     assert_eq!(again.opened.len(), 1);
     assert_ne!(again.opened, down.opened);
+
+    // A replayed snapshot older than the last one recorded changes nothing:
+    // the source stays blocked, its incident open, and nobody is told.
+    let mut stale = status(SourceState::Ok);
+    stale.at = Utc::now() - Duration::hours(1);
+    let o = store
+        .record_source_status(&stale, Level::Orange, &policy(Level::Blue), &channels(), &p)
+        .unwrap();
+    assert!(o.opened.is_empty() && o.notifications == 0, "{o:?}");
+    assert_eq!(
+        store.source_statuses().unwrap()[0].state,
+        SourceState::Blocked
+    );
+    assert_eq!(
+        store.incident(again.opened[0]).unwrap().unwrap().status,
+        IncidentStatus::Triggered
+    );
 }
 
 /// An item of topic `topic` with no level (so it opens no rule incident),
