@@ -851,21 +851,27 @@ impl AlertStore {
         Ok(rows)
     }
 
-    /// A notification that finally failed raises a delivery incident
+    /// A notification failing again and again (`given_up` false: it is
+    /// still retried) or for good raises a delivery incident
     /// (`delivery:<channel>`), routed like any other but never sent through
     /// the channel that failed. Returns the incident.
-    pub fn record_dead_letter(
+    pub fn record_delivery_failure(
         &self,
         notification: i64,
         channel: &str,
         error: &str,
+        given_up: bool,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         let mut conn = self.conn.lock().unwrap();
         let tx = conn.transaction()?;
         let key = format!("delivery:{channel}");
         let open = open_incident(&tx, &key)?;
-        let detail = format!("notification {notification} failed for good: {error}");
+        let detail = if given_up {
+            format!("notification {notification} failed for good: {error}")
+        } else {
+            format!("notification {notification} keeps failing, still retried: {error}")
+        };
         let id = match open {
             Some(id) => {
                 tx.execute(

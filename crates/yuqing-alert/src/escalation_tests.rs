@@ -957,7 +957,7 @@ fn a_delivery_incident_with_no_other_channel_says_so_and_escalates() {
     let duty = duty();
     // Zhang, on duty, has DingTalk only, and DingTalk is what failed.
     let id = store
-        .record_dead_letter(7, "ding", "HTTP 503", Utc::now())
+        .record_delivery_failure(7, "ding", "HTTP 503", true, Utc::now())
         .unwrap();
     let t = Utc::now() + Duration::seconds(31);
     store.tick(&duty, t).unwrap();
@@ -1021,7 +1021,7 @@ fn an_acknowledgement_takes_in_what_the_incident_has_grown_to() {
 fn a_delivery_incident_resolves_when_its_channel_delivers_again() {
     let (_d, store) = store();
     let id = store
-        .record_dead_letter(7, "ding", "HTTP 503", Utc::now())
+        .record_delivery_failure(7, "ding", "HTTP 503", true, Utc::now())
         .unwrap();
     assert!(!store.resolve_delivery("mail", Utc::now()).unwrap());
     assert!(store.resolve_delivery("ding", Utc::now()).unwrap());

@@ -28,7 +28,7 @@ pub use escalation::{
     TickOutcome, TimelineEntry,
 };
 pub use metrics::AlertMetrics;
-pub use notify::{MAX_ATTEMPTS, webhook_payload};
+pub use notify::{ALARM_AFTER_ATTEMPTS, RETRY_FOR_HOURS, webhook_payload};
 pub use report::{
     Report, ReportError, action_zh, build_incident_report, build_report, write_report, write_whole,
 };

@@ -22,8 +22,22 @@ use crate::escalation::Message;
 use crate::metrics::AlertMetrics;
 use crate::store::{AlertStore, PendingNotification};
 
-/// After this many failed attempts a notification becomes a dead letter.
-pub const MAX_ATTEMPTS: u32 = 8;
+/// After this many failed attempts of one message (about four minutes of
+/// backoff) its channel's delivery incident opens, routed to the other
+/// channels. The message itself is still retried, every five minutes at
+/// most, until [`RETRY_FOR_HOURS`].
+pub const ALARM_AFTER_ATTEMPTS: u32 = 8;
+
+/// A message still undelivered this long after it was queued is a dead
+/// letter: an outage of the network or a platform delays messages, and
+/// only a day of it loses them.
+pub const RETRY_FOR_HOURS: i64 = 24;
+
+/// Seconds before the next attempt after `attempts` failed ones: doubling
+/// from 2 s, at most 5 minutes.
+fn backoff(attempts: u32) -> i64 {
+    2i64.pow(attempts.min(9)).min(300)
+}
 
 /// The webhook body: Alertmanager's webhook format (version 4), so tools that
 /// accept Alertmanager can take it, plus the incident itself.
@@ -436,18 +450,28 @@ async fn settle(
             })
             .await;
         }
-        Outcome::Failed(e, parts) if attempts < MAX_ATTEMPTS => {
-            let retry = now + chrono::Duration::seconds(2i64.pow(attempts).min(300));
+        Outcome::Failed(e, parts)
+            if now - n.created_at < chrono::Duration::hours(RETRY_FOR_HOURS) =>
+        {
+            let retry = now + chrono::Duration::seconds(backoff(attempts));
             warn!(channel = %channel, notification = id, attempts, error = %e, "notification failed; retrying");
             metrics
                 .notifications
                 .with_label_values(&[&channel, "retry"])
                 .inc();
-            let _ = blocking(move || {
+            let r = blocking(move || {
                 s.record_parts(id, parts)?;
-                s.mark_failed(id, &e, now, Some(retry))
+                s.mark_failed(id, &e, now, Some(retry))?;
+                // Failing long enough for someone to hear of it elsewhere.
+                if attempts == ALARM_AFTER_ATTEMPTS {
+                    s.record_delivery_failure(id, &outlet, &e, false, now)?;
+                }
+                Ok::<_, crate::store::StoreError>(())
             })
             .await;
+            if let Some(Err(e)) = r {
+                error!(error = %e, "cannot record a failed notification");
+            }
         }
         Outcome::Failed(e, _) | Outcome::Dead(e) => {
             error!(channel = %channel, notification = id, attempts, error = %e, "notification failed for good");
@@ -459,7 +483,7 @@ async fn settle(
             // delivery incident, routed to the other channels.
             let r = blocking(move || {
                 s.mark_failed(id, &e, now, None)?;
-                s.record_dead_letter(id, &outlet, &e, now)
+                s.record_delivery_failure(id, &outlet, &e, true, now)
             })
             .await;
             if let Some(Err(e)) = r {

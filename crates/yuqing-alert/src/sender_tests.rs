@@ -632,7 +632,7 @@ async fn channels_keep_to_the_platforms_rate_limits() {
 }
 
 #[tokio::test]
-async fn a_notification_that_fails_for_good_is_a_dead_letter_and_alerts_elsewhere() {
+async fn a_failing_channel_alerts_elsewhere_and_its_message_is_retried_for_a_day() {
     let (robots, seen) = robots().await;
     let (smtp, _) = smtp_sink().await;
     let dir = tempfile::tempdir().unwrap();
@@ -651,35 +651,60 @@ async fn a_notification_that_fails_for_good_is_a_dead_letter_and_alerts_elsewher
         .process(&a, &policy(Level::Blue), &[], &|_, r| r.to_string())
         .unwrap();
     store.tick(&duty, Utc::now()).unwrap();
-    // The webhook has failed seven times already: the next is its last.
-    {
+    // The webhook has failed seven times already: the next failure opens
+    // the delivery incident.
+    let set = |sql: &str| {
         let conn = store.conn.lock().unwrap();
-        conn.execute(
-            "UPDATE notifications SET attempts = 7 WHERE channel = 'hook'",
-            [],
-        )
-        .unwrap();
-    }
+        conn.execute(sql, []).unwrap();
+    };
+    set("UPDATE notifications SET attempts = 7 WHERE channel = 'hook'");
     let registry = prometheus::Registry::new();
     let (stop, _) = start_sender(&store, duty.clone(), &registry);
-    wait_for(|| store.notification_counts().unwrap().2 == 1).await;
-    let dead = store.dead_letters(10).unwrap();
-    assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].channel, "hook");
-    assert_eq!(dead[0].attempts, 8);
-    // The delivery incident goes out on the other channels, not the dead one.
+    let delivery = || {
+        store
+            .incidents(50)
+            .unwrap()
+            .into_iter()
+            .find(|i| i.dedup_key == "delivery:hook")
+    };
+    wait_for(|| delivery().is_some()).await;
+    // The message is not given up: it waits for its next attempt.
+    let (_, pending, dead) = store.notification_counts().unwrap();
+    assert_eq!(dead, 0);
+    assert!(pending >= 1, "{pending}");
+    let timeline = store.timeline(delivery().unwrap().id).unwrap();
+    assert!(
+        timeline
+            .iter()
+            .any(|t| t.detail.contains("keeps failing, still retried")),
+        "{timeline:?}"
+    );
+    // The delivery incident goes out on the other channels, not the
+    // failing one.
     let before = seen[0].lock().unwrap().accepted.len();
     store
         .tick(&duty, Utc::now() + chrono::Duration::seconds(5))
         .unwrap();
     wait_for(|| seen[0].lock().unwrap().accepted.len() > before).await;
+    {
+        let ding = seen[0].lock().unwrap();
+        let last = ding.accepted.last().unwrap()["markdown"]["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(last.contains("通知渠道 hook 发送失败"), "{last}");
+    }
+
+    // A day after it was queued, the next failure is the last.
+    set(
+        "UPDATE notifications SET created_at = created_at - 86400, next_attempt_at = 0 WHERE channel = 'hook' AND sent_at IS NULL",
+    );
+    wait_for(|| store.notification_counts().unwrap().2 == 1).await;
     stop.cancel();
-    let ding = seen[0].lock().unwrap();
-    let last = ding.accepted.last().unwrap()["markdown"]["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(last.contains("通知渠道 hook 发送失败"), "{last}");
+    let dead = store.dead_letters(10).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].channel, "hook");
+    assert_eq!(dead[0].attempts, 9);
     let metrics = prometheus::TextEncoder::new()
         .encode_to_string(&registry.gather())
         .unwrap();

@@ -412,6 +412,8 @@ pub struct PendingNotification {
     pub attempts: u32,
     /// Requests of the message already made.
     pub parts_sent: u32,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
 }
 
 /// The fingerprints of the items of joinable events (updated within the
@@ -1067,7 +1069,7 @@ impl AlertStore {
     ) -> Result<Vec<PendingNotification>, StoreError> {
         let conn = self.conn.lock().unwrap();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, channel, payload, attempts, kind, parts_sent FROM (
+            "SELECT id, channel, payload, attempts, kind, parts_sent, created_at FROM (
                SELECT *, ROW_NUMBER() OVER (PARTITION BY channel ORDER BY id) AS nth FROM notifications
                WHERE sent_at IS NULL AND dead_at IS NULL AND next_attempt_at <= ?1)
              WHERE nth <= ?2 ORDER BY id",
@@ -1081,6 +1083,7 @@ impl AlertStore {
                     attempts: r.get::<_, i64>(3)? as u32,
                     kind: r.get(4)?,
                     parts_sent: r.get::<_, i64>(5)? as u32,
+                    created_at: from_ts(r.get(6)?),
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
