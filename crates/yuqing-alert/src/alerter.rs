@@ -26,10 +26,29 @@ const SCHEDULE_SINCE: &str = "report_schedule_since";
 /// How often the escalation engine runs.
 const ENGINE_TICK: Duration = Duration::from_secs(2);
 
-/// Attempts to record a message in `alert.db` before it is left for the
-/// next restart: the waits between them double from half a second, about
-/// half a minute in all.
+/// Attempts to record a message in `alert.db` in place, holding up the
+/// messages after it, before it is parked and retried in the background:
+/// the waits between them double from half a second, about half a minute
+/// in all.
 const RECORD_ATTEMPTS: u32 = 7;
+
+/// The first wait after a failed attempt to record a message (the unit
+/// tests wait less, so they see a message parked within seconds).
+const RECORD_FIRST_WAIT: Duration = if cfg!(test) {
+    Duration::from_millis(20)
+} else {
+    Duration::from_millis(500)
+};
+
+/// The first wait before a parked message is tried again.
+const PARKED_FIRST_WAIT: Duration = if cfg!(test) {
+    Duration::from_millis(200)
+} else {
+    Duration::from_secs(30)
+};
+
+/// Longest wait between two attempts of a parked message.
+const PARKED_RETRY_MAX: Duration = Duration::from_secs(300);
 
 /// Analyzed items recorded in one transaction at most: what has arrived
 /// while the last ones were recorded, so an alert waits for no batch to
@@ -509,14 +528,10 @@ impl Alerter {
                         Ok(env) => {
                             let status = Arc::new(env.payload);
                             let me = self.clone();
-                            let done = self
-                                .until_recorded("source status", &d.key, &shutdown, move || {
-                                    me.record_source_status(&status)
-                                })
-                                .await;
-                            if done {
-                                d.ack.ack();
-                            }
+                            self.record_then_ack("source status", d, &shutdown, move || {
+                                me.record_source_status(&status)
+                            })
+                            .await;
                         }
                         Err(e) => {
                             warn!(key = %d.key, error = %e, "undecodable source status skipped");
@@ -529,10 +544,10 @@ impl Alerter {
                     let text = String::from_utf8_lossy(&d.payload).into_owned();
                     let store = self.store.clone();
                     let (topic, key) = (d.topic.clone(), d.key.clone());
-                    let r = tokio::task::spawn_blocking(move || store.record_dead(&topic, &key, "dead message", &text)).await;
-                    if matches!(r, Ok(Ok(()))) {
-                        d.ack.ack();
-                    }
+                    self.record_then_ack("dead message", d, &shutdown, move || {
+                        store.record_dead(&topic, &key, "dead message", &text)
+                    })
+                    .await;
                 }
             }
         }
@@ -672,26 +687,81 @@ impl Alerter {
         }
         for (d, item) in decoded {
             let me = self.clone();
-            let done = self
-                .until_recorded("analyzed item", &d.key, shutdown, move || me.process(&item))
+            self.record_then_ack("analyzed item", d, shutdown, move || me.process(&item))
                 .await;
-            if done {
-                d.ack.ack();
-            } else if shutdown.is_cancelled() {
+            if shutdown.is_cancelled() {
                 return false;
             }
         }
         true
     }
 
+    /// Records a message with [`Alerter::until_recorded`] and acknowledges
+    /// it. One the store still refuses after that is parked: left
+    /// unacknowledged (so the bus keeps it, and Kafka commits no offset
+    /// past it) and retried in the background, up to every five minutes,
+    /// until the store takes it or shutdown comes (then it comes again
+    /// after the restart). The messages after it go on meanwhile, so one
+    /// that can never be recorded holds up nothing, and one refused for an
+    /// hour by a full disk is recorded and alerted on once the disk has
+    /// room, without a restart.
+    async fn record_then_ack<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        d: Delivery,
+        shutdown: &CancellationToken,
+        record: impl Fn() -> Result<T, StoreError> + Send + Sync + 'static,
+    ) {
+        let record = Arc::new(record);
+        let r = record.clone();
+        if self
+            .until_recorded(what, &d.key, shutdown, move || r())
+            .await
+        {
+            d.ack.ack();
+            return;
+        }
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let (metrics, shutdown) = (self.metrics.clone(), shutdown.clone());
+        metrics.parked.inc();
+        tokio::spawn(async move {
+            let mut wait = PARKED_FIRST_WAIT;
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                let r = record.clone();
+                let tried = tokio::task::spawn_blocking(move || r()).await;
+                wait = (wait * 2).min(PARKED_RETRY_MAX);
+                match tried {
+                    Ok(Ok(_)) => {
+                        info!(key = %d.key, "{what} recorded after all");
+                        d.ack.ack();
+                        break;
+                    }
+                    Ok(Err(e)) => {
+                        metrics.store_errors.inc();
+                        error!(key = %d.key, error = %e, retry_in = ?wait, "cannot record parked {what}; retrying");
+                    }
+                    Err(e) => {
+                        metrics.store_errors.inc();
+                        error!(key = %d.key, error = %e, "alert task failed on a parked {what}");
+                    }
+                }
+            }
+            metrics.parked.dec();
+        });
+    }
+
     /// Runs `record` until it succeeds, waiting twice as long after each
     /// failure: a store that fails for a while (a full disk, a lock held
     /// too long) delays the alert and says so in the log and in
-    /// `yuqing_alert_store_errors_total`, but needs no restart. After
-    /// `RECORD_ATTEMPTS` the message is left unacknowledged, to come again
-    /// after a restart, so one message that can never be recorded holds
-    /// up the others for half a minute, not for good. False then, or when
-    /// shutdown came first.
+    /// `yuqing_alert_store_errors_total`, but needs no restart. False after
+    /// `RECORD_ATTEMPTS` failures (half a minute), or when shutdown came
+    /// first.
     async fn until_recorded<T: Send + 'static>(
         &self,
         what: &str,
@@ -700,7 +770,7 @@ impl Alerter {
         record: impl Fn() -> Result<T, StoreError> + Send + Sync + 'static,
     ) -> bool {
         let record = Arc::new(record);
-        let mut wait = Duration::from_millis(500);
+        let mut wait = RECORD_FIRST_WAIT;
         for attempt in 1..=RECORD_ATTEMPTS {
             let r = record.clone();
             let error = match tokio::task::spawn_blocking(move || r()).await {
@@ -710,7 +780,7 @@ impl Alerter {
             };
             self.metrics.store_errors.inc();
             if attempt == RECORD_ATTEMPTS {
-                error!(%key, %error, attempt, "cannot record {what}; left unacknowledged, it comes again after a restart");
+                error!(%key, %error, attempt, "cannot record {what}; parked, retried in the background");
                 break;
             }
             error!(%key, %error, attempt, retry_in = ?wait, "cannot record {what}; retrying");

@@ -11,6 +11,9 @@ pub struct AlertMetrics {
     /// Failed writes of an item or a source status to `alert.db`; each is
     /// retried until it succeeds.
     pub store_errors: prometheus::IntCounter,
+    /// Messages the store refused for half a minute, retried in the
+    /// background while the ones after them go on.
+    pub parked: prometheus::IntGauge,
     /// Rows deleted from `alert.db` past `alert.retention_days`, by kind.
     pub pruned: IntCounterVec,
 }
@@ -64,6 +67,11 @@ impl AlertMetrics {
             "Failed attempts to record an item or a source status in alert.db (each is retried).",
         )
         .unwrap();
+        let parked = prometheus::IntGauge::new(
+            "yuqing_alert_parked_messages",
+            "Messages alert.db refused for half a minute, unacknowledged and retried in the background (up to every 5 minutes) while the ones after them go on.",
+        )
+        .unwrap();
         let pruned = IntCounterVec::new(
             Opts::new(
                 "yuqing_alert_pruned_total",
@@ -76,6 +84,7 @@ impl AlertMetrics {
             Box::new(escalations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(pruned.clone()),
             Box::new(store_errors.clone()),
+            Box::new(parked.clone()),
             Box::new(items.clone()),
             Box::new(incidents.clone()),
             Box::new(notifications.clone()),
@@ -92,6 +101,7 @@ impl AlertMetrics {
             spikes,
             escalations,
             store_errors,
+            parked,
             pruned,
         }
     }

@@ -772,6 +772,76 @@ async fn an_item_refused_in_a_batch_does_not_take_the_others_down_with_it() {
     run.await.unwrap().unwrap();
 }
 
+/// An item the store refuses for longer than its retries in place is
+/// parked: the items after it are recorded and acknowledged, and it is
+/// retried in the background until the store takes it, with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_refused_for_long_is_parked_and_recorded_once_the_store_takes_it() {
+    use yuqing_bus::Bus;
+    let OnBus {
+        _dir,
+        store,
+        metrics,
+        bus,
+        topics,
+        stop,
+        run,
+    } = alerter_on_bus();
+    refuse_poison(&store);
+    let publish = |id: &'static str, simhash: u64| {
+        let bus = bus.clone();
+        let topic = topics.items_analyzed.clone();
+        async move {
+            let a = analyzed(id, Some(Level::Orange), Some("r1"), simhash, 5);
+            let bytes = yuqing_model::Envelope::new("item.analyzed", a).to_bytes();
+            loop {
+                match bus.publish(&topic, id, bytes.clone()).await {
+                    Ok(r) => break r,
+                    // The alerter has not subscribed yet.
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                }
+            }
+        }
+    };
+    let mut poison = Box::pin(publish("poison", 0x3333_0000_0000).await.durable());
+    let after = Box::pin(publish("after", 0x4444_0000_0000_0000).await.durable());
+    let wait = std::time::Duration::from_secs(30);
+    tokio::time::timeout(wait, after)
+        .await
+        .expect("the item after a parked one goes on")
+        .unwrap();
+    assert_eq!(metrics.parked.get(), 1);
+    assert!(futures_now(&mut poison).is_none(), "parked, unacknowledged");
+    let errors = metrics.store_errors.get();
+    for _ in 0..200 {
+        if metrics.store_errors.get() > errors {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(metrics.store_errors.get() > errors, "retried while parked");
+    store
+        .conn
+        .lock()
+        .unwrap()
+        .execute_batch("DROP TRIGGER refuse")
+        .unwrap();
+    tokio::time::timeout(wait, poison)
+        .await
+        .expect("recorded and acknowledged once the store takes it")
+        .unwrap();
+    assert_eq!(metrics.parked.get(), 0);
+    let items: i64 = store
+        .conn
+        .lock()
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(items, 2);
+    stop.cancel();
+    run.await.unwrap().unwrap();
+}
+
 /// While an item the store refuses is retried in place, the escalation
 /// engine still runs: an incident opened meanwhile gets its message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
