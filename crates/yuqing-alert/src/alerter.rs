@@ -739,8 +739,9 @@ impl Alerter {
                 match tried {
                     Ok(Ok(_)) => {
                         info!(key = %d.key, "{what} recorded after all");
+                        metrics.parked.dec();
                         d.ack.ack();
-                        break;
+                        return;
                     }
                     Ok(Err(e)) => {
                         metrics.store_errors.inc();
@@ -752,6 +753,7 @@ impl Alerter {
                     }
                 }
             }
+            // Shutdown: unacknowledged, it comes again after the restart.
             metrics.parked.dec();
         });
     }
