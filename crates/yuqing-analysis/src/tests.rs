@@ -16,7 +16,7 @@ pub(crate) fn xorshift() -> impl FnMut(usize) -> usize {
     }
 }
 
-fn config_with_rules(rules: &str) -> Config {
+pub(crate) fn config_with_rules(rules: &str) -> Config {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();
     std::fs::write(dir.path().join("main.toml"), "").unwrap();
@@ -26,7 +26,7 @@ fn config_with_rules(rules: &str) -> Config {
         .unwrap()
 }
 
-fn item(title: &str, text: &str) -> Item {
+pub(crate) fn item(title: &str, text: &str) -> Item {
     Item {
         id: "x".into(),
         source: "s".into(),

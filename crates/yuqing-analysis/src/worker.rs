@@ -1,12 +1,13 @@
 //! The analyzer role: `items.raw` → analysis → `items.analyzed`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 use yuqing_bus::{Bus, Topics};
-use yuqing_model::{AnalyzedItem, Envelope, Item};
+use yuqing_model::{Envelope, Item};
 
 use crate::Analyzer;
 
@@ -33,7 +34,7 @@ impl AnalyzerMetrics {
         .unwrap();
         let dead = IntCounter::new(
             "yuqing_analysis_dead_total",
-            "Raw messages that could not be decoded and went to items.dead.",
+            "Raw messages that could not be decoded or analyzed and went to items.dead.",
         )
         .unwrap();
         let hits = IntCounterVec::new(
@@ -67,6 +68,15 @@ pub struct DeadMessage {
 
 /// Runs one analyzer consumer until shutdown or the bus closes. A raw
 /// message is acknowledged only once its analyzed result is durable.
+///
+/// A message that cannot be decoded, or whose analysis panics, goes to
+/// `items.dead` with the reason, so it is seen and does not come back at
+/// every restart. A publish the bus refuses is tried again (the waits
+/// doubling from a second to half a minute), holding up the messages after
+/// it as a full topic would; a result that does not become durable (the
+/// broker lost it, or a consumer gave it up) is published again, up to every
+/// five minutes, while the messages after it go on. At shutdown, what is
+/// not yet durable stays unacknowledged and comes again after the restart.
 pub async fn run_analyzer(
     bus: Arc<dyn Bus>,
     topics: Topics,
@@ -83,20 +93,17 @@ pub async fn run_analyzer(
                 None => break,
             },
         };
-        let (out_topic, key, payload) = match Envelope::<Item>::from_bytes(
-            &delivery.payload,
-            RAW_KIND,
-        ) {
+        let analyzed = match Envelope::<Item>::from_bytes(&delivery.payload, RAW_KIND) {
             Ok(env) => {
                 let a = analyzer.clone();
-                let analyzed: AnalyzedItem =
-                    match tokio::task::spawn_blocking(move || a.analyze(env.payload)).await {
-                        Ok(x) => x,
-                        Err(e) => {
-                            warn!(error = %e, "analysis task failed");
-                            continue;
-                        }
-                    };
+                tokio::task::spawn_blocking(move || a.analyze(env.payload))
+                    .await
+                    .map_err(|e| format!("analysis failed: {e}"))
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let (out_topic, key, payload) = match analyzed {
+            Ok(analyzed) => {
                 for h in &analyzed.hits {
                     metrics.hits.with_label_values(&[h.level.as_str()]).inc();
                 }
@@ -109,13 +116,13 @@ pub async fn run_analyzer(
                     Envelope::new(ANALYZED_KIND, analyzed).to_bytes(),
                 )
             }
-            Err(e) => {
-                warn!(topic = %delivery.topic, key = %delivery.key, error = %e, "poison message to items.dead");
+            Err(error) => {
+                warn!(topic = %delivery.topic, key = %delivery.key, %error, "poison message to items.dead");
                 metrics.dead.inc();
                 let dead = DeadMessage {
                     topic: delivery.topic.clone(),
                     key: delivery.key.clone(),
-                    error: e.to_string(),
+                    error,
                     payload: String::from_utf8_lossy(&delivery.payload).into_owned(),
                 };
                 (
@@ -125,20 +132,123 @@ pub async fn run_analyzer(
                 )
             }
         };
-        let receipt = match bus.publish(&out_topic, &key, payload).await {
-            Ok(r) => r,
-            Err(e) => {
-                // Not acknowledged: the message is replayed after a restart.
-                warn!(topic = %out_topic, error = %e, "publish failed");
-                continue;
+        let mut wait = Duration::from_secs(1);
+        let receipt = loop {
+            match bus.publish(&out_topic, &key, payload.clone()).await {
+                Ok(r) => break r,
+                // Shutting down: unacknowledged, it comes again.
+                Err(yuqing_bus::BusError::Closed) => return Ok(()),
+                Err(e) => {
+                    warn!(topic = %out_topic, error = %e, retry_in = ?wait, "publish failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(30));
+                }
             }
         };
-        let ack = delivery.ack;
+        let (bus, ack, shutdown) = (bus.clone(), delivery.ack, shutdown.clone());
         tokio::spawn(async move {
-            if receipt.durable().await.is_ok() {
-                ack.ack();
+            let mut receipt = Some(receipt);
+            let mut wait = Duration::from_secs(1);
+            loop {
+                if let Some(r) = receipt.take() {
+                    match r.durable().await {
+                        Ok(()) => {
+                            ack.ack();
+                            return;
+                        }
+                        Err(e) => {
+                            warn!(topic = %out_topic, %key, error = %e, retry_in = ?wait, "published message not durable; publishing it again")
+                        }
+                    }
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(300));
+                match bus.publish(&out_topic, &key, payload.clone()).await {
+                    Ok(r) => receipt = Some(r),
+                    Err(yuqing_bus::BusError::Closed) => return,
+                    Err(e) => {
+                        warn!(topic = %out_topic, %key, error = %e, "publish failed; retrying")
+                    }
+                }
             }
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A result the bus refuses at first (nobody consumes `items.analyzed`
+    /// yet) is published again until it is taken, and only then is the raw
+    /// message acknowledged; an undecodable one goes to `items.dead`.
+    #[tokio::test]
+    async fn a_refused_publish_is_retried_and_poison_goes_to_items_dead() {
+        let bus: Arc<dyn Bus> = Arc::new(yuqing_bus::InProcessBus::new(16));
+        let topics = Topics::default();
+        let analyzer = Arc::new(Analyzer::new(&crate::tests::config_with_rules("")).0);
+        let registry = Registry::new();
+        let stop = CancellationToken::new();
+        let mut dead = bus.subscribe(&topics.items_dead, "test").await.unwrap();
+        let run = tokio::spawn(run_analyzer(
+            bus.clone(),
+            topics.clone(),
+            analyzer,
+            AnalyzerMetrics::new(&registry),
+            stop.clone(),
+        ));
+        let publish = |payload: Vec<u8>| {
+            let (bus, topic) = (bus.clone(), topics.items_raw.clone());
+            async move {
+                loop {
+                    match bus.publish(&topic, "k", payload.clone()).await {
+                        Ok(r) => break r,
+                        // The analyzer has not subscribed yet.
+                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                }
+            }
+        };
+        let poison = publish(b"{not json".to_vec()).await;
+        let d = dead.recv().await.unwrap();
+        let env = Envelope::<DeadMessage>::from_bytes(&d.payload, DEAD_KIND).unwrap();
+        assert_eq!(env.payload.payload, "{not json");
+        d.ack.ack();
+        poison.durable().await.unwrap();
+
+        let item = crate::tests::item("标题", "正文");
+        let raw = publish(Envelope::new(RAW_KIND, item).to_bytes()).await;
+        let mut raw = Box::pin(raw.durable());
+        // Nobody takes items.analyzed for a while: the raw item stays
+        // unacknowledged, and is not lost.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            tokio::time::timeout(Duration::from_millis(1), raw.as_mut())
+                .await
+                .is_err(),
+            "acknowledged before its result was taken"
+        );
+        let mut analyzed = bus.subscribe(&topics.items_analyzed, "test").await.unwrap();
+        let d = tokio::time::timeout(Duration::from_secs(10), analyzed.recv())
+            .await
+            .expect("published again once someone consumes it")
+            .unwrap();
+        let env =
+            Envelope::<yuqing_model::AnalyzedItem>::from_bytes(&d.payload, ANALYZED_KIND).unwrap();
+        assert_eq!(env.payload.item.id, "x");
+        d.ack.ack();
+        tokio::time::timeout(Duration::from_secs(10), raw)
+            .await
+            .expect("acknowledged once its result is durable")
+            .unwrap();
+        stop.cancel();
+        run.await.unwrap().unwrap();
+    }
 }

@@ -593,9 +593,25 @@ impl Crawler {
     async fn publish_outbox(self: Arc<Self>, shutdown: CancellationToken) {
         // Rows at or below `after` are published and waiting for their
         // receipts; a receipt that never resolves (the bus closed) leaves the
-        // row for the next start.
+        // row for the next start. One that fails (the broker lost the
+        // message, a consumer gave it up) sets `rewind` to its row, and
+        // publishing goes back to it; the sinks take the rows published
+        // twice as replays.
         let mut after = 0i64;
+        let rewind = Arc::new(std::sync::atomic::AtomicI64::new(i64::MAX));
         loop {
+            let back = rewind.swap(i64::MAX, std::sync::atomic::Ordering::AcqRel);
+            if back <= after {
+                warn!(
+                    from = back,
+                    "items.raw did not keep published rows; publishing again"
+                );
+                after = back - 1;
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
             let rows = {
                 let state = self.state.clone();
                 tokio::task::spawn_blocking(move || state.outbox_after(after, 256))
@@ -626,15 +642,25 @@ impl Crawler {
                 match receipt {
                     Ok(receipt) => {
                         after = seq;
-                        let me = self.clone();
+                        let (me, rewind) = (self.clone(), rewind.clone());
                         tokio::spawn(async move {
-                            if receipt.durable().await.is_ok() {
-                                let state = me.state.clone();
-                                let _ = tokio::task::spawn_blocking(move || {
-                                    state.remove_from_outbox(seq)
-                                })
-                                .await;
-                                me.metrics.published.inc();
+                            match receipt.durable().await {
+                                Ok(()) => {
+                                    let state = me.state.clone();
+                                    let _ = tokio::task::spawn_blocking(move || {
+                                        state.remove_from_outbox(seq)
+                                    })
+                                    .await;
+                                    me.metrics.published.inc();
+                                }
+                                // Closed at shutdown: the next start
+                                // publishes it.
+                                Err(yuqing_bus::BusError::Closed) => {}
+                                Err(e) => {
+                                    debug!(seq, error = %e, "published row not durable");
+                                    rewind.fetch_min(seq, std::sync::atomic::Ordering::AcqRel);
+                                    me.outbox_ready.notify_one();
+                                }
                             }
                         });
                     }

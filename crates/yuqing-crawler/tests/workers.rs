@@ -181,3 +181,79 @@ async fn two_workers_share_hosts_without_fetching_a_page_twice() {
         assert_eq!(h.http_responses.get("2xx"), Some(&4), "{}", h.id);
     }
 }
+
+/// A published item a consumer gives up (its acknowledgement dropped, as
+/// when the broker loses it) is published again from the outbox while the
+/// crawler runs, and leaves the outbox once it is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_not_kept_downstream_is_published_again() {
+    use yuqing_bus::Bus;
+    let feed = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>\
+        <item><title>一条</title><link>http://news.example.com/1</link><description>正文</description></item>\
+        </channel></rss>";
+    let app = Router::new().route(
+        "/feed",
+        get(move || async move { ([("content-type", "application/rss+xml")], feed) }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(axum::serve(l, app).into_future());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(
+        dir.path().join("main.toml"),
+        format!(
+            "[crawler]\nper_host_delay_ms = 0\nrespect_robots = false\ninterval_secs = 3600\n\n\
+             [[source]]\nid = \"f\"\nkind = \"feed\"\nallow_private = true\nurl = \"http://{addr}/feed\"\n"
+        ),
+    )
+    .unwrap();
+    let config = Loader::default()
+        .load(&dir.path().join("main.toml"))
+        .unwrap();
+    let state = CrawlState::open(&dir.path().join("crawl.db")).unwrap();
+    let topics = Topics::default();
+    let bus = InProcessBus::new(16);
+    bus.set_partitions(&topics.crawl_tasks, 1);
+    bus.declare(&topics.crawl_tasks, &[WORKER_GROUP]);
+    let mut raw = bus.subscribe(&topics.items_raw, "analyzer").await.unwrap();
+    let crawler = Arc::new(
+        Crawler::new(
+            &config,
+            state.clone(),
+            Arc::new(bus.clone()),
+            topics,
+            CrawlerMetrics::new(&prometheus::Registry::new()),
+        )
+        .unwrap(),
+    );
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(crawler.clone().run(stop.clone(), stop.clone()));
+    let wait = Duration::from_secs(20);
+    let first = tokio::time::timeout(wait, raw.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    drop(first);
+    let again = tokio::time::timeout(wait, raw.recv())
+        .await
+        .expect("published again")
+        .unwrap();
+    let item = yuqing_model::Envelope::<yuqing_model::Item>::from_bytes(&again.payload, "item.raw")
+        .unwrap()
+        .payload;
+    assert_eq!(item.url, "http://news.example.com/1");
+    again.ack.ack();
+    let mut waited = 0;
+    while state.outbox_len().unwrap() > 0 && waited < 400 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    assert_eq!(
+        state.outbox_len().unwrap(),
+        0,
+        "gone from the outbox once taken"
+    );
+    stop.cancel();
+    run.await.unwrap();
+}
