@@ -23,6 +23,9 @@ use crate::store::{AlertStore, Channel, Outcome, Policy, StoreError};
 /// write reports for days the system never saw.
 const SCHEDULE_SINCE: &str = "report_schedule_since";
 
+/// Most scheduled reports written after downtime: the latest ones.
+pub const MISSED_REPORTS: usize = 7;
+
 /// How often the escalation engine runs.
 const ENGINE_TICK: Duration = Duration::from_secs(2);
 
@@ -269,7 +272,7 @@ impl Alerter {
         if let (Some(r), false) = (&written, send) {
             return Ok((r.clone(), 0));
         }
-        let report = build_report(&self.store, &self.report, self.tz, period_end)?;
+        let report = self.build_report(period_end)?;
         let record = match written {
             Some(r) => r,
             None => write_report(&self.report_dir, self.tz, &report)?,
@@ -395,17 +398,16 @@ impl Alerter {
             .collect()
     }
 
-    /// The scheduled report due at `now`, if any, written once. After
-    /// downtime, only the latest missed report is written.
-    pub fn write_due_report(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<Option<ReportRecord>, ReportError> {
+    /// The scheduled reports due by `now` and not yet written (and, if
+    /// reports are sent, queued), oldest first, each once. After downtime
+    /// each missed one is written, up to the last [`MISSED_REPORTS`]; none
+    /// is owed for times before the first start.
+    pub fn write_due_report(&self, now: DateTime<Utc>) -> Result<Vec<ReportRecord>, ReportError> {
         let cron: croner::Cron = match self.report.schedule.parse() {
             Ok(c) => c,
             Err(e) => {
                 error!(error = %e, "invalid report schedule");
-                return Ok(None);
+                return Ok(Vec::new());
             }
         };
         let since = match self.store.meta(SCHEDULE_SINCE)? {
@@ -415,29 +417,65 @@ impl Alerter {
                 now
             }
         };
-        let local_now = now.with_timezone(&self.tz);
-        let Ok(due) = cron.find_previous_occurrence(&local_now, true) else {
-            return Ok(None);
-        };
-        let due = due.with_timezone(&Utc);
-        if due <= since {
-            return Ok(None);
+        // The scheduled times after `since` (and within the last fortnight)
+        // up to `now`.
+        let mut due: Vec<DateTime<Utc>> = Vec::new();
+        let mut t = since
+            .max(now - chrono::Duration::days(14))
+            .with_timezone(&self.tz);
+        while let Ok(next) = cron.find_next_occurrence(&t, false) {
+            if next.with_timezone(&Utc) > now {
+                break;
+            }
+            due.push(next.with_timezone(&Utc));
+            if due.len() > MISSED_REPORTS {
+                due.remove(0);
+            }
+            t = next;
         }
-        // Done when this very period is written and, if reports are sent,
-        // queued: a report written by hand for another time, or for this
-        // one without sending, does not stand in for it.
-        if self.store.report_at(due)?.is_some()
-            && (self.report.send_to.is_empty() || self.store.report_queued(due)?)
-        {
-            return Ok(None);
+        let mut written = Vec::new();
+        for due in due {
+            // Done when this very period is written and, if reports are
+            // sent, queued: a report written by hand for another time, or
+            // for this one without sending, does not stand in for it.
+            if self.store.report_at(due)?.is_some()
+                && (self.report.send_to.is_empty() || self.store.report_queued(due)?)
+            {
+                continue;
+            }
+            written.push(self.send_report(due)?.0);
         }
-        self.send_report(due).map(|(r, _)| Some(r))
+        Ok(written)
     }
 
-    /// The daily (or nil) report for the 24 hours ending at `period_end`,
-    /// built from the store as it is now, written nowhere.
+    /// Where the report of the period ending at `period_end` starts: 24
+    /// hours before, or at the scheduled time before it when that is
+    /// earlier (at most a week), so a schedule that skips days (weekdays
+    /// only) leaves no stretch out of every report.
+    pub fn period_start(&self, period_end: DateTime<Utc>) -> DateTime<Utc> {
+        let day = period_end - chrono::Duration::hours(24);
+        let Ok(cron) = self.report.schedule.parse::<croner::Cron>() else {
+            return day;
+        };
+        match cron.find_previous_occurrence(&period_end.with_timezone(&self.tz), false) {
+            Ok(prev) => prev
+                .with_timezone(&Utc)
+                .clamp(period_end - chrono::Duration::days(7), day),
+            Err(_) => day,
+        }
+    }
+
+    /// The daily (or nil) report of the period ending at `period_end` (see
+    /// [`Alerter::period_start`]), built from the store as it is now,
+    /// written nowhere.
     pub fn build_report(&self, period_end: DateTime<Utc>) -> Result<Report, ReportError> {
-        build_report(&self.store, &self.report, self.tz, period_end)
+        build_report(
+            &self.store,
+            &self.report,
+            self.tz,
+            self.period_start(period_end),
+            period_end,
+        )
     }
 
     /// The special report of incident `id` as it stands at `now`, written

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use minijinja::Environment;
 use serde::Serialize;
@@ -142,14 +142,14 @@ fn environment() -> Environment<'static> {
     env
 }
 
-/// Builds the report for the 24 hours ending at `period_end`.
+/// Builds the report of the period from `start` to `period_end`.
 pub fn build_report(
     store: &AlertStore,
     cfg: &ReportConfig,
     tz: Tz,
+    start: DateTime<Utc>,
     period_end: DateTime<Utc>,
 ) -> Result<Report, ReportError> {
-    let start = period_end - Duration::hours(24);
     // Collector incidents are about our sources, not public opinion: they
     // appear in the sources section instead.
     let mut incidents = store.incidents_between(start, period_end, cfg.min_level)?;

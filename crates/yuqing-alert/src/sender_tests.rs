@@ -11,7 +11,7 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::routing::post;
 use base64::Engine;
-use chrono::Utc;
+use chrono::{TimeZone, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -1191,9 +1191,10 @@ fn a_scheduled_report_is_written_once_and_queued_for_its_channels() {
     use chrono::Timelike;
     let start = Utc::now();
     // Nothing before the first start is owed.
-    assert!(alerter.write_due_report(start).unwrap().is_none());
+    assert!(alerter.write_due_report(start).unwrap().is_empty());
     assert_eq!(store.notification_counts().unwrap(), (0, 0, 0));
-    let later = start + chrono::Duration::hours(25);
+    // One 08:30 in the 24 hours after the first start.
+    let later = start + chrono::Duration::hours(24);
     // The 08:30 before `later`, written by hand first, without sending:
     // that does not stand in for the scheduled delivery.
     let mut due = later.with_timezone(&chrono_tz::Asia::Shanghai);
@@ -1207,10 +1208,9 @@ fn a_scheduled_report_is_written_once_and_queued_for_its_channels() {
         .with_timezone(&Utc);
     let by_hand = alerter.write_report(due).unwrap();
     assert_eq!(store.notification_counts().unwrap(), (0, 0, 0));
-    let r = alerter
-        .write_due_report(later)
-        .unwrap()
-        .expect("a report fell due");
+    let mut written = alerter.write_due_report(later).unwrap();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let r = written.pop().unwrap();
     assert_eq!(r.period_end, due);
     assert_eq!(
         r.markdown_path, by_hand.markdown_path,
@@ -1223,6 +1223,68 @@ fn a_scheduled_report_is_written_once_and_queued_for_its_channels() {
         (0, 1, 0),
         "queued once"
     );
-    assert!(alerter.write_due_report(later).unwrap().is_none());
+    assert!(alerter.write_due_report(later).unwrap().is_empty());
     assert_eq!(store.notification_counts().unwrap(), (0, 1, 0));
+
+    // Down for three days: each missed morning's report is written, oldest
+    // first, each for its own day.
+    let back = later + chrono::Duration::days(3);
+    let written = alerter.write_due_report(back).unwrap();
+    let ends: Vec<_> = written.iter().map(|r| r.period_end).collect();
+    assert_eq!(
+        ends,
+        (1..=3)
+            .map(|d| due + chrono::Duration::days(d))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        written
+            .iter()
+            .all(|r| r.period_start == r.period_end - chrono::Duration::hours(24))
+    );
+    assert_eq!(store.notification_counts().unwrap(), (0, 4, 0));
+    assert!(alerter.write_due_report(back).unwrap().is_empty());
+}
+
+/// A schedule that skips the weekend: Monday's report covers from
+/// Friday's, so nothing of the weekend is left out of every report.
+#[test]
+fn a_report_after_days_without_one_covers_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.toml"),
+        format!(
+            "data_dir = {:?}
+[report]
+schedule = \"30 8 * * 1-5\"\n",
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    let cfg = yuqing_config::Loader::default()
+        .load(&dir.path().join("main.toml"))
+        .unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let alerter = crate::Alerter::new(
+        &cfg,
+        store,
+        "http://console.test".into(),
+        AlertMetrics::new(&prometheus::Registry::new()),
+    );
+    let at = |d: u32| {
+        chrono_tz::Asia::Shanghai
+            .with_ymd_and_hms(2026, 11, d, 8, 30, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    // Monday 30 November, after Friday 27.
+    assert_eq!(alerter.period_start(at(30)), at(27));
+    // Tuesday: the day before.
+    assert_eq!(
+        alerter.period_start(at(24)),
+        at(24) - chrono::Duration::hours(24)
+    );
+    let r = alerter.build_report(at(30)).unwrap();
+    assert_eq!(r.period_start, at(27));
 }
