@@ -984,10 +984,21 @@ impl ItemIndex {
         let limit = req.limit.clamp(1, MAX_LIMIT);
         let top = TopDocs::with_limit(limit).and_offset(req.offset);
         let (total, addrs, agg_results) = match req.sort {
-            SortBy::Time => sorted::<i64>(&searcher, &*query, top, "published", agg_collector)?,
-            SortBy::Score => sorted::<u64>(&searcher, &*query, top, "score", agg_collector)?,
-            SortBy::Heat => sorted::<f64>(&searcher, &*query, top, "heat", agg_collector)?,
-        };
+            SortBy::Time => sorted::<i64>(&searcher, &*query, top, "published", agg_collector),
+            SortBy::Score => sorted::<u64>(&searcher, &*query, top, "score", agg_collector),
+            SortBy::Heat => sorted::<f64>(&searcher, &*query, top, "heat", agg_collector),
+        }
+        .map_err(|e| match e {
+            // Hourly buckets over years of items.
+            IndexError::Tantivy(tantivy::TantivyError::AggregationError(
+                tantivy::aggregation::AggregationError::BucketLimitExceeded { .. }
+                | tantivy::aggregation::AggregationError::MemoryExceeded { .. },
+            )) => IndexError::Query(
+                "the histogram would have too many buckets: use interval=day, or a shorter time range"
+                    .into(),
+            ),
+            e => e,
+        })?;
         let agg_json =
             serde_json::to_value(&agg_results).map_err(|e| IndexError::Query(e.to_string()))?;
         let buckets = |name: &str| -> Vec<FacetCount> {

@@ -221,6 +221,7 @@ pub(crate) async fn home(
                 until: None,
                 limit: Some(20),
             },
+            tz,
         )
     })
     .await

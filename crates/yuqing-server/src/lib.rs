@@ -219,20 +219,35 @@ fn non_empty(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// Parses `2026-11-26T08:00:00Z`, `2026-11-26`, or a span back from now
-/// (`90m`, `24h`, `7d`).
-pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+/// Parses `2026-11-26T08:00:00Z`, a local `2026-11-26` (its midnight) or
+/// `2026-11-26 08:30` in `tz`, or a span back from now (`90m`, `24h`,
+/// `7d`).
+pub fn parse_since(
+    s: &str,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+    let local = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M"));
+    if let Ok(t) = local {
+        use chrono::TimeZone;
+        // In a gap of a clock change, the time after it.
+        return tz
+            .from_local_datetime(&t)
+            .earliest()
+            .or_else(|| tz.from_local_datetime(&(t + Duration::hours(1))).earliest())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| format!("invalid time `{s}` in {tz}"));
     }
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("invalid time `{s}`: use RFC 3339, YYYY-MM-DD or 24h / 7d"))?;
+    let n: i64 = num.parse().map_err(|_| {
+        format!("invalid time `{s}`: use RFC 3339, YYYY-MM-DD [HH:MM] (local) or 24h / 7d")
+    })?;
     let span = match unit {
         "m" => Duration::try_minutes(n),
         "h" => Duration::try_hours(n),
@@ -252,14 +267,19 @@ impl SearchParams {
             .since
             .as_deref()
             .filter(|s| !s.is_empty())
-            .map(|s| parse_since(s, now))
+            .map(|s| parse_since(s, now, tz))
             .transpose()?;
         let until = self
             .until
             .as_deref()
             .filter(|s| !s.is_empty())
-            .map(|s| parse_since(s, now))
+            .map(|s| parse_since(s, now, tz))
             .transpose()?;
+        if let (Some(s), Some(u)) = (since, until)
+            && s >= u
+        {
+            return Err("since must be before until".into());
+        }
         Ok(SearchRequest {
             query: self.q.clone(),
             since,
@@ -397,13 +417,24 @@ pub struct HotWord {
     pub items: u64,
 }
 
+/// Longest window of hot words: they are counted from `alert.db`, under
+/// the lock the alerter records with.
+pub const MAX_HOT_WORD_DAYS: i64 = 31;
+
+/// Longest backtest: every stored item of the range is read.
+pub const MAX_BACKTEST_DAYS: i64 = 366;
+
 impl HotWordParams {
     /// The window `(from, to]`, checked.
-    pub fn window(&self, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+    pub fn window(
+        &self,
+        now: DateTime<Utc>,
+        tz: chrono_tz::Tz,
+    ) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
         let pick = |v: &Option<String>| {
             v.as_deref()
                 .filter(|s| !s.trim().is_empty())
-                .map(|s| parse_since(s, now))
+                .map(|s| parse_since(s, now, tz))
                 .transpose()
         };
         let from = pick(&self.since)?.unwrap_or(now - Duration::hours(24));
@@ -411,15 +442,24 @@ impl HotWordParams {
         if from >= to {
             return Err("since must be before until".into());
         }
+        if to - from > Duration::days(MAX_HOT_WORD_DAYS) {
+            return Err(format!(
+                "hot words cover at most {MAX_HOT_WORD_DAYS} days; narrow since/until"
+            ));
+        }
         Ok((from, to))
     }
 }
 
 /// The words most items of a window are about: keywords ranked by how
 /// many items published in the window have them.
-pub fn hot_words_in(store: &AlertStore, p: &HotWordParams) -> Result<Vec<HotWord>, ApiError> {
+pub fn hot_words_in(
+    store: &AlertStore,
+    p: &HotWordParams,
+    tz: chrono_tz::Tz,
+) -> Result<Vec<HotWord>, ApiError> {
     let (from, to) = p
-        .window(Utc::now())
+        .window(Utc::now(), tz)
         .map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))?;
     let limit = p.limit.unwrap_or(20).clamp(1, 200);
     Ok(store
@@ -434,8 +474,8 @@ async fn hot_words(
     State(st): State<AppState>,
     Query(p): Query<HotWordParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let store = st.alerts.clone();
-    let words = tokio::task::spawn_blocking(move || hot_words_in(&store, &p))
+    let (store, tz) = (st.alerts.clone(), st.timezone);
+    let words = tokio::task::spawn_blocking(move || hot_words_in(&store, &p, tz))
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok(Json(words))
@@ -451,6 +491,32 @@ pub struct BacktestParams {
     pub until: Option<String>,
     /// Examples per day (default 3, at most 20).
     pub examples: Option<usize>,
+}
+
+impl BacktestParams {
+    /// The range `[since, until)`: `since` defaults to 30 days back,
+    /// `until` to now (this very second included), and the range is at
+    /// most [`MAX_BACKTEST_DAYS`].
+    pub fn range(
+        &self,
+        now: DateTime<Utc>,
+        tz: chrono_tz::Tz,
+    ) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+        let since = parse_since(non_empty(&self.since).unwrap_or("30d"), now, tz)?;
+        let until = non_empty(&self.until)
+            .map(|u| parse_since(u, now, tz))
+            .transpose()?
+            .unwrap_or(now + Duration::seconds(1));
+        if since >= until {
+            return Err("since must be before until".into());
+        }
+        if until - since > Duration::days(MAX_BACKTEST_DAYS) {
+            return Err(format!(
+                "a backtest covers at most {MAX_BACKTEST_DAYS} days; narrow since/until"
+            ));
+        }
+        Ok((since, until))
+    }
 }
 
 /// The rule set a backtest runs: a configured rule (with its exclusions)
@@ -505,17 +571,9 @@ async fn backtest(
     Query(p): Query<BacktestParams>,
 ) -> Result<impl IntoResponse, SearchError> {
     let now = Utc::now();
-    let since = parse_since(non_empty(&p.since).unwrap_or("30d"), now)
+    let (since, until) = p
+        .range(now, st.timezone)
         .map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))?;
-    let until = non_empty(&p.until)
-        .map(|u| parse_since(u, now))
-        .transpose()
-        .map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))?
-        // Open-ended: include what was published this very second.
-        .unwrap_or(now + chrono::Duration::seconds(1));
-    if since >= until {
-        return Err(ApiError(StatusCode::BAD_REQUEST, "since must be before until".into()).into());
-    }
     let (rules, query) = backtest_rules(&p, &st.rules)?;
     let examples = p.examples.unwrap_or(3).min(20);
     let offset = utc_offset(st.timezone, now);
@@ -540,7 +598,7 @@ async fn spikes(
     State(st): State<AppState>,
     Query(p): Query<SpikeParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let since = parse_since(p.since.as_deref().unwrap_or("7d"), Utc::now())
+    let since = parse_since(p.since.as_deref().unwrap_or("7d"), Utc::now(), st.timezone)
         .map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))?;
     let store = st.alerts.clone();
     let list = tokio::task::spawn_blocking(move || store.spikes(since))

@@ -143,6 +143,10 @@ async fn api_search_healthz_metrics_and_bad_queries() {
         "/api/search?since=99999999999d",
         "/api/hotwords?since=999999999999999m",
         "/api/spikes?since=99999999999d",
+        // An empty range, and ranges too long to count.
+        "/api/search?since=1h&until=2h",
+        "/api/backtest?q=a&since=2000-01-01",
+        "/api/hotwords?since=1990-01-01",
     ] {
         let (s, body) = get(app(st.clone()), uri).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}: {body}");
@@ -192,16 +196,27 @@ async fn api_search_healthz_metrics_and_bad_queries() {
 }
 
 #[test]
-fn relative_times() {
+fn relative_and_local_times() {
     let now = Utc::now();
+    let tz = chrono_tz::Asia::Shanghai;
+    let parse = |s: &str| crate::parse_since(s, now, tz);
+    assert_eq!(parse("24h").unwrap(), now - chrono::Duration::hours(24));
+    // A date is its local midnight; a date and time are local.
     assert_eq!(
-        crate::parse_since("24h", now).unwrap(),
-        now - chrono::Duration::hours(24)
+        parse("2026-11-26").unwrap().to_rfc3339(),
+        "2026-11-25T16:00:00+00:00"
     );
-    assert!(crate::parse_since("2026-11-26", now).is_ok());
-    assert!(crate::parse_since("soon", now).is_err());
+    assert_eq!(
+        parse("2026-11-26 08:30").unwrap().to_rfc3339(),
+        "2026-11-26T00:30:00+00:00"
+    );
+    assert_eq!(
+        parse("2026-11-26T08:30:00Z").unwrap().to_rfc3339(),
+        "2026-11-26T08:30:00+00:00"
+    );
+    assert!(parse("soon").is_err());
     for far in ["99999999999d", "999999999999999m", "9223372036854775807h"] {
-        let e = crate::parse_since(far, now).unwrap_err();
+        let e = parse(far).unwrap_err();
         assert!(e.contains("further back than any date"), "{far}: {e}");
     }
 }

@@ -1120,15 +1120,9 @@ async fn rules_backtest(
         examples: Some(examples),
     };
     let now = Utc::now();
-    let since = yuqing_server::parse_since(params.since.as_deref().unwrap_or("30d"), now)
+    let (since, until) = params
+        .range(now, config.timezone())
         .map_err(|e| anyhow::anyhow!(e))?;
-    let until = params
-        .until
-        .as_deref()
-        .map(|u| yuqing_server::parse_since(u, now))
-        .transpose()
-        .map_err(|e| anyhow::anyhow!(e))?
-        .unwrap_or(now + chrono::Duration::seconds(1));
     let (rules, query) = match yuqing_server::backtest_rules(&params, &config.rules) {
         Ok(r) => r,
         Err(yuqing_server::SearchError::Query(_)) => {

@@ -317,6 +317,32 @@ fn filters_sorts_facets_and_histogram() {
     assert_eq!(r.histogram.iter().map(|b| b.count).sum::<u64>(), 2);
 }
 
+/// Hourly buckets over years of items are refused as a bad request, not
+/// an index failure.
+#[test]
+fn a_histogram_of_too_many_buckets_is_a_query_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = Segmenter::new([]);
+    let index = ItemIndex::open(dir.path(), seg.clone()).unwrap();
+    let mut w = index.writer(20_000_000).unwrap();
+    w.upsert(&analyzed(&seg, "new", "新闻", "正文", 1)).unwrap();
+    w.upsert(&analyzed(&seg, "old", "旧闻", "正文", 24 * 365 * 10))
+        .unwrap();
+    w.commit().unwrap();
+    index.reload().unwrap();
+    let mut req = SearchRequest {
+        limit: 10,
+        interval: Some(Interval::Hour),
+        ..Default::default()
+    };
+    match index.search(&req) {
+        Err(IndexError::Query(m)) => assert!(m.contains("interval=day"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    req.interval = Some(Interval::Day);
+    assert_eq!(index.search(&req).unwrap().total, 2);
+}
+
 #[test]
 fn backtests_count_exact_matches_per_day_and_retention_deletes() {
     let dir = tempfile::tempdir().unwrap();
