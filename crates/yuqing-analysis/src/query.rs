@@ -232,17 +232,25 @@ fn lex(q: &str) -> Result<Vec<(usize, usize, Tok)>, QueryError> {
             _ => {
                 let start = i;
                 let mut end = q.len();
+                // Whether the word so far is an identifier (`is_identifier`,
+                // kept as the word grows, not checked again at each colon).
+                let mut ident = false;
                 while let Some(&(j, d)) = it.peek() {
                     if ends_word(d) || is_glued_not(&q[start..j], d, &q[j + d.len_utf8()..]) {
                         end = j;
                         break;
                     }
                     // `field:` ends at its colon.
-                    if matches!(d, ':' | '：') && is_identifier(&q[start..j]) {
+                    if matches!(d, ':' | '：') && ident {
                         it.next();
                         end = j + d.len_utf8();
                         break;
                     }
+                    ident = if j == start {
+                        d.is_ascii_alphabetic()
+                    } else {
+                        ident && (d.is_ascii_alphabetic() || d == '_')
+                    };
                     it.next();
                 }
                 let word = &q[start..end];
