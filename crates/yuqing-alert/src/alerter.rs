@@ -50,6 +50,15 @@ const PARKED_FIRST_WAIT: Duration = if cfg!(test) {
     Duration::from_secs(30)
 };
 
+/// How often the alerter records that it is running.
+const HEARTBEAT: Duration = Duration::from_secs(60);
+
+/// A start this long after the last heartbeat follows downtime.
+const DOWN_AFTER: chrono::Duration = chrono::Duration::minutes(3);
+
+/// After downtime, how long reports wait for the backlog to be read.
+const CATCH_UP_GRACE: Duration = Duration::from_secs(120);
+
 /// Longest wait between two attempts of a parked message.
 const PARKED_RETRY_MAX: Duration = Duration::from_secs(300);
 
@@ -529,7 +538,21 @@ impl Alerter {
             self.wake_sender.clone(),
             shutdown.clone(),
         ));
-        let reports = tokio::spawn(self.clone().run_reports(shutdown.clone()));
+        let down = {
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || store.record_start(Utc::now(), DOWN_AFTER))
+                .await
+                .ok()
+                .and_then(|r| {
+                    r.map_err(|e| error!(error = %e, "cannot record the start"))
+                        .ok()
+                })
+                .flatten()
+        };
+        if let Some((from, to)) = down {
+            warn!(%from, %to, "the alerter was down; its incidents do not count that time towards auto-resolving, and reports covering it say so");
+        }
+        let reports = tokio::spawn(self.clone().run_reports(down.is_some(), shutdown.clone()));
         // The engine runs apart from the item stream, so an item the store
         // refuses for a while, retried in place, holds up no escalation.
         let engine = tokio::spawn(self.clone().run_engine(shutdown.clone()));
@@ -650,9 +673,16 @@ impl Alerter {
         // fires whatever fell due while the alerter was down.
         let mut ticks = tokio::time::interval(ENGINE_TICK);
         let mut sweep = tokio::time::interval(Duration::from_secs(300));
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = heartbeat.tick() => {
+                    let store = self.store.clone();
+                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.heartbeat(Utc::now())).await {
+                        warn!(error = %e, "cannot record the alerter's heartbeat");
+                    }
+                }
                 _ = ticks.tick() => {
                     let me = self.clone();
                     match tokio::task::spawn_blocking(move || me.tick(Utc::now())).await {
@@ -833,7 +863,17 @@ impl Alerter {
         false
     }
 
-    async fn run_reports(self, shutdown: CancellationToken) {
+    async fn run_reports(self, catch_up: bool, shutdown: CancellationToken) {
+        // Back after downtime: the items published meanwhile (by the roles
+        // in other processes) are read first, so the reports missed are
+        // written with them.
+        if catch_up {
+            info!(wait = ?CATCH_UP_GRACE, "reports missed while the alerter was down are written after the backlog is read");
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(CATCH_UP_GRACE) => {}
+            }
+        }
         loop {
             let me = self.clone();
             match tokio::task::spawn_blocking(move || me.write_due_report(Utc::now())).await {

@@ -392,6 +392,22 @@ impl AlertStore {
             stmt.query_map([], row)?.collect::<Result<_, _>>()?
         };
         let silences = active_silences(&tx, now)?;
+        // Time the alerter was down does not count towards auto-resolving:
+        // nothing was watched then, and the items of it may be on their way.
+        let downtime: Option<(i64, i64)> = tx
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [crate::store::DOWNTIME],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .as_deref()
+            .and_then(crate::store::parse_downtime)
+            .map(|(from, to)| (ts(from), ts(to)));
+        let quiet_for = |updated_at: i64| match downtime {
+            Some((from, to)) if updated_at < to => t - updated_at - (to - from.max(updated_at)),
+            _ => t - updated_at,
+        };
 
         // Timers.
         for r in rows.iter_mut() {
@@ -405,7 +421,7 @@ impl AlertStore {
             let kind = IncidentKind::of_dedup_key(&r.dedup_key);
             if r.status != IncidentStatus::Resolved
                 && kind == IncidentKind::Rule
-                && t - r.updated_at >= duty.auto_resolve.num_seconds()
+                && quiet_for(r.updated_at) >= duty.auto_resolve.num_seconds()
             {
                 resolve(
                     &tx,

@@ -530,6 +530,41 @@ fn quiet_rule_incidents_resolve_themselves_and_say_so() {
     );
 }
 
+/// Time the alerter was down does not count towards auto-resolving: an
+/// incident is resolved a day after its last item, in the alerter's time.
+#[test]
+fn downtime_does_not_count_towards_auto_resolving() {
+    let (_d, store) = store();
+    let duty = duty();
+    let t0 = Utc::now() + Duration::seconds(31);
+    let a = open(&store, "a", "r1", Level::Orange, 1);
+    store.tick(&duty, t0).unwrap();
+    // No start recorded yet: nothing to count out.
+    assert_eq!(store.record_start(t0, Duration::minutes(3)).unwrap(), None);
+    // Up for an hour, then down for 20 hours.
+    store.heartbeat(t0 + Duration::hours(1)).unwrap();
+    let back = t0 + Duration::hours(21);
+    assert_eq!(
+        store.record_start(back, Duration::minutes(3)).unwrap(),
+        Some((
+            crate::store::from_ts((t0 + Duration::hours(1)).timestamp()),
+            back
+        ))
+    );
+    let out = store.tick(&duty, t0 + Duration::hours(25)).unwrap();
+    assert!(out.auto_resolved.is_empty(), "5 hours watched, not 25");
+    let out = store.tick(&duty, t0 + Duration::hours(45)).unwrap();
+    assert_eq!(out.auto_resolved, vec![a]);
+    // A quick restart is not downtime.
+    store.heartbeat(back + Duration::minutes(5)).unwrap();
+    assert_eq!(
+        store
+            .record_start(back + Duration::minutes(6), Duration::minutes(3))
+            .unwrap(),
+        None
+    );
+}
+
 #[test]
 fn collector_incidents_route_by_kind() {
     let (_d, store) = store();

@@ -192,7 +192,13 @@ pub fn build_report(
                 .unwrap_or_else(|| "从未".into()),
         })
         .collect();
+    // The alerter's last downtime, when it falls in the period.
+    let down = store
+        .downtime()?
+        .filter(|&(from, to)| from < period_end && to > start)
+        .map(|(from, to)| format!("{} 至 {}", local(from), local(to)));
     let ctx = minijinja::context! {
+        down => down,
         sources_total => statuses.len(),
         sources_ok => statuses.len() - troubled.len(),
         troubled_sources => minijinja::value::Serde(&troubled),

@@ -502,6 +502,20 @@ pub struct AlertStore {
     events: Arc<Mutex<Option<EventCache>>>,
 }
 
+/// A stretch of time, from and to.
+pub type Span = (DateTime<Utc>, DateTime<Utc>);
+
+/// `meta` key of the alerter's last heartbeat (Unix seconds).
+const ALIVE_AT: &str = "alerter_alive_at";
+/// `meta` key of the alerter's last downtime (`from,to`, Unix seconds).
+pub(crate) const DOWNTIME: &str = "alerter_downtime";
+
+/// Reads a [`DOWNTIME`] value.
+pub(crate) fn parse_downtime(v: &str) -> Option<Span> {
+    let (from, to) = v.split_once(',')?;
+    Some((from_ts(from.parse().ok()?), from_ts(to.parse().ok()?)))
+}
+
 pub(crate) fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp()
 }
@@ -1235,6 +1249,38 @@ impl AlertStore {
             params![key, value],
         )?;
         Ok(())
+    }
+
+    /// Records that the alerter is running at `now` (its engine does so
+    /// every minute).
+    pub fn heartbeat(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.set_meta(ALIVE_AT, &ts(now).to_string())
+    }
+
+    /// Records a start at `now`: when the last heartbeat is more than `gap`
+    /// old, the time since is the alerter's last downtime, which
+    /// auto-resolution does not count and reports covering it mention.
+    /// Returns that downtime.
+    pub fn record_start(
+        &self,
+        now: DateTime<Utc>,
+        gap: chrono::Duration,
+    ) -> Result<Option<Span>, StoreError> {
+        let alive = self.meta(ALIVE_AT)?.and_then(|v| v.parse::<i64>().ok());
+        let down = alive
+            .map(from_ts)
+            .filter(|&at| now - at > gap)
+            .map(|at| (at, now));
+        if let Some((from, to)) = down {
+            self.set_meta(DOWNTIME, &format!("{},{}", ts(from), ts(to)))?;
+        }
+        self.heartbeat(now)?;
+        Ok(down)
+    }
+
+    /// The alerter's last downtime (see [`AlertStore::record_start`]).
+    pub fn downtime(&self) -> Result<Option<Span>, StoreError> {
+        Ok(self.meta(DOWNTIME)?.as_deref().and_then(parse_downtime))
     }
 
     /// The newest report's period end.

@@ -335,6 +335,30 @@ fn a_report_written_now_includes_what_opened_this_second() {
     assert_eq!(counts, vec![("news".to_string(), 1)]);
 }
 
+/// A report whose period the alerter was partly down for says so, in the
+/// files and in the brief the robots get; one after it does not.
+#[test]
+fn a_report_covering_downtime_says_it_may_be_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+    let now = Utc::now();
+    store.heartbeat(now - Duration::hours(10)).unwrap();
+    store
+        .record_start(now - Duration::hours(2), Duration::minutes(3))
+        .unwrap();
+    let cfg = yuqing_config::ReportConfig::default();
+    let tz = chrono_tz::Asia::Shanghai;
+    let build = |end: chrono::DateTime<Utc>| {
+        crate::report::build_report(&store, &cfg, tz, end - Duration::hours(24), end).unwrap()
+    };
+    let r = build(now);
+    for text in [&r.markdown, &r.html, &r.brief] {
+        assert!(text.contains("停止运行"), "{text}");
+    }
+    let later = build(now + Duration::hours(23));
+    assert!(!later.markdown.contains("停止运行"), "{}", later.markdown);
+}
+
 fn status(state: yuqing_model::SourceState) -> yuqing_model::SourceStatus {
     yuqing_model::SourceStatus {
         source: "bbs".into(),
