@@ -145,13 +145,18 @@ const HOT_WINDOWS: [(&str, &str); 3] = [("1h", "1 小时"), ("24h", "24 小时")
 fn facet_views(p: &SearchParams, f: &yuqing_index::Facets) -> Vec<minijinja::Value> {
     let base = |skip: &str| {
         let mut pairs: Vec<(&str, String)> = vec![("q", p.q.clone())];
+        // Every filter of the current search is kept.
         for (k, v) in [
             ("since", &p.since),
+            ("until", &p.until),
             ("source_type", &p.source_type),
             ("sentiment", &p.sentiment),
             ("level", &p.level),
             ("site", &p.site),
+            ("rule", &p.rule),
+            ("event", &p.event),
             ("sort", &p.sort),
+            ("interval", &p.interval),
         ] {
             if let Some(v) = v.as_ref().filter(|v| k != skip && !v.is_empty()) {
                 pairs.push((k, v.clone()));

@@ -90,7 +90,7 @@ async fn console_escapes_crawled_text_and_links() {
     assert!(body.contains("<mark>被困</mark>"), "highlight kept");
     assert!(body.contains("&lt;b&gt;作者"), "author escaped");
     // A word of the hostile title is marked, and the rest still escaped.
-    let (status, title_body) = get(app(st), "/?q=%E6%A0%87%E9%A2%98").await;
+    let (status, title_body) = get(app(st.clone()), "/?q=%E6%A0%87%E9%A2%98").await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         title_body
@@ -105,6 +105,18 @@ async fn console_escapes_crawled_text_and_links() {
         "{body}"
     );
     assert!(body.contains("id=\"histogram\""), "{body}");
+    // A facet link keeps every filter of the search it narrows.
+    let (_, body) = get(
+        app(st.clone()),
+        "/?q=%E8%A2%AB%E5%9B%B0&since=7d&until=2099-01-01&sort=score&interval=hour",
+    )
+    .await;
+    assert!(
+        body.contains(
+            "来源：<a href=\"?q=%E8%A2%AB%E5%9B%B0&amp;since=7d&amp;until=2099-01-01&amp;sort=score&amp;interval=hour&amp;source_type=forum\">"
+        ),
+        "{body}"
+    );
 }
 
 #[tokio::test]
