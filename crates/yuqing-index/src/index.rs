@@ -403,7 +403,9 @@ where
 impl ItemIndex {
     /// Opens the index in `dir`, creating it when absent. An index written
     /// with an older schema is moved aside to `<dir>.schema-<old>-<time>`
-    /// (and a warning logged): its items are searchable again when replayed.
+    /// and its items are carried over into the new one (their stored text
+    /// segmented again); the old directory is left for the operator to
+    /// delete.
     pub fn open(dir: &Path, segmenter: Segmenter) -> Result<ItemIndex, IndexError> {
         let open_err = |e: &dyn std::fmt::Display| IndexError::Open {
             path: dir.display().to_string(),
@@ -421,7 +423,26 @@ impl ItemIndex {
             std::fs::rename(dir, &aside).map_err(|e| open_err(&e))?;
             tracing::warn!(old = %aside.display(), "the index had an older schema; it was moved aside and a new one started");
             std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
+            let new = Self::open_current(dir, segmenter)?;
+            match new.migrate_from(&aside) {
+                Ok(n) => {
+                    tracing::info!(items = n, old = %aside.display(), "the old index's items were carried over; its directory can be deleted")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, old = %aside.display(), "cannot carry the old index's items over; they are searchable again when replayed")
+                }
+            }
+            return Ok(new);
         }
+        Self::open_current(dir, segmenter)
+    }
+
+    /// Opens or creates the index in `dir` with this version's schema.
+    fn open_current(dir: &Path, segmenter: Segmenter) -> Result<ItemIndex, IndexError> {
+        let open_err = |e: &dyn std::fmt::Display| IndexError::Open {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        };
         std::fs::write(dir.join(VERSION_FILE), SCHEMA_VERSION).map_err(|e| open_err(&e))?;
         let (schema, fields) = schema();
         let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| open_err(&e))?;
@@ -1354,3 +1375,5 @@ impl ItemWriter {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+mod migrate;

@@ -393,16 +393,33 @@ fn backtests_count_exact_matches_per_day_and_retention_deletes() {
 }
 
 #[test]
-fn an_index_of_an_older_schema_is_moved_aside() {
+fn an_index_of_an_older_schema_is_moved_aside_and_carried_over() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("index");
-    {
+    let before = {
         let (index, _) = corpus(&path);
         assert_eq!(index.num_docs(), 4);
-    }
+        q(&index, "暴雨 NEAR/10 转移")
+    };
     std::fs::write(path.join("yuqing-schema-version"), "1").unwrap();
-    let index = ItemIndex::open(&path, Segmenter::new([])).unwrap();
-    assert_eq!(index.num_docs(), 0);
+    let index = ItemIndex::open(&path, Segmenter::new(["暴雨", "转移"])).unwrap();
+    // Every item is searchable again, with its filters and facets.
+    assert_eq!(index.num_docs(), 4);
+    assert_eq!(ids(&q(&index, "暴雨 AND 转移")), ["near", "far"]);
+    let after = q(&index, "暴雨 NEAR/10 转移");
+    assert_eq!(ids(&after), ids(&before));
+    assert_eq!(after.hits[0].url, before.hits[0].url);
+    let filtered = index
+        .search(&SearchRequest {
+            level: Some("red".into()),
+            rule: Some("flood".into()),
+            sentiment: Some("negative".into()),
+            source_type: Some("government".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(ids(&filtered), ["near"]);
     let aside: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
