@@ -290,3 +290,57 @@ async fn hostile_articles_are_refused_or_read_and_the_run_goes_on() {
     assert_eq!(items[1].published_at, None);
     assert!(items[2].published_at.is_some());
 }
+
+/// An article whose comment box asks readers to log in is read; a page
+/// with nothing but that request is a wall, noted and passed over. A GBK
+/// wall is recognised in its own encoding.
+#[tokio::test]
+async fn an_article_with_a_login_box_for_comments_is_not_a_wall() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route(
+        "/content/{page}",
+        get(|Path(page): Path<String>| async move {
+            match page.as_str() {
+                "wall.html" => (
+                    [(header::CONTENT_TYPE, "text/html; charset=gbk")],
+                    gbk("<html><head><meta charset=\"gbk\"></head><body><p>请先登录</p><form><input name=u></form></body></html>"),
+                ),
+                _ => (
+                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                    article(1)
+                        .replace(
+                            "<footer>",
+                            "<div class=\"comments\">请先登录后发表评论 <form><input type=\"password\"></form></div><footer>",
+                        )
+                        .into_bytes(),
+                ),
+            }
+        }),
+    );
+    let urls: String = ["wall", "1"]
+        .iter()
+        .map(|p| format!("<url><loc>http://{addr}/content/{p}.html</loc></url>"))
+        .collect();
+    let xml = format!("<urlset>{urls}</urlset>");
+    let app = app.route("/sitemap.xml", get(move || async move { xml }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let (c, state) = common::crawler(
+        dir.path(),
+        &format!(
+            "[crawler]\nper_host_delay_ms = 0\nrespect_robots = false\n\n[[source]]\nid = \"gov\"\nkind = \"page\"\nallow_private = true\n\
+             sitemap = \"http://{addr}/sitemap.xml\"\nlink = \"a\"\n"
+        ),
+    );
+    assert_eq!(c.run_source(0).await.unwrap(), 1);
+    let items = common::emitted(&state);
+    assert_eq!(items[0].title, "第1条通报");
+    let warnings = &c.health()[0].last_warnings;
+    assert!(
+        warnings.len() == 1
+            && warnings[0].contains("wall.html")
+            && warnings[0].contains("login wall"),
+        "{warnings:?}"
+    );
+}

@@ -260,6 +260,65 @@ async fn walls_blocks_failures_and_empty_runs_set_the_source_state() {
     );
 }
 
+/// A real Discuz! thread says 您需要登录后才可以回帖 under its posts, as
+/// every thread shown to a guest does: its posts are collected, not taken
+/// for a login wall. A page with no posts and that notice is a wall.
+#[tokio::test]
+async fn a_thread_that_asks_guests_to_log_in_to_reply_is_read() {
+    use yuqing_model::SourceState;
+    let thread = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/extraction-zh/html/forum-discuz-1.html"),
+    )
+    .unwrap();
+    let app = Router::new()
+        .route(
+            "/forum.php",
+            get(move |Query(p): Query<std::collections::HashMap<String, String>>| {
+                let thread = thread.clone();
+                async move {
+                    let html = |b: Vec<u8>| ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], b).into_response();
+                    match (p.get("mod").map(String::as_str), p.get("tid").map(String::as_str)) {
+                        (Some("forumdisplay"), _) => html(
+                            b"<html><body><a class=\"xst\" href=\"forum.php?mod=viewthread&tid=1\">t</a>\
+                              <a class=\"xst\" href=\"forum.php?mod=viewthread&tid=2\">w</a></body></html>".to_vec(),
+                        ),
+                        (_, Some("1")) => html(thread),
+                        _ => html("<html><body><p>您需要登录后才可以访问此版块</p><form><input name=u></form></body></html>".as_bytes().to_vec()),
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let (c, state) = common::crawler(
+        dir.path(),
+        &format!(
+            "[crawler]\nper_host_delay_ms = 0\nretries = 0\n\n[[source]]\nid = \"bbs\"\nkind = \"forum\"\n\
+             preset = \"discuz\"\nallow_private = true\nbase_url = \"http://{addr}/\"\nforum_ids = [2]\n"
+        ),
+    );
+    let n = c.run_source(0).await.unwrap();
+    let items = common::emitted(&state);
+    assert_eq!(n, 6, "{items:?}");
+    assert!(
+        items[0].title.contains("锦江苑小区停车费"),
+        "{}",
+        items[0].title
+    );
+    let h = &c.health()[0];
+    assert_eq!(h.state, SourceState::Ok);
+    assert!(
+        h.last_warnings
+            .iter()
+            .any(|w| w.contains("tid=2") && w.contains("login wall")),
+        "{:?}",
+        h.last_warnings
+    );
+}
+
 /// A feed of `items` entries named after `path`, the newest last.
 fn feed_of(path: &str, items: usize) -> String {
     let entries: String = (0..items)

@@ -25,7 +25,7 @@ pub(super) async fn collect(
         Err(message) => {
             // A login or captcha page where the feed should be is a block,
             // not a malformed feed.
-            super::check_wall(&f.url, &fetched.body)?;
+            super::check_wall(&f.url, &fetched.body, fetched.content_type.as_deref())?;
             return Err(SourceError::Parse {
                 url: f.url.clone(),
                 message,

@@ -8,7 +8,8 @@ use yuqing_config::{ConfigError, ForumSource, ForumSpec, SourceConfig};
 use yuqing_model::{Engagement, Item, item_id_for_post, item_id_for_url};
 
 use super::{
-    Collected, Ctx, SourceError, check_wall, field_error, host_of, optional_selector, selector,
+    Collected, Ctx, SourceError, check_wall, check_wall_html, field_error, host_of,
+    optional_selector, selector,
 };
 use crate::decode::decode_html;
 use crate::fetch::{FetchOutcome, Fetched};
@@ -105,7 +106,7 @@ impl ForumCollector {
                 let validators = ctx.state.validators(&url)?;
                 match ctx.get(&url, validators.as_ref()).await {
                     Ok(FetchOutcome::Fresh(list)) => {
-                        check_wall(&url, &list.body)?;
+                        check_wall(&url, &list.body, list.content_type.as_deref())?;
                         out.validators.push((url.clone(), list.validators.clone()));
                         fresh += 1;
                         // A list page that cannot be read fails as a list
@@ -207,7 +208,6 @@ impl ForumCollector {
                 FetchOutcome::Fresh(p) => p,
                 FetchOutcome::NotModified => break,
             };
-            check_wall(url.as_str(), &page.body)?;
             let (html, _) = decode_html(&page.body, page.content_type.as_deref(), tld(&page.url));
             let doc = parse_document(&html).map_err(|message| SourceError::Parse {
                 url: url.to_string(),
@@ -233,6 +233,8 @@ impl ForumCollector {
                 }
             }
             if out.items.len() == before && index == 0 {
+                // No posts: a wall, or markup the selectors miss.
+                check_wall_html(url.as_str(), &html)?;
                 return Err(SourceError::Parse {
                     url: url.to_string(),
                     message: format!(

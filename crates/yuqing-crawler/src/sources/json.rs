@@ -99,7 +99,7 @@ pub(super) async fn collect(
         let doc: Value = match serde_json::from_slice(&fetched.body) {
             Ok(v) => v,
             Err(e) => {
-                super::check_wall(url.as_str(), &fetched.body)?;
+                super::check_wall(url.as_str(), &fetched.body, fetched.content_type.as_deref())?;
                 return Err(parse_err(format!("invalid JSON: {e}")));
             }
         };

@@ -91,7 +91,7 @@ pub(super) async fn collect(
                 });
             }
             Err(e) => {
-                super::check_wall(url.as_str(), &body)?;
+                super::check_wall(url.as_str(), &body, None)?;
                 return Err(SourceError::Parse {
                     url: url.to_string(),
                     message: format!("invalid JSON: {e}"),

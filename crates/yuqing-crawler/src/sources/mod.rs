@@ -71,10 +71,24 @@ impl SourceError {
     }
 }
 
-/// A page that should be content but is a wall.
-pub(crate) fn check_wall(url: &str, body: &[u8]) -> Result<(), SourceError> {
-    let head = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]);
-    match crate::wall::detect_wall(&head) {
+/// A list page that should be content but is a wall, read in its own
+/// encoding (a GBK page's 请先登录 is not UTF-8).
+pub(crate) fn check_wall(
+    url: &str,
+    body: &[u8],
+    content_type: Option<&str>,
+) -> Result<(), SourceError> {
+    let head = &body[..body.len().min(64 * 1024)];
+    let (html, _) = crate::decode::decode_html(head, content_type, None);
+    check_wall_html(url, &html)
+}
+
+/// [`check_wall`] of a decoded page. Pages whose content the source's
+/// selectors or the extractor found are not checked: a forum thread says
+/// 您需要登录后才可以回帖 under its posts, and an article has a login box
+/// for its comments.
+pub(crate) fn check_wall_html(url: &str, html: &str) -> Result<(), SourceError> {
+    match crate::wall::detect_wall(html) {
         Some(reason) => Err(SourceError::Blocked {
             url: url.to_string(),
             reason: reason.to_string(),

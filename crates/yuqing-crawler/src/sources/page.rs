@@ -10,7 +10,13 @@ use url::Url;
 use yuqing_config::{ConfigError, PageSource, SourceConfig};
 use yuqing_model::{Engagement, Item, canonical_url, item_id_for_url};
 
-use super::{Collected, Ctx, SourceError, check_wall, host_of, optional_selector, selector};
+use super::{
+    Collected, Ctx, SourceError, check_wall, check_wall_html, host_of, optional_selector, selector,
+};
+
+/// Characters of extracted text past which an article page is content,
+/// not a wall.
+const ARTICLE_TEXT: usize = 100;
 use crate::decode::decode_html;
 use crate::extract::extract_parsed;
 use crate::fetch::FetchOutcome;
@@ -81,11 +87,6 @@ impl PageCollector {
         for url in unseen.into_iter().take(self.cfg.max_pages) {
             match ctx.get(url.as_str(), None).await {
                 Ok(FetchOutcome::Fresh(page)) => {
-                    if let Err(e) = check_wall(url.as_str(), &page.body) {
-                        out.warnings.push(e.to_string());
-                        complete = false;
-                        continue;
-                    }
                     let (html, _) = decode_html(&page.body, page.content_type.as_deref(), None);
                     let doc = match parse_document(&html) {
                         Ok(doc) => doc,
@@ -95,8 +96,18 @@ impl PageCollector {
                             continue;
                         }
                     };
-                    out.items
-                        .push(self.item(cfg, ctx, &page.url, &url, &html, &doc));
+                    let item = self.item(cfg, ctx, &page.url, &url, &html, &doc);
+                    // An article with a body of its own is content, whatever
+                    // its comment box asks; a page with next to none may be
+                    // a wall.
+                    if item.text.chars().count() < ARTICLE_TEXT
+                        && let Err(e) = check_wall_html(url.as_str(), &html)
+                    {
+                        out.warnings.push(e.to_string());
+                        complete = false;
+                        continue;
+                    }
+                    out.items.push(item);
                 }
                 Ok(FetchOutcome::NotModified) => {}
                 Err(e) => {
@@ -125,7 +136,7 @@ impl PageCollector {
             let validators = ctx.state.validators(list)?;
             match ctx.get(list, validators.as_ref()).await {
                 Ok(FetchOutcome::Fresh(page)) => {
-                    check_wall(list, &page.body)?;
+                    check_wall(list, &page.body, page.content_type.as_deref())?;
                     out.validators.push((list.clone(), page.validators.clone()));
                     fresh = true;
                     let (html, _) = decode_html(&page.body, page.content_type.as_deref(), None);
