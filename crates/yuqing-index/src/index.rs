@@ -83,6 +83,8 @@ struct Fields {
 /// aside and a new one started (see [`ItemIndex::open`]).
 const SCHEMA_VERSION: &str = "2";
 const VERSION_FILE: &str = "yuqing-schema-version";
+/// Written into `<dir>.migrating` once a carry-over has copied everything.
+const MIGRATED: &str = "yuqing-migrated";
 
 /// The schema version the index in `dir` was written with; indexes from
 /// before the version file are version 1.
@@ -401,38 +403,55 @@ where
 }
 
 impl ItemIndex {
-    /// Opens the index in `dir`, creating it when absent. An index written
-    /// with an older schema is moved aside to `<dir>.schema-<old>-<time>`
-    /// and its items are carried over into the new one (their stored text
-    /// segmented again); the old directory is left for the operator to
-    /// delete.
+    /// Opens the index in `dir`, creating it when absent. The items of an
+    /// index written with an older schema are carried over into a new one
+    /// (their stored text segmented again), built beside it in
+    /// `<dir>.migrating`; then the old one is moved aside to
+    /// `<dir>.schema-<old>-<time>`, for the operator to delete, and the new
+    /// one takes its place. A carry-over cut short by a crash is done again
+    /// at the next start, or finished if it had got to the end.
     pub fn open(dir: &Path, segmenter: Segmenter) -> Result<ItemIndex, IndexError> {
         let open_err = |e: &dyn std::fmt::Display| IndexError::Open {
             path: dir.display().to_string(),
             message: e.to_string(),
         };
+        let name = dir
+            .file_name()
+            .map_or("index".into(), |n| n.to_string_lossy().into_owned());
+        let tmp = dir.with_file_name(format!("{name}.migrating"));
+        if tmp.exists() {
+            if tmp.join(MIGRATED).exists() && !dir.join("meta.json").exists() {
+                std::fs::rename(&tmp, dir).map_err(|e| open_err(&e))?;
+                let _ = std::fs::remove_file(dir.join(MIGRATED));
+            } else {
+                std::fs::remove_dir_all(&tmp).map_err(|e| open_err(&e))?;
+            }
+        }
         std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
         let old = schema_version(dir);
         if dir.join("meta.json").exists() && old != SCHEMA_VERSION {
             let aside = dir.with_file_name(format!(
-                "{}.schema-{old}-{}",
-                dir.file_name()
-                    .map_or("index".into(), |n| n.to_string_lossy()),
+                "{name}.schema-{old}-{}",
                 Utc::now().format("%Y%m%d%H%M%S")
             ));
-            std::fs::rename(dir, &aside).map_err(|e| open_err(&e))?;
-            tracing::warn!(old = %aside.display(), "the index had an older schema; it was moved aside and a new one started");
-            std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
-            let new = Self::open_current(dir, segmenter)?;
-            match new.migrate_from(&aside) {
+            std::fs::create_dir_all(&tmp).map_err(|e| open_err(&e))?;
+            let copied =
+                Self::open_current(&tmp, segmenter.clone()).and_then(|new| new.migrate_from(dir));
+            match copied {
                 Ok(n) => {
-                    tracing::info!(items = n, old = %aside.display(), "the old index's items were carried over; its directory can be deleted")
+                    std::fs::write(tmp.join(MIGRATED), n.to_string()).map_err(|e| open_err(&e))?;
+                    std::fs::rename(dir, &aside).map_err(|e| open_err(&e))?;
+                    std::fs::rename(&tmp, dir).map_err(|e| open_err(&e))?;
+                    let _ = std::fs::remove_file(dir.join(MIGRATED));
+                    tracing::warn!(items = n, old = %aside.display(), "the index had an older schema: its items were carried over into a new one, and the old one moved aside (it can be deleted)");
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, old = %aside.display(), "cannot carry the old index's items over; they are searchable again when replayed")
+                    let _ = std::fs::remove_dir_all(&tmp);
+                    std::fs::rename(dir, &aside).map_err(|e| open_err(&e))?;
+                    std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
+                    tracing::error!(error = %e, old = %aside.display(), "the index had an older schema and its items cannot be carried over: a new one is started, and under Kafka the replay fills it; the old one is kept aside");
                 }
             }
-            return Ok(new);
         }
         Self::open_current(dir, segmenter)
     }

@@ -23,7 +23,7 @@ const COMMIT_EVERY: u64 = 20_000;
 
 impl ItemIndex {
     /// Copies every live document of the index in `old` (any schema) into
-    /// this one; returns how many.
+    /// this one, reading it in place; returns how many.
     pub(crate) fn migrate_from(&self, old: &Path) -> Result<u64, IndexError> {
         let index = Index::open_in_dir(old)?;
         let schema = index.schema();
@@ -35,7 +35,14 @@ impl ItemIndex {
                 .get_store_reader(64)
                 .map_err(tantivy::TantivyError::from)?;
             for id in segment.doc_ids_alive() {
-                let doc: TantivyDocument = store.get(id)?;
+                // One unreadable document is passed over, not the rest.
+                let doc: TantivyDocument = match store.get(id) {
+                    Ok(doc) => doc,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "an old document cannot be read; passed over");
+                        continue;
+                    }
+                };
                 let Some(a) = self.analyzed_from(&schema, &doc) else {
                     continue;
                 };

@@ -392,6 +392,35 @@ fn backtests_count_exact_matches_per_day_and_retention_deletes() {
     assert!(index.size_bytes() > 0);
 }
 
+/// A carry-over cut short is done again; one cut short after it copied
+/// everything, between moving the old index aside and the new one in, is
+/// finished.
+#[test]
+fn a_carry_over_cut_short_is_done_again_or_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index");
+    let tmp = dir.path().join("index.migrating");
+    {
+        corpus(&path);
+    }
+    std::fs::write(path.join("yuqing-schema-version"), "1").unwrap();
+    // Cut short while copying: a stale half copy.
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::write(tmp.join("meta.json"), "half").unwrap();
+    let index = ItemIndex::open(&path, Segmenter::new([])).unwrap();
+    assert_eq!(index.num_docs(), 4);
+    assert!(!tmp.exists());
+    drop(index);
+    // Cut short between the renames: the copy is complete, the index gone.
+    let done = dir.path().join("done");
+    std::fs::rename(&path, &done).unwrap();
+    std::fs::rename(&done, &tmp).unwrap();
+    std::fs::write(tmp.join("yuqing-migrated"), "4").unwrap();
+    let index = ItemIndex::open(&path, Segmenter::new([])).unwrap();
+    assert_eq!(index.num_docs(), 4);
+    assert!(!tmp.exists() && !path.join("yuqing-migrated").exists());
+}
+
 #[test]
 fn an_index_of_an_older_schema_is_moved_aside_and_carried_over() {
     let dir = tempfile::tempdir().unwrap();
