@@ -407,10 +407,10 @@ impl Alerter {
             .collect()
     }
 
-    /// The scheduled reports due by `now` and not yet written (and, if
-    /// reports are sent, queued), oldest first, each once. After downtime
-    /// each missed one is written, up to the last [`MISSED_REPORTS`]; none
-    /// is owed for times before the first start.
+    /// The scheduled reports due since the last pass (or the first start)
+    /// up to `now` and not yet written (and, if reports are sent, queued),
+    /// oldest first, each once. After downtime each missed one is written,
+    /// up to the last [`MISSED_REPORTS`].
     pub fn write_due_report(&self, now: DateTime<Utc>) -> Result<Vec<ReportRecord>, ReportError> {
         let cron: croner::Cron = match self.report.schedule.parse() {
             Ok(c) => c,
@@ -454,6 +454,9 @@ impl Alerter {
             }
             written.push(self.send_report(due)?.0);
         }
+        // Done up to now: a later change of the schedule, the time zone or
+        // `send_to` owes nothing for times already passed.
+        self.store.set_meta(SCHEDULE_SINCE, &now.to_rfc3339())?;
         Ok(written)
     }
 

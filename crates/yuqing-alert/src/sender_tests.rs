@@ -1244,6 +1244,19 @@ fn a_scheduled_report_is_written_once_and_queued_for_its_channels() {
     );
     assert_eq!(store.notification_counts().unwrap(), (0, 4, 0));
     assert!(alerter.write_due_report(back).unwrap().is_empty());
+    // Reports start going out somewhere new: nothing already past is owed.
+    store
+        .conn
+        .lock()
+        .unwrap()
+        .execute("DELETE FROM notifications", [])
+        .unwrap();
+    assert!(
+        alerter
+            .write_due_report(back + chrono::Duration::minutes(1))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A schedule that skips the weekend: Monday's report covers from
