@@ -15,6 +15,10 @@ use crate::Analyzer;
 pub const RAW_KIND: &str = "item.raw";
 /// Kind of an `items.analyzed` message.
 pub const ANALYZED_KIND: &str = "item.analyzed";
+/// Attempts to publish an analyzed item (about a minute and a half of
+/// waits) before it goes to `items.dead` instead.
+const PUBLISH_ATTEMPTS: u32 = 8;
+
 /// Kind of an `items.dead` message.
 pub const DEAD_KIND: &str = "item.dead";
 
@@ -73,7 +77,8 @@ pub struct DeadMessage {
 /// `items.dead` with the reason, so it is seen and does not come back at
 /// every restart. A publish the bus refuses is tried again (the waits
 /// doubling from a second to half a minute), holding up the messages after
-/// it as a full topic would; a result that does not become durable (the
+/// it as a full topic would, and after [`PUBLISH_ATTEMPTS`] the message goes
+/// to `items.dead` instead; a result that does not become durable (the
 /// broker lost it, or a consumer gave it up) is published again, up to every
 /// five minutes, while the messages after it go on. At shutdown, what is
 /// not yet durable stays unacknowledged and comes again after the restart.
@@ -132,13 +137,34 @@ pub async fn run_analyzer(
                 )
             }
         };
+        let (mut out_topic, mut key, mut payload) = (out_topic, key, payload);
         let mut wait = Duration::from_secs(1);
+        let mut failures = 0;
         let receipt = loop {
             match bus.publish(&out_topic, &key, payload.clone()).await {
                 Ok(r) => break r,
                 // Shutting down: unacknowledged, it comes again.
                 Err(yuqing_bus::BusError::Closed) => return Ok(()),
+                // A result the bus keeps refusing (too large for the
+                // broker, say) goes to items.dead, so what comes after it
+                // is not held up for good. A bus that refuses items.dead
+                // too is down, and everything waits for it.
+                Err(e) if failures + 1 >= PUBLISH_ATTEMPTS && out_topic != topics.items_dead => {
+                    warn!(topic = %out_topic, %key, error = %e, "publish refused again and again; to items.dead");
+                    metrics.dead.inc();
+                    let dead = DeadMessage {
+                        topic: delivery.topic.clone(),
+                        key: delivery.key.clone(),
+                        error: format!("cannot publish to {out_topic}: {e}"),
+                        payload: String::from_utf8_lossy(&delivery.payload).into_owned(),
+                    };
+                    out_topic = topics.items_dead.clone();
+                    key = delivery.key.clone();
+                    payload = Envelope::new(DEAD_KIND, dead).to_bytes();
+                    (failures, wait) = (0, Duration::from_secs(1));
+                }
                 Err(e) => {
+                    failures += 1;
                     warn!(topic = %out_topic, error = %e, retry_in = ?wait, "publish failed; retrying");
                     tokio::select! {
                         _ = shutdown.cancelled() => return Ok(()),
