@@ -366,6 +366,16 @@ fn validate_settings(s: &Settings, file: &Path, text: &str) -> Vec<ConfigError> 
             "at most 128 (two 64-bit SimHashes)".into(),
         ));
     }
+    if s.crawler.quiet_after_mins > 0 && s.crawler.seen_ttl_days < 8 {
+        errors.push(at(
+            &[PathSeg::Key("crawler"), PathSeg::Key("seen_ttl_days")],
+            "crawler.seen_ttl_days".into(),
+            format!(
+                "{} days is too short for quiet sources, which compare with the same hours a week earlier: at least 8, or quiet_after_mins = 0 to turn the check off",
+                s.crawler.seen_ttl_days
+            ),
+        ));
+    }
     if s.crawler.quiet_expected == 0 {
         errors.push(at(
             &[PathSeg::Key("crawler"), PathSeg::Key("quiet_expected")],

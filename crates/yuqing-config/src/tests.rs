@@ -106,6 +106,10 @@ url = "ftp://example.com/feed"
 id = "x"
 kind = "feed"
 url = "https://example.com/feed"
+
+[crawler]
+seen_ttl_days = 3
+quiet_expected = 0
 "#,
     );
     write(dir.path(), "rules/a.toml", RULES);
@@ -123,6 +127,16 @@ url = "https://example.com/feed"
     assert!(joined.contains("main.toml:8:7: source[0].url"), "{joined}");
     assert!(
         joined.contains("main.toml:11:6: source[1].id: duplicate source id `x`"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(
+            "main.toml:16:17: crawler.seen_ttl_days: 3 days is too short for quiet sources"
+        ),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("main.toml:17:18: crawler.quiet_expected: must be at least 1"),
         "{joined}"
     );
 }

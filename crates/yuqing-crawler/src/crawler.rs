@@ -274,10 +274,10 @@ impl Crawler {
                         new,
                         warnings,
                         empty,
-                        quiet: if new == 0 && !empty {
-                            self.silence(cfg.id()).await
-                        } else {
+                        quiet: if empty {
                             None
+                        } else {
+                            self.silence(cfg.id(), new).await
                         },
                     }),
                     Err(e) => Err(e),
@@ -302,13 +302,36 @@ impl Crawler {
     }
 
     /// The source's silence, when it has gone long enough without a new
-    /// item to be quiet (see [`crate::quiet`]).
-    async fn silence(&self, source: &str) -> Option<Silence> {
+    /// item to be quiet; or, for a source that is quiet and brought `new`
+    /// items, the stretch just past, when it is still far below the usual
+    /// (see [`crate::quiet`]).
+    async fn silence(&self, source: &str, new: usize) -> Option<Silence> {
         let after = self.quiet_after?;
-        let state = self.state.clone();
+        let was_quiet = self
+            .health
+            .lock()
+            .unwrap()
+            .get(source)
+            .is_some_and(|h| h.state == SourceState::Quiet);
+        if new > 0 && !was_quiet {
+            return None;
+        }
+        let (state, tz) = (self.state.clone(), self.tz);
         let id = source.to_string();
-        let silence =
-            tokio::task::spawn_blocking(move || state.silence(&id, Utc::now(), after)).await;
+        let silence = tokio::task::spawn_blocking(move || {
+            let now = Utc::now();
+            let silence = if new == 0 {
+                state.silence(&id, now, after, tz)?
+            } else {
+                None
+            };
+            // A quiet source's stretch just past, items or not.
+            match silence {
+                None if was_quiet => state.stretch(&id, now - after, now, tz).map(Some),
+                s => Ok(s),
+            }
+        })
+        .await;
         match silence {
             Ok(Ok(s)) => s.filter(|s| s.is_quiet(self.quiet_expected)),
             Ok(Err(e)) => {
@@ -599,17 +622,20 @@ impl Crawler {
         // twice as replays.
         let mut after = 0i64;
         let rewind = Arc::new(std::sync::atomic::AtomicI64::new(i64::MAX));
+        // Rewinds since the outbox was last empty: each waits twice as long
+        // (up to 5 minutes), so a row the broker always refuses is not
+        // published again every second.
+        let mut rewinds = 0u32;
         loop {
             let back = rewind.swap(i64::MAX, std::sync::atomic::Ordering::AcqRel);
             if back <= after {
-                warn!(
-                    from = back,
-                    "items.raw did not keep published rows; publishing again"
-                );
+                let wait = Duration::from_secs(1 << rewinds.min(8)).min(Duration::from_secs(300));
+                rewinds += 1;
+                warn!(from = back, retry_in = ?wait, "items.raw did not keep published rows; publishing again");
                 after = back - 1;
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
             }
             let rows = {
@@ -625,7 +651,11 @@ impl Crawler {
                     Vec::new()
                 }
             };
-            self.metrics.outbox.set(self.outbox_len() as i64);
+            let waiting = self.outbox_len();
+            self.metrics.outbox.set(waiting as i64);
+            if waiting == 0 {
+                rewinds = 0;
+            }
             if rows.is_empty() {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,

@@ -19,18 +19,28 @@
 //! source with a few items an hour is quiet after hours where a busy one is
 //! quiet after the first `quiet_after_mins`. A source younger than a week
 //! has no week-earlier stretch and is never quiet.
+//!
+//! A quiet source is `ok` again once the last `quiet_after_mins` bring at
+//! least a quarter of what the same hours usually bring, so a source that
+//! slowed to an item every two hours does not open and resolve an
+//! incident with each item.
 
 use chrono::{DateTime, Utc};
 
 /// Days of history a silence is compared with.
 pub const HISTORY_DAYS: usize = 7;
 
-/// How long a source has produced no new item, against its history.
+/// What a source brought in a stretch of time, against its history: a
+/// silence (nothing since its newest item) or, for a source that was
+/// quiet, the stretch just past.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Silence {
-    /// When its newest item was first seen.
+    /// Start of the stretch: for a silence, when its newest item was first
+    /// seen.
     pub since: DateTime<Utc>,
     pub now: DateTime<Utc>,
+    /// New items in the stretch (none in a silence).
+    pub count: u32,
     /// New items in the same stretch of time 1, 2, ... 7 days earlier.
     pub history: [u32; HISTORY_DAYS],
 }
@@ -54,17 +64,27 @@ impl Silence {
         self.median().min(f64::from(self.week_ago()))
     }
 
-    /// Whether this silence is a quiet source: at least `expected_min`
-    /// items would usually have come.
+    /// Whether the stretch is a quiet source's: at least `expected_min`
+    /// items would usually have come, and it brought under a quarter of
+    /// them. A quiet source stays quiet until its stretch just past
+    /// brings a quarter of the usual (one item after hours of silence, from
+    /// a source that used to bring forty an hour, is not a recovery).
     pub fn is_quiet(&self, expected_min: u32) -> bool {
-        self.expected() >= f64::from(expected_min.max(1))
+        let expected = self.expected();
+        expected >= f64::from(expected_min.max(1)) && f64::from(self.count) * 4.0 < expected
     }
 
     /// The reason shown with the `quiet` state.
     pub fn reason(&self) -> String {
+        let what = match self.count {
+            0 => format!("no new item for {}", span(self.now - self.since)),
+            n => format!(
+                "only {n} new item(s) in the last {}",
+                span(self.now - self.since)
+            ),
+        };
         format!(
-            "no new item for {}; the same hours brought {} on the previous days (median) and {} a week ago",
-            span(self.now - self.since),
+            "{what}; the same hours brought {} on the previous days (median) and {} a week ago",
             self.median(),
             self.week_ago()
         )
@@ -91,6 +111,7 @@ mod tests {
         Silence {
             since: now - chrono::Duration::minutes(hours * 60 + 5),
             now,
+            count: 0,
             history,
         }
     }
@@ -118,6 +139,25 @@ mod tests {
         // Just under the bar.
         assert!(!silence(1, [9, 9, 9, 9, 9, 9, 9]).is_quiet(10));
         assert!(silence(1, [10, 9, 11, 10, 12, 8, 10]).is_quiet(10));
+    }
+
+    #[test]
+    fn a_quiet_source_recovers_when_it_brings_a_quarter_of_the_usual() {
+        let mut s = silence(1, [40, 40, 40, 40, 40, 40, 40]);
+        s.count = 1;
+        assert!(s.is_quiet(10), "one item is not a recovery");
+        assert!(
+            s.reason()
+                .starts_with("only 1 new item(s) in the last 1 h 5 min;"),
+            "{}",
+            s.reason()
+        );
+        s.count = 10;
+        assert!(!s.is_quiet(10));
+        // At night, any item will do.
+        let mut night = silence(1, [2, 1, 3, 2, 0, 1, 2]);
+        night.count = 0;
+        assert!(!night.is_quiet(10));
     }
 
     #[test]

@@ -207,16 +207,16 @@ impl CrawlState {
 
     /// The source's silence: when its newest item was first seen, and how
     /// many new items the same stretch of time (to `now`) brought on each
-    /// of the previous days. None when it has no item on record, or its
-    /// newest came less than `at_least` ago.
+    /// of the previous days, in `tz`'s days. None when it has no item on
+    /// record, or its newest came less than `at_least` ago.
     pub fn silence(
         &self,
         source: &str,
         now: DateTime<Utc>,
         at_least: chrono::Duration,
+        tz: chrono_tz::Tz,
     ) -> Result<Option<Silence>, StateError> {
-        let conn = self.conn.lock().unwrap();
-        let newest: Option<i64> = conn.query_row(
+        let newest: Option<i64> = self.conn.lock().unwrap().query_row(
             "SELECT MAX(first_seen) FROM seen WHERE source = ?1",
             [source],
             |r| r.get(0),
@@ -227,23 +227,45 @@ impl CrawlState {
         if now - since < at_least {
             return Ok(None);
         }
+        self.stretch(source, since, now, tz).map(Some)
+    }
+
+    /// The new items of `source` first seen in `(from, to]`, and in the
+    /// same stretch of time on each of the previous days, in `tz`'s days
+    /// (so a change of clocks keeps the same hours).
+    pub fn stretch(
+        &self,
+        source: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        tz: chrono_tz::Tz,
+    ) -> Result<Silence, StateError> {
+        let conn = self.conn.lock().unwrap();
         let mut count = conn.prepare_cached(
             "SELECT COUNT(*) FROM seen WHERE source = ?1 AND first_seen > ?2 AND first_seen <= ?3",
         )?;
+        let back = |t: DateTime<Utc>, days: u64| {
+            t.with_timezone(&tz)
+                .checked_sub_days(chrono::Days::new(days))
+                .map_or(t - chrono::Duration::days(days as i64), |t| {
+                    t.with_timezone(&Utc)
+                })
+                .timestamp()
+        };
+        let mut counted = |from: i64, to: i64| -> Result<u32, StateError> {
+            let n: i64 = count.query_row(params![source, from, to], |r| r.get(0))?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        };
         let mut history = [0u32; HISTORY_DAYS];
         for (k, slot) in history.iter_mut().enumerate() {
-            let back = (k as i64 + 1) * 86_400;
-            let n: i64 = count.query_row(
-                params![source, since.timestamp() - back, now.timestamp() - back],
-                |r| r.get(0),
-            )?;
-            *slot = u32::try_from(n).unwrap_or(u32::MAX);
+            *slot = counted(back(from, k as u64 + 1), back(to, k as u64 + 1))?;
         }
-        Ok(Some(Silence {
-            since,
-            now,
+        Ok(Silence {
+            since: from,
+            now: to,
+            count: counted(from.timestamp(), to.timestamp())?,
             history,
-        }))
+        })
     }
 
     /// Forgets seen ids older than `days`, so the table stays bounded.

@@ -333,18 +333,14 @@ fn feed_of(path: &str, items: usize) -> String {
 async fn a_source_whose_new_items_stop_at_a_busy_hour_is_quiet() {
     use yuqing_model::SourceState;
     // Two feeds, each showing its same two items run after run; `busy`
-    // gets a third once `more` is set.
-    let more = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // shows `more` items more once it is set.
+    let more = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let busy_more = more.clone();
     let app = Router::new()
         .route(
             "/busy",
             get(move || {
-                let n = if busy_more.load(std::sync::atomic::Ordering::SeqCst) {
-                    3
-                } else {
-                    2
-                };
+                let n = 2 + busy_more.load(std::sync::atomic::Ordering::SeqCst);
                 async move {
                     (
                         [(header::CONTENT_TYPE, "application/rss+xml")],
@@ -395,7 +391,7 @@ async fn a_source_whose_new_items_stop_at_a_busy_hour_is_quiet() {
         .unwrap();
     for day in 1..=7i64 {
         for n in 0..20i64 {
-            for (source, before) in [("busy", 3600), ("nightly", 6 * 3600 + 3600)] {
+            for (source, before) in [("busy", 1800), ("nightly", 6 * 3600 + 3600)] {
                 db.execute(
                     "INSERT INTO seen (item_id, source, first_seen) VALUES (?1, ?2, ?3)",
                     rusqlite::params![
@@ -425,11 +421,25 @@ async fn a_source_whose_new_items_stop_at_a_busy_hour_is_quiet() {
     assert_eq!(state("busy", "ok"), Some(0.0));
     assert_eq!(state("nightly", "ok"), Some(1.0));
 
-    // A new item ends the silence.
-    more.store(true, std::sync::atomic::Ordering::SeqCst);
+    // One new item, where the last hour usually brings 20, is not a
+    // recovery.
+    more.store(1, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(c.run_source(0).await.unwrap(), 1);
     let h = c.health();
-    assert_eq!(h[0].state, SourceState::Ok);
+    assert_eq!(h[0].state, SourceState::Quiet);
+    let reason = h[0].status().reason.unwrap();
+    assert!(
+        reason.starts_with("only 1 new item(s) in the last 1 h 0 min; the same hours brought 20"),
+        "{reason}"
+    );
+    // Nor is the silence after it.
+    assert_eq!(c.run_source(0).await.unwrap(), 0);
+    assert_eq!(c.health()[0].state, SourceState::Quiet);
+    // A quarter of the usual is.
+    more.store(5, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(c.run_source(0).await.unwrap(), 4);
+    let h = c.health();
+    assert_eq!(h[0].state, SourceState::Ok, "{:?}", h[0].quiet);
     assert_eq!(h[0].status().reason, None);
 }
 
