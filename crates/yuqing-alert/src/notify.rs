@@ -407,6 +407,26 @@ async fn email(
         .map_err(|e| fail(e.to_string()))
 }
 
+/// How long a notification has been retried: since it was queued, less
+/// the alerter's last downtime after that.
+async fn retrying_for(
+    store: &AlertStore,
+    n: &PendingNotification,
+    now: DateTime<Utc>,
+) -> chrono::Duration {
+    let s = store.clone();
+    let down = blocking(move || s.downtime())
+        .await
+        .and_then(Result::ok)
+        .flatten();
+    let queued = n.created_at;
+    let lost = match down {
+        Some((from, to)) if queued < to => to - from.max(queued),
+        _ => chrono::Duration::zero(),
+    };
+    now - queued - lost
+}
+
 /// Records how a send went: sent, put off, retried with backoff, or dead,
 /// when a delivery incident is raised for it.
 async fn settle(
@@ -450,8 +470,9 @@ async fn settle(
             })
             .await;
         }
+        // A day of retries, not counting the time the alerter was down.
         Outcome::Failed(e, parts)
-            if now - n.created_at < chrono::Duration::hours(RETRY_FOR_HOURS) =>
+            if retrying_for(store, &n, now).await < chrono::Duration::hours(RETRY_FOR_HOURS) =>
         {
             let retry = now + chrono::Duration::seconds(backoff(attempts));
             warn!(channel = %channel, notification = id, attempts, error = %e, "notification failed; retrying");
@@ -490,5 +511,35 @@ async fn settle(
                 error!(error = %e, "cannot record a dead notification");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A day of retries leaves out the time the alerter was down.
+    #[tokio::test]
+    async fn downtime_does_not_count_towards_a_days_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AlertStore::open(&dir.path().join("alert.db")).unwrap();
+        let now = Utc::now();
+        let hours = |h| chrono::Duration::hours(h);
+        let n = PendingNotification {
+            id: 1,
+            channel: "ding".into(),
+            kind: "dingtalk".into(),
+            payload: String::new(),
+            attempts: 3,
+            parts_sent: 0,
+            created_at: now - hours(24),
+        };
+        assert_eq!(retrying_for(&store, &n, now).await.num_minutes(), 24 * 60);
+        // Down from 25 hours ago until an hour ago.
+        store.heartbeat(now - hours(25)).unwrap();
+        store
+            .record_start(now - hours(1), chrono::Duration::minutes(3))
+            .unwrap();
+        assert_eq!(retrying_for(&store, &n, now).await.num_minutes(), 60);
     }
 }

@@ -1739,22 +1739,23 @@ tx,
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
+            // A replayed item that already belongs to an incident of this
+            // rule and event (resolved since, or not): handled, not news
+            // again, neither for a new incident nor for a later one.
+            if replayed
+                && row(
+                    tx,
+                    "SELECT 1 FROM incident_items ii JOIN incidents i ON i.id = ii.incident_id
+                     WHERE ii.item_id = ?1 AND i.dedup_key = ?2",
+                    params![a.item.id, dedup_key],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some()
+            {
+                continue;
+            }
             let (incident_id, reason) = match open {
-                // A replayed item whose incident for this rule and event
-                // has been resolved since: handled, not news again.
-                None if replayed
-                    && row(
-                        tx,
-                        "SELECT 1 FROM incident_items ii JOIN incidents i ON i.id = ii.incident_id
-                         WHERE ii.item_id = ?1 AND i.dedup_key = ?2",
-                        params![a.item.id, dedup_key],
-                        |_| Ok(()),
-                    )
-                    .optional()?
-                    .is_some() =>
-                {
-                    continue;
-                }
                 None => {
                     let (title, url) = row(
                         tx,

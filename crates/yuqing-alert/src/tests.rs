@@ -161,6 +161,14 @@ fn reprints_share_one_incident_raised_to_the_highest_level_and_replays_change_no
         .unwrap();
     assert_eq!(od.event_id, oa.event_id);
     assert_eq!(od.opened.len(), 1);
+    // Replays of the items of the resolved incident do not grow the new one.
+    for x in [&a, &b] {
+        let o = store
+            .process(x, &policy(Level::Blue), &channels(), &p)
+            .unwrap();
+        assert!(o.raised.is_empty() && o.notifications == 0, "{o:?}");
+    }
+    assert_eq!(store.incident(od.opened[0]).unwrap().unwrap().item_count, 1);
 }
 
 #[test]

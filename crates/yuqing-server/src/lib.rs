@@ -510,7 +510,8 @@ impl BacktestParams {
         if since >= until {
             return Err("since must be before until".into());
         }
-        if until - since > Duration::days(MAX_BACKTEST_DAYS) {
+        // `until` defaults to a second past now, so `since=366d` fits.
+        if until - since > Duration::days(MAX_BACKTEST_DAYS) + Duration::seconds(1) {
             return Err(format!(
                 "a backtest covers at most {MAX_BACKTEST_DAYS} days; narrow since/until"
             ));
