@@ -117,6 +117,8 @@ struct RunResult {
     new: usize,
     warnings: Vec<String>,
     empty: bool,
+    /// Every page answered 304: emptiness unknown.
+    unchanged: bool,
     /// The silence of a run that found items but none new, when it is
     /// long and unusual enough to make the source quiet.
     quiet: Option<Silence>,
@@ -268,12 +270,13 @@ impl Crawler {
         }
         let result = match result {
             Ok(c) => {
-                let empty = c.empty;
+                let (empty, unchanged) = (c.empty, c.unchanged);
                 match self.record(cfg, c).await {
                     Ok((new, warnings)) => Ok(RunResult {
                         new,
                         warnings,
                         empty,
+                        unchanged,
                         quiet: if empty {
                             None
                         } else {
@@ -372,6 +375,7 @@ impl Crawler {
                 new: n,
                 warnings,
                 empty,
+                unchanged,
                 quiet,
             }) => {
                 h.last_success_at = Some(started);
@@ -385,7 +389,13 @@ impl Crawler {
                     0.8 * h.usual_yield + 0.2 * n as f64
                 };
                 *h.runs_by_result.entry("ok".into()).or_default() += 1;
-                h.consecutive_empty = if empty { h.consecutive_empty + 1 } else { 0 };
+                // A 304 repeats what the last read found: still empty if
+                // it was, and not if it was not.
+                h.consecutive_empty = if empty || (unchanged && h.consecutive_empty > 0) {
+                    h.consecutive_empty + 1
+                } else {
+                    0
+                };
                 h.quiet = quiet.map(|q| q.reason());
                 h.state = if h.consecutive_empty >= self.empty_after {
                     SourceState::Empty
@@ -439,6 +449,7 @@ impl Crawler {
             validators,
             mut warnings,
             empty: _,
+            unchanged: _,
         } = c;
         for item in &mut items {
             for field in [&mut item.title, &mut item.text] {

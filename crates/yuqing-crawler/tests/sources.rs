@@ -319,6 +319,45 @@ async fn a_thread_that_asks_guests_to_log_in_to_reply_is_read() {
     );
 }
 
+/// A feed that turns empty and then answers 304 is still empty: the
+/// unchanged copy is the empty one.
+#[tokio::test]
+async fn an_empty_feed_that_answers_304_stays_empty() {
+    use yuqing_model::SourceState;
+    let app = Router::new().route(
+        "/feed",
+        get(|headers: HeaderMap| async move {
+            if headers.get(header::IF_NONE_MATCH).is_some() {
+                return (StatusCode::NOT_MODIFIED, [(header::ETAG, "\"e\"")]).into_response();
+            }
+            (
+                [
+                    (header::CONTENT_TYPE, "application/rss+xml"),
+                    (header::ETAG, "\"e\""),
+                ],
+                "<rss version=\"2.0\"><channel><title>t</title></channel></rss>",
+            )
+                .into_response()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = common::crawler(
+        dir.path(),
+        &format!(
+            "[crawler]\nper_host_delay_ms = 0\nempty_after = 3\n\n[[source]]\nid = \"f\"\nkind = \"feed\"\nallow_private = true\nurl = \"http://{addr}/feed\"\n"
+        ),
+    );
+    for _ in 0..3 {
+        c.run_source(0).await.unwrap();
+    }
+    let h = &c.health()[0];
+    assert_eq!(h.http_responses.get("304"), Some(&2));
+    assert_eq!(h.state, SourceState::Empty, "{}", h.consecutive_empty);
+}
+
 /// A feed of `items` entries named after `path`, the newest last.
 fn feed_of(path: &str, items: usize) -> String {
     let entries: String = (0..items)

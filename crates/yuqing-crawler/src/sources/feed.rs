@@ -17,7 +17,12 @@ pub(super) async fn collect(
 ) -> Result<Collected, SourceError> {
     let validators = ctx.state.validators(&f.url)?;
     let fetched = match ctx.get(&f.url, validators.as_ref()).await? {
-        FetchOutcome::NotModified => return Ok(Collected::default()),
+        FetchOutcome::NotModified => {
+            return Ok(Collected {
+                unchanged: true,
+                ..Collected::default()
+            });
+        }
         FetchOutcome::Fresh(x) => x,
     };
     let feed = match parse_feed(&fetched.body, fetched.content_type.as_deref()) {
@@ -86,6 +91,7 @@ pub(super) async fn collect(
         validators: vec![(f.url.clone(), fetched.validators)],
         warnings: Vec::new(),
         empty,
+        unchanged: false,
     })
 }
 

@@ -143,6 +143,7 @@ impl ForumCollector {
         if threads.is_empty() {
             if fresh == 0 {
                 // Every list page unchanged since the last run.
+                out.unchanged = true;
                 return Ok(out);
             }
             out.empty = true;

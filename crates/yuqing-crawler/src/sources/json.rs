@@ -197,6 +197,7 @@ pub(super) async fn collect(
     Ok(Collected {
         // With a cursor an empty page only means nothing new.
         empty: cursor.since.is_none() && first_page_empty,
+        unchanged: false,
         items,
         cursor: next.filter(|n| Some(n) != stored.as_ref()),
         validators: Vec::new(),

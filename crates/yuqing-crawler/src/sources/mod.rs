@@ -55,6 +55,9 @@ pub struct Collected {
     /// a list page where the selectors match nothing): its layout may have
     /// changed.
     pub empty: bool,
+    /// Every page the source reads answered 304 (not modified): the pages
+    /// are as the last read found them, empty or not.
+    pub unchanged: bool,
 }
 
 impl SourceError {

@@ -65,6 +65,7 @@ impl PageCollector {
             // Empty only when something was read: unchanged lists (304)
             // hold nothing new.
             out.empty = fresh;
+            out.unchanged = !fresh;
             return Ok(out);
         }
         // Articles already emitted are not fetched again.
@@ -168,8 +169,9 @@ impl PageCollector {
         }
         if let Some(sitemap) = &self.cfg.sitemap {
             match self.sitemap_links(ctx, sitemap, out).await {
-                Ok(mut l) => {
-                    fresh = true;
+                Ok((mut l, read)) => {
+                    // Unchanged sitemaps (304) say nothing of emptiness.
+                    fresh |= read;
                     links.append(&mut l);
                 }
                 Err(e) => failures.push(e),
@@ -225,16 +227,19 @@ impl PageCollector {
     }
 
     /// Pages of a sitemap, following an index breadth-first, newest
-    /// `<lastmod>` first.
+    /// `<lastmod>` first, and whether any sitemap was read (not all
+    /// unchanged). A child sitemap that cannot be read or parsed is a
+    /// warning; the others are still read.
     async fn sitemap_links(
         &self,
         ctx: &Ctx<'_>,
         start: &str,
         out: &mut Collected,
-    ) -> Result<Vec<Url>, SourceError> {
+    ) -> Result<(Vec<Url>, bool), SourceError> {
         let mut queue = vec![start.to_string()];
         let mut pages: Vec<(String, Option<String>)> = Vec::new();
         let mut read = 0;
+        let mut fresh = false;
         while let Some(next) = queue.pop() {
             if read == MAX_SITEMAPS {
                 out.warnings.push(format!(
@@ -256,16 +261,21 @@ impl PageCollector {
                     continue;
                 }
             };
-            let parse_err = |message: String| SourceError::Parse {
-                url: next.clone(),
-                message,
+            let parsed = crate::sitemap::maybe_gunzip(&body, MAX_SITEMAP_BYTES).and_then(|xml| {
+                let (text, _) = crate::decode::decode_xml(&xml, None, None);
+                crate::sitemap::parse(&text)
+            });
+            let map = match parsed {
+                Ok(map) => map,
+                Err(message) if next == start => {
+                    return Err(SourceError::Parse { url: next, message });
+                }
+                Err(message) => {
+                    out.warnings.push(format!("{next}: {message}"));
+                    continue;
+                }
             };
-            let xml = crate::sitemap::maybe_gunzip(&body, MAX_SITEMAP_BYTES).map_err(parse_err)?;
-            let (text, _) = crate::decode::decode_xml(&xml, None, None);
-            let map = crate::sitemap::parse(&text).map_err(|m| SourceError::Parse {
-                url: next.clone(),
-                message: m,
-            })?;
+            fresh = true;
             if map.sitemaps.is_empty() {
                 out.validators.push((next.clone(), fresh_validators));
             }
@@ -274,10 +284,11 @@ impl PageCollector {
         }
         // ISO dates sort as text; undated pages go last.
         pages.sort_by(|a, b| b.1.cmp(&a.1));
-        Ok(pages
+        let links = pages
             .into_iter()
             .filter_map(|(u, _)| Url::parse(&u).ok())
-            .collect())
+            .collect();
+        Ok((links, fresh))
     }
 
     fn item(
