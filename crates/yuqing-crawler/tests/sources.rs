@@ -802,6 +802,59 @@ async fn a_json_backlog_longer_than_one_response_is_caught_up() {
     assert_eq!(ids(&state), (1..=31).collect::<Vec<_>>(), "all, once each");
 }
 
+/// A timeline that shows its pinned post, however old, at the top of
+/// every response, and does not filter by `since_id`: the backlog is read
+/// down to the last post collected, not stopped at the pinned one.
+#[tokio::test]
+async fn a_pinned_old_post_does_not_stop_the_catch_up() {
+    let newest = Arc::new(Mutex::new(5u64));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .route(
+            "/statuses",
+            get(
+                |State(newest): State<Arc<Mutex<u64>>>,
+                 Query(q): Query<std::collections::HashMap<String, String>>| async move {
+                    let newest = *newest.lock().unwrap();
+                    let max: u64 = q.get("max_id").map_or(newest, |v| v.parse().unwrap());
+                    let post = |id: u64| serde_json::json!({"id": id, "text": format!("第{id}条"), "user": {"screen_name": "江州发布"}});
+                    let statuses: Vec<serde_json::Value> = std::iter::once(1)
+                        .chain((2..=max.min(newest)).rev().take(4))
+                        .map(post)
+                        .collect();
+                    axum::Json(serde_json::json!({ "statuses": statuses }))
+                },
+            ),
+        )
+        .with_state(newest.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let (c, state) = common::crawler(
+        dir.path(),
+        &format!(
+            "[crawler]\nper_host_delay_ms = 0\nrespect_robots = false\n\n[[source]]\nid = \"wb\"\nkind = \"json\"\nallow_private = true\n\
+             url = \"http://{addr}/statuses\"\nmax_id_param = \"max_id\"\nmax_pages = 10\n\
+             url_template = \"http://{addr}/status/{{id}}\"\nplatform = \"weibo\"\n"
+        ),
+    );
+    assert_eq!(c.run_source(0).await.unwrap(), 5);
+    *newest.lock().unwrap() = 15;
+    assert_eq!(
+        c.run_source(0).await.unwrap(),
+        10,
+        "{:?}",
+        c.health()[0].last_warnings
+    );
+    let mut ids: Vec<u64> = common::emitted(&state)
+        .iter()
+        .map(|i| i.url.rsplit('/').next().unwrap().parse().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, (1..=15).collect::<Vec<_>>());
+    assert_eq!(c.run_source(0).await.unwrap(), 0);
+}
+
 /// Publication times as APIs and pages get them wrong: milliseconds are
 /// read as milliseconds, and a time before 1990 or after tomorrow leaves
 /// the item undated, with one warning for the run. Control characters go

@@ -120,25 +120,34 @@ pub(super) async fn collect(
                 .map(|id| id.len()),
             cursor.since.as_deref(),
         );
+        // The oldest post not collected before, where the next page starts.
         let mut oldest: Option<String> = None;
         // Whether the page went below `max_id`, and whether it held posts
         // above it (an API that ignores the parameter).
         let (mut below, mut above) = (false, false);
+        // The page's last post of a typical id, and whether any post was
+        // collected before: the backlog is reached when the last one was
+        // (newest first), not when any was, since a timeline shows its
+        // pinned post, however old, at the top.
+        let (mut last_typical, mut old_seen): (Option<String>, bool) = (None, false);
         for (i, post) in posts.iter().enumerate() {
             let Some(post_id) = post.pointer(&m.id_field).and_then(scalar) else {
                 warnings.push(format!("{url}: post {i} has no id at `{}`", m.id_field));
                 continue;
             };
-            if oldest.as_deref().is_none_or(|o| newer(o, &post_id)) {
-                oldest = Some(post_id.clone());
-            }
             if let Some(mx) = &max_id {
                 below |= newer(mx, &post_id);
                 above |= newer(&post_id, mx);
             }
+            if Some(post_id.len()) == typical_len {
+                last_typical = Some(post_id.clone());
+            }
             if cursor.since.as_deref().is_some_and(|c| !newer(&post_id, c)) {
-                reached = true;
+                old_seen = true;
                 continue;
+            }
+            if oldest.as_deref().is_none_or(|o| newer(o, &post_id)) {
+                oldest = Some(post_id.clone());
             }
             if max_id.as_deref().is_some_and(|mx| !newer(mx, &post_id)) {
                 continue;
@@ -150,6 +159,10 @@ pub(super) async fn collect(
             }
             items.push(post_item(m, cfg, ctx, post, &post_id, &platform, now));
         }
+        reached |= match (&last_typical, cursor.since.as_deref()) {
+            (Some(last), Some(since)) => !newer(last, since),
+            _ => old_seen,
+        };
         if reached {
             break;
         }
