@@ -882,7 +882,14 @@ pub fn parse_time(raw: &str, tz: Tz) -> Option<DateTime<Utc>> {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(&normalized, fmt) {
             return tz
                 .from_local_datetime(&n)

@@ -25,7 +25,7 @@ pub(super) async fn collect(
         }
         FetchOutcome::Fresh(x) => x,
     };
-    let feed = match parse_feed(&fetched.body, fetched.content_type.as_deref()) {
+    let feed = match parse_feed(&fetched.body, fetched.content_type.as_deref(), ctx.tz) {
         Ok(feed) => feed,
         Err(message) => {
             // A login or captcha page where the feed should be is a block,
@@ -97,13 +97,47 @@ pub(super) async fn collect(
 
 /// Decodes and parses a feed. An `<rss>` root without a `version`, common
 /// in the wild, is read as RSS 2.0.
-pub fn parse_feed(body: &[u8], content_type: Option<&str>) -> Result<feed_rs::model::Feed, String> {
+pub fn parse_feed(
+    body: &[u8],
+    content_type: Option<&str>,
+    tz: chrono_tz::Tz,
+) -> Result<feed_rs::model::Feed, String> {
     let (xml, _) = crate::decode::decode_xml(body, content_type, None);
     let xml = match versionless_rss(&xml) {
         Some(at) => format!("{} version=\"2.0\"{}", &xml[..at + 4], &xml[at + 4..]),
         None => xml,
     };
-    feed_rs::parser::parse(xml.as_bytes()).map_err(|e| format!("malformed feed: {e}"))
+    feed_rs::parser::Builder::new()
+        .timestamp_parser(move |s| feed_time(s, tz))
+        .build()
+        .parse(xml.as_bytes())
+        .map_err(|e| format!("malformed feed: {e}"))
+}
+
+/// A feed's date as Chinese sites write it: `CST` is China Standard Time
+/// (+08:00), not the US Central time of RFC 2822; `UTC` and ` Z` are UTC;
+/// a wrong weekday is passed over; a date without a zone (`2024-03-05
+/// 14:30:00`) is in `tz`.
+pub fn feed_time(raw: &str, tz: chrono_tz::Tz) -> Option<chrono::DateTime<chrono::Utc>> {
+    let s = raw.trim();
+    let zoned = [(" CST", " +0800"), (" UTC", " +0000"), (" Z", " +0000")]
+        .iter()
+        .find_map(|(zone, offset)| s.strip_suffix(zone).map(|rest| format!("{rest}{offset}")))
+        .unwrap_or_else(|| s.to_string());
+    let rfc2822 = |t: &str| {
+        chrono::DateTime::parse_from_rfc2822(t)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    rfc2822(&zoned)
+        .or_else(|| {
+            // `Wed, 25 Aug 2012` was a Saturday: the date wins.
+            zoned
+                .split_once(", ")
+                .filter(|(day, _)| day.len() == 3 && day.chars().all(|c| c.is_ascii_alphabetic()))
+                .and_then(|(_, rest)| rfc2822(rest))
+        })
+        .or_else(|| crate::text::parse_time(&zoned, tz))
 }
 
 /// Byte offset of an `<rss` root tag that has no `version` attribute.
@@ -114,4 +148,40 @@ fn versionless_rss(xml: &str) -> Option<usize> {
     let next = tag.as_bytes().get(4).copied();
     (matches!(next, Some(b' ' | b'\n' | b'\t' | b'\r') | None) && !tag.contains("version"))
         .then_some(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feed_times_as_chinese_sites_write_them() {
+        let tz = chrono_tz::Asia::Shanghai;
+        let t = |s: &str| feed_time(s, tz).map(|t| t.to_rfc3339());
+        let beijing = Some("2024-03-05T06:30:00+00:00".to_string());
+        // CST is China Standard Time here, not US Central.
+        assert_eq!(t("Tue, 05 Mar 2024 14:30:00 CST"), beijing);
+        assert_eq!(t("Tue, 05 Mar 2024 14:30:00 +0800"), beijing);
+        assert_eq!(t("Tue, 05 Mar 2024 06:30:00 GMT"), beijing);
+        assert_eq!(t("Tue, 05 Mar 2024 06:30:00 UTC"), beijing);
+        // The weekday is wrong (the 5th was a Tuesday): the date wins.
+        assert_eq!(t("Fri, 05 Mar 2024 14:30:00 +0800"), beijing);
+        // No zone: the configured one.
+        assert_eq!(t("2024-03-05 14:30:00"), beijing);
+        assert_eq!(t("2024-03-05T14:30:00"), beijing);
+        assert_eq!(t("2024-03-05T14:30:00+08:00"), beijing);
+        assert_eq!(t("next week"), None);
+    }
+
+    #[test]
+    fn a_feed_dated_in_cst_is_dated_in_beijing_time() {
+        let rss = "<rss version=\"2.0\"><channel><title>t</title><item><title>a</title>\
+                   <link>http://e.com/a</link><pubDate>Tue, 05 Mar 2024 14:30:00 CST</pubDate></item>\
+                   </channel></rss>";
+        let feed = parse_feed(rss.as_bytes(), None, chrono_tz::Asia::Shanghai).unwrap();
+        assert_eq!(
+            feed.entries[0].published.unwrap().to_rfc3339(),
+            "2024-03-05T06:30:00+00:00"
+        );
+    }
 }

@@ -180,7 +180,7 @@ impl PageCollector {
         if let Some(feed) = &self.cfg.feed {
             match ctx.get(feed, None).await {
                 Ok(FetchOutcome::Fresh(f)) => {
-                    match super::parse_feed(&f.body, f.content_type.as_deref()) {
+                    match super::parse_feed(&f.body, f.content_type.as_deref(), ctx.tz) {
                         Ok(parsed) => {
                             fresh = true;
                             links.extend(
