@@ -66,6 +66,37 @@ async fn robots_txt_disallow_is_obeyed_and_cached() {
     );
 }
 
+/// A robots.txt that fails (5xx) keeps its site waiting, and says so: not
+/// "disallowed", but cannot be read, to be asked again soon.
+#[tokio::test]
+async fn a_failing_robots_txt_is_named_as_such() {
+    let base = serve(
+        Router::new()
+            .route(
+                "/robots.txt",
+                get(|| async { axum::http::StatusCode::SERVICE_UNAVAILABLE }),
+            )
+            .route("/news/1.html", get(|| async { "<p>ok</p>" })),
+    )
+    .await;
+    let f = Fetcher::new(&CrawlerConfig {
+        retries: 0,
+        ..config()
+    })
+    .unwrap();
+    let err = f
+        .get(&format!("{base}/news/1.html"), None, OPEN)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::RobotsUnavailable { .. }), "{err}");
+    assert_eq!(err.label(), "robots_unavailable");
+    let text = err.to_string();
+    assert!(
+        text.contains("robots.txt of") && text.contains("cannot be read") && text.contains("503"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn retry_after_on_429_is_waited_and_retried() {
     let calls = Arc::new(AtomicUsize::new(0));

@@ -44,6 +44,14 @@ pub enum FetchError {
     Private { url: String, reason: String },
     #[error("robots.txt of {site} disallows {url}")]
     Disallowed { url: String, site: String },
+    #[error(
+        "robots.txt of {site} cannot be read ({reason}), so {url} waits until it can (asked again within 10 minutes)"
+    )]
+    RobotsUnavailable {
+        url: String,
+        site: String,
+        reason: String,
+    },
     #[error("redirects from {url}: {message}")]
     Redirect { url: String, message: String },
     #[error("{url}: the host asked us to wait {wait_secs} s more (Retry-After)")]
@@ -64,6 +72,7 @@ impl FetchError {
             FetchError::TooLarge { .. } => "too_large",
             FetchError::Private { .. } => "private_address",
             FetchError::Disallowed { .. } => "robots",
+            FetchError::RobotsUnavailable { .. } => "robots_unavailable",
             FetchError::Redirect { .. } => "redirect",
             FetchError::Deferred { .. } => "deferred",
             FetchError::Other { .. } => "other",
@@ -117,6 +126,7 @@ fn response_class(result: &Result<FetchOutcome, FetchError>) -> Option<&'static 
         Err(
             FetchError::Private { .. }
             | FetchError::Disallowed { .. }
+            | FetchError::RobotsUnavailable { .. }
             | FetchError::Deferred { .. },
         ) => {
             return None;
@@ -252,6 +262,13 @@ impl Fetcher {
         }
         let delay = if self.respect_robots {
             let rules = self.robots_for(&parsed, policy).await;
+            if let Rules::Unavailable(reason) = &*rules {
+                return Err(FetchError::RobotsUnavailable {
+                    url: url.to_string(),
+                    site: site_of(&parsed),
+                    reason: reason.clone(),
+                });
+            }
             if !rules.allowed(url) {
                 return Err(FetchError::Disallowed {
                     url: url.to_string(),
@@ -430,7 +447,9 @@ impl Fetcher {
             }
             // A failing robots.txt means the site cannot say what it allows:
             // wait until it can.
-            Err(FetchError::Status { .. } | FetchError::Timeout { .. }) => Rules::DisallowAll,
+            Err(e @ (FetchError::Status { .. } | FetchError::Timeout { .. })) => {
+                Rules::Unavailable(e.to_string())
+            }
             // Unreachable or refused: the page fetch reports the same error.
             Err(_) => return Arc::new(Rules::AllowAll),
         };

@@ -8,13 +8,19 @@ use texting_robots::Robot;
 
 const TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// How long a robots.txt that could not be read (5xx, a timeout) keeps its
+/// site waiting before it is asked again: one bad answer does not stop a
+/// site for a day.
+const UNAVAILABLE_TTL: Duration = Duration::from_secs(10 * 60);
+
 /// What a site's robots.txt says for our user agent.
 #[derive(Debug)]
 pub enum Rules {
     /// No robots.txt (4xx): everything is allowed.
     AllowAll,
-    /// The server failed (5xx): nothing is fetched until it answers.
-    DisallowAll,
+    /// The server failed (5xx, a timeout; the reason): nothing is fetched
+    /// until it answers, asked again after [`UNAVAILABLE_TTL`].
+    Unavailable(String),
     Parsed(Box<Robot>),
 }
 
@@ -30,7 +36,7 @@ impl Rules {
     pub fn allowed(&self, url: &str) -> bool {
         match self {
             Rules::AllowAll => true,
-            Rules::DisallowAll => false,
+            Rules::Unavailable(_) => false,
             Rules::Parsed(r) => r.allowed(url),
         }
     }
@@ -57,7 +63,14 @@ impl RobotsCache {
         let sites = self.sites.lock().unwrap();
         sites
             .get(site)
-            .filter(|(at, _)| at.elapsed() < TTL)
+            .filter(|(at, r)| {
+                at.elapsed()
+                    < if matches!(**r, Rules::Unavailable(_)) {
+                        UNAVAILABLE_TTL
+                    } else {
+                        TTL
+                    }
+            })
             .map(|(_, r)| r.clone())
     }
 
@@ -82,6 +95,6 @@ mod tests {
         assert!(r.allowed("http://example.com/news/1.html"));
         assert!(!r.allowed("http://example.com/private/x"));
         assert_eq!(r.crawl_delay(), Some(Duration::from_secs(2)));
-        assert!(!Rules::DisallowAll.allowed("http://example.com/"));
+        assert!(!Rules::Unavailable("HTTP 503".into()).allowed("http://example.com/"));
     }
 }
