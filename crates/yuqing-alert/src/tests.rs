@@ -651,12 +651,31 @@ fn alerter_on_bus_with(alert: &str) -> OnBus {
     }
 }
 
+/// Publishes an orange item of rule `r1` on `items.analyzed`, once the
+/// alerter has subscribed.
+async fn publish_orange(
+    bus: &yuqing_bus::InProcessBus,
+    topics: &yuqing_bus::Topics,
+    id: &str,
+    simhash: u64,
+) -> yuqing_bus::Receipt {
+    use yuqing_bus::Bus;
+    let a = analyzed(id, Some(Level::Orange), Some("r1"), simhash, 5);
+    let bytes = yuqing_model::Envelope::new("item.analyzed", a).to_bytes();
+    loop {
+        match bus.publish(&topics.items_analyzed, id, bytes.clone()).await {
+            Ok(r) => break r,
+            // The alerter has not subscribed yet.
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+}
+
 /// The alerter on an in-process bus, its store made read-only while an
 /// item arrives: the item is retried until the store takes it, then
 /// acknowledged; nothing waits for a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_item_the_store_refuses_is_retried_until_it_is_recorded() {
-    use yuqing_bus::Bus;
     let OnBus {
         _dir,
         store,
@@ -673,18 +692,7 @@ async fn an_item_the_store_refuses_is_retried_until_it_is_recorded() {
         .unwrap()
         .pragma_update(None, "query_only", true)
         .unwrap();
-    let a = analyzed("a", Some(Level::Orange), Some("r1"), 1, 5);
-    let envelope = yuqing_model::Envelope::new("item.analyzed", a);
-    let receipt = loop {
-        match bus
-            .publish(&topics.items_analyzed, "a", envelope.to_bytes())
-            .await
-        {
-            Ok(r) => break r,
-            // The alerter has not subscribed yet.
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-        }
-    };
+    let receipt = publish_orange(&bus, &topics, "a", 1).await;
     let mut receipt = Box::pin(receipt.durable());
     for _ in 0..200 {
         if metrics.store_errors.get() >= 2 {
@@ -719,7 +727,6 @@ async fn an_item_the_store_refuses_is_retried_until_it_is_recorded() {
 /// it waits its turn.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_item_refused_in_a_batch_does_not_take_the_others_down_with_it() {
-    use yuqing_bus::Bus;
     let OnBus {
         _dir,
         store,
@@ -730,21 +737,7 @@ async fn an_item_refused_in_a_batch_does_not_take_the_others_down_with_it() {
         run,
     } = alerter_on_bus();
     refuse_poison(&store);
-    let publish = |id: &'static str, simhash: u64| {
-        let bus = bus.clone();
-        let topic = topics.items_analyzed.clone();
-        async move {
-            let a = analyzed(id, Some(Level::Orange), Some("r1"), simhash, 5);
-            let bytes = yuqing_model::Envelope::new("item.analyzed", a).to_bytes();
-            loop {
-                match bus.publish(&topic, id, bytes.clone()).await {
-                    Ok(r) => break r,
-                    // The alerter has not subscribed yet.
-                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-                }
-            }
-        }
-    };
+    let publish = |id: &'static str, simhash: u64| publish_orange(&bus, &topics, id, simhash);
     // While the store is held the items queue up, and are taken together
     // (with or without the first, whichever the alerter was waiting on).
     let (release, held) = std::sync::mpsc::channel::<()>();
@@ -809,7 +802,6 @@ async fn an_item_refused_in_a_batch_does_not_take_the_others_down_with_it() {
 /// retried in the background until the store takes it, with no restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_item_refused_for_long_is_parked_and_recorded_once_the_store_takes_it() {
-    use yuqing_bus::Bus;
     let OnBus {
         _dir,
         store,
@@ -820,21 +812,7 @@ async fn an_item_refused_for_long_is_parked_and_recorded_once_the_store_takes_it
         run,
     } = alerter_on_bus();
     refuse_poison(&store);
-    let publish = |id: &'static str, simhash: u64| {
-        let bus = bus.clone();
-        let topic = topics.items_analyzed.clone();
-        async move {
-            let a = analyzed(id, Some(Level::Orange), Some("r1"), simhash, 5);
-            let bytes = yuqing_model::Envelope::new("item.analyzed", a).to_bytes();
-            loop {
-                match bus.publish(&topic, id, bytes.clone()).await {
-                    Ok(r) => break r,
-                    // The alerter has not subscribed yet.
-                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-                }
-            }
-        }
-    };
+    let publish = |id: &'static str, simhash: u64| publish_orange(&bus, &topics, id, simhash);
     let mut poison = Box::pin(publish("poison", 0x3333_0000_0000).await.durable());
     let after = Box::pin(publish("after", 0x4444_0000_0000_0000).await.durable());
     let wait = std::time::Duration::from_secs(30);

@@ -25,6 +25,31 @@ fn article(n: u32) -> String {
     )
 }
 
+/// Serves `app` on `listener` with a sitemap of `/content/<page>.html`
+/// for each of `pages`, and a crawler of one page source reading it.
+fn sitemap_source(
+    dir: &std::path::Path,
+    listener: tokio::net::TcpListener,
+    app: Router,
+    pages: &[&str],
+) -> (yuqing_crawler::Crawler, yuqing_crawler::state::CrawlState) {
+    let addr = listener.local_addr().unwrap();
+    let urls: String = pages
+        .iter()
+        .map(|p| format!("<url><loc>http://{addr}/content/{p}.html</loc></url>"))
+        .collect();
+    let xml = format!("<urlset>{urls}</urlset>");
+    let app = app.route("/sitemap.xml", get(move || async move { xml }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    common::crawler(
+        dir,
+        &format!(
+            "[crawler]\nper_host_delay_ms = 0\nrespect_robots = false\n\n[[source]]\nid = \"gov\"\nkind = \"page\"\nallow_private = true\n\
+             sitemap = \"http://{addr}/sitemap.xml\"\nlink = \"a\"\n"
+        ),
+    )
+}
+
 fn gbk(s: &str) -> Vec<u8> {
     encoding_rs::GBK.encode(s).0.into_owned()
 }
@@ -242,7 +267,6 @@ async fn a_sitemap_is_fetched_conditionally_once_all_its_articles_were_read() {
 #[tokio::test]
 async fn hostile_articles_are_refused_or_read_and_the_run_goes_on() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let app = Router::new().route(
         "/content/{page}",
         get(|Path(page): Path<String>| async move {
@@ -260,21 +284,8 @@ async fn hostile_articles_are_refused_or_read_and_the_run_goes_on() {
             ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body)
         }),
     );
-    let urls: String = ["deep", "dates", "digits", "3"]
-        .iter()
-        .map(|p| format!("<url><loc>http://{addr}/content/{p}.html</loc></url>"))
-        .collect();
-    let xml = format!("<urlset>{urls}</urlset>");
-    let app = app.route("/sitemap.xml", get(move || async move { xml }));
-    tokio::spawn(async move { axum::serve(listener, app).await });
     let dir = tempfile::tempdir().unwrap();
-    let (c, state) = common::crawler(
-        dir.path(),
-        &format!(
-            "[crawler]\nper_host_delay_ms = 0\nrespect_robots = false\n\n[[source]]\nid = \"gov\"\nkind = \"page\"\nallow_private = true\n\
-             sitemap = \"http://{addr}/sitemap.xml\"\nlink = \"a\"\n"
-        ),
-    );
+    let (c, state) = sitemap_source(dir.path(), listener, app, &["deep", "dates", "digits", "3"]);
     assert_eq!(c.run_source(0).await.unwrap(), 3);
     let warnings = &c.health()[0].last_warnings;
     assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -297,7 +308,6 @@ async fn hostile_articles_are_refused_or_read_and_the_run_goes_on() {
 #[tokio::test]
 async fn an_article_with_a_login_box_for_comments_is_not_a_wall() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let app = Router::new().route(
         "/content/{page}",
         get(|Path(page): Path<String>| async move {
@@ -318,21 +328,8 @@ async fn an_article_with_a_login_box_for_comments_is_not_a_wall() {
             }
         }),
     );
-    let urls: String = ["wall", "1"]
-        .iter()
-        .map(|p| format!("<url><loc>http://{addr}/content/{p}.html</loc></url>"))
-        .collect();
-    let xml = format!("<urlset>{urls}</urlset>");
-    let app = app.route("/sitemap.xml", get(move || async move { xml }));
-    tokio::spawn(async move { axum::serve(listener, app).await });
     let dir = tempfile::tempdir().unwrap();
-    let (c, state) = common::crawler(
-        dir.path(),
-        &format!(
-            "[crawler]\nper_host_delay_ms = 0\nrespect_robots = false\n\n[[source]]\nid = \"gov\"\nkind = \"page\"\nallow_private = true\n\
-             sitemap = \"http://{addr}/sitemap.xml\"\nlink = \"a\"\n"
-        ),
-    );
+    let (c, state) = sitemap_source(dir.path(), listener, app, &["wall", "1"]);
     assert_eq!(c.run_source(0).await.unwrap(), 1);
     let items = common::emitted(&state);
     assert_eq!(items[0].title, "第1条通报");

@@ -763,13 +763,10 @@ async fn a_json_backlog_longer_than_one_response_is_caught_up() {
         .with_state(newest.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let dir = tempfile::tempdir().unwrap();
-    let (c, state) = common::crawler(
+    let (c, state) = weibo_source(
         dir.path(),
-        &format!(
-            "[crawler]\nper_host_delay_ms = 0\nrespect_robots = false\n\n[[source]]\nid = \"wb\"\nkind = \"json\"\nallow_private = true\n\
-             url = \"http://{addr}/statuses\"\nmax_id_param = \"max_id\"\nmax_pages = 4\n\
-             url_template = \"http://{addr}/status/{{id}}\"\nplatform = \"weibo\"\n"
-        ),
+        addr,
+        "max_id_param = \"max_id\"\nmax_pages = 4\n",
     );
     let ids = |state: &yuqing_crawler::state::CrawlState| {
         let mut v: Vec<u64> = common::emitted(state)
@@ -830,13 +827,10 @@ async fn a_pinned_old_post_does_not_stop_the_catch_up() {
         .with_state(newest.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let dir = tempfile::tempdir().unwrap();
-    let (c, state) = common::crawler(
+    let (c, state) = weibo_source(
         dir.path(),
-        &format!(
-            "[crawler]\nper_host_delay_ms = 0\nrespect_robots = false\n\n[[source]]\nid = \"wb\"\nkind = \"json\"\nallow_private = true\n\
-             url = \"http://{addr}/statuses\"\nmax_id_param = \"max_id\"\nmax_pages = 10\n\
-             url_template = \"http://{addr}/status/{{id}}\"\nplatform = \"weibo\"\n"
-        ),
+        addr,
+        "max_id_param = \"max_id\"\nmax_pages = 10\n",
     );
     assert_eq!(c.run_source(0).await.unwrap(), 5);
     *newest.lock().unwrap() = 15;
@@ -880,7 +874,7 @@ async fn implausible_publication_times_and_control_characters_are_cleared() {
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     let dir = tempfile::tempdir().unwrap();
-    let (c, state) = weibo_source(dir.path(), addr);
+    let (c, state) = weibo_source(dir.path(), addr, "");
     assert_eq!(c.run_source(0).await.unwrap(), 5);
     let warnings = &c.health()[0].last_warnings;
     assert!(
@@ -947,7 +941,7 @@ async fn an_odd_post_id_does_not_become_the_cursor() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     let dir = tempfile::tempdir().unwrap();
-    let (c, state) = weibo_source(dir.path(), addr);
+    let (c, state) = weibo_source(dir.path(), addr, "");
     assert_eq!(c.run_source(0).await.unwrap(), 5);
     // The next pages hold the new post beside the two odd ones: no
     // majority, so the cursor's own length decides.
@@ -965,15 +959,18 @@ async fn an_odd_post_id_does_not_become_the_cursor() {
 }
 
 /// A crawler of one Weibo-like JSON source at `addr`'s `/statuses`.
+/// A crawler of one Weibo-style JSON source at `addr`, with `extra` keys
+/// for the source.
 fn weibo_source(
     dir: &std::path::Path,
     addr: std::net::SocketAddr,
+    extra: &str,
 ) -> (yuqing_crawler::Crawler, yuqing_crawler::state::CrawlState) {
     common::crawler(
         dir,
         &format!(
             "[crawler]\nper_host_delay_ms = 0\nrespect_robots = false\n\n[[source]]\nid = \"wb\"\nkind = \"json\"\nallow_private = true\n\
-             url = \"http://{addr}/statuses\"\nurl_template = \"http://{addr}/status/{{id}}\"\nplatform = \"weibo\"\n"
+             url = \"http://{addr}/statuses\"\nurl_template = \"http://{addr}/status/{{id}}\"\nplatform = \"weibo\"\n{extra}"
         ),
     )
 }
