@@ -315,7 +315,8 @@ impl Crawler {
             .lock()
             .unwrap()
             .get(source)
-            .is_some_and(|h| h.state == SourceState::Quiet);
+            // Kept through a failed run in between.
+            .is_some_and(|h| h.quiet.is_some());
         if new > 0 && !was_quiet {
             return None;
         }
@@ -637,10 +638,16 @@ impl Crawler {
         // (up to 5 minutes), so a row the broker always refuses is not
         // published again every second.
         let mut rewinds = 0u32;
+        let mut last_rewind = std::time::Instant::now();
         loop {
             let back = rewind.swap(i64::MAX, std::sync::atomic::Ordering::AcqRel);
             if back <= after {
-                let wait = Duration::from_secs(1 << rewinds.min(8)).min(Duration::from_secs(300));
+                // A rewind long after the last starts over.
+                if last_rewind.elapsed() > Duration::from_secs(600) {
+                    rewinds = 0;
+                }
+                last_rewind = std::time::Instant::now();
+                let wait = Duration::from_secs(1 << rewinds.min(9)).min(Duration::from_secs(300));
                 rewinds += 1;
                 warn!(from = back, retry_in = ?wait, "items.raw did not keep published rows; publishing again");
                 after = back - 1;

@@ -279,9 +279,10 @@ async fn a_thread_that_asks_guests_to_log_in_to_reply_is_read() {
                 async move {
                     let html = |b: Vec<u8>| ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], b).into_response();
                     match (p.get("mod").map(String::as_str), p.get("tid").map(String::as_str)) {
+                        // The board tells guests they must log in to post.
                         (Some("forumdisplay"), _) => html(
-                            b"<html><body><a class=\"xst\" href=\"forum.php?mod=viewthread&tid=1\">t</a>\
-                              <a class=\"xst\" href=\"forum.php?mod=viewthread&tid=2\">w</a></body></html>".to_vec(),
+                            "<html><body><p>您需要登录后才可以发帖</p><a class=\"xst\" href=\"forum.php?mod=viewthread&tid=1\">t</a>\
+                              <a class=\"xst\" href=\"forum.php?mod=viewthread&tid=2\">w</a></body></html>".as_bytes().to_vec(),
                         ),
                         (_, Some("1")) => html(thread),
                         _ => html("<html><body><p>您需要登录后才可以访问此版块</p><form><input name=u></form></body></html>".as_bytes().to_vec()),
@@ -846,6 +847,53 @@ async fn a_pinned_old_post_does_not_stop_the_catch_up() {
         .collect();
     ids.sort();
     assert_eq!(ids, (1..=15).collect::<Vec<_>>());
+    assert_eq!(c.run_source(0).await.unwrap(), 0);
+}
+
+/// The same timeline, from an API that ignores `max_id` as well: the run
+/// stops with a warning instead of reading the same page again and again.
+#[tokio::test]
+async fn a_pinned_post_and_an_ignored_max_id_end_the_run() {
+    let newest = Arc::new(Mutex::new(5u64));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .route(
+            "/statuses",
+            get(|State(newest): State<Arc<Mutex<u64>>>| async move {
+                let newest = *newest.lock().unwrap();
+                let post = |id: u64| serde_json::json!({"id": id, "text": format!("第{id}条"), "user": {"screen_name": "江州发布"}});
+                let statuses: Vec<serde_json::Value> = std::iter::once(1)
+                    .chain((2..=newest).rev().take(4))
+                    .map(post)
+                    .collect();
+                axum::Json(serde_json::json!({ "statuses": statuses }))
+            }),
+        )
+        .with_state(newest.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = weibo_source(
+        dir.path(),
+        addr,
+        "max_id_param = \"max_id\"\nmax_pages = 10\n",
+    );
+    assert_eq!(c.run_source(0).await.unwrap(), 5);
+    *newest.lock().unwrap() = 15;
+    assert_eq!(c.run_source(0).await.unwrap(), 4);
+    let h = &c.health()[0];
+    assert!(
+        h.last_warnings
+            .iter()
+            .any(|w| w.contains("did not page back")),
+        "{:?}",
+        h.last_warnings
+    );
+    assert_eq!(
+        h.http_responses.get("2xx"),
+        Some(&3),
+        "one page a run, and one more"
+    );
     assert_eq!(c.run_source(0).await.unwrap(), 0);
 }
 

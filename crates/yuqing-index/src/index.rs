@@ -434,22 +434,34 @@ impl ItemIndex {
                 "{name}.schema-{old}-{}",
                 Utc::now().format("%Y%m%d%H%M%S")
             ));
-            std::fs::create_dir_all(&tmp).map_err(|e| open_err(&e))?;
-            let copied =
-                Self::open_current(&tmp, segmenter.clone()).and_then(|new| new.migrate_from(dir));
-            match copied {
-                Ok(n) => {
+            match Index::open_in_dir(dir) {
+                Ok(_) => {
+                    // A copy that fails (a full disk) leaves the old index
+                    // where it is, to be carried over at the next start.
+                    std::fs::create_dir_all(&tmp).map_err(|e| open_err(&e))?;
+                    let copied = Self::open_current(&tmp, segmenter.clone())
+                        .and_then(|new| new.migrate_from(dir));
+                    let n = match copied {
+                        Ok(n) => n,
+                        Err(e) => {
+                            let _ = std::fs::remove_dir_all(&tmp);
+                            return Err(open_err(&format!(
+                                "the index has an older schema and carrying its items over failed: {e}"
+                            )));
+                        }
+                    };
                     std::fs::write(tmp.join(MIGRATED), n.to_string()).map_err(|e| open_err(&e))?;
                     std::fs::rename(dir, &aside).map_err(|e| open_err(&e))?;
                     std::fs::rename(&tmp, dir).map_err(|e| open_err(&e))?;
                     let _ = std::fs::remove_file(dir.join(MIGRATED));
                     tracing::warn!(items = n, old = %aside.display(), "the index had an older schema: its items were carried over into a new one, and the old one moved aside (it can be deleted)");
                 }
+                // Nothing of it can be read: kept aside, and a new one
+                // started (under Kafka the replay fills it).
                 Err(e) => {
-                    let _ = std::fs::remove_dir_all(&tmp);
                     std::fs::rename(dir, &aside).map_err(|e| open_err(&e))?;
                     std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
-                    tracing::error!(error = %e, old = %aside.display(), "the index had an older schema and its items cannot be carried over: a new one is started, and under Kafka the replay fills it; the old one is kept aside");
+                    tracing::error!(error = %e, old = %aside.display(), "the index had an older schema and cannot be read: a new one is started, and the old one kept aside");
                 }
             }
         }

@@ -129,14 +129,26 @@ pub fn feed_time(raw: &str, tz: chrono_tz::Tz) -> Option<chrono::DateTime<chrono
             .ok()
             .map(|t| t.with_timezone(&chrono::Utc))
     };
+    // `Wed, 25 Aug 2012` was a Saturday, and `Thurs,` is no RFC 2822 day:
+    // the date wins.
+    let dated = zoned
+        .split_once(", ")
+        .filter(|(day, _)| !day.is_empty() && day.chars().all(|c| c.is_ascii_alphabetic()))
+        .map_or(zoned.as_str(), |(_, rest)| rest);
+    let local = || {
+        ["%d %b %Y %H:%M:%S", "%d %b %Y %H:%M"]
+            .iter()
+            .find_map(|f| chrono::NaiveDateTime::parse_from_str(dated, f).ok())
+            .and_then(|t| {
+                use chrono::TimeZone;
+                tz.from_local_datetime(&t).earliest()
+            })
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
     rfc2822(&zoned)
-        .or_else(|| {
-            // `Wed, 25 Aug 2012` was a Saturday: the date wins.
-            zoned
-                .split_once(", ")
-                .filter(|(day, _)| day.len() == 3 && day.chars().all(|c| c.is_ascii_alphabetic()))
-                .and_then(|(_, rest)| rfc2822(rest))
-        })
+        .or_else(|| rfc2822(dated))
+        // No zone: the configured one.
+        .or_else(local)
         .or_else(|| crate::text::parse_time(&zoned, tz))
 }
 
@@ -170,6 +182,9 @@ mod tests {
         assert_eq!(t("2024-03-05 14:30:00"), beijing);
         assert_eq!(t("2024-03-05T14:30:00"), beijing);
         assert_eq!(t("2024-03-05T14:30:00+08:00"), beijing);
+        assert_eq!(t("Tue, 05 Mar 2024 14:30:00"), beijing);
+        assert_eq!(t("Tuesday, 05 Mar 2024 14:30:00 +0800"), beijing);
+        assert_eq!(t("5 Mar 2024 14:30"), beijing);
         assert_eq!(t("next week"), None);
     }
 

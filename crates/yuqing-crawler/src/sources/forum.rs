@@ -106,7 +106,6 @@ impl ForumCollector {
                 let validators = ctx.state.validators(&url)?;
                 match ctx.get(&url, validators.as_ref()).await {
                     Ok(FetchOutcome::Fresh(list)) => {
-                        check_wall(&url, &list.body, list.content_type.as_deref())?;
                         out.validators.push((url.clone(), list.validators.clone()));
                         fresh += 1;
                         // A list page that cannot be read fails as a list
@@ -122,6 +121,12 @@ impl ForumCollector {
                                 continue;
                             }
                         };
+                        // No thread links: a wall, or markup the selector
+                        // misses. A board with threads is read, whatever
+                        // it tells guests (您需要登录后才可以发帖).
+                        if links.is_empty() {
+                            check_wall(&url, &list.body, list.content_type.as_deref())?;
+                        }
                         for u in links {
                             if !threads.contains(&u) {
                                 threads.push(u);
@@ -233,9 +238,11 @@ impl ForumCollector {
                     index += 1;
                 }
             }
-            if out.items.len() == before && index == 0 {
-                // No posts: a wall, or markup the selectors miss.
+            // No posts on the page: a wall, or markup the selectors miss.
+            if out.items.len() == before {
                 check_wall_html(url.as_str(), &html)?;
+            }
+            if out.items.len() == before && index == 0 {
                 return Err(SourceError::Parse {
                     url: url.to_string(),
                     message: format!(

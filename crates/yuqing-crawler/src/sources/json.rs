@@ -135,16 +135,18 @@ pub(super) async fn collect(
                 warnings.push(format!("{url}: post {i} has no id at `{}`", m.id_field));
                 continue;
             };
-            if let Some(mx) = &max_id {
-                below |= newer(mx, &post_id);
-                above |= newer(&post_id, mx);
-            }
             if Some(post_id.len()) == typical_len {
                 last_typical = Some(post_id.clone());
             }
             if cursor.since.as_deref().is_some_and(|c| !newer(&post_id, c)) {
                 old_seen = true;
                 continue;
+            }
+            // Only posts not collected before say whether the page went
+            // below `max_id`: a pinned old post tops every page.
+            if let Some(mx) = &max_id {
+                below |= newer(mx, &post_id);
+                above |= newer(&post_id, mx);
             }
             if oldest.as_deref().is_none_or(|o| newer(o, &post_id)) {
                 oldest = Some(post_id.clone());

@@ -10,9 +10,7 @@ use url::Url;
 use yuqing_config::{ConfigError, PageSource, SourceConfig};
 use yuqing_model::{Engagement, Item, canonical_url, item_id_for_url};
 
-use super::{
-    Collected, Ctx, SourceError, check_wall, check_wall_html, host_of, optional_selector, selector,
-};
+use super::{Collected, Ctx, SourceError, check_wall_html, host_of, optional_selector, selector};
 
 /// Characters of extracted text past which an article page is content,
 /// not a wall.
@@ -101,9 +99,9 @@ impl PageCollector {
                     // An article with a body of its own is content, whatever
                     // its comment box asks; a page with next to none may be
                     // a wall.
-                    if item.text.chars().count() < ARTICLE_TEXT
-                        && let Err(e) = check_wall_html(url.as_str(), &html)
-                    {
+                    let thin = item.text.chars().count() < ARTICLE_TEXT
+                        || crate::wall::detect_wall(&item.text).is_some();
+                    if thin && let Err(e) = check_wall_html(url.as_str(), &html) {
                         out.warnings.push(e.to_string());
                         complete = false;
                         continue;
@@ -137,7 +135,6 @@ impl PageCollector {
             let validators = ctx.state.validators(list)?;
             match ctx.get(list, validators.as_ref()).await {
                 Ok(FetchOutcome::Fresh(page)) => {
-                    check_wall(list, &page.body, page.content_type.as_deref())?;
                     out.validators.push((list.clone(), page.validators.clone()));
                     fresh = true;
                     let (html, _) = decode_html(&page.body, page.content_type.as_deref(), None);
@@ -152,6 +149,7 @@ impl PageCollector {
                         }
                     };
                     let a = Selector::parse("a[href]").expect("static selector");
+                    let before = links.len();
                     for el in doc.select(&self.link) {
                         let hrefs: Vec<&str> = if el.value().name() == "a" {
                             el.value().attr("href").into_iter().collect()
@@ -161,6 +159,11 @@ impl PageCollector {
                                 .collect()
                         };
                         links.extend(hrefs.into_iter().filter_map(|h| page.url.join(h).ok()));
+                    }
+                    // No links: a wall, or a layout the selector misses. A
+                    // list with links is a list, whatever its header asks.
+                    if links.len() == before {
+                        check_wall_html(list, &html)?;
                     }
                 }
                 Ok(FetchOutcome::NotModified) => {}
@@ -275,8 +278,10 @@ impl PageCollector {
                     continue;
                 }
             };
-            fresh = true;
             if map.sitemaps.is_empty() {
+                // A list of pages read (an index alone says nothing of
+                // whether there are any).
+                fresh = true;
                 out.validators.push((next.clone(), fresh_validators));
             }
             pages.extend(map.pages);
