@@ -800,22 +800,23 @@ async fn a_json_backlog_longer_than_one_response_is_caught_up() {
     assert_eq!(ids(&state), (1..=31).collect::<Vec<_>>(), "all, once each");
 }
 
-/// A timeline that shows its pinned post, however old, at the top of
-/// every response, and does not filter by `since_id`: the backlog is read
-/// down to the last post collected, not stopped at the pinned one.
-#[tokio::test]
-async fn a_pinned_old_post_does_not_stop_the_catch_up() {
+/// A Weibo-style timeline of posts 2 to `newest` (5 at first), four a
+/// response, that shows its pinned post 1 at the top of every response and
+/// does not filter by `since_id`; it pages back by `max_id` only when
+/// `honours_max_id`.
+async fn pinned_timeline(honours_max_id: bool) -> (std::net::SocketAddr, Arc<Mutex<u64>>) {
     let newest = Arc::new(Mutex::new(5u64));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let app = Router::new()
         .route(
             "/statuses",
             get(
-                |State(newest): State<Arc<Mutex<u64>>>,
-                 Query(q): Query<std::collections::HashMap<String, String>>| async move {
+                move |State(newest): State<Arc<Mutex<u64>>>,
+                      Query(q): Query<std::collections::HashMap<String, String>>| async move {
                     let newest = *newest.lock().unwrap();
-                    let max: u64 = q.get("max_id").map_or(newest, |v| v.parse().unwrap());
+                    let max: u64 = q
+                        .get("max_id")
+                        .filter(|_| honours_max_id)
+                        .map_or(newest, |v| v.parse().unwrap());
                     let post = |id: u64| serde_json::json!({"id": id, "text": format!("第{id}条"), "user": {"screen_name": "江州发布"}});
                     let statuses: Vec<serde_json::Value> = std::iter::once(1)
                         .chain((2..=max.min(newest)).rev().take(4))
@@ -826,7 +827,15 @@ async fn a_pinned_old_post_does_not_stop_the_catch_up() {
             ),
         )
         .with_state(newest.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    (serve(app).await, newest)
+}
+
+/// A timeline that shows its pinned post, however old, at the top of
+/// every response, and does not filter by `since_id`: the backlog is read
+/// down to the last post collected, not stopped at the pinned one.
+#[tokio::test]
+async fn a_pinned_old_post_does_not_stop_the_catch_up() {
+    let (addr, newest) = pinned_timeline(true).await;
     let dir = tempfile::tempdir().unwrap();
     let (c, state) = weibo_source(
         dir.path(),
@@ -854,24 +863,7 @@ async fn a_pinned_old_post_does_not_stop_the_catch_up() {
 /// stops with a warning instead of reading the same page again and again.
 #[tokio::test]
 async fn a_pinned_post_and_an_ignored_max_id_end_the_run() {
-    let newest = Arc::new(Mutex::new(5u64));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new()
-        .route(
-            "/statuses",
-            get(|State(newest): State<Arc<Mutex<u64>>>| async move {
-                let newest = *newest.lock().unwrap();
-                let post = |id: u64| serde_json::json!({"id": id, "text": format!("第{id}条"), "user": {"screen_name": "江州发布"}});
-                let statuses: Vec<serde_json::Value> = std::iter::once(1)
-                    .chain((2..=newest).rev().take(4))
-                    .map(post)
-                    .collect();
-                axum::Json(serde_json::json!({ "statuses": statuses }))
-            }),
-        )
-        .with_state(newest.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (addr, newest) = pinned_timeline(false).await;
     let dir = tempfile::tempdir().unwrap();
     let (c, _) = weibo_source(
         dir.path(),
