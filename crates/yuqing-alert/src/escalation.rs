@@ -394,7 +394,7 @@ impl AlertStore {
         let silences = active_silences(&tx, now)?;
         // Time the alerter was down does not count towards auto-resolving:
         // nothing was watched then, and the items of it may be on their way.
-        let downtime: Option<(i64, i64)> = tx
+        let downtime = tx
             .query_row(
                 "SELECT value FROM meta WHERE key = ?1",
                 [crate::store::DOWNTIME],
@@ -402,11 +402,9 @@ impl AlertStore {
             )
             .optional()?
             .as_deref()
-            .and_then(crate::store::parse_downtime)
-            .map(|(from, to)| (ts(from), ts(to)));
-        let quiet_for = |updated_at: i64| match downtime {
-            Some((from, to)) if updated_at < to => t - updated_at - (to - from.max(updated_at)),
-            _ => t - updated_at,
+            .and_then(crate::store::parse_downtime);
+        let quiet_for = |updated_at: i64| {
+            crate::store::time_up(from_ts(updated_at), from_ts(t), downtime).num_seconds()
         };
 
         // Timers.

@@ -419,12 +419,7 @@ async fn retrying_for(
         .await
         .and_then(Result::ok)
         .flatten();
-    let queued = n.created_at;
-    let lost = match down {
-        Some((from, to)) if queued < to => to - from.max(queued),
-        _ => chrono::Duration::zero(),
-    };
-    now - queued - lost
+    crate::store::time_up(n.created_at, now, down)
 }
 
 /// Records how a send went: sent, put off, retried with backoff, or dead,

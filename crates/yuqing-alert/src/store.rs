@@ -510,6 +510,20 @@ const ALIVE_AT: &str = "alerter_alive_at";
 /// `meta` key of the alerter's last downtime (`from,to`, Unix seconds).
 pub(crate) const DOWNTIME: &str = "alerter_downtime";
 
+/// The time from `since` to `now` the alerter was up: less the part of its
+/// last downtime `down` that came after `since`.
+pub(crate) fn time_up(
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    down: Option<Span>,
+) -> chrono::Duration {
+    let lost = match down {
+        Some((from, to)) if since < to => to - from.max(since),
+        _ => chrono::Duration::zero(),
+    };
+    now - since - lost
+}
+
 /// Reads a [`DOWNTIME`] value.
 pub(crate) fn parse_downtime(v: &str) -> Option<Span> {
     let (from, to) = v.split_once(',')?;
